@@ -1,0 +1,240 @@
+"""The inspection recipe: what the board should look like and what is acceptable.
+
+Loaded from YAML and validated; a wrong recipe gets one line naming the field and the problem.
+
+Board frame: origin at the board's front-left corner on the board (solder-mask) surface,
++x along the front edge, +y into the board, +z up; pins are numbered row-major from the
+front row (row 0 has the smallest y), column 0 at the smallest x.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from calibration.errors import InputError
+from models.decision import Check, Limit
+
+ViewName = Literal["top", "side_front", "side_back", "stack"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Board(_Strict):
+    id: str = Field(min_length=1)
+    size_mm: tuple[float, float, float] = Field(description="width (x), depth (y), thickness")
+    mask_color: str = "green"
+
+    @field_validator("size_mm")
+    @classmethod
+    def _pos(cls, v):
+        if min(v) <= 0:
+            raise ValueError("all board dimensions must be > 0 mm")
+        return v
+
+
+class PinType(_Strict):
+    """Geometry of one pogo-pin type (mm). Heights are above the flange bottom unless said otherwise."""
+
+    name: str = "pin"
+    flange_diameter_mm: float = Field(gt=0)
+    flange_thickness_mm: float = Field(gt=0)
+    barrel_diameter_mm: float = Field(gt=0)
+    barrel_length_mm: float = Field(gt=0, description="barrel length above the flange top")
+    plunger_diameter_mm: float = Field(gt=0)
+    plunger_protrusion_mm: float = Field(gt=0, description="plunger length above the barrel top, to the tip apex")
+    tip_dome_radius_mm: float = Field(gt=0)
+    tip_height_nominal_mm: float = Field(gt=0, description="tip apex above the board surface when seated")
+    working_travel_mm: float | None = Field(default=None, gt=0, description="nominal plunger travel")
+
+    @model_validator(mode="after")
+    def _order(self) -> "PinType":
+        if not (self.plunger_diameter_mm < self.barrel_diameter_mm < self.flange_diameter_mm):
+            raise ValueError("expected plunger_diameter_mm < barrel_diameter_mm < flange_diameter_mm")
+        return self
+
+    @property
+    def axial_length_mm(self) -> float:
+        """Flange bottom to tip apex along the axis."""
+        return self.flange_thickness_mm + self.barrel_length_mm + self.plunger_protrusion_mm
+
+
+class PinSpec(_Strict):
+    id: str = Field(min_length=1)
+    xy_mm: tuple[float, float]
+    row: int = 0
+    col: int = 0
+
+
+class PinGrid(_Strict):
+    """Shorthand: rows x cols at a pitch from the origin (centre of pin row 0, col 0)."""
+
+    rows: int = Field(ge=1)
+    cols: int = Field(ge=1)
+    pitch_mm: float | tuple[float, float] = Field(description="pitch, or (pitch_x, pitch_y)")
+    origin_mm: tuple[float, float]
+    id_prefix: str = "P"
+
+    def expand(self) -> list[PinSpec]:
+        px, py = (self.pitch_mm, self.pitch_mm) if isinstance(self.pitch_mm, (int, float)) else self.pitch_mm
+        width = max(2, len(str(self.rows * self.cols)))
+        out = []
+        for r in range(self.rows):
+            for c in range(self.cols):
+                n = r * self.cols + c + 1
+                out.append(PinSpec(id=f"{self.id_prefix}{n:0{width}d}", xy_mm=(self.origin_mm[0] + c * px, self.origin_mm[1] + r * py), row=r, col=c))
+        return out
+
+
+class Fiducial(_Strict):
+    xy_mm: tuple[float, float]
+    diameter_mm: float = Field(gt=0)
+
+
+class MatingPad(_Strict):
+    """A pad on the mating board (for contact alignment) or on a mating-pad board (for pad checks)."""
+
+    id: str
+    center_mm: tuple[float, float]
+    size_mm: tuple[float, float] = Field(description="(x, y) size; a round pad has equal sizes and shape 'round'")
+    shape: Literal["round", "rect"] = "rect"
+
+
+class Mating(_Strict):
+    """The board the pins press on when assembled."""
+
+    surface_height_mm: float | None = Field(default=None, gt=0, description="mating surface above this board's surface when assembled")
+    pads: list[MatingPad] = Field(default_factory=list, description="mating pads in this board's frame, one per pin id")
+
+
+class Limits(_Strict):
+    """Acceptance limits, keyed by check. Defaults follow common pogo-pin practice."""
+
+    tilt: Limit = Limit(upper=2.0)  # tilt_deg
+    xy_position: Limit = Limit(upper=0.10)  # xy_error_mm
+    pitch: Limit = Limit(upper=0.10)  # |pitch - nominal| mm
+    tip_height: Limit = Limit(lower=-0.10, upper=0.10)  # tip_height_mm - nominal
+    coplanarity: Limit = Limit(upper=0.10)  # coplanarity_mm (max deviation from the seating plane)
+    not_seated: Limit = Limit(upper=0.05)  # seating_gap_mm
+    solder_wicking: Limit = Limit(upper=0.40)  # wicking_above_flange_mm
+    contact_alignment: Limit = Limit(lower=0.0)  # tip_pad_margin_mm
+    compression: Limit = Limit(lower=60.0, upper=80.0)  # compression_pct of nominal travel
+    plunger_depression: Limit = Limit(upper=0.15)  # plunger_depression_mm
+    view_disagreement: Limit = Limit(upper=0.0, guard_band_k=2.0)  # |tilt_x top - side| beyond combined uncertainty
+    scratch: Limit = Limit(upper=0.10, inclusive_upper=False)  # longest scratch mm
+    oxidation: Limit = Limit(upper=0.02, inclusive_upper=False)  # discoloured area fraction
+    warp_or_dent: Limit = Limit(upper=15.0)  # flatness peak-to-valley um
+    roughness: Limit = Limit(upper=1.0)  # Sa um
+
+    def for_check(self, check: Check) -> Limit:
+        return getattr(self, check.value)
+
+
+DEFAULT_REQUIRED = [Check.missing, Check.xy_position, Check.tilt, Check.pitch, Check.solder_in_plunger_gap, Check.solder_wicking]
+
+
+class Recipe(_Strict):
+    schema_version: int = 1
+    recipe_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    version: int = Field(default=1, ge=1)
+    board: Board
+    pin_type: PinType | None = None
+    pad_diameter_mm: float | None = Field(default=None, gt=0, description="solder pad diameter under each pin")
+    pad_top_z_mm: float = Field(default=0.0, description="pad top above the board (mask) surface")
+    pins: list[PinSpec] = Field(default_factory=list)
+    pin_grid: PinGrid | None = None
+    fiducials: list[Fiducial] = Field(default_factory=list)
+    mating: Mating | None = None
+    pads: list[MatingPad] = Field(default_factory=list, description="pads to judge on a mating-pad board")
+    limits: Limits = Limits()
+    views: list[ViewName] = Field(default_factory=lambda: ["top"])
+    required_checks: list[Check] = Field(default_factory=lambda: list(DEFAULT_REQUIRED))
+    allow_pin_registration: bool = Field(default=False, description="register on the pin pattern when fiducials are not found")
+
+    @model_validator(mode="after")
+    def _expand(self) -> "Recipe":
+        if self.pin_grid is not None:
+            if self.pins:
+                raise ValueError("give either 'pins' or 'pin_grid', not both")
+            self.pins = self.pin_grid.expand()
+        ids = [p.id for p in self.pins]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate pin ids: {sorted(dup)}")
+        if self.pins and self.pin_type is None:
+            raise ValueError("a recipe with pins needs 'pin_type'")
+        if not self.pins and not self.pads:
+            raise ValueError("the recipe has neither pins nor pads to inspect")
+        W, D, _ = self.board.size_mm
+        for p in self.pins:
+            if not (0 <= p.xy_mm[0] <= W and 0 <= p.xy_mm[1] <= D):
+                raise ValueError(f"pin {p.id} at {p.xy_mm} lies outside the {W} x {D} mm board")
+        for f in self.fiducials:
+            if not (0 <= f.xy_mm[0] <= W and 0 <= f.xy_mm[1] <= D):
+                raise ValueError(f"fiducial at {f.xy_mm} lies outside the {W} x {D} mm board")
+        return self
+
+    # convenience --------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return f"{self.recipe_id}@{self.version}"
+
+    def pin(self, pin_id: str) -> PinSpec:
+        for p in self.pins:
+            if p.id == pin_id:
+                return p
+        raise KeyError(pin_id)
+
+    @property
+    def rows(self) -> int:
+        return 1 + max((p.row for p in self.pins), default=0)
+
+    def is_required(self, check: Check) -> bool:
+        return check in self.required_checks
+
+    def nominal_pitch_mm(self) -> dict[tuple[str, str], float]:
+        """Nominal distance between row/column neighbours, keyed by (pin id, neighbour id)."""
+        by_rc = {(p.row, p.col): p for p in self.pins}
+        out = {}
+        for (r, c), p in by_rc.items():
+            for dr, dc in ((0, 1), (1, 0)):
+                q = by_rc.get((r + dr, c + dc))
+                if q is not None:
+                    out[(p.id, q.id)] = math.dist(p.xy_mm, q.xy_mm)
+        return out
+
+    # I/O ------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Recipe":
+        p = Path(path)
+        try:
+            raw = yaml.safe_load(p.read_text())
+        except FileNotFoundError:
+            raise InputError(f"recipe {p} does not exist") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise InputError(f"recipe {p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        return cls.from_dict(raw, source=str(p))
+
+    @classmethod
+    def from_dict(cls, raw: object, *, source: str = "recipe") -> "Recipe":
+        if not isinstance(raw, dict):
+            raise InputError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            raise InputError(f"{source}: field '{loc}': {msg}", field=loc) from None
+
+    def to_yaml(self, path: str | Path) -> None:
+        data = self.model_dump(mode="json", exclude={"pin_grid"})
+        Path(path).write_text(yaml.safe_dump(data, sort_keys=False))

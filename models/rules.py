@@ -1,0 +1,99 @@
+"""From measurements and cues to verdicts, per pin, per pad and per board.
+
+Each check reads one named measurement (and, where a view can only suspect, one cue):
+a measured value is decided by the guard-banded rule; without it a present cue decides
+(FAIL if the view settles it, REVIEW if it is only a suspicion); with neither, a required
+check is REVIEW ``not_measured:<check>``.
+"""
+
+from __future__ import annotations
+
+from models.decision import Check, Decision, Verdict, board_verdict, combine, decide, decide_cue
+from models.measurement import Cue, Measurement
+from models.recipe import Recipe
+from models.result import BoardResult, BoardSummary, PadResult, PinResult
+
+# check -> (measurement name, cue name)
+PIN_CHECKS: dict[Check, tuple[str | None, str | None]] = {
+    Check.tilt: ("tilt_deg", None),
+    Check.xy_position: ("xy_error_mm", None),
+    Check.pitch: ("pitch_error_mm", None),
+    Check.tip_height: ("tip_height_error_mm", None),
+    Check.coplanarity: ("coplanarity_mm", None),
+    Check.not_seated: ("seating_gap_mm", "not_seated"),
+    Check.solder_wicking: ("wicking_above_flange_mm", "solder_wicking"),
+    Check.solder_in_plunger_gap: (None, "solder_in_plunger_gap"),
+    Check.contact_alignment: ("tip_pad_margin_mm", None),
+    Check.compression: ("compression_pct", None),
+    Check.plunger_depression: ("plunger_depression_mm", None),
+    Check.view_disagreement: (None, "view_disagreement"),
+}
+
+PAD_CHECKS: dict[Check, tuple[str | None, str | None]] = {
+    Check.scratch: ("scratch_max_length_mm", None),
+    Check.oxidation: ("oxidation_area_fraction", None),
+    Check.warp_or_dent: ("flatness_pv_um", None),
+    Check.roughness: ("roughness_sa_um", None),
+}
+
+
+def _decide_check(check, mname, cname, measurements, cues, recipe, required) -> Decision | None:
+    m = measurements.get(mname) if mname else None
+    cue = cues.get(cname) if cname else None
+    if m is not None and m.measured:
+        return decide(m, recipe.limits.for_check(check), check, required=required)
+    if cue is not None:
+        return decide_cue(cue, check, required=required)
+    if mname is None and cname is not None and check is Check.view_disagreement:
+        return None  # only meaningful when two views exist
+    if required:
+        why = m.not_measured if m is not None else "no view measures it"
+        return Decision(check=check, verdict=Verdict.REVIEW, reason=f"not_measured:{check.value}", detail=why)
+    return None
+
+
+def evaluate_item(item_id, measurements, cues, recipe, checks, *, cls=PinResult, image_px=None):
+    decisions: list[Decision | None] = []
+    missing = cues.get("missing")
+    if cls is PinResult:
+        decisions.append(decide_cue(missing, Check.missing, required=recipe.is_required(Check.missing)))
+    if missing is not None and missing.present:
+        # nothing else about an absent pin is meaningful
+        verdict, reasons = combine(decisions)
+    else:
+        for check, (mname, cname) in checks.items():
+            decisions.append(_decide_check(check, mname, cname, measurements, cues, recipe, recipe.is_required(check)))
+        verdict, reasons = combine(decisions)
+    return cls(
+        id=item_id,
+        verdict=verdict,
+        reasons=reasons,
+        measurements=dict(measurements),
+        cues=dict(cues),
+        decisions=[d for d in decisions if d is not None],
+        image_px=image_px or {},
+    )
+
+
+def evaluate_pin(pin_id: str, measurements: dict[str, Measurement], cues: dict[str, Cue], recipe: Recipe, *, image_px=None) -> PinResult:
+    return evaluate_item(pin_id, measurements, cues, recipe, PIN_CHECKS, cls=PinResult, image_px=image_px)
+
+
+def evaluate_pad(pad_id: str, measurements: dict[str, Measurement], cues: dict[str, Cue], recipe: Recipe, *, image_px=None) -> PadResult:
+    return evaluate_item(pad_id, measurements, cues, recipe, PAD_CHECKS, cls=PadResult, image_px=image_px)
+
+
+def summarise_board(serial: str, recipe: Recipe, pins: list[PinResult], pads: list[PadResult], **kw) -> BoardResult:
+    items = [*pins, *pads]
+    verdict = board_verdict([i.verdict for i in items])
+    reasons = list(dict.fromkeys(r for i in items for r in i.reasons))
+    summary = BoardSummary(
+        serial=serial,
+        recipe_id=recipe.recipe_id,
+        recipe_version=recipe.version,
+        verdict=verdict,
+        reasons=reasons,
+        timings_ms=kw.pop("timings_ms", {}),
+        measurements=kw.pop("board_measurements", {}),
+    )
+    return BoardResult(board=summary, pins=pins, pads=pads, **kw)

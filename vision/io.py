@@ -1,0 +1,73 @@
+"""Reading images with precise errors: corrupt, truncated, unsupported or wrong bit depth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from calibration.errors import InputError
+
+_SUPPORTED = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".pnm"}
+
+
+def decode_image(data: bytes, *, name: str = "image", color: bool | None = None) -> np.ndarray:
+    """Decode an encoded image (bytes) to an array.
+
+    Returns (H, W) for mono or (H, W, 3) RGB (note: RGB, not OpenCV's BGR), dtype uint8 or uint16.
+    Raises InputError with a one-line reason for anything that is not a whole, supported image.
+    """
+    if not data:
+        raise InputError(f"{name}: the file is empty")
+    buf = np.frombuffer(data, np.uint8)
+    flags = cv2.IMREAD_UNCHANGED
+    img = cv2.imdecode(buf, flags)
+    if img is None:
+        raise InputError(f"{name}: not a decodable image (corrupt, truncated or an unsupported format)")
+    if _looks_truncated(data):
+        raise InputError(f"{name}: the image file is truncated")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{name}: unsupported sample type {img.dtype}; give 8- or 16-bit images")
+    if img.ndim == 3:
+        if img.shape[2] == 4:
+            img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+        elif img.shape[2] == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        else:
+            raise InputError(f"{name}: {img.shape[2]} channels; give mono, RGB or RGBA images")
+    if color is True and img.ndim == 2:
+        img = np.dstack([img] * 3)
+    elif color is False and img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(img)
+
+
+def read_image(path: str | Path, *, color: bool | None = None) -> np.ndarray:
+    """Read an image file; see `decode_image` for the output and errors."""
+    p = Path(path)
+    if p.suffix.lower() not in _SUPPORTED:
+        raise InputError(f"{p}: unsupported image format {p.suffix or '(no extension)'}; use PNG, JPEG, TIFF or BMP")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such image file") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: is a directory, not an image") from None
+    return decode_image(data, name=str(p), color=color)
+
+
+def _looks_truncated(data: bytes) -> bool:
+    # OpenCV decodes truncated PNG/JPEG partially (grey fill) with only a warning; check the end markers.
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-16:]
+    if data[:2] == b"\xff\xd8":
+        return b"\xff\xd9" not in data[-4096:]
+    return False
+
+
+def to_gray_float(img: np.ndarray) -> np.ndarray:
+    """(H, W[, 3]) uint8/uint16 -> (H, W) float32 in [0, 1]."""
+    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    scale = 65535.0 if g.dtype == np.uint16 else 255.0
+    return g.astype(np.float32) / scale
