@@ -1,0 +1,123 @@
+"""Inspect one board: every view the recipe and the inputs provide, fused into one result.
+
+frames -> calibration -> vision -> models (verdicts); this module only orchestrates.
+Each view module (``top``, ``side``, ``stack``) turns images + calibration + recipe into a
+`ViewOutput`; `fusion` merges the views of a board (side heights into top tilt, cross-checks);
+`models.rules` turns measurements and cues into verdicts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from api.pipeline.base import ItemView, ViewOutput
+from calibration.errors import InputError
+from calibration.record import CalibrationRecord
+from models.recipe import Recipe
+from models.result import BoardResult, CalibrationUsed, ViewUsed
+from models.rules import evaluate_pad, evaluate_pin, summarise_board
+
+__all__ = ["BoardInput", "Inspection", "inspect_board", "ItemView", "ViewOutput"]
+
+
+@dataclass
+class BoardInput:
+    """Everything needed to inspect one board."""
+
+    serial: str
+    recipe: Recipe
+    images: dict[str, np.ndarray] = field(default_factory=dict)  # view name ("top", "side_front", "side_back") -> image
+    calibrations: dict[str, CalibrationRecord] = field(default_factory=dict)  # "top", "side", "stack:NAME" -> record
+    stacks: dict[str, object] = field(default_factory=dict)  # NAME -> vision.stack_io.FocusStack
+    files: dict[str, str] = field(default_factory=dict)  # view -> file name / sha, for the record
+
+
+@dataclass
+class Inspection:
+    result: BoardResult
+    overlays: dict[str, np.ndarray]
+    views: dict[str, ViewOutput]
+
+
+def _view_runner(module: str):
+    try:
+        mod = importlib.import_module(f"api.pipeline.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"api.pipeline.{module}":
+            return None
+        raise
+    return mod.inspect_view
+
+
+def inspect_board(inp: BoardInput) -> Inspection:
+    """Run every available view of `inp`, fuse, decide. Raises InputError for unusable input."""
+    t0 = time.perf_counter()
+    recipe = inp.recipe
+    known = {"top", "side_front", "side_back"}
+    unknown = set(inp.images) - known
+    if unknown:
+        raise InputError(f"unknown view(s) {sorted(unknown)}; expected one of {sorted(known)}")
+    not_in_recipe = [v for v in inp.images if v not in recipe.views]
+    if not_in_recipe:
+        raise InputError(f"recipe {recipe.key} has no view(s) {not_in_recipe}; it provides {list(recipe.views)}")
+    if not inp.images and not inp.stacks:
+        raise InputError("nothing to inspect: give at least one image or focus stack")
+
+    outputs: dict[str, ViewOutput] = {}
+    if "top" in inp.images:
+        run = _view_runner("top")
+        if run is None:
+            raise InputError("the top view is not available in this build")
+        outputs["top"] = run(inp)
+    if "side_front" in inp.images or "side_back" in inp.images:
+        run = _view_runner("side")
+        if run is None:
+            raise InputError("the side view is not available in this build")
+        outputs["side"] = run(inp)
+    if inp.stacks:
+        run = _view_runner("stack")
+        if run is None:
+            raise InputError("focus stacks are not available in this build")
+        for name, out in run(inp).items():
+            outputs[f"stack:{name}"] = out
+
+    fuse = importlib.import_module("api.pipeline.fusion").fuse
+    pins, pads, board_meas, notes = fuse(recipe, outputs)
+
+    pin_results = [evaluate_pin(pid, iv.measurements, iv.cues, recipe, image_px=iv.image_px) for pid, iv in pins.items()]
+    pad_results = [evaluate_pad(pid, iv.measurements, iv.cues, recipe, image_px=iv.image_px) for pid, iv in pads.items()]
+
+    timings = {f"{v}.{k}": t for v, o in outputs.items() for k, t in o.timings_ms.items()}
+    timings["total"] = (time.perf_counter() - t0) * 1e3
+    views_used = [
+        ViewUsed(name=v, file=inp.files.get(v), shape=list(img.shape), camera_id=_cal_for(inp, v).camera_id if _cal_for(inp, v) else None)
+        for v, img in inp.images.items()
+    ]
+    views_used += [ViewUsed(name=f"stack:{n}", file=inp.files.get(f"stack:{n}")) for n in inp.stacks]
+    cals = {
+        k: CalibrationUsed(camera_id=c.camera_id, version=c.version, created=c.created, model=c.model, mm_per_px=c.mm_per_px)
+        for k, c in inp.calibrations.items()
+    }
+    result = summarise_board(
+        inp.serial,
+        recipe,
+        pin_results,
+        pad_results,
+        timings_ms=timings,
+        board_measurements=board_meas,
+        views=views_used,
+        calibrations=cals,
+        registration={v: o.registration for v, o in outputs.items() if o.registration},
+        notes=notes + [n for o in outputs.values() for n in o.notes],
+    )
+    overlays = {name: img for o in outputs.values() for name, img in o.overlays.items()}
+    return Inspection(result=result, overlays=overlays, views=outputs)
+
+
+def _cal_for(inp: BoardInput, view: str) -> CalibrationRecord | None:
+    key = "side" if view.startswith("side") else view
+    return inp.calibrations.get(key)
