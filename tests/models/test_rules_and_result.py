@@ -1,0 +1,82 @@
+"""Per-pin and per-board verdicts from measurements, and the result document's schema."""
+
+import json
+
+from models.decision import Verdict
+from models.measurement import Cue, Measurement
+from models.recipe import Recipe
+from models.result import BoardResult, result_json_schema
+from models.rules import evaluate_pad, evaluate_pin, summarise_board
+from tests.models.test_recipe import base
+
+
+def recipe(**over):
+    return Recipe.from_dict(base(required_checks=["missing", "tilt", "xy_position", "not_seated"], **over))
+
+
+def good_pin():
+    return {
+        "tilt_deg": Measurement.of(0.4, 0.05, "deg", source="top"),
+        "xy_error_mm": Measurement.of(0.012, 0.002, "mm", source="top"),
+        "seating_gap_mm": Measurement.of(0.004, 0.003, "mm", source="side"),
+    }, {"missing": Cue(present=False, kind="measured", confidence=0.99)}
+
+
+def test_good_pin_passes_and_board_passes():
+    r = recipe()
+    pins = [evaluate_pin(p.id, *good_pin(), r) for p in r.pins]
+    assert all(p.verdict is Verdict.PASS for p in pins)
+    res = summarise_board("SN1", r, pins, [])
+    assert res.board.verdict is Verdict.PASS and res.board.recipe_version == 1
+
+
+def test_missing_pin_fails_with_missing_only():
+    r = recipe()
+    p = evaluate_pin("P01", {}, {"missing": Cue(present=True, kind="measured", confidence=0.95)}, r)
+    assert p.verdict is Verdict.FAIL and p.reasons == ["missing"]
+
+
+def test_unmeasured_required_check_is_review_not_pass():
+    r = recipe()
+    m, c = good_pin()
+    m["seating_gap_mm"] = Measurement.missing("no side view", "mm")
+    p = evaluate_pin("P02", m, c, r)
+    assert p.verdict is Verdict.REVIEW and p.reasons == ["not_measured:not_seated"]
+
+
+def test_suspicion_cue_used_only_without_measurement():
+    r = recipe()
+    m, c = good_pin()
+    c["not_seated"] = Cue(present=True, kind="suspicion", confidence=0.6, detail="no fillet seen")
+    # the side view measured the gap: the measurement decides
+    assert evaluate_pin("P01", m, c, r).verdict is Verdict.PASS
+    m["seating_gap_mm"] = Measurement.missing("no side view", "mm")
+    p = evaluate_pin("P01", m, c, r)
+    assert p.verdict is Verdict.REVIEW and p.reasons == ["not_seated"]
+
+
+def test_pad_rules():
+    r = Recipe.from_dict({"recipe_id": "pads", "board": {"id": "M", "size_mm": [10, 8, 1.6]},
+                          "pads": [{"id": "Q01", "center_mm": [3, 3], "size_mm": [1.2, 1.2]}],
+                          "required_checks": ["scratch", "oxidation", "warp_or_dent"]})
+    ok = evaluate_pad("Q01", {"scratch_max_length_mm": Measurement.of(0.0, 0.005, "mm"),
+                              "oxidation_area_fraction": Measurement.of(0.002, 0.001, "1"),
+                              "flatness_pv_um": Measurement.of(4.0, 1.0, "um")}, {}, r)
+    assert ok.verdict is Verdict.PASS
+    bad = evaluate_pad("Q01", {"scratch_max_length_mm": Measurement.of(0.35, 0.01, "mm"),
+                               "oxidation_area_fraction": Measurement.of(0.002, 0.001, "1"),
+                               "flatness_pv_um": Measurement.of(30.0, 1.5, "um")}, {}, r)
+    assert bad.verdict is Verdict.FAIL and set(bad.reasons) == {"scratch", "warp_or_dent"}
+
+
+def test_result_round_trip_and_schema(tmp_path):
+    r = recipe()
+    pins = [evaluate_pin(p.id, *good_pin(), r) for p in r.pins]
+    res = summarise_board("SN2", r, pins, [], timings_ms={"total": 12.5})
+    path = tmp_path / "result.json"
+    res.write_json(path)
+    back = BoardResult.model_validate_json(path.read_text())
+    assert back == res
+    assert back.pin("P03").measurements["tilt_deg"].uncertainty == 0.05
+    schema = result_json_schema()
+    assert schema["title"] == "BoardResult" and "Measurement" in json.dumps(schema)
