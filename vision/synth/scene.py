@@ -52,6 +52,7 @@ class PinState:
     solder_in_plunger_gap: bool = False
     fillet: bool = True  # a seated pin has a solder fillet; a raised pin sits on a film
     defects: list[str] = field(default_factory=list)
+    bare_pad: bool = False  # a missing pin leaves a bare gold pad instead of reflowed paste
 
     @property
     def base_xy_mm(self) -> tuple[float, float]:
@@ -97,3 +98,21 @@ class BoardScene:
     rotation_deg: float = 0.0
     offset_mm: tuple[float, float] = (0.0, 0.0)
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class TopCamera:
+    """A telecentric top camera looking down (-z) on the world plane z = 0.
+
+    The world frame is the camera's plane frame: the image is axis-aligned with it, +x to the
+    right and +y up in the image. Projection (OpenCV pixel centres):
+    ``u = W/2 - 0.5 + (X - cx)/s``, ``v = H/2 - 0.5 - (Y - cy)/s`` with ``s = mm_per_px`` and
+    ``(cx, cy) = center_mm``. The board is placed in the world by `BoardScene.rotation_deg`
+    and `BoardScene.offset_mm`.
+    """
+
+    mm_per_px: float = 0.014
+    width_px: int = 1280
+    height_px: int = 960
+    center_mm: tuple[float, float] = (0.0, 0.0)  # world point at the image centre
+    camera_id: str = "TOP_SYN"

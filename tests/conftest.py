@@ -1,0 +1,40 @@
+"""Shared test fixtures. Helpers add fixtures here; do not rewrite the existing ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only shared data set (``shared/data`` beside the repository checkout)."""
+    p = (REPO_ROOT / ".." / "shared" / "data").resolve()
+    if not p.is_dir():
+        pytest.skip(f"shared data not found at {p} (CI clones the repo with shared/ beside it)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def synth_board():
+    """Factory: render a seeded synthetic board with exact truth.
+
+    ``synth_board(seed=0, rows=1, cols=4, pitch_mm=2.54, pin_type="A", mask_color="green",
+    defect_rate=0.0, mm_per_px=0.02, lighting="coaxial", **random_board_kwargs)`` returns a
+    `vision.synth.top.SynthBoard` (scene, camera, image (H, W, 3) RGB uint8, calibration record,
+    truth dict, recipe dict). Results are cached per argument set for the session.
+    """
+    from vision.synth.top import synth_board as _make
+
+    cache: dict = {}
+
+    def make(**kw):
+        key = tuple(sorted((k, repr(v)) for k, v in kw.items()))
+        if key not in cache:
+            cache[key] = _make(**kw)
+        return cache[key]
+
+    return make
