@@ -1,0 +1,1 @@
+"""The inline station: trigger -> capture every view -> inspect -> persist/submit -> publish."""

@@ -1,0 +1,275 @@
+"""The station runner: wait for trigger -> capture every view -> inspect -> persist/submit -> publish.
+
+State machine: ``idle`` -> ``capturing`` -> ``inspecting`` -> ``idle``; ``fault`` while a
+camera is lost (the runner keeps reconnecting and returns to ``idle`` when it is back).
+One board's failure never stops the line and never yields PASS: it is recorded as
+``not_inspected`` with the reason. Cameras and replays go through the same `_capture`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import cv2
+
+from api.station.outbox import Outbox
+from api.station.records import CapturedView, StationRecord
+from calibration.errors import InputError
+from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameSource
+
+log = logging.getLogger("pogoscope.station")
+
+
+class ReplayDone(Exception):
+    pass
+
+
+def make_source(cam) -> FrameSource:
+    if cam.kind == "genicam":
+        from vision.acquisition.genicam import GenICamSource, find_virtual_cti
+
+        cti = find_virtual_cti() if str(cam.cti) == "virtual" else cam.cti
+        return GenICamSource(cti, serial=cam.serial, user_id=cam.user_id, index=cam.index, width=cam.width, height=cam.height,
+                             pixel_format=cam.pixel_format, frame_rate_hz=cam.frame_rate_hz, exposure_us=cam.exposure_us,
+                             gain_db=cam.gain_db, fetch_timeout_s=cam.fetch_timeout_s, watchdog_margin_s=cam.watchdog_margin_s)
+    if cam.kind == "replay":
+        from vision.acquisition.replay import ReplaySource
+
+        return ReplaySource(cam.root, rate_hz=cam.rate_hz, loop=cam.loop, cache=cam.cache)
+    from vision.acquisition.files import FileSource
+
+    return FileSource(cam.paths, loop=cam.loop)
+
+
+def default_inspect(serial, images, calibrations, recipe):
+    from api.pipeline import BoardInput, inspect_board
+
+    return inspect_board(BoardInput(serial=serial, recipe=recipe, images=images, calibrations=calibrations)).result
+
+
+class StationRunner:
+    """Drives one station. `inspect(serial, images, calibrations, recipe) -> BoardResult` is injectable."""
+
+    def __init__(self, cfg, *, sources: dict[str, FrameSource] | None = None, trigger=None, inspect=default_inspect,
+                 outbox: Outbox | None = None, recorder=None, submit: bool | None = None) -> None:
+        from api.station.triggers import make_trigger
+
+        self.cfg = cfg
+        self.sources = sources if sources is not None else {n: make_source(c) for n, c in cfg.cameras.items()}
+        self.trigger = trigger if trigger is not None else make_trigger(cfg.trigger)
+        self.inspect = inspect
+        self.outbox = outbox if outbox is not None else Outbox(cfg.database)
+        self.recorder = recorder
+        self.submit = (cfg.sink.kind == "service") if submit is None else submit
+        self.state = "idle"
+        self.state_since = time.time()
+        self.faulted: dict[str, str] = {}
+        self.counts = {"boards": 0, "inspected": 0, "not_inspected": 0}
+        self.last: dict | None = None
+        self.listeners: list = []
+        self._mqtt = None
+        self._stop = threading.Event()
+        self._last_reconnect = 0.0
+        self._recipe = self._load_recipe(cfg.recipe) if cfg.recipe else None
+        self._cals = {}
+        for v, vc in cfg.views.items():
+            if vc.calibration is not None:
+                from calibration.record import CalibrationRecord
+
+                self._cals[v] = CalibrationRecord.load(vc.calibration)
+
+    @staticmethod
+    def _load_recipe(p):
+        from models.recipe import Recipe
+
+        return Recipe.from_yaml(p)
+
+    # -- state -------------------------------------------------------------------
+    def _set(self, state: str, why: str = "") -> None:
+        if state != self.state:
+            log.info("station %s: %s -> %s%s", self.cfg.station_id, self.state, state, f" ({why})" if why else "")
+            self.state, self.state_since = state, time.time()
+
+    def health(self) -> dict:
+        cams = {}
+        for n, s in self.sources.items():
+            cams[n] = {"source": s.name, "trigger_mode": getattr(s, "trigger_mode", "replay" if "replay" in s.name else "files"),
+                       "notes": list(getattr(s, "notes", [])), "fault": self.faulted.get(n)}
+        return {"station_id": self.cfg.station_id, "state": self.state, "since": self.state_since, "cameras": cams,
+                "counts": dict(self.counts), "outbox": self.outbox.counts(), "last": self.last}
+
+    # -- lifecycle ---------------------------------------------------------------
+    def open(self) -> None:
+        for n, s in self.sources.items():
+            try:
+                s.open()
+                for note in getattr(s, "notes", []):
+                    log.warning("camera %s: %s", n, note)
+            except AcquisitionError as exc:
+                self.faulted[n] = str(exc)
+                self._set("fault", str(exc))
+        if self.cfg.publish.mqtt_topic:
+            import paho.mqtt.client as mqtt
+
+            self._mqtt = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+            self._mqtt.connect_async(self.cfg.publish.mqtt_host, self.cfg.publish.mqtt_port)
+            self._mqtt.loop_start()
+        self.trigger.start()
+
+    def close(self) -> None:
+        self.trigger.stop()
+        for s in self.sources.values():
+            s.close()
+        if self._mqtt is not None:
+            self._mqtt.loop_stop()
+            self._mqtt.disconnect()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, *, max_boards: int | None = None) -> None:
+        """Serve triggers until stopped, the replay ends, a timer trigger is done, or `max_boards`."""
+        n = 0
+        while not self._stop.is_set() and (max_boards is None or n < max_boards):
+            self._try_reconnect()
+            t = self.trigger.get(timeout=0.05)
+            if t is None:
+                if self.trigger.finished and self.trigger.queue.empty():
+                    break
+                continue
+            try:
+                self.handle(t)
+            except ReplayDone:
+                log.info("replay finished")
+                break
+            n += 1
+
+    def _try_reconnect(self, *, force: bool = False) -> None:
+        if not self.faulted or (not force and time.time() - self._last_reconnect < self.cfg.reconnect_every_s):
+            return
+        self._last_reconnect = time.time()
+        for n in list(self.faulted):
+            try:
+                self.sources[n].reconnect()
+            except (AcquisitionError, InputError) as exc:
+                self.faulted[n] = str(exc)
+                continue
+            log.info("camera %s reconnected", n)
+            del self.faulted[n]
+        if not self.faulted and self.state == "fault":
+            self._set("idle", "cameras back")
+
+    # -- one board -----------------------------------------------------------------
+    def _capture(self, meta: dict) -> dict:
+        """Every view from its source; the same path for cameras and replays."""
+        frames = {}
+        for n in dict.fromkeys(vc.camera for vc in self.cfg.views.values()):
+            try:
+                meta.update(self.sources[n].begin_board())
+            except FetchTimeout as exc:
+                if "replay finished" in str(exc):
+                    raise ReplayDone() from None
+                raise
+        for view, vc in self.cfg.views.items():
+            frames[view] = self.sources[vc.camera].grab(view=view, timeout_s=self.cfg.grab_timeout_s)
+        return frames
+
+    def handle(self, trig) -> StationRecord:
+        t0 = time.perf_counter()
+        key = str(uuid.uuid4())
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+        serial, recipe, reason, verdict, result = trig.serial, self._recipe, None, None, None
+        frames: dict = {}
+        meta: dict = {}
+        timings = {}
+        self._try_reconnect(force=True)
+        if self.faulted:
+            reason = "station in fault: " + "; ".join(f"camera {n}: {e}" for n, e in self.faulted.items())
+        else:
+            self._set("capturing")
+            try:
+                frames = self._capture(meta)
+            except ReplayDone:
+                self._set("idle")
+                raise
+            except AcquisitionError as exc:
+                reason = f"capture failed: {exc}"
+                if isinstance(exc, DeviceLost):
+                    for n, s in self.sources.items():
+                        if s.name in str(exc) or not getattr(s, "is_open", True):
+                            self.faulted[n] = str(exc)
+                    self._set("fault", str(exc))
+            except InputError as exc:
+                reason = f"capture failed: {exc}"
+        timings["capture"] = (time.perf_counter() - t0) * 1e3
+        serial = serial or meta.get("serial") or f"{self.cfg.station_id}-{key[:8]}"
+        if reason is None:
+            self._set("inspecting")
+            t1 = time.perf_counter()
+            try:
+                cals = dict(self._cals)
+                board_dir = Path(meta["dir"]) if meta.get("dir") else None
+                if recipe is None and board_dir is not None and (board_dir / "recipe.yaml").is_file():
+                    recipe = self._load_recipe(board_dir / "recipe.yaml")
+                if recipe is None:
+                    raise InputError("no recipe: set 'recipe' in the station config")
+                for v in self.cfg.views:
+                    if v not in cals and board_dir is not None and (board_dir / f"calibration_{v}.json").is_file():
+                        from calibration.record import CalibrationRecord
+
+                        cals[v] = CalibrationRecord.load(board_dir / f"calibration_{v}.json")
+                res = self.inspect(serial, {v: f.image for v, f in frames.items()}, cals, recipe)
+                result = res.model_dump(mode="json")
+                verdict = res.board.verdict.value
+            except Exception as exc:  # one board's failure never stops the line
+                reason = f"inspection failed: {type(exc).__name__ if not isinstance(exc, InputError) else ''}{': ' if not isinstance(exc, InputError) else ''}{exc}".replace("failed: : ", "failed: ")
+            timings["inspect"] = (time.perf_counter() - t1) * 1e3
+        rec = StationRecord(
+            key=key, station_id=self.cfg.station_id, serial=serial, recipe_id=recipe.recipe_id if recipe else None,
+            status="inspected" if reason is None else "not_inspected", verdict=verdict if reason is None else None,
+            reason=reason, trigger=trig.source, triggered_utc=now, timings_ms=timings,
+            views={v: CapturedView(source=f.source, frame_id=f.frame_id, shape=list(f.image.shape), pixel_format=f.pixel_format,
+                                   timestamp_s=f.timestamp_s) for v, f in frames.items()},
+            result=result)
+        images = None
+        if self.submit and frames:
+            images = {v: _png(f.image) for v, f in frames.items()}
+        t2 = time.perf_counter()
+        self.outbox.add(rec, images_png=images, deliver=self.submit)
+        if self.recorder is not None and frames:
+            self.recorder.save(serial, frames, meta=meta, recipe=self.cfg.recipe,
+                               calibrations={v: vc.calibration for v, vc in self.cfg.views.items()})
+        timings["persist"] = (time.perf_counter() - t2) * 1e3
+        self._publish(rec)
+        timings["total"] = (time.perf_counter() - trig.received) * 1e3
+        self.counts["boards"] += 1
+        self.counts[rec.status] += 1
+        if reason:
+            log.warning("board %s not inspected: %s", serial, reason)
+        if not self.faulted:
+            self._set("idle")
+        return rec
+
+    def _publish(self, rec: StationRecord) -> None:
+        summary = {"key": rec.key, "serial": rec.serial, "status": rec.status, "verdict": rec.verdict, "reason": rec.reason}
+        self.last = summary
+        if self._mqtt is not None:
+            import json
+
+            self._mqtt.publish(self.cfg.publish.mqtt_topic, json.dumps(summary), qos=1)
+        for fn in self.listeners:
+            try:
+                fn(rec)
+            except Exception:
+                log.exception("result listener failed")
+
+
+def _png(img) -> bytes:
+    out = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+    ok, buf = cv2.imencode(".png", out, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return buf.tobytes()
