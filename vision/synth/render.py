@@ -196,13 +196,15 @@ class Canvas:
         return np.meshgrid(np.arange(c0, c0 + w, dtype=float), np.arange(r0, r0 + h, dtype=float))
 
     def fill(self, sdf: SDF, bbox, color: ColorLike | Callable[[np.ndarray, np.ndarray], np.ndarray], *,
-             opacity: float = 1.0) -> np.ndarray | None:
+             opacity: float = 1.0, supersample: int | None = None) -> np.ndarray | None:
         """Composite the region ``sdf < 0`` in `color` over the canvas.
 
         `color` is a constant (C,) or a callable (U, V) -> (h, w, C) (or (h, w)) of pixel-centre
-        coordinates, for shading inside the shape. Returns the coverage (h, w) drawn, or None.
+        coordinates, for shading inside the shape. `supersample` overrides the canvas's (1 is enough
+        for large shapes with straight edges). Returns the coverage (h, w) drawn, or None.
         """
-        alpha, origin = coverage(sdf, bbox, supersample=self.supersample, shape=self.shape)
+        n = self.supersample if supersample is None else int(supersample)
+        alpha, origin = coverage(sdf, bbox, supersample=n, shape=self.shape)
         if origin is None:
             return None
         c0, r0 = origin
@@ -230,10 +232,10 @@ class Canvas:
         r = float(radius_px)
         return self.fill(sdf_disc(center_px, r), (u - r - 2, v - r - 2, u + r + 2, v + r + 2), color, opacity=opacity)
 
-    def fill_polygon(self, vertices_px, color, *, opacity: float = 1.0):
+    def fill_polygon(self, vertices_px, color, *, opacity: float = 1.0, supersample: int | None = None):
         P = np.asarray(vertices_px, float)
         lo, hi = P.min(axis=0) - 2, P.max(axis=0) + 2
-        return self.fill(sdf_polygon(P), (lo[0], lo[1], hi[0], hi[1]), color, opacity=opacity)
+        return self.fill(sdf_polygon(P), (lo[0], lo[1], hi[0], hi[1]), color, opacity=opacity, supersample=supersample)
 
 
 # -- finishing: texture, optics, lighting, sensor -----------------------------------------------------

@@ -368,3 +368,63 @@ def board_truth(scene: BoardScene, *, views: dict | None = None, renderer: str =
 
 def _f(v) -> list[float]:
     return [float(x) for x in np.asarray(v, float).ravel()]
+
+
+# -- recipe ----------------------------------------------------------------------------------------------
+DEFAULT_REQUIRED_CHECKS = ["missing", "xy_position", "tilt", "pitch", "solder_in_plunger_gap", "solder_wicking"]
+SIDE_REQUIRED_CHECKS = ["tip_height", "not_seated", "coplanarity"]
+
+
+def recipe_limits(spec: dict = ACCEPTANCE_SPEC) -> dict:
+    """Recipe ``limits`` matching the acceptance spec the truth flags are computed with."""
+    tol = spec["tip_height_tol_mm"]
+    return {
+        "tilt": {"upper": spec["tilt_max_deg"]},
+        "xy_position": {"upper": spec["xy_error_max_mm"]},
+        "not_seated": {"upper": spec["seating_gap_max_mm"]},
+        "tip_height": {"lower": -tol, "upper": tol},
+        "solder_wicking": {"upper": spec["wicking_above_flange_max_mm"]},
+    }
+
+
+def recipe_dict(scene: BoardScene, *, recipe_id: str | None = None, version: int = 1,
+                views: list[str] | None = None, required_checks: list[str] | None = None) -> dict:
+    """The inspection recipe of `scene` as a plain dict (validated by ``models.recipe.Recipe.from_dict``).
+
+    Pins are listed explicitly with the scene's ids (row-major, as the truth numbers them); the
+    nominal tip height is pad_top_z + t_f + l_b + prot. ``views`` defaults to ``["top"]``;
+    with side views the side-only checks (tip height, seating, coplanarity) become required.
+    """
+    g = scene.pin_geometry
+    if g is None:
+        raise ValueError("recipe_dict needs a pin board (scene.pin_geometry is None)")
+    views = list(views or ["top"])
+    if required_checks is None:
+        required_checks = list(DEFAULT_REQUIRED_CHECKS)
+        if any(v.startswith("side") for v in views):
+            required_checks += SIDE_REQUIRED_CHECKS
+    rid = recipe_id or "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in scene.board_id) or "synthetic"
+    return {
+        "schema_version": 1,
+        "recipe_id": rid,
+        "version": int(version),
+        "board": {"id": scene.board_id, "size_mm": _f(scene.size_mm), "mask_color": scene.mask_color},
+        "pin_type": {
+            "name": g.name,
+            "flange_diameter_mm": 2 * g.flange_radius_mm,
+            "flange_thickness_mm": g.flange_thickness_mm,
+            "barrel_diameter_mm": 2 * g.barrel_radius_mm,
+            "barrel_length_mm": g.barrel_length_mm,
+            "plunger_diameter_mm": 2 * g.plunger_radius_mm,
+            "plunger_protrusion_mm": g.plunger_protrusion_mm,
+            "tip_dome_radius_mm": g.dome_radius_mm,
+            "tip_height_nominal_mm": float(tip_height_nominal_mm(scene)),
+        },
+        "pad_diameter_mm": float(scene.pad_diameter_mm),
+        "pad_top_z_mm": float(scene.pad_top_z_mm),
+        "pins": [{"id": p.id, "xy_mm": _f(p.nominal_xy_mm), "row": p.row, "col": p.col} for p in scene.pins],
+        "fiducials": [{"xy_mm": _f(f), "diameter_mm": float(scene.fiducial_diameter_mm)} for f in scene.fiducials_xy_mm],
+        "views": views,
+        "required_checks": list(required_checks),
+        "limits": recipe_limits(),
+    }
