@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from calibration.errors import InputError
 from models.decision import Check, Limit
+
+# libyaml's loader where present: a 100-pin recipe loads ~10x faster than with the pure-Python one
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ViewName = Literal["top", "side_front", "side_back", "stack"]
 
@@ -214,7 +218,7 @@ class Recipe(_Strict):
     def from_yaml(cls, path: str | Path) -> "Recipe":
         p = Path(path)
         try:
-            raw = yaml.safe_load(p.read_text())
+            raw = yaml.load(p.read_text(), Loader=_YamlLoader)
         except FileNotFoundError:
             raise InputError(f"recipe {p} does not exist") from None
         except yaml.YAMLError as exc:
