@@ -17,3 +17,35 @@ class InputError(ValueError):
         message = " ".join(str(message).split())  # always one line
         super().__init__(message)
         self.field = field
+
+
+def validated(model: type, raw: object, *, source: str):
+    """``model.model_validate(raw)`` with the first problem as one `InputError` line naming the field."""
+    from pydantic import ValidationError
+
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise InputError(f"{source}: field '{loc}': {msg}", field=loc) from None
+
+
+def read_yaml(path, *, what: str) -> object:
+    """Parse a YAML file (libyaml's loader where present); missing or malformed files are one-line InputErrors."""
+    from pathlib import Path
+
+    import yaml
+
+    p = Path(path)
+    try:
+        return yaml.load(p.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (FileNotFoundError, IsADirectoryError):
+        raise InputError(f"{what} {p} does not exist") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"{what} {p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None

@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from calibration.errors import InputError
+from calibration.errors import InputError, read_yaml, validated
 from models.decision import Check, Limit
-
-# libyaml's loader where present: a 100-pin recipe loads ~10x faster than with the pure-Python one
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ViewName = Literal["top", "side_front", "side_back", "stack"]
 
@@ -216,28 +212,11 @@ class Recipe(_Strict):
     # I/O ------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path) -> "Recipe":
-        p = Path(path)
-        try:
-            raw = yaml.load(p.read_text(), Loader=_YamlLoader)
-        except FileNotFoundError:
-            raise InputError(f"recipe {p} does not exist") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise InputError(f"recipe {p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-        return cls.from_dict(raw, source=str(p))
+        return cls.from_dict(read_yaml(path, what="recipe"), source=str(path))
 
     @classmethod
     def from_dict(cls, raw: object, *, source: str = "recipe") -> "Recipe":
-        if not isinstance(raw, dict):
-            raise InputError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-            msg = err["msg"].removeprefix("Value error, ")
-            raise InputError(f"{source}: field '{loc}': {msg}", field=loc) from None
+        return validated(cls, raw, source=source)
 
     def to_yaml(self, path: str | Path) -> None:
         data = self.model_dump(mode="json", exclude={"pin_grid"})

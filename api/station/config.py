@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from calibration.errors import InputError
+from calibration.errors import InputError, read_yaml, validated
 
 
 class _Strict(BaseModel):
@@ -161,22 +160,10 @@ class StationConfig(_Strict):
 def load_config(path: str | Path) -> StationConfig:
     """Read and validate a station YAML; raises InputError with one line on any problem."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise InputError(f"station config {p} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"station config {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_config(raw, base=p.resolve().parent, source=str(p))
+    return parse_config(read_yaml(p, what="station config"), base=p.resolve().parent, source=str(p))
 
 
 def parse_config(raw: object, *, base: Path, source: str = "station config") -> StationConfig:
     if not isinstance(raw, dict):
         raise InputError(f"{source}: expected a mapping with station_id, cameras, views, trigger")
-    try:
-        cfg = StationConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise InputError(f"{source}: field '{loc}': {err['msg']}", field=loc) from None
-    return cfg.resolve(base)
+    return validated(StationConfig, raw, source=source).resolve(base)
