@@ -113,6 +113,13 @@ def write_overlays(overlays: dict, path: Path) -> list[Path]:
     return written
 
 
+def make_console() -> Console:
+    # per-pin tables are wide; under make/CI (no terminal) rich would wrap them at 80 columns
+    import shutil
+
+    return Console(width=max(shutil.get_terminal_size((160, 40)).columns, 150))
+
+
 def _run(inp, *, out: Path | None, overlay: Path | None, as_json: bool, truth: dict | None, console: Console):
     from api.pipeline import inspect_board
 
@@ -162,7 +169,7 @@ def inspect(
             raise InputError("nothing to inspect: give --image VIEW=FILE or --stack NAME=FOLDER")
         inp = build_input(serial=serial, recipe=Recipe.from_yaml(recipe), images=_pairs(image, "--image"),
                           calibrations=_pairs(calibration, "--calibration"), stacks=_pairs(stack, "--stack"))
-    _run(inp, out=out, overlay=overlay, as_json=as_json, truth=truth, console=Console())
+    _run(inp, out=out, overlay=overlay, as_json=as_json, truth=truth, console=make_console())
 
 
 @app.command("inspect-samples")
@@ -178,7 +185,7 @@ def inspect_samples(
     boards = sorted(p.parent for p in folder.glob(f"*/{MANIFEST}"))
     if not boards:
         raise InputError(f"{folder} holds no board folders (each needs a {MANIFEST})")
-    console = Console()
+    console = make_console()
     summary = []
     for bdir in boards:
         inp, m = load_board_dir(bdir)
