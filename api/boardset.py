@@ -1,12 +1,13 @@
 """A board on disk: a folder with a `board.yaml` manifest naming its recipe, images, calibration
-records and focus stacks. The CLI (`pogoscope inspect DIR`, `inspect-samples`) and the bundled
-`sample_images/` use it.
+records and focus stacks. The CLI (`pogoscope inspect DIR`, `inspect-samples`), the bundled
+`sample_images/`, the station's recorder and the replay source all use this one layout, so a
+recorded day of boards can be re-inspected and the samples can be replayed through a station.
 
 ``board.yaml``::
 
     serial: SYN-0001
     recipe: recipe.yaml                 # path relative to the folder
-    images: {top: top.png, side_front: side_front.png, side_back: side_back.png}
+    views: {top: top.png, side_front: side_front.png, side_back: side_back.png}
     calibrations: {top: cal_top.json, side: cal_side.json, "stack:pins": cal_micro.json}
     stacks: {pins: stack_pins}          # folders with a manifest (see vision.stack_io)
     truth: truth.json                   # optional: generator truth, used only to report agreement
@@ -29,11 +30,12 @@ VIEWS = ("top", "side_front", "side_back")
 
 
 class BoardManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # the recorder adds frame metadata (frames, meta) that inspection does not need
+    model_config = ConfigDict(extra="ignore")
 
     serial: str = Field(min_length=1)
     recipe: str
-    images: dict[str, str] = Field(default_factory=dict)
+    views: dict[str, str] = Field(default_factory=dict, description="view name -> image file")
     calibrations: dict[str, str] = Field(default_factory=dict)
     stacks: dict[str, str] = Field(default_factory=dict)
     truth: str | None = None
@@ -84,7 +86,7 @@ def load_board_dir(folder: str | Path) -> tuple[BoardInput, BoardManifest]:
     inp = build_input(
         serial=m.serial,
         recipe=recipe,
-        images={v: folder / f for v, f in m.images.items()},
+        images={v: folder / f for v, f in m.views.items()},
         calibrations={k: folder / f for k, f in m.calibrations.items()},
         stacks={k: folder / f for k, f in m.stacks.items()},
     )

@@ -45,7 +45,7 @@ def generate_board(out: Path, *, seed: int, rows: int, cols: int, pitch_mm: floa
     unknown_pins = set(defects) - {p.id for p in scene.pins}
     if unknown_pins:
         raise InputError(f"--defects names pins {sorted(unknown_pins)} the board does not have ({scene.pins[0].id}..{scene.pins[-1].id})")
-    manifest: dict = {"serial": serial or scene.board_id, "recipe": "recipe.yaml", "images": {}, "calibrations": {}}
+    manifest: dict = {"serial": serial or scene.board_id, "recipe": "recipe.yaml", "views": {}, "calibrations": {}}
     truth = None
     recipe_views: list[str] = []
     if "top" in views:
@@ -53,7 +53,7 @@ def generate_board(out: Path, *, seed: int, rows: int, cols: int, pitch_mm: floa
         img, rec, truth = render_top(scene, cam, seed=seed, lighting=lighting)
         _write_png(out / "top.png", img)
         rec.save(out / "cal_top.json")
-        manifest["images"]["top"] = "top.png"
+        manifest["views"]["top"] = "top.png"
         manifest["calibrations"]["top"] = "cal_top.json"
         recipe_views.append("top")
     if "side" in views:
@@ -65,7 +65,7 @@ def generate_board(out: Path, *, seed: int, rows: int, cols: int, pitch_mm: floa
         _write_png(out / "side_front.png", front)
         _write_png(out / "side_back.png", back)
         rec_side.save(out / "cal_side.json")
-        manifest["images"].update(side_front="side_front.png", side_back="side_back.png")
+        manifest["views"].update(side_front="side_front.png", side_back="side_back.png")
         manifest["calibrations"]["side"] = "cal_side.json"
         recipe_views += ["side_front", "side_back"]
         if truth is None:
@@ -105,4 +105,4 @@ def generate(
         if isinstance(exc, InputError):
             raise
         raise InputError(str(exc)) from None
-    typer.echo(f"generated {m['serial']} in {out}: {', '.join(m['images'].values())}")
+    typer.echo(f"generated {m['serial']} in {out}: {', '.join(m['views'].values())}")

@@ -43,5 +43,6 @@ class Recorder:
         for view, cal in (calibrations or {}).items():
             if cal is not None and Path(cal).is_file():
                 shutil.copy(cal, d / f"calibration_{view}.json")
+                doc.setdefault("calibrations", {})[view] = f"calibration_{view}.json"
         (d / "board.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         return d

@@ -29,7 +29,7 @@ def _err(capsys) -> str:
 
 def test_generate_writes_a_consistent_board_folder(board):
     m = yaml.safe_load((board / "board.yaml").read_text())
-    assert m["serial"] == "SN-TEST-1" and m["images"] == {"top": "top.png"}
+    assert m["serial"] == "SN-TEST-1" and m["views"] == {"top": "top.png"}
     truth = json.loads((board / "truth.json").read_text())
     assert truth["expected_defective_items"] == {"P02": ["tilt"], "P05": ["missing"]}
 
@@ -70,8 +70,8 @@ def test_inspect_samples_table(board, tmp_path, capsys):
         (lambda d: (d / "top.png").write_bytes((d / "top.png").read_bytes()[:4000]), "truncated"),
         (lambda d: (d / "top.png").write_bytes(b"not a png at all"), "not a decodable image"),
         (lambda d: (d / "recipe.yaml").write_text((d / "recipe.yaml").read_text().replace("flange_diameter_mm", "flange_dia")), "field 'pin_type"),
-        (lambda d: (d / "board.yaml").write_text("serial: X\nrecipe: recipe.yaml\nimages: {front: top.png}\n"), "unknown view 'front'"),
-        (lambda d: (d / "board.yaml").write_text("serial: X\nrecipe: recipe.yaml\nimages: {top: top.png}\n"), "needs a calibration record"),
+        (lambda d: (d / "board.yaml").write_text("serial: X\nrecipe: recipe.yaml\nviews: {front: top.png}\n"), "unknown view 'front'"),
+        (lambda d: (d / "board.yaml").write_text("serial: X\nrecipe: recipe.yaml\nviews: {top: top.png}\n"), "needs a calibration record"),
         (lambda d: (d / "board.yaml").unlink(), "no board.yaml"),
     ],
 )
