@@ -89,6 +89,27 @@ class StationRunner:
 
         return Recipe.from_yaml(p)
 
+    def _board_calibrations(self, meta: dict) -> dict:
+        """Calibration records by the pipeline's key (``top``, ``side``): the station config's first,
+        else a replayed board's own (``calibrations`` in its board.yaml, or ``calibration_<view>.json``)."""
+        from api.boardset import calibration_key
+        from calibration.record import CalibrationRecord
+
+        cals = {calibration_key(v): rec for v, rec in self._cals.items()}
+        board_dir = Path(meta["dir"]) if meta.get("dir") else None
+        if board_dir is None:
+            return cals
+        named = meta.get("calibrations") if isinstance(meta.get("calibrations"), dict) else {}
+        for v in self.cfg.views:
+            key = calibration_key(v)
+            if key in cals:
+                continue
+            for f in (named.get(key), named.get(v), f"calibration_{v}.json"):
+                if f and (board_dir / f).is_file():
+                    cals[key] = CalibrationRecord.load(board_dir / f)
+                    break
+        return cals
+
     # -- state -------------------------------------------------------------------
     def _set(self, state: str, why: str = "") -> None:
         if state != self.state:
@@ -212,17 +233,12 @@ class StationRunner:
             self._set("inspecting")
             t1 = time.perf_counter()
             try:
-                cals = dict(self._cals)
+                cals = self._board_calibrations(meta)
                 board_dir = Path(meta["dir"]) if meta.get("dir") else None
                 if recipe is None and board_dir is not None and (board_dir / "recipe.yaml").is_file():
                     recipe = self._load_recipe(board_dir / "recipe.yaml")
                 if recipe is None:
                     raise InputError("no recipe: set 'recipe' in the station config")
-                for v in self.cfg.views:
-                    if v not in cals and board_dir is not None and (board_dir / f"calibration_{v}.json").is_file():
-                        from calibration.record import CalibrationRecord
-
-                        cals[v] = CalibrationRecord.load(board_dir / f"calibration_{v}.json")
                 res = self.inspect(serial, {v: f.image for v, f in frames.items()}, cals, recipe)
                 result = res.model_dump(mode="json")
                 verdict = res.board.verdict.value
