@@ -2,9 +2,8 @@
 
     .venv/bin/python bench/bench_station.py [--boards 60] [--minutes 5] [--period 0.25]
 
-The board is a 1280x960 image with a 16-pin (4x4) recipe. Inspection is the real
-`api.pipeline.inspect_board`; if the top view is not in this build the board is recorded
-as not inspected (the cycle then measures the station alone, and says so).
+The boards are generated 1280x960 top images of 16-pin (4x4) boards with their recipes and
+calibration records, replayed in a loop. Inspection is the real `api.pipeline.inspect_board`.
 """
 
 from __future__ import annotations
@@ -19,18 +18,33 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from api.station.config import parse_config  # noqa: E402
-from api.station.recorder import Recorder  # noqa: E402
 from api.station.runner import StationRunner  # noqa: E402
-from vision.acquisition.base import Frame  # noqa: E402
 
-RECIPE = {"recipe_id": "bench16", "board": {"id": "b", "size_mm": [25.6, 19.2, 1.6]}, "pin_type": {
-    "flange_diameter_mm": 1.4, "flange_thickness_mm": 0.3, "barrel_diameter_mm": 1.0, "barrel_length_mm": 2.0,
-    "plunger_diameter_mm": 0.56, "plunger_protrusion_mm": 1.0, "tip_dome_radius_mm": 0.35, "tip_height_nominal_mm": 3.32},
-    "pin_grid": {"rows": 4, "cols": 4, "pitch_mm": 2.54, "origin_mm": [8.0, 5.0]}}
+def make_boards(root: Path, n: int) -> None:
+    """n generated 4x4 boards (2.54 mm pitch, one random defect in four pins) seen by a 1280x960
+    telecentric camera at 14 um/px, written in the replay layout with recipe and calibration."""
+    from vision.synth import truth as T
+    from vision.synth.boards import random_board
+    from vision.synth.scene import TopCamera
+    from vision.synth.top import render_top
+
+    for i in range(n):
+        scene = random_board(100 + i, rows=4, cols=4, margin_mm=2.3, rotation_deg=(-1) ** i * 1.0, defect_rate=0.25)
+        centre = T.board_to_world(scene, np.array([[scene.size_mm[0] / 2, scene.size_mm[1] / 2]]))[0]
+        cam = TopCamera(mm_per_px=0.014, width_px=1280, height_px=960, center_mm=tuple(float(c) for c in centre))
+        img, rec, _ = render_top(scene, cam, seed=i)
+        d = root / f"{i:06d}_B{i}"
+        d.mkdir(parents=True)
+        cv2.imwrite(str(d / "top.png"), img[..., ::-1])
+        rec.save(d / "cal_top.json")
+        yaml.safe_dump(T.recipe_dict(scene), (d / "recipe.yaml").open("w"))
+        (d / "board.yaml").write_text(yaml.safe_dump({"serial": f"B{i}", "recipe": "recipe.yaml", "views": {"top": "top.png"},
+                                                       "calibrations": {"top": "cal_top.json"}}))
 
 
 def rss_mb() -> float:
@@ -47,16 +61,10 @@ def main() -> None:
     ap.add_argument("--period", type=float, default=0.25)
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_station_"))
-    (tmp / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
-    rng = np.random.default_rng(0)
-    rec = Recorder(tmp / "replay")
-    for i in range(4):
-        img = rng.integers(20, 80, (960, 1280, 3)).astype(np.uint8)
-        rec.save(f"B{i}", {"top": Frame(img, "RGB8", time.time(), i, "bench")}, recipe=tmp / "recipe.yaml")
-
+    make_boards(tmp / "replay", n=4)
     def run(n, period):
         cfg = parse_config({"station_id": "bench", "cameras": {"c": {"kind": "replay", "root": str(tmp / "replay"), "loop": True}},
-                            "views": {"top": {"camera": "c"}}, "recipe": str(tmp / "recipe.yaml"),
+                            "views": {"top": {"camera": "c"}},
                             "trigger": {"kind": "timer", "period_s": period, "count": n},
                             "database": str(tmp / f"st_{time.time_ns()}.sqlite")}, base=tmp)
         r = StationRunner(cfg)
