@@ -1,0 +1,186 @@
+"""Distributed inspection queue: Dramatiq over RabbitMQ (selected by ``POGOSCOPE_BROKER_URL``).
+
+Delivery semantics (tested in tests/api/jobs with the real broker, database and worker processes):
+
+* **acks late**: a message is acknowledged only after the job function returned, i.e. after the
+  inspection's result was committed. A worker that dies before that (SIGKILL, power loss, OOM)
+  drops its AMQP connection and RabbitMQ hands the message to another worker at once.
+* **exactly-once result**: the job function writes idempotently, keyed by the inspection id, so a
+  redelivered or duplicated message changes nothing once a result exists.
+* **poison jobs are bounded**: an exception is retried ``job_max_retries`` times with back-off, then
+  the inspection is recorded failed with the exception as the reason. A job that kills its worker
+  process (a decoder crash) is redelivered at most `DELIVERY_LIMIT` more times -- counted by the
+  broker itself, a quorum queue's ``x-delivery-limit`` -- then dead-lettered, and a reaper in every
+  worker records it failed. Neither blocks the queue: other jobs keep flowing meanwhile.
+* **back-pressure**: `BrokerQueue.submit` raises `api.jobs.QueueFull` once the number of waiting
+  jobs reaches ``queue_max_depth``.
+
+Messages are persistent and published with confirms: once `submit` returns, the job survives a
+broker restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlparse
+
+import dramatiq
+import pika.exceptions
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.common import dq_name, xq_name
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.jobs import QueueFull
+from calibration.errors import InputError
+
+__all__ = ["ACTOR_NAME", "DELIVERY_LIMIT", "JobSettings", "BrokerQueue", "make_broker", "job_settings"]
+
+log = logging.getLogger("pogoscope.jobs")
+
+ACTOR_NAME = "pogoscope.inspect"
+
+#: Redeliveries after a worker died mid-job before the message is dead-lettered (so at most
+#: DELIVERY_LIMIT + 1 deliveries). It is a queue argument: every service and worker must agree on
+#: it, which is why it is a constant and not a setting.
+DELIVERY_LIMIT = 2
+
+
+class JobSettings(BaseSettings):
+    """Settings of the distributed queue (environment prefix ``POGOSCOPE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="POGOSCOPE_", extra="ignore")
+
+    broker_url: str | None = Field(default=None, description="amqp://user:pass@host:5672/vhost; unset: in-process pool")
+    queue_name: str = Field(default="pogoscope.inspections", description="RabbitMQ queue of inspection jobs")
+    queue_max_depth: int = Field(default=500, ge=1, description="waiting jobs at which submit raises QueueFull")
+    job_func: str = Field(default="api.service.worker:run_inspection", description="module:function(inspection_id)")
+    fail_func: str = Field(default="api.service.worker:record_failure",
+                           description="module:function(inspection_id, reason): record a job that cannot succeed")
+    job_max_retries: int = Field(default=2, ge=0, description="retries of a job that raised, before it is recorded failed")
+    job_min_backoff_ms: int = Field(default=2000, ge=0, description="first retry delay; doubles per retry")
+    job_max_backoff_ms: int = Field(default=60000, ge=0)
+    job_time_limit_ms: int = Field(default=600000, gt=0, description="a job running longer is interrupted and retried")
+    store_url: str | None = Field(default=None, description="image store: directory or s3://bucket/prefix?endpoint_url=…")
+
+
+def job_settings(settings=None, **overrides) -> JobSettings:
+    """`JobSettings` from the environment, with the service `Settings` fields (broker_url,
+    queue_max_depth, store_dir) taking precedence when present, then explicit `overrides`."""
+    js = JobSettings()
+    merged = {}
+    if settings is not None:
+        for name in ("broker_url", "queue_max_depth"):
+            value = getattr(settings, name, None)
+            if value is not None:
+                merged[name] = value
+        if js.store_url is None and getattr(settings, "images_dir", None) is not None:
+            merged["store_url"] = str(settings.images_dir)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    return js.model_copy(update=merged)
+
+
+class _QuorumRabbitmqBroker(RabbitmqBroker):
+    """Dramatiq's RabbitMQ broker with quorum queues, so RabbitMQ counts deliveries and
+    dead-letters a message whose worker died `DELIVERY_LIMIT` + 1 times (a poison job that crashes
+    the process can never cycle forever)."""
+
+    def _build_queue_arguments(self, queue_name):
+        args = super()._build_queue_arguments(queue_name)
+        args.update({"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT})
+        return args
+
+
+def make_broker(url: str, *, confirm_delivery: bool = True) -> RabbitmqBroker:
+    """A Dramatiq broker for `url` (``amqp://`` or ``amqps://``), connection not yet opened."""
+    if not url:
+        raise InputError("no broker URL; set POGOSCOPE_BROKER_URL=amqp://guest:guest@127.0.0.1:5672/")
+    scheme = urlparse(url).scheme
+    if scheme not in ("amqp", "amqps"):
+        raise InputError(f"broker URL scheme {scheme!r} is not supported; use amqp://user:pass@host:5672/ (RabbitMQ)")
+    # heartbeat: a worker busy with an inspection keeps its connection; a dead one is noticed
+    # by the TCP close at once, or by the heartbeat within 2 x 30 s when its machine vanished.
+    sep = "&" if "?" in url else "?"
+    if "heartbeat=" not in url:
+        url = f"{url}{sep}heartbeat=30"
+    return _QuorumRabbitmqBroker(url=url, confirm_delivery=confirm_delivery)
+
+
+def _broker_error(exc: Exception, url: str) -> InputError:
+    parts = urlparse(url)
+    safe = f"{parts.scheme}://{parts.hostname}:{parts.port or 5672}{parts.path}"  # no password in messages
+    return InputError(f"cannot reach the broker at {safe}: {type(exc).__name__} {exc}; is RabbitMQ running?")
+
+
+class BrokerQueue:
+    """`api.jobs.JobQueue` backed by RabbitMQ: the service side (submit, depth, close).
+
+    Parameters
+    ----------
+    settings : api.settings.Settings, optional
+        Reads ``broker_url`` and ``queue_max_depth``; other knobs come from `JobSettings`.
+    broker_url, queue_name, max_depth : optional
+        Override the settings (tests isolate with their own queue name).
+    """
+
+    def __init__(self, settings=None, *, broker_url: str | None = None, queue_name: str | None = None,
+                 max_depth: int | None = None):
+        self.config = job_settings(settings, broker_url=broker_url, queue_name=queue_name, queue_max_depth=max_depth)
+        self.queue_name = self.config.queue_name
+        self.limit = self.config.queue_max_depth
+        self.broker = make_broker(self.config.broker_url or "")
+        try:
+            self.broker.declare_queue(self.queue_name, ensure=True)
+        except dramatiq.errors.ConnectionError as exc:
+            raise _broker_error(exc, self.config.broker_url) from None
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            raise InputError(f"queue {self.queue_name!r} exists with other arguments ({exc.reply_text}); "
+                             "delete it or use another POGOSCOPE_QUEUE_NAME") from None
+
+    def _counts(self) -> tuple[int, int]:
+        """(waiting jobs, consumers attached): ready messages of the queue and its delay queue."""
+        ch = self.broker.channel
+        try:
+            main = ch.queue_declare(self.queue_name, passive=True).method
+            delayed = ch.queue_declare(dq_name(self.queue_name), passive=True).method
+        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
+            del self.broker.connection  # reconnect on the next call
+            raise
+        return main.message_count + delayed.message_count, main.consumer_count
+
+    def depth(self) -> int:
+        """Jobs waiting for a worker (not counting the ones being inspected right now)."""
+        return self._counts()[0]
+
+    def workers(self) -> int:
+        """Worker threads currently consuming the queue (for /readyz)."""
+        return self._counts()[1]
+
+    def dead_letters(self) -> int:
+        """Messages dead-lettered and not yet recorded by a worker's reaper."""
+        return self.broker.channel.queue_declare(xq_name(self.queue_name), passive=True).method.message_count
+
+    def submit(self, inspection_id: str) -> None:
+        """Enqueue the inspection; raises `QueueFull` when `queue_max_depth` jobs are waiting."""
+        if not isinstance(inspection_id, str) or not inspection_id:
+            raise InputError("inspection id must be a non-empty string")
+        waiting, consumers = self._counts()
+        if waiting >= self.limit:
+            # With no worker attached the backlog will not drain: ask the caller to wait longer.
+            raise QueueFull(waiting, self.limit, retry_after_s=5 if consumers else 30)
+        msg = dramatiq.Message(queue_name=self.queue_name, actor_name=ACTOR_NAME, args=(inspection_id,),
+                               kwargs={}, options={})
+        self.broker.enqueue(msg)
+
+    def purge(self) -> None:
+        """Drop every waiting job (tests and operators only)."""
+        self.broker.flush(self.queue_name)
+
+    def delete(self) -> None:
+        """Delete the queue and its delay/dead-letter queues (tests only)."""
+        ch = self.broker.channel
+        for name in (self.queue_name, dq_name(self.queue_name), xq_name(self.queue_name)):
+            ch.queue_delete(name)
+
+    def close(self) -> None:
+        self.broker.close()
