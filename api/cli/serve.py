@@ -1,0 +1,38 @@
+"""`pogoscope serve`: the inspection service (API, web page, workers, outbox), migrations applied at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from api.cli.app import app
+from calibration.errors import InputError
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, "--host", help="bind address (default POGOSCOPE_HOST or 127.0.0.1)"),
+    port: int | None = typer.Option(None, "--port", help="TCP port (default POGOSCOPE_PORT or 8000)"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="SQLite file and image store (default POGOSCOPE_DATA_DIR or ./var)"),
+    database_url: str | None = typer.Option(None, "--database-url", help="e.g. postgresql+psycopg://user@host/db (default: SQLite in the data dir)"),
+    workers: int | None = typer.Option(None, "--workers", help="inspection worker processes (default POGOSCOPE_WORKERS or 2)"),
+    log_level: str = typer.Option("info", "--log-level"),
+) -> None:
+    """Start the service: HTTP API + review page on /ui, inspection workers, event delivery."""
+    import logging
+
+    import uvicorn
+
+    from api.service.app import create_app
+    from api.settings import Settings
+
+    over = {k: v for k, v in dict(host=host, port=port, data_dir=data_dir, database_url=database_url, workers=workers).items() if v is not None}
+    try:
+        settings = Settings(**over)
+    except Exception as exc:  # pydantic ValidationError from a bad environment variable
+        raise InputError(f"bad service setting: {str(exc).splitlines()[0]}") from None
+    if settings.port <= 0 or settings.port > 65535:
+        raise InputError(f"--port {settings.port} is not a TCP port (1-65535)")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, access_log=False)

@@ -1,0 +1,107 @@
+"""In-process job queue: a pool of worker processes (or threads) inside the service.
+
+Submissions wait in a FIFO; at most ``max_in_flight`` are handed to the pool at once, so the
+backlog stays countable (`depth`) and bounded (`QueueFull` beyond ``Settings.queue_max_depth``).
+Nothing here is durable: the database is. On start the service re-submits every inspection that
+is not finished, and `run_inspection` is idempotent, so a restart loses none and inspects none twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing as mp
+import threading
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Callable
+
+from api.jobs import QueueFull
+from api.settings import Settings
+
+log = logging.getLogger("pogoscope.jobs")
+
+
+def _run(inspection_id: str, settings_json: str) -> str:
+    from api.service.worker import run_inspection
+
+    run_inspection(inspection_id, settings=Settings.model_validate_json(settings_json))
+    return inspection_id
+
+
+def _warm() -> None:  # import the heavy modules once per worker process, not per job
+    import api.pipeline  # noqa: F401
+    import api.service.worker  # noqa: F401
+
+
+class LocalQueue:
+    """`api.jobs.JobQueue` backed by a process (or thread) pool in this process."""
+
+    def __init__(self, settings: Settings, *, on_done: Callable[[str, BaseException | None], None] | None = None) -> None:
+        self.settings = settings
+        self._settings_json = settings.model_dump_json()
+        n = max(1, settings.workers)
+        self.max_in_flight = settings.max_in_flight or 2 * n
+        self.limit = settings.queue_max_depth
+        self.on_done = on_done
+        if settings.workers > 0 and settings.worker_mode == "process":
+            self._pool: Executor = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_warm)
+        else:
+            self._pool = ThreadPoolExecutor(n, thread_name_prefix="inspect")
+        self._waiting: collections.deque[str] = collections.deque()
+        self._queued: set[str] = set()
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, inspection_id: str) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job queue is closed")
+            if inspection_id in self._queued or inspection_id in self._in_flight:
+                return  # already waiting or running: a redelivery would only be a no-op
+            depth = len(self._waiting) + len(self._in_flight)
+            if depth >= self.limit:
+                raise QueueFull(depth, self.limit)
+            self._waiting.append(inspection_id)
+            self._queued.add(inspection_id)
+        self._pump()
+
+    def depth(self) -> int:
+        with self._lock:
+            return len(self._waiting) + len(self._in_flight)
+
+    def _pump(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed or not self._waiting or len(self._in_flight) >= self.max_in_flight:
+                    return
+                iid = self._waiting.popleft()
+                self._queued.discard(iid)
+                self._in_flight.add(iid)
+            try:
+                fut = self._pool.submit(_run, iid, self._settings_json)
+            except RuntimeError:  # pool shut down
+                with self._lock:
+                    self._in_flight.discard(iid)
+                return
+            fut.add_done_callback(lambda f, iid=iid: self._done(iid, f))
+
+    def _done(self, iid: str, fut: Future) -> None:
+        exc = None if fut.cancelled() else fut.exception()
+        if exc is not None:
+            log.error("inspection %s: worker failed: %s: %s", iid, type(exc).__name__, exc)
+        with self._lock:
+            self._in_flight.discard(iid)
+        if self.on_done is not None:
+            try:
+                self.on_done(iid, exc)
+            except Exception:
+                log.exception("on_done hook failed")
+        self._pump()
+
+    def close(self, *, wait: bool = True) -> None:
+        with self._lock:
+            self._closed = True
+            self._waiting.clear()
+            self._queued.clear()
+        self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -1,0 +1,141 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` wires the database (migrated at start), the image store, the job queue
+(`api.jobs.get_queue`), the outbox dispatcher and the routers. On start every inspection that is
+not finished is handed to the queue again: the database is the queue's memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from api import problems
+from api.service.db import ApiKey, InspectionRow, make_engine, session_factory
+from api.service.deps import hash_key, key_cache
+from api.service.metrics import Metrics
+from api.service.migrate import upgrade
+from api.service.outbox import Dispatcher
+from api.service.store import ImageStore
+from api.settings import Settings, get_settings
+
+log = logging.getLogger("pogoscope.service")
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    engine: Engine
+    Session: object
+    store: ImageStore
+    metrics: Metrics
+    queue: object = None
+    dispatcher: Dispatcher | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def ensure_key(Session, key: str, *, name: str, role: str) -> None:
+    """Store `key` (hashed) with `role` unless it is already there."""
+    h = hash_key(key)
+    with Session() as s:
+        if s.scalar(select(ApiKey.id).where(ApiKey.key_hash == h)) is None:
+            s.add(ApiKey(name=name, role=role, key_hash=h))
+            s.commit()
+
+
+def new_key() -> str:
+    return "pgs_" + secrets.token_urlsafe(24)
+
+
+def requeue_unfinished(state: ServiceState) -> int:
+    """Hand every queued/running inspection to the queue (after a restart, nothing is lost)."""
+    with state.Session() as s:
+        ids = s.scalars(
+            select(InspectionRow.id).where(InspectionRow.status.in_(("queued", "running"))).order_by(InspectionRow.created_at)
+        ).all()
+    for iid in ids:
+        try:
+            state.queue.submit(iid)
+        except Exception as exc:  # QueueFull: the rest stay queued in the database
+            log.warning("re-queue stopped at %s: %s", iid, exc)
+            break
+    return len(ids)
+
+
+def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = make_engine(settings)
+        upgrade(engine)
+        Session = session_factory(engine)
+        state = ServiceState(settings=settings, engine=engine, Session=Session, store=ImageStore(settings.images_dir),
+                             metrics=Metrics(Session))
+        app.state.svc = state
+        key_cache.clear()
+        if settings.admin_key:
+            ensure_key(Session, settings.admin_key, name="bootstrap-admin", role="admin")
+        if start_workers:
+            from api.jobs import get_queue
+
+            state.queue = get_queue(settings)
+            state.metrics.queue = state.queue
+            n = requeue_unfinished(state)
+            if n:
+                log.info("re-queued %d unfinished inspections", n)
+        state.dispatcher = Dispatcher(settings, Session)
+        state.dispatcher.start()
+        try:
+            yield
+        finally:
+            state.dispatcher.stop()
+            if state.queue is not None:
+                state.queue.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="pogoscope",
+        version="1",
+        summary="Pogo-pin inspection service: submissions, results by serial, live events, review.",
+        lifespan=lifespan,
+        responses=problems.PROBLEM_RESPONSES,
+    )
+    problems.install(app)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        n = request.headers.get("content-length")
+        if n and n.isdigit() and int(n) > settings.max_request_bytes:
+            return problems.problem_response(
+                request, 413, "request-too-large",
+                f"request body is {int(n)} bytes; the limit is {settings.max_request_bytes} bytes (POGOSCOPE_MAX_REQUEST_BYTES)",
+            )
+        return await call_next(request)
+
+    from api.service.routers import boards, calibrations, events, health, images, inspections, keys, microscope, recipes
+
+    for r in (health, inspections, boards, recipes, calibrations, images, microscope, events, keys):
+        app.include_router(r.router)
+
+    if WEB_DIR.is_dir():
+        app.mount("/ui", StaticFiles(directory=WEB_DIR, html=True), name="ui")
+
+        @app.get("/", include_in_schema=False)
+        def _root():
+            return RedirectResponse("/ui/")
+
+    return app

@@ -1,0 +1,65 @@
+"""Rows -> public models."""
+
+from __future__ import annotations
+
+from api.service.db import InspectionRow, ReviewRow
+from api.service.schemas import (
+    CalibrationRef,
+    ImageRef,
+    InspectionPublic,
+    InspectionSummary,
+    ReviewPublic,
+    VersionRef,
+)
+
+
+def inspection_url(iid: str) -> str:
+    return f"/v1/inspections/{iid}"
+
+
+def review_public(r: ReviewRow) -> ReviewPublic:
+    return ReviewPublic(id=r.id, inspection_id=r.inspection_id, verdict=r.verdict, reason=r.reason, reviewer=r.reviewer, created_at=r.created_at)
+
+
+def inspection_public(row: InspectionRow, reviews: list[ReviewRow] = ()) -> InspectionPublic:
+    url = inspection_url(row.id)
+    return InspectionPublic(
+        id=row.id,
+        url=url,
+        serial=row.serial,
+        kind=row.kind,
+        station_id=row.station_id,
+        recipe=VersionRef(id=row.recipe_id, version=row.recipe_version),
+        calibrations={k: CalibrationRef(**v) for k, v in (row.calibrations or {}).items()},
+        status=row.status,
+        verdict=row.verdict,
+        reasons=list(row.reasons or []),
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        images={
+            v: ImageRef(sha256=f["sha256"], name=f.get("name"), media_type=f.get("media_type"), url=f"{url}/images/{v}")
+            for v, f in (row.files or {}).items()
+        },
+        stacks=sorted(row.stacks or {}),
+        overlay_url=f"{url}/overlay.png" if row.overlay_sha256 else None,
+        reviews=[review_public(r) for r in reviews],
+        result=row.result,
+    )
+
+
+def inspection_summary(row: InspectionRow, reviewed: str | None = None) -> InspectionSummary:
+    return InspectionSummary(
+        id=row.id,
+        url=inspection_url(row.id),
+        serial=row.serial,
+        station_id=row.station_id,
+        recipe=VersionRef(id=row.recipe_id, version=row.recipe_version),
+        status=row.status,
+        verdict=row.verdict,
+        reasons=list(row.reasons or []),
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        reviewed_verdict=reviewed,
+    )

@@ -1,0 +1,49 @@
+"""Results by board serial number: the latest result and the history, per board and per pin."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from api.problems import ProblemError
+from api.service import present
+from api.service.db import InspectionRow, ReviewRow
+from api.service.deps import Reader, SessionDep
+from api.service.schemas import BoardPublic, PinHistoryEntry, PinPublic
+
+router = APIRouter(prefix="/v1/boards", tags=["boards"])
+
+
+def _history(s, serial: str, limit: int) -> list[InspectionRow]:
+    rows = s.scalars(
+        select(InspectionRow).where(InspectionRow.serial == serial).order_by(InspectionRow.created_at.desc(), InspectionRow.id.desc()).limit(limit)
+    ).all()
+    if not rows:
+        raise ProblemError(404, "unknown-board", f"no inspection of board {serial!r}")
+    return rows
+
+
+@router.get("/{serial}", response_model=BoardPublic, summary="Latest result of a board and its history")
+def get_board(serial: str, s: SessionDep, _: Reader, limit: int = Query(50, ge=1, le=500)):
+    rows = _history(s, serial, limit)
+    finished = [r for r in rows if r.status in ("done", "failed")]
+    latest = finished[0] if finished else rows[0]
+    reviews = s.scalars(select(ReviewRow).where(ReviewRow.inspection_id == latest.id).order_by(ReviewRow.id)).all()
+    return BoardPublic(serial=serial, latest=present.inspection_public(latest, reviews), history=[present.inspection_summary(r) for r in rows])
+
+
+@router.get("/{serial}/pins/{pin_id}", response_model=PinPublic, summary="One pin of a board: latest result and history")
+def get_pin(serial: str, pin_id: str, s: SessionDep, _: Reader, limit: int = Query(50, ge=1, le=500)):
+    rows = [r for r in _history(s, serial, limit) if r.status == "done" and r.result]
+    history, latest, latest_id = [], None, None
+    for r in rows:
+        item = next((p for p in r.result.get("pins", []) + r.result.get("pads", []) if p["id"] == pin_id), None)
+        if item is None:
+            continue
+        if latest is None:
+            latest, latest_id = item, r.id
+        history.append(PinHistoryEntry(inspection_id=r.id, created_at=r.created_at, verdict=item["verdict"], reasons=item.get("reasons", []),
+                                       measurements=item.get("measurements", {})))
+    if latest is None:
+        raise ProblemError(404, "unknown-pin", f"board {serial!r} has no finished inspection with pin or pad {pin_id!r}")
+    return PinPublic(serial=serial, pin_id=pin_id, latest=latest, inspection_id=latest_id, history=history)

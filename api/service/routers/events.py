@@ -1,0 +1,72 @@
+"""Live results as server-sent events, read from the database outbox (so results committed by a
+worker in any process reach every client). Resume with the ``Last-Event-ID`` header or ``?after=``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+
+from api.service.db import EventRow
+from api.service.deps import Reader, get_state
+from api.service.outbox import envelope
+
+router = APIRouter(prefix="/v1", tags=["events"])
+State = Annotated[object, Depends(get_state)]
+
+
+def _fetch(Session, after: int, station_id: str | None, limit: int = 200):
+    with Session() as s:
+        q = select(EventRow).where(EventRow.id > after)
+        if station_id:
+            q = q.where(EventRow.station_id == station_id)
+        return [envelope(e) for e in s.scalars(q.order_by(EventRow.id).limit(limit)).all()]
+
+
+def _last_id(Session) -> int:
+    with Session() as s:
+        return s.scalar(select(func.max(EventRow.id))) or 0
+
+
+@router.get("/events", summary="Server-sent events: inspection.completed, inspection.verified",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def events(
+    request: Request,
+    state: State,
+    _: Reader,
+    after: int | None = Query(None, ge=0, description="replay events after this id (default: only new events)"),
+    station_id: str | None = None,
+    max_events: int | None = Query(None, ge=1, le=100000, description="close the stream after this many events"),
+    last_event_id: Annotated[str | None, Header()] = None,
+):
+    Session, poll = state.Session, state.settings.outbox_poll_s
+    start = after
+    if start is None and last_event_id and last_event_id.isdigit():
+        start = int(last_event_id)
+    if start is None:
+        start = await run_in_threadpool(_last_id, Session)
+
+    async def stream():
+        last, sent, beat = start, 0, time.monotonic()
+        yield "retry: 2000\n\n"
+        while True:
+            if await request.is_disconnected():
+                return
+            for ev in await run_in_threadpool(_fetch, Session, last, station_id):
+                last = ev["id"]
+                yield f"id: {ev['id']}\nevent: {ev['kind']}\ndata: {json.dumps(ev, separators=(',', ':'))}\n\n"
+                sent += 1
+                if max_events is not None and sent >= max_events:
+                    return
+            if time.monotonic() - beat > 15:
+                beat = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(poll)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

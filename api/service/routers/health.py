@@ -1,0 +1,41 @@
+"""Liveness, readiness (database and worker reachable) and Prometheus metrics. Public routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy import text
+
+from api.problems import ProblemError
+from api.service.deps import get_state
+
+router = APIRouter(tags=["health"])
+State = Annotated[object, Depends(get_state)]
+
+
+@router.get("/healthz", summary="The process is up (public)")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Database and job queue reachable (public)")
+def readyz(state: State) -> dict:
+    try:
+        with state.engine.connect() as c:
+            c.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ProblemError(503, "not-ready", f"database unreachable: {type(exc).__name__}") from None
+    if state.queue is None:
+        raise ProblemError(503, "not-ready", "no job queue: this service does not run inspections")
+    try:
+        depth = state.queue.depth()
+    except Exception as exc:
+        raise ProblemError(503, "not-ready", f"job queue unreachable: {type(exc).__name__}: {exc}") from None
+    return {"status": "ready", "queue_depth": depth}
+
+
+@router.get("/metrics", summary="Prometheus metrics (public)", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}}})
+def metrics(state: State) -> Response:
+    return Response(state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,174 @@
+"""The worker function: inspect one persisted submission and commit its result exactly once.
+
+`run_inspection` needs nothing but the inspection id and Settings: it builds its own engine and
+image store, so a worker on another machine (api.jobs.broker) can call it. A second call for a
+finished inspection is a no-op, and two workers racing on the same id commit one result: the final
+UPDATE only matches a row that is not finished yet, and the outbox event is written in that same
+transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+from sqlalchemy import select, update
+
+from api.service.cfx import units_inspected
+from api.service.db import CalibrationRow, EventRow, InspectionRow, RecipeRow, engine_for, session_factory, utcnow
+from api.service.store import ImageStore
+from api.settings import Settings, get_settings
+from calibration.errors import InputError
+
+log = logging.getLogger("pogoscope.worker")
+FINISHED = ("done", "failed")
+
+
+def _inspect_func(spec: str):
+    mod, _, name = spec.partition(":")
+    return getattr(importlib.import_module(mod), name or "inspect_board")
+
+
+def build_input(row: InspectionRow, session, store: ImageStore, recipe_body: dict):
+    """The `BoardInput` of a persisted submission: decode images, load records and stacks."""
+    from api.boardset import calibration_key
+    from api.pipeline import BoardInput
+    from calibration.record import CalibrationRecord
+    from models.recipe import Recipe
+    from vision.io import decode_image
+
+    recipe = Recipe.from_dict(recipe_body, source=f"recipe {row.recipe_id}@{row.recipe_version}")
+    cals = {}
+    for key, ref in (row.calibrations or {}).items():
+        body = session.scalar(
+            select(CalibrationRow.body).where(CalibrationRow.camera_id == ref["camera_id"], CalibrationRow.version == ref["version"])
+        )
+        if body is None:
+            raise InputError(f"calibration {ref['camera_id']}@{ref['version']} is no longer stored")
+        cals[key] = CalibrationRecord.model_validate(body)
+    images, files = {}, {}
+    for view, f in (row.files or {}).items():
+        img = decode_image(store.get(f["sha256"]), name=f"{view} image {f.get('name') or f['sha256'][:12]}")
+        key = calibration_key(view)
+        if key not in cals:
+            raise InputError(f"the {view} image needs a calibration record for {key!r}; upload one with POST /v1/calibrations")
+        cals[key].check_image(img.shape, what=f"{view} image")
+        images[view], files[view] = img, f["sha256"]
+    stacks = {}
+    for name, st in (row.stacks or {}).items():
+        stacks[name] = _load_stack(st, store)
+        files[f"stack:{name}"] = st["manifest_sha256"]
+    return BoardInput(serial=row.serial, recipe=recipe, images=images, calibrations=cals, stacks=stacks, files=files)
+
+
+def _load_stack(st: dict, store: ImageStore):
+    """Rebuild a focus stack folder (manifest + slices) in a temporary directory and load it with
+    vision.stack_io, so the service accepts exactly what the CLI accepts."""
+    from vision.stack_io import load_stack
+
+    with tempfile.TemporaryDirectory(prefix="pogoscope-stack-") as tmp:
+        d = Path(tmp)
+        for fname, sha in st["slices"].items():
+            (d / Path(fname).name).write_bytes(store.get(sha))
+        manifest = d / Path(st["manifest_name"]).name
+        manifest.write_bytes(store.get(st["manifest_sha256"]))
+        return load_stack(manifest)
+
+
+def _overlay_png(overlays: dict) -> bytes | None:
+    if not overlays:
+        return None
+    name = sorted(overlays, key=lambda n: (n != "top", n))[0]
+    img = overlays[name]
+    ok, buf = cv2.imencode(".png", img[..., ::-1] if img.ndim == 3 else img)
+    return bytes(buf) if ok else None
+
+
+def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> None:
+    """Inspect persisted submission `inspection_id` and commit the result (once)."""
+    settings = settings or get_settings()
+    Session = session_factory(engine_for(settings))
+    store = ImageStore(settings.images_dir)
+    with Session() as s:
+        row = s.get(InspectionRow, inspection_id)
+        if row is None:
+            log.warning("inspection %s does not exist; nothing to do", inspection_id)
+            return
+        if row.status in FINISHED:
+            return
+        s.execute(
+            update(InspectionRow)
+            .where(InspectionRow.id == inspection_id, InspectionRow.status.not_in(FINISHED))
+            .values(status="running", attempts=InspectionRow.attempts + 1, started_at=utcnow())
+        )
+        s.commit()
+        s.refresh(row)
+        recipe_body = s.scalar(select(RecipeRow.body).where(RecipeRow.recipe_id == row.recipe_id, RecipeRow.version == row.recipe_version))
+        result = error = overlay_sha = None
+        t0 = time.perf_counter()
+        try:
+            if recipe_body is None:
+                raise InputError(f"recipe {row.recipe_id}@{row.recipe_version} is no longer stored")
+            inp = build_input(row, s, store, recipe_body)
+            insp = _inspect_func(settings.inspect_func)(inp)
+            result = insp.result.model_dump(mode="json")
+            for v in result.get("views", []):
+                f = (row.files or {}).get(v["name"])
+                if f and not v.get("sha256"):
+                    v["sha256"] = f["sha256"]
+            png = _overlay_png(insp.overlays)
+            if png is not None:
+                overlay_sha = store.put(png)
+        except InputError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug in a view must not leave the submission hanging, nor PASS it
+            log.exception("inspection %s crashed", inspection_id)
+            error = f"internal error while inspecting: {type(exc).__name__}: {exc}"
+        finished = utcnow()
+        status = "done" if result is not None else "failed"
+        verdict = result["board"]["verdict"] if result else None
+        values = dict(
+            status=status,
+            verdict=verdict,
+            reasons=result["board"]["reasons"] if result else ["input_error"],
+            result=result,
+            error=error,
+            overlay_sha256=overlay_sha,
+            finished_at=finished,
+            latency_s=(finished - row.created_at).total_seconds(),
+        )
+        res = s.execute(
+            update(InspectionRow).where(InspectionRow.id == inspection_id, InspectionRow.status.not_in(FINISHED)).values(**values)
+        )
+        if res.rowcount != 1:  # another worker committed it first
+            s.rollback()
+            return
+        payload = event_payload(row, recipe_body, result=result, status=status, error=error, started=row.started_at, finished=finished)
+        s.add(EventRow(kind="inspection.completed", inspection_id=row.id, station_id=row.station_id, payload=payload))
+        s.commit()
+        log.info("inspection %s %s %s in %.0f ms", inspection_id, status, verdict or error, (time.perf_counter() - t0) * 1e3)
+
+
+def event_payload(row: InspectionRow, recipe_body: dict | None, *, result, status, error, started, finished, review=None) -> dict:
+    return {
+        "inspection_id": row.id,
+        "serial": row.serial,
+        "station_id": row.station_id,
+        "recipe": {"id": row.recipe_id, "version": row.recipe_version},
+        "status": status,
+        "verdict": result["board"]["verdict"] if result else None,
+        "reasons": result["board"]["reasons"] if result else ["input_error"],
+        "error": error,
+        "url": f"/v1/inspections/{row.id}",
+        "cfx": units_inspected(
+            inspection_id=row.id, serial=row.serial, station_id=row.station_id, recipe=recipe_body or {}, result=result,
+            status=status, error=error, started=started, finished=finished, review=review,
+        ),
+    }
+
+
+__all__ = ["run_inspection", "build_input", "event_payload"]

@@ -1,0 +1,70 @@
+"""Service settings: one `Settings`, read from the environment (prefix ``POGOSCOPE_``).
+
+Examples::
+
+    POGOSCOPE_DATABASE_URL=postgresql+psycopg://root@127.0.0.1:5432/test
+    POGOSCOPE_DATA_DIR=/var/lib/pogoscope          # SQLite file and image store live here by default
+    POGOSCOPE_WORKERS=2                            # inspection worker processes
+    POGOSCOPE_WEBHOOK_URLS='["https://mes.example/hooks/pogoscope"]'
+    POGOSCOPE_WEBHOOK_SECRET=...                   # HMAC-SHA256 key for the signature header
+    POGOSCOPE_MQTT_URL=mqtt://127.0.0.1:1883
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POGOSCOPE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="SQLite database and image store live here unless overridden")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file <data_dir>/pogoscope.sqlite (WAL)")
+    db_schema: str | None = Field(default=None, description="PostgreSQL schema to use (created if absent); tests isolate with it")
+    store_dir: Path | None = Field(default=None, description="content-addressed image store; default <data_dir>/images")
+
+    workers: int = Field(default=2, ge=0, description="inspection worker processes (0: inspect in a thread of the service; tests only)")
+    worker_mode: Literal["process", "thread"] = "process"
+    inspect_func: str = Field(default="api.pipeline:inspect_board", description="module:function that inspects a BoardInput")
+    max_in_flight: int = Field(default=0, ge=0, description="inspections handed to the pool at once (0: 2 x workers)")
+    broker_url: str | None = Field(default=None, description="distributed job queue (see api.jobs.broker); unset: in-process pool")
+    queue_max_depth: int = Field(default=10000, ge=1, description="inspections waiting before submissions get 503 + Retry-After")
+
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="largest accepted image file")
+    max_request_bytes: int = Field(default=512 * 1024 * 1024, gt=0, description="largest accepted request body")
+
+    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: str = "change-me"
+    webhook_timeout_s: float = 5.0
+    retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay of the outbox; doubles per attempt")
+    retry_max_s: float = Field(default=300.0, gt=0)
+    retry_max_attempts: int = Field(default=25, ge=1)
+    outbox_poll_s: float = Field(default=0.5, gt=0)
+
+    mqtt_url: str | None = Field(default=None, description="e.g. mqtt://127.0.0.1:1883; unset: no MQTT publication")
+    mqtt_topic_prefix: str = "pogoscope/stations"
+
+    cors_origins: list[str] = Field(default_factory=list)
+    admin_key: str | None = Field(default=None, description="bootstrap admin API key (stored hashed at start); create others with POST /v1/keys")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'pogoscope.sqlite').resolve()}"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.store_dir or (self.data_dir / "images")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
