@@ -73,6 +73,13 @@ def requeue_unfinished(state: ServiceState) -> int:
     return len(ids)
 
 
+def routers() -> list:
+    """The API's routers, one per resource."""
+    from api.service.routers import boards, calibrations, events, health, images, inspections, keys, microscope, recipes
+
+    return [m.router for m in (health, inspections, boards, recipes, calibrations, images, microscope, events, keys)]
+
+
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
     settings = settings or get_settings()
 
@@ -126,10 +133,8 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
             )
         return await call_next(request)
 
-    from api.service.routers import boards, calibrations, events, health, images, inspections, keys, microscope, recipes
-
-    for r in (health, inspections, boards, recipes, calibrations, images, microscope, events, keys):
-        app.include_router(r.router)
+    for r in routers():
+        app.include_router(r)
 
     if WEB_DIR.is_dir():
         app.mount("/ui", StaticFiles(directory=WEB_DIR, html=True), name="ui")

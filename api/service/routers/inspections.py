@@ -54,6 +54,8 @@ def read_upload(up: UploadFile, *, limit: int, what: str) -> bytes:
 
 
 def queue_or_503(state, iid: str) -> None:
+    if state.queue is None:  # an API-only instance: workers elsewhere pick persisted rows up
+        return
     try:
         state.queue.submit(iid)
     except QueueFull as exc:  # persisted: it runs after the next restart or when a retry re-queues it
