@@ -239,18 +239,39 @@ def register_on_pattern(
     return Registration(float(ang), np.asarray(t, float), 0.5, tol_mm, 0.0, method="pins-coarse", n_points=best[0])
 
 
-def robust_rigid_fit(board_mm: np.ndarray, plane_mm: np.ndarray, *, u_point_mm: float, reject_mm: float) -> tuple[Registration, np.ndarray]:
-    """Rigid fit that drops points farther than `reject_mm` from the consensus (misplaced pins)."""
-    b = np.asarray(board_mm, float)
-    p = np.asarray(plane_mm, float)
-    keep = np.ones(len(b), bool)
-    for _ in range(4):
-        reg = rigid_fit(b[keep], p[keep], u_point_mm=u_point_mm)
-        res = np.hypot(*(p - reg.board_to_plane(b)).T)
-        new = res <= max(reject_mm, 3.5 * 1.4826 * float(np.median(res[keep])))
-        if new.sum() < 2 or np.array_equal(new, keep):
-            break
-        keep = new
+def robust_rigid_fit(board_mm: np.ndarray, plane_mm: np.ndarray, *, u_point_mm: float, reject_mm: float,
+                     max_pairs: int = 400, seed: int = 0) -> tuple[Registration, np.ndarray]:
+    """Rigid fit that ignores points farther than `reject_mm` from the consensus (misplaced pins).
+
+    Every pair of points (or `max_pairs` of them, drawn with `seed`) proposes a transform; the one
+    with the most points within `reject_mm` (then the smallest summed residual) wins, and the
+    final fit uses its inliers. Returns the registration and the inlier mask (N,).
+    """
+    b = np.asarray(board_mm, float).reshape(-1, 2)
+    p = np.asarray(plane_mm, float).reshape(-1, 2)
+    n = len(b)
+    if n < 2:
+        raise InputError("registration needs at least two points (fiducials or pins)")
+    ii, jj = np.triu_indices(n, 1)
+    if len(ii) > max_pairs:
+        pick = np.random.default_rng(seed).choice(len(ii), max_pairs, replace=False)
+        ii, jj = ii[pick], jj[pick]
+    # rotation of each pair: angle of the plane segment minus angle of the board segment
+    db, dp = b[jj] - b[ii], p[jj] - p[ii]
+    ang = np.arctan2(dp[:, 1], dp[:, 0]) - np.arctan2(db[:, 1], db[:, 0])
+    c, s_ = np.cos(ang), np.sin(ang)
+    mb, mp = 0.5 * (b[ii] + b[jj]), 0.5 * (p[ii] + p[jj])
+    tx = mp[:, 0] - (c * mb[:, 0] - s_ * mb[:, 1])
+    ty = mp[:, 1] - (s_ * mb[:, 0] + c * mb[:, 1])
+    px = c[:, None] * b[None, :, 0] - s_[:, None] * b[None, :, 1] + tx[:, None]
+    py = s_[:, None] * b[None, :, 0] + c[:, None] * b[None, :, 1] + ty[:, None]
+    res = np.hypot(px - p[None, :, 0], py - p[None, :, 1])  # (pairs, n)
+    inl = res <= reject_mm
+    score = inl.sum(1) - np.minimum(res, reject_mm).sum(1) / (reject_mm * (n + 1))
+    keep = inl[int(np.argmax(score))]
+    if keep.sum() < 2:
+        keep = np.ones(n, bool)
+    reg = rigid_fit(b[keep], p[keep], u_point_mm=u_point_mm)
     return reg, keep
 
 

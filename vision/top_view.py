@@ -13,9 +13,12 @@ import cv2
 import numpy as np
 
 from calibration.errors import InputError
+from vision.presence import pin_presence
+from vision.solder_cues import grey_rings
+from vision.tilt import fit_axis
 
 __all__ = ["CircleFit", "fit_circle", "radial_edge_circle", "dome_centre", "PinTopFit", "fit_pin_top", "gray_roi",
-           "TopPinGeometry", "PinTop", "measure_pin_top"]
+           "TopPinGeometry", "PinTop", "measure_pin_top", "CoaxialLight", "highlight_to_sphere_centre"]
 
 
 @dataclass
@@ -37,50 +40,72 @@ class CircleFit:
         return float(math.sqrt(max(np.linalg.eigvalsh(self.cov_px).max(), 0.0))) if self.ok else float("nan")
 
 
-def fit_circle(points: np.ndarray, *, iterations: int = 3) -> CircleFit:
-    """Geometric least-squares circle through `points` (N, 2) px, with outlier trimming.
+def _kasa(q: np.ndarray) -> tuple[np.ndarray, float]:
+    """Algebraic circle fit (centre, radius) of points (N, 2) by the 3x3 normal equations."""
+    m = q.mean(0)
+    d = q - m
+    A = np.column_stack([2 * d, np.ones(len(d))])
+    b = (d**2).sum(1)
+    sol = np.linalg.solve(A.T @ A + np.eye(3) * 1e-12, A.T @ b)
+    c = sol[:2]
+    return c + m, math.sqrt(max(sol[2] + c @ c, 1e-12))
 
-    Starts from the algebraic (Kasa) fit, refines by Gauss-Newton and drops points beyond
-    3.5 robust sigmas. The centre covariance comes from the residuals and the Jacobian.
+
+def _gauss_newton(q: np.ndarray, c: np.ndarray, r: float, steps: int = 4):
+    """Geometric circle fit from (c, r): returns centre, radius, residuals and the Jacobian at the solution."""
+    for _ in range(steps):
+        dx, dy = q[:, 0] - c[0], q[:, 1] - c[1]
+        d = np.maximum(np.hypot(dx, dy), 1e-9)
+        J = np.column_stack([-dx / d, -dy / d, -np.ones(len(q))])
+        res = d - r
+        step = np.linalg.solve(J.T @ J + np.eye(3) * 1e-12, -J.T @ res)
+        c = c + step[:2]
+        r = r + step[2]
+        if np.abs(step).max() < 1e-5:
+            break
+    dx, dy = q[:, 0] - c[0], q[:, 1] - c[1]
+    d = np.maximum(np.hypot(dx, dy), 1e-9)
+    return c, float(r), d - r, np.column_stack([-dx / d, -dy / d, -np.ones(len(q))])
+
+
+def _median(x: np.ndarray) -> float:
+    """Median of a small 1-D array (np.median's overhead dominates at this size)."""
+    s = np.sort(x)
+    n = len(s)
+    return float(s[n // 2]) if n % 2 else 0.5 * float(s[n // 2 - 1] + s[n // 2])
+
+
+def fit_circle(points: np.ndarray, *, iterations: int = 3) -> CircleFit:
+    """Least-squares circle through `points` (N, 2) px, with outlier trimming.
+
+    Starts from the algebraic (Kasa) fit, refines by Gauss-Newton on the geometric distance and
+    drops points beyond 3.5 robust sigmas (at least 0.05 px). The centre covariance comes from
+    the residuals and the Jacobian.
     """
     p = np.asarray(points, float).reshape(-1, 2)
     if len(p) < 8:
         return CircleFit(n_points=len(p), reason=f"only {len(p)} edge points (need 8)")
     keep = np.ones(len(p), bool)
-    c = r = None
+    c, r = _kasa(p)
     for _ in range(iterations):
-        q = p[keep]
-        A = np.column_stack([2 * q, np.ones(len(q))])
-        b = (q**2).sum(1)
-        sol, *_ = np.linalg.lstsq(A, b, rcond=None)
-        c = sol[:2]
-        r = math.sqrt(max(sol[2] + c @ c, 1e-12))
-        for _ in range(5):  # Gauss-Newton on the geometric distance
-            d = np.hypot(*(q - c).T)
-            d = np.maximum(d, 1e-9)
-            J = np.column_stack([-(q[:, 0] - c[0]) / d, -(q[:, 1] - c[1]) / d, -np.ones(len(q))])
-            res = d - r
-            step, *_ = np.linalg.lstsq(J, -res, rcond=None)
-            c = c + step[:2]
-            r = r + step[2]
-            if np.abs(step).max() < 1e-6:
-                break
-        res_all = np.hypot(*(p - c).T) - r
-        mad = 1.4826 * np.median(np.abs(res_all[keep] - np.median(res_all[keep])))
+        res_all = np.hypot(p[:, 0] - c[0], p[:, 1] - c[1]) - r
+        rk = res_all[keep]
+        mad = 1.4826 * _median(np.abs(rk - _median(rk)))
         new = np.abs(res_all) <= max(3.5 * mad, 0.05)
         if new.sum() < 8 or np.array_equal(new, keep):
             break
         keep = new
+        c, r = _kasa(p[keep])
     q = p[keep]
-    d = np.maximum(np.hypot(*(q - c).T), 1e-9)
-    res = d - r
-    J = np.column_stack([-(q[:, 0] - c[0]) / d, -(q[:, 1] - c[1]) / d, -np.ones(len(q))])
+    c, r, res, J = _gauss_newton(q, c, r, steps=2)
     dof = max(len(q) - 3, 1)
     s2 = float(res @ res) / dof
     try:
         cov = np.linalg.inv(J.T @ J) * s2
     except np.linalg.LinAlgError:
         return CircleFit(n_points=len(q), reason="edge points are degenerate (collinear)")
+    if not (np.all(np.isfinite(c)) and math.isfinite(r) and r > 0):
+        return CircleFit(n_points=len(q), reason="circle fit diverged")
     return CircleFit(center_px=c, radius_px=float(r), cov_px=cov[:2, :2], rms_px=math.sqrt(s2), n_points=int(len(q)), ok=True)
 
 
@@ -116,50 +141,71 @@ def radial_edge_circle(
     *,
     polarity: str = "falling",
     band_px: float = 6.0,
-    n_rays: int = 96,
-    step_px: float = 0.25,
+    n_rays: int = 72,
+    step_px: float = 0.5,
     refine: int = 1,
+    first: bool = False,
 ) -> CircleFit:
-    """Fit a circle to the strongest edge of the given polarity near `radius_px` around `center_px`.
+    """Fit a circle to the strongest edge (or dark line) near `radius_px` around `center_px`.
 
     Parameters
     ----------
-    gray : (H, W) float array
+    gray : (H, W) float32 array
         Luminance (a ROI is fine; coordinates are those of this array).
     center_px : (2,) array
         Initial centre guess (u, v).
     radius_px : float
         Expected edge radius.
-    polarity : {'falling', 'rising'}
-        'falling': bright inside, dark outside (intensity drops outwards).
+    polarity : {'falling', 'rising', 'valley'}
+        'falling': bright inside, dark outside; 'rising': the reverse; 'valley': a thin dark line
+        (a rim seen edge-on), located at its intensity minimum.
     band_px : float
         Half-width of the radial search band.
+    n_rays, step_px : angular and radial sampling; each ray gives one subpixel edge point
+        (parabola through the extremum of the derivative or of the intensity).
+    refine : number of re-centred passes after the first.
+    first : take, on each ray, the innermost edge at least half as strong as the ray's strongest
+        (a rim with another edge just outside it, e.g. the barrel top of a leaning pin over its flange).
     """
-    if polarity not in ("falling", "rising"):
-        raise ValueError("polarity must be 'falling' or 'rising'")
+    if polarity not in ("falling", "rising", "valley"):
+        raise ValueError("polarity must be 'falling', 'rising' or 'valley'")
     c = np.asarray(center_px, float)
     fit = CircleFit(reason="not fitted")
     theta = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
+    cu, sv = np.cos(theta)[:, None], np.sin(theta)[:, None]
     rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
-    sign = -1.0 if polarity == "falling" else 1.0
+    rows = np.arange(n_rays)
     for _ in range(1 + refine):
-        cu, sv = np.cos(theta)[:, None], np.sin(theta)[:, None]
         mx = (c[0] + rs[None, :] * cu).astype(np.float32)
         my = (c[1] + rs[None, :] * sv).astype(np.float32)
         prof = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        d = sign * np.gradient(prof, step_px, axis=1)
-        k = np.argmax(d[:, 1:-1], axis=1) + 1
-        rows = np.arange(n_rays)
+        if polarity == "valley":
+            d = -prof  # the minimum of intensity
+            # the line must be darker than both sides: depth against the band's ends
+            k = np.argmax(d[:, 1:-1], axis=1) + 1
+            depth = 0.5 * (prof[:, 0] + prof[:, -1]) - prof[rows, k]
+            strength = depth
+        else:
+            d = (prof[:, 2:] - prof[:, :-2]) / (2 * step_px)
+            if polarity == "falling":
+                d = -d
+            d = np.pad(d, ((0, 0), (1, 1)), mode="edge")
+            k = np.argmax(d[:, 1:-1], axis=1) + 1
+            if first:
+                inner = d[:, 1:-1]
+                peak = (inner >= d[:, :-2]) & (inner >= d[:, 2:]) & (inner >= 0.5 * d[rows, k][:, None])
+                k = np.argmax(peak, axis=1) + 1  # first True along the ray
+            strength = d[rows, k]
         y0, y1, y2 = d[rows, k - 1], d[rows, k], d[rows, k + 1]
         den = y0 - 2 * y1 + y2
         safe = np.where(np.abs(den) > 1e-12, den, 1.0)
         off = np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / safe, 0.0).clip(-0.5, 0.5)
         r_e = rs[k] + off * step_px
-        strength = y1
-        good = strength > max(0.35 * np.median(strength), 1e-6)
-        pts = np.column_stack([c[0] + r_e * np.cos(theta), c[1] + r_e * np.sin(theta)])[good]
+        med = _median(strength)
+        good = strength > max(0.35 * med, 1e-6)
+        pts = np.column_stack([c[0] + r_e * cu[:, 0], c[1] + r_e * sv[:, 0]])[good]
         fit = fit_circle(pts)
-        fit.contrast = float(np.median(strength))
+        fit.contrast = med
         if not fit.ok:
             return fit
         if abs(fit.radius_px - radius_px) > band_px:
@@ -169,40 +215,51 @@ def radial_edge_circle(
     return fit
 
 
-def dome_centre(gray: np.ndarray, center_px, radius_px: float) -> CircleFit:
+def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int = 3) -> CircleFit:
     """Centre of the tip dome's specular highlight (the point whose normal faces the camera).
 
-    Intensity-weighted centroid of the brightest blob within `radius_px` of `center_px`,
-    above the local background; its uncertainty from the blob's spread and noise.
+    Under coaxial light a telecentric camera sees the highlight where the sphere's normal is
+    vertical: straight above the sphere centre, whatever the tilt. The highlight is small (the
+    light's cone over the dome radius, then blur), and a ring light adds a ring of weaker glints
+    around it, so the centre is the background-subtracted centroid in a (2*window+1)^2 window
+    around the brightest point within `radius_px` of `center_px` (window re-centred twice).
+    Its uncertainty comes from the noise of the window (the caller adds a floor for shading bias).
     """
     c = np.asarray(center_px, float)
     h, w = gray.shape
-    vv, uu = np.mgrid[0:h, 0:w]
-    rr = np.hypot(uu - c[0], vv - c[1])
-    inside = rr <= radius_px
-    if inside.sum() < 9:
+    r = int(math.ceil(radius_px))
+    u0, v0 = max(int(round(c[0])) - r, 0), max(int(round(c[1])) - r, 0)
+    u1, v1 = min(int(round(c[0])) + r + 1, w), min(int(round(c[1])) + r + 1, h)
+    sub = gray[v0:v1, u0:u1]
+    if sub.size < 9:
         return CircleFit(reason="dome search region is empty")
-    vals = gray[inside]
-    lo, hi = np.percentile(vals, 50), vals.max()
-    if hi - lo < 20:
+    vv, uu = np.mgrid[v0:v1, u0:u1]
+    inside = np.hypot(uu - c[0], vv - c[1]) <= radius_px
+    masked = np.where(inside, sub, -np.inf)
+    pv, pu = np.unravel_index(int(np.argmax(masked)), masked.shape)
+    peak, lo = float(sub[pv, pu]), float(np.median(sub[inside]))
+    if peak - lo < 20:
         return CircleFit(reason="no specular highlight on the tip dome")
-    # centroid of the peak region: pixels above the half-height between background and peak
-    thr = lo + 0.5 * (hi - lo)
-    peak = np.unravel_index(np.argmax(np.where(inside, gray, -1)), gray.shape)
-    mask = (np.where(inside, gray, 0) > thr).astype(np.uint8)
-    n, lab = cv2.connectedComponents(mask)
-    blob = lab == lab[peak]
-    wts = (gray - thr) * blob
-    s = wts.sum()
-    if s <= 0 or blob.sum() < 2:
-        return CircleFit(reason="tip highlight too small")
-    cu, cv_ = (wts * uu).sum() / s, (wts * vv).sum() / s
-    var_u = (wts * (uu - cu) ** 2).sum() / s
-    var_v = (wts * (vv - cv_) ** 2).sum() / s
-    n_eff = s**2 / (wts**2).sum()
-    cov = np.diag([var_u, var_v]) / max(n_eff, 1.0) + np.eye(2) * 0.02**2
-    r_eq = math.sqrt(blob.sum() / math.pi)
-    return CircleFit(center_px=np.array([cu, cv_]), radius_px=r_eq, cov_px=cov, rms_px=0.0, n_points=int(blob.sum()), contrast=float(hi - lo), ok=True)
+    cu, cv_ = float(pu + u0), float(pv + v0)
+    k = window_px
+    for _ in range(3):
+        iu, iv = int(round(cu)), int(round(cv_))
+        if not (k <= iu < w - k and k <= iv < h - k):
+            return CircleFit(reason="tip highlight at the edge of the search region")
+        win = gray[iv - k:iv + k + 1, iu - k:iu + k + 1]
+        ring = np.concatenate([win[0], win[-1], win[1:-1, 0], win[1:-1, -1]])
+        bg = float(np.median(ring))
+        wts = np.clip(win - bg, 0, None)
+        s = float(wts.sum())
+        if s <= 0:
+            return CircleFit(reason="tip highlight too weak")
+        yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
+        cu, cv_ = iu + float((wts * xx).sum() / s), iv + float((wts * yy).sum() / s)
+    noise = float(np.std(ring)) + 1e-3
+    # centroid noise: sum over the window of (x - x0)^2 * noise^2 / s^2
+    var = float(((xx - (cu - iu)) ** 2).sum()) * noise**2 / s**2
+    return CircleFit(center_px=np.array([cu, cv_]), radius_px=float(k), cov_px=np.eye(2) * var, rms_px=noise,
+                     n_points=int(win.size), contrast=peak - lo, ok=True)
 
 
 @dataclass
@@ -214,6 +271,8 @@ class PinTopFit:
     dome: CircleFit
     roi_origin: np.ndarray
     gray: np.ndarray  # the ROI luminance used (for cues)
+    coarse_px: np.ndarray | None = None  # where the pin pattern matched best
+    match_score: float = 0.0  # normalised correlation of that match
 
 
 def fit_pin_top(
@@ -224,8 +283,10 @@ def fit_pin_top(
     barrel_r_px: float,
     plunger_r_px: float,
     search_px: float,
+    barrel_length_px: float | None = None,
+    dome_above_barrel_px: float | None = None,
 ) -> PinTopFit:
-    """Fit the barrel-top rim, the flange rim and the dome highlight of one pin.
+    """Fit the barrel-top rim, the flange-top rim and the dome highlight of one pin.
 
     Parameters
     ----------
@@ -233,44 +294,71 @@ def fit_pin_top(
     guess_px : (2,) nominal pad centre (u, v) in the image.
     flange_r_px, barrel_r_px, plunger_r_px : expected radii (px).
     search_px : how far the pin may lie from `guess_px` (position error + tilt lean), px.
+    barrel_length_px : flange top -> barrel top, axial (px); with `dome_above_barrel_px` (barrel top ->
+        dome sphere centre) it predicts where the flange centre lies from the barrel-to-dome lean, so
+        the flange search band can stay narrow on a leaning pin.
+
+    Order: the pin pattern (bright barrel top around the dark bore) is matched at half resolution;
+    the barrel-top rim is the innermost strong falling edge near its radius (on a leaning pin the
+    flange rim runs just outside it); the dome highlight is searched inside the plunger; the flange
+    rim is searched around the centre the lean predicts.
     """
-    half = int(math.ceil(flange_r_px + search_px + 8))
+    half = int(math.ceil(flange_r_px + search_px + 6))
     g, o = gray_roi(image, guess_px, half)
     c0 = np.asarray(guess_px, float) - o
-    # coarse centre: the barrel top is the bright disk enclosed by a dark rim; locate it by
-    # matching a ring template so a pin displaced from its pad is still found
-    c1 = _coarse_centre(g, c0, barrel_r_px, search_px)
-    barrel = radial_edge_circle(g, c1, barrel_r_px - 1.5, polarity="falling", band_px=max(4.0, 0.18 * barrel_r_px))
+    c1, score = _coarse_centre(g, c0, barrel_r_px, plunger_r_px, search_px)
+    band_b = max(3.0, 0.12 * barrel_r_px)
+    barrel = radial_edge_circle(g, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
     cb = barrel.center_px if barrel.ok else c1
-    # the flange centre may lie a lean (barrel length x sin tilt) away from the barrel top: a wide
-    # first pass, then a narrow one from its centre
-    wide = radial_edge_circle(g, cb, flange_r_px - 1.0, polarity="falling", band_px=0.3 * flange_r_px, refine=0)
-    cf = wide.center_px if wide.ok else cb
-    flange = radial_edge_circle(g, cf, flange_r_px - 1.0, polarity="falling", band_px=max(4.0, 0.12 * flange_r_px))
-    # the dome lies inside the plunger, a little further along the lean than the barrel top
-    lean = (cb - flange.center_px) if (barrel.ok and flange.ok) else np.zeros(2)
-    dome = dome_centre(g, cb + 0.4 * lean, 0.8 * plunger_r_px)
+    dome = dome_centre(g, cb, 0.8 * plunger_r_px)
+    cf = cb
+    if barrel.ok and dome.ok and barrel_length_px and dome_above_barrel_px:
+        lean = (dome.center_px - cb) / dome_above_barrel_px
+        max_lean = math.sin(math.radians(8.0))
+        n = float(np.hypot(*lean))
+        if n > max_lean:
+            lean = lean * (max_lean / n)
+        cf = cb - lean * barrel_length_px
+    # a wide first pass (the prediction can be off by a few px), then a narrow one from its centre
+    wide = radial_edge_circle(g, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0)
+    cf = wide.center_px if wide.ok else cf
+    flange = radial_edge_circle(g, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
     for f in (barrel, flange, dome):
         if f.ok:
             f.center_px = f.center_px + o
-    return PinTopFit(flange=flange, barrel=barrel, dome=dome, roi_origin=o, gray=g)
+    return PinTopFit(flange=flange, barrel=barrel, dome=dome, roi_origin=o, gray=g, coarse_px=c1 + o, match_score=score)
 
 
-def _coarse_centre(g: np.ndarray, c0: np.ndarray, r_px: float, search_px: float) -> np.ndarray:
-    r = int(round(r_px))
-    size = 2 * r + 7
+def _pin_template(r_px: float, r_in_px: float) -> np.ndarray:
+    """Bright disc of radius `r_px` with a dark centre of radius `r_in_px` (the barrel top around the bore)."""
+    size = 2 * int(math.ceil(r_px + 3)) + 1
     tpl = np.zeros((size, size), np.float32)
-    cv2.circle(tpl, (size // 2, size // 2), max(r - 2, 1), 1.0, -1)
-    cv2.circle(tpl, (size // 2, size // 2), max(int(0.45 * r), 1), 0.0, -1)  # dark bore + plunger
-    tpl -= tpl.mean()
-    res = cv2.matchTemplate(g, tpl, cv2.TM_CCOEFF)
-    # only accept centres within the search radius of the guess
+    c = (size - 1) / 2
+    yy, xx = np.mgrid[0:size, 0:size]
+    rr = np.hypot(xx - c, yy - c)
+    tpl[(rr <= r_px) & (rr > r_in_px)] = 1.0
+    return tpl
+
+
+def _coarse_centre(g: np.ndarray, c0: np.ndarray, r_px: float, r_in_px: float, search_px: float) -> tuple[np.ndarray, float]:
+    """Best match (u, v) of the pin-top pattern within `search_px` of `c0`, at half resolution, and its score."""
+    small = cv2.pyrDown(g)
+    tpl = _pin_template(r_px / 2, r_in_px / 2)
+    res = cv2.matchTemplate(small, tpl, cv2.TM_CCOEFF_NORMED)
+    off = (tpl.shape[0] - 1) / 2
     hh, ww = res.shape
     vv, uu = np.mgrid[0:hh, 0:ww]
-    ok = np.hypot(uu + size // 2 - c0[0], vv + size // 2 - c0[1]) <= search_px
-    res = np.where(ok, res, -np.inf)
-    v, u = np.unravel_index(np.argmax(res), res.shape)
-    return np.array([u + size // 2, v + size // 2], float)
+    ok = np.hypot(2 * (uu + off) - c0[0], 2 * (vv + off) - c0[1]) <= search_px
+    res = np.where(ok, res, -1.0)
+    v, u = np.unravel_index(int(np.argmax(res)), res.shape)
+    du = dv = 0.0
+    if 0 < u < ww - 1 and 0 < v < hh - 1:  # parabolic subpixel peak
+        den = res[v, u - 1] - 2 * res[v, u] + res[v, u + 1]
+        du = 0.5 * (res[v, u - 1] - res[v, u + 1]) / den if den < 0 else 0.0
+        den = res[v - 1, u] - 2 * res[v, u] + res[v + 1, u]
+        dv = 0.5 * (res[v - 1, u] - res[v + 1, u]) / den if den < 0 else 0.0
+    # pyrDown: small pixel (x) covers full-res 2x .. 2x+1, centre at 2x + 0.5
+    return np.array([2 * (u + du + off) + 0.5, 2 * (v + dv + off) + 0.5]), float(res[v, u])
 
 
 # -- one pin, pixels to board-frame numbers ----------------------------------------------------------------
@@ -301,9 +389,41 @@ class TopPinGeometry:
 
 
 #: floors on the centre uncertainty (px, per axis) of each feature: the fit's own covariance only
-#: sees noise, not the bias of shading and blur (measured on rendered-dev: ~0.1 px rims, ~0.5 px dome)
-U_FLOOR_RIM_PX = 0.08
-U_FLOOR_DOME_PX = 0.45
+#: sees noise, not the bias of shading and blur. Measured on rendered-dev: flange rim 0.07 px RMS;
+#: dome highlight 0.1-0.25 px once corrected for the light's position; the barrel-top rim is good
+#: on upright pins but shifts by up to a few px on leaning ones (its edge meets the flange's).
+U_FLOOR_FLANGE_PX = 0.08
+U_FLOOR_BARREL_PX = 0.25
+U_FLOOR_DOME_PX = 0.25
+#: a barrel-top centre farther than this (px) from the flange-dome axis is left out of the axis fit
+BARREL_OUTLIER_PX = 1.5
+
+
+@dataclass(frozen=True)
+class CoaxialLight:
+    """Where the coaxial light's (virtual) source is: its centre in the plane frame (mm) and its height (mm).
+
+    A collimated coaxial light puts the dome's highlight straight above the sphere centre; a source
+    at a finite height H puts it where the dome's normal bisects the view and light directions,
+    ``r_dome * d / (2 H)`` towards the source for a pin at horizontal distance d. ``None`` in
+    `measure_pin_top` means collimated.
+    """
+
+    xy_mm: tuple[float, float]
+    height_mm: float
+
+
+def highlight_to_sphere_centre(q_mm: np.ndarray, *, dome_radius_mm: float, light: CoaxialLight | None,
+                               dome_height_mm: float = 0.0) -> np.ndarray:
+    """Sphere-centre xy (plane mm) whose highlight a telecentric camera sees at `q_mm` (2,)."""
+    q = np.asarray(q_mm, float)
+    if light is None:
+        return q
+    d = np.asarray(light.xy_mm, float) - q
+    lvec = np.array([d[0], d[1], light.height_mm - dome_height_mm])
+    n = lvec / np.linalg.norm(lvec) + np.array([0.0, 0.0, 1.0])
+    n /= np.linalg.norm(n)
+    return q - dome_radius_mm * n[:2]
 
 
 @dataclass
@@ -356,6 +476,7 @@ def measure_pin_top(
     geometry: TopPinGeometry,
     mm_per_px: float,
     search_mm: float = 0.5,
+    light: CoaxialLight | None = None,
 ) -> PinTop:
     """Fit one pin near `guess_px` and express it in the board frame.
 
@@ -368,34 +489,43 @@ def measure_pin_top(
     geometry : nominal pin geometry; its axial heights are assumed (tilt needs them).
     mm_per_px : scale on the board plane.
     search_mm : how far from `guess_px` the pin may lie (position error + lean).
+    light : the coaxial light's source in the frame of `to_board` (None: collimated).
 
     Returns
     -------
     PinTop; ``present`` False for an empty pad, ``reason`` set when a pin is there but a fit failed.
     """
-    from vision.presence import pin_presence
-    from vision.solder_cues import ring_grey_fraction
-    from vision.tilt import fit_axis
-
     g = geometry
     s = mm_per_px
     fits = fit_pin_top(image, guess_px, flange_r_px=g.flange_radius_mm / s, barrel_r_px=g.barrel_radius_mm / s,
-                       plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s)
+                       plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s,
+                       barrel_length_px=g.barrel_length_mm / s, dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s)
     pres = pin_presence(fits)
     out = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
                  detail=pres.detail, fits=fits)
     if not pres.present:
         return out
-    hs, cs, covs = [], [], []
-    for fit, h, floor in ((fits.flange, g.h_flange_top_mm, U_FLOOR_RIM_PX), (fits.barrel, g.h_barrel_top_mm, U_FLOOR_RIM_PX),
-                          (fits.dome, g.h_dome_centre_mm, U_FLOOR_DOME_PX)):
+    pts = {}
+    for name, fit, h, floor in (("flange", fits.flange, g.h_flange_top_mm, U_FLOOR_FLANGE_PX),
+                                ("barrel", fits.barrel, g.h_barrel_top_mm, U_FLOOR_BARREL_PX),
+                                ("dome", fits.dome, g.h_dome_centre_mm, U_FLOOR_DOME_PX)):
         if not fit.ok:
             continue
         J = _jacobian(to_board, fit.center_px)
-        cov_px = fit.cov_px + np.eye(2) * floor**2
-        hs.append(h)
-        cs.append(np.asarray(to_board(fit.center_px[None]), float).reshape(2))
-        covs.append(J @ cov_px @ J.T)
+        xy = np.asarray(to_board(fit.center_px[None]), float).reshape(2)
+        if name == "dome":
+            xy = highlight_to_sphere_centre(xy, dome_radius_mm=g.dome_radius_mm, light=light,
+                                            dome_height_mm=g.h_dome_centre_mm)
+        pts[name] = (h, xy, J @ (fit.cov_px + np.eye(2) * floor**2) @ J.T)
+    if {"flange", "barrel", "dome"} <= pts.keys():
+        (hf, f, _), (hb, b, _), (hd, d, _) = pts["flange"], pts["barrel"], pts["dome"]
+        pred = f + (d - f) * (hb - hf) / (hd - hf)
+        if np.hypot(*(b - pred)) > BARREL_OUTLIER_PX * s:
+            out.detail += f"; barrel-top rim {np.hypot(*(b - pred)) / s:.1f} px off the flange-dome axis, left out"
+            del pts["barrel"]
+    hs = [v[0] for v in pts.values()]
+    cs = [v[1] for v in pts.values()]
+    covs = [v[2] for v in pts.values()]
     axis = fit_axis(hs, cs, covs)
     out.axis = axis
     if not axis.ok:
@@ -408,10 +538,10 @@ def measure_pin_top(
     # solder cues: colour of the flange top, the barrel-top ring and the fillet zone
     if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
         fc, bc = fits.flange.center_px, fits.barrel.center_px
-        out.grey_flange = ring_grey_fraction(image, fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s,
-                                             exclude=(bc, (g.barrel_radius_mm + 0.08) / s))
         r_bore = g.plunger_radius_mm + g.bore_clearance_mm
-        out.grey_barrel_ring = ring_grey_fraction(image, bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s)
-        out.grey_fillet = ring_grey_fraction(image, out.base_px, (g.flange_radius_mm + 0.04) / s,
-                                             (g.flange_radius_mm + 0.15) / s)
+        out.grey_flange, out.grey_barrel_ring, out.grey_fillet = grey_rings(image, [
+            (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
+            (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
+            (out.base_px, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
+        ])
     return out

@@ -50,10 +50,10 @@ from vision.overlay import OverlayItem, draw_top_overlay
 from vision.registration import Registration, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
 from vision.tilt import tilt_from_lean
-from vision.top_view import PinTop, TopPinGeometry, measure_pin_top
+from vision.top_view import CoaxialLight, PinTop, TopPinGeometry, measure_pin_top
 
 __all__ = ["inspect_view", "pin_geometry", "SEARCH_MM", "GREY_FLANGE_MIN", "GREY_RING_MEASURED", "GREY_RING_SUSPECT",
-           "FILLET_GREY_MIN"]
+           "FILLET_LIGHTNESS_MAX_RATIO", "coaxial_light"]
 
 SRC = "top"
 #: how far (mm) a pin may sit from its registered nominal position and still be found
@@ -63,10 +63,12 @@ GREY_FLANGE_MIN = 0.35
 #: grey fraction of the barrel-top ring: solder in the plunger gap (measured) / suspected
 GREY_RING_MEASURED = 0.55
 GREY_RING_SUSPECT = 0.30
-#: grey fraction just outside the flange below which no fillet is seen (pin not seated on a joint)
-FILLET_GREY_MIN = 0.25
-#: registration on pins: a pin farther than this from the consensus is left out of the fit
-PIN_REG_REJECT_MM = 0.04
+#: a concave solder fillet next to the flange is steep, so dark under coaxial light (L* about a quarter
+#: of the gold's); a pin that sits on a flat film has a bright ring there instead (about half)
+FILLET_LIGHTNESS_MAX_RATIO = 0.5
+#: registration on pins: a pin farther than this from the consensus is left out of the fit (good pins sit
+#: within ~0.02 mm of their pads, marginal ones within 0.06)
+PIN_REG_REJECT_MM = 0.07
 
 
 def pin_geometry(recipe: Recipe) -> TopPinGeometry:
@@ -83,6 +85,19 @@ def pin_geometry(recipe: Recipe) -> TopPinGeometry:
         dome_radius_mm=pt.tip_dome_radius_mm,
         axial_length_mm=pt.axial_length_mm,
     )
+
+
+def coaxial_light(rec: CalibrationRecord) -> CoaxialLight | None:
+    """The coaxial light's source, from the record's ``target["coaxial_light_height_mm"]`` (on the optical
+    axis, i.e. above the image centre); None (collimated) when the record does not say."""
+    h = (rec.target or {}).get("coaxial_light_height_mm")
+    if h is None:
+        return None
+    if not (isinstance(h, (int, float)) and h > 0):
+        raise InputError(f"calibration record {rec.camera_id!r}: target.coaxial_light_height_mm must be a positive number, got {h!r}")
+    w, hh = rec.image_size_px
+    c = rec.pixel_to_plane(np.array([(w - 1) / 2, (hh - 1) / 2], float)).reshape(2)
+    return CoaxialLight(xy_mm=(float(c[0]), float(c[1])), height_mm=float(h))
 
 
 def _inputs(inp) -> tuple[np.ndarray, CalibrationRecord, Recipe]:
@@ -179,10 +194,11 @@ def inspect_view(inp) -> ViewOutput:
             raise InputError(f"pin {p.id} falls outside the top image (at pixel {g[0]:.0f}, {g[1]:.0f} of {w}x{h}); "
                              "check that the recipe is for this board and the camera sees all of it")
     search = SEARCH_MM + (0.15 if reg.method != "fiducials" else 0.0)
+    light = coaxial_light(rec)
     plane: dict[str, PinTop] = {}
     for p, g in zip(recipe.pins, guesses):
         plane[p.id] = measure_pin_top(img, g, to_board=rec.pixel_to_plane, to_pixel=plane_px, geometry=geom,
-                                      mm_per_px=mpp, search_mm=search)
+                                      mm_per_px=mpp, search_mm=search, light=light)
     if reg.method != "fiducials":
         reg = _refine_on_pins(reg, recipe, plane, mpp)
     t2 = time.perf_counter()
@@ -267,10 +283,13 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: TopP
     cue = _grey_cue(pt.grey_barrel_ring, measured_min=GREY_RING_MEASURED, suspect_min=GREY_RING_SUSPECT, what="barrel-top ring")
     if cue is not None:
         iv.cues["solder_in_plunger_gap"] = cue
-    if pt.grey_fillet is not None and pt.grey_fillet.n_pixels:
-        f = pt.grey_fillet.grey_fraction
-        iv.cues["not_seated"] = Cue(present=bool(f < FILLET_GREY_MIN), kind="suspicion", confidence=0.6, score=f, source=SRC,
-                                    detail=f"solder fillet next to the flange: grey fraction {f:.2f} (no fillet below {FILLET_GREY_MIN})")
+    ref = max((x.mean_lightness for x in (pt.grey_flange, pt.grey_barrel_ring) if x is not None and x.n_pixels), default=float("nan"))
+    if pt.grey_fillet is not None and pt.grey_fillet.n_pixels and ref > 0:
+        ratio = pt.grey_fillet.mean_lightness / ref
+        iv.cues["not_seated"] = Cue(present=bool(ratio > FILLET_LIGHTNESS_MAX_RATIO), kind="suspicion", confidence=0.6,
+                                    score=float(ratio), source=SRC,
+                                    detail=f"ring next to the flange at {ratio:.2f} of the gold's lightness (a fillet is darker than "
+                                           f"{FILLET_LIGHTNESS_MAX_RATIO}; brighter: the pin sits on a flat film, not a joint)")
     iv.image_px = {"top.base": [float(x) for x in pt.base_px], "top.tip": [float(x) for x in pt.tip_px]}
     if pt.fits is not None:
         for name, fit in (("top.flange", pt.fits.flange), ("top.barrel", pt.fits.barrel), ("top.dome", pt.fits.dome)):

@@ -79,6 +79,16 @@ def top_record(truth: dict) -> CalibrationRecord:
     return record_from_camera(truth["views"]["top"], plane="board")
 
 
+def top_record_with_light(truth: dict) -> CalibrationRecord:
+    """`top_record` that also says where the coaxial light is (``target.coaxial_light_height_mm``):
+    the rendered top light is a finite diffuse rectangle above the optical axis, not collimated."""
+    rec = top_record(truth)
+    h = truth["views"]["top"].get("lighting", {}).get("coaxial_rect_height_mm")
+    if h is not None:
+        rec = rec.model_copy(update={"target": {**rec.target, "coaxial_light_height_mm": float(h)}})
+    return rec
+
+
 def side_record(truth: dict) -> CalibrationRecord:
     """Record of the scene's side camera (plane = vertical, coordinates (x, z) of the world)."""
     return record_from_camera(truth["views"]["side"], plane="vertical")
@@ -141,3 +151,63 @@ def board_to_world(truth: dict) -> np.ndarray:
 def top_image_path(shared_data: Path, scene_id: str) -> Path:
     t = load_truth(shared_data, scene_id)
     return scene_dir(shared_data, scene_id) / t["views"]["top"]["file"]
+
+
+# -- microscope focus stacks (MICRO_PIN / MICRO_PAD) ----------------------------------------------
+def micro_record(view: dict, *, camera_id: str | None = None) -> CalibrationRecord:
+    """Exact pinhole record of a rendered thin-lens microscope (``truth['views']['focus_*']``) at its
+    focus plane: plane origin on the optical axis, plane axes = world x, y (image right, up).
+
+    Projection of truth: ``u = W/2 + f*dx/dz' - 0.5``, ``v = H/2 - f*dy/dz' - 0.5``, f = D / mm_per_px.
+    """
+    from calibration.record import PinholeModel
+
+    W, H = int(view["width_px"]), int(view["height_px"])
+    s = float(view["mm_per_px_at_focus_plane"])
+    D = float(view["focus_distance_mm"])
+    f = D / s
+    return CalibrationRecord(
+        camera_id=camera_id or view.get("name", "MICRO"),
+        model="pinhole",
+        plane="board",
+        image_size_px=(W, H),
+        pinhole=PinholeModel(
+            camera_matrix=[[f, 0.0, W / 2 - 0.5], [0.0, f, H / 2 - 0.5], [0.0, 0.0, 1.0]],
+            dist_coeffs=[0.0] * 5,
+            plane_rvec=[float(np.pi), 0.0, 0.0],  # camera looks down: x -> right, y -> up (image v down)
+            plane_tvec_mm=[0.0, 0.0, D],
+        ),
+        rms_px=0.0,
+        mm_per_px=s,
+        mm_per_px_std=0.0,
+        rotation_deg=0.0,
+        rotation_std_deg=0.0,
+        notes="exact record built from the rendered microscope geometry (tests only)",
+    )
+
+
+def stage_xy_board(truth: dict, view: dict) -> list[float]:
+    """Board-frame position of the microscope's optical axis (what a stage + registration would report)."""
+    w = np.asarray(view["optical_axis_xy_world_mm"], float)
+    b2w = board_to_world(truth)
+    xy = np.linalg.solve(b2w[:2, :2], w - b2w[:2, 2])
+    return [float(xy[0]), float(xy[1])]
+
+
+def focus_stack(shared_data: Path, scene_id: str, view_name: str):
+    """(FocusStack, record) of a rendered focus stack, with manifest-style meta: target, items, stage_xy_mm."""
+    from vision.io import read_image
+    from vision.stack_io import stack_from_arrays
+
+    t = load_truth(shared_data, scene_id)
+    v = t["views"][view_name]
+    d = scene_dir(shared_data, scene_id)
+    imgs = [read_image(d / s["file"]) for s in v["slices"]]
+    z = [s["focus_plane_z_mm"] for s in v["slices"]]
+    if "pad_in_view" in v:
+        meta = {"target": f"pad:{v['pad_in_view']}"}
+    else:
+        meta = {"target": "pins", "items": list(v.get("pins_in_view", []))}
+    meta["stage_xy_mm"] = stage_xy_board(t, v)
+    st = stack_from_arrays(imgs, z, names=[s["file"] for s in v["slices"]], source=f"{scene_id}/{view_name}", meta=meta)
+    return st, micro_record(v)
