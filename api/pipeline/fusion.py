@@ -1,24 +1,51 @@
 """Merge the views of one board into one set of measurements per pin/pad.
 
-Default rule (extended by the side-view work): for each measurement name, the view listed
-first in PRIORITY that measured it wins; unmeasured placeholders are kept only when no view
-measured the quantity. Cues merge the same way.
+Default rule: for each measurement name, the view listed first in the name's priority that measured
+it wins (heights: side first; positions in the board plane: top first); unmeasured placeholders are
+kept only when no view measured the quantity. Cues merge the same way. Every measurement keeps the
+``source`` of the view it came from.
+
+When a pin is seen by both the top and the side view:
+
+* the top view's lean (``lean_x_mm``, ``lean_y_mm``: tip minus base centre in the board plane) is
+  combined with the side's measured rise from the base to the tip (``tip_height_mm`` minus the pad top
+  and ``seating_gap_mm``) instead of the nominal tip height: ``tilt_deg = atan2(|lean|, rise)``,
+  ``tilt_azimuth_deg = atan2(lean_y, lean_x)``, uncertainties propagated to first order
+  (source ``top+side``);
+* the tilt component across the side camera's view is computed from the top's lean and compared with
+  the side's own ``tilt_xz_deg``; a difference beyond ``k`` combined standard uncertainties
+  (``limits.view_disagreement.guard_band_k``) is the cue ``view_disagreement`` (REVIEW);
+* the side's seating gap and wicking height, measured assuming no tilt across its view, are corrected
+  by the tilt across the view that the top provides (source ``side+top``);
+* if one view sees the pin and the other does not, the pin is ``missing`` only as a suspicion and the
+  views disagree (REVIEW).
+
+A side view that has no top view to pair with gives the row's pitch from its x positions.
 """
 
 from __future__ import annotations
 
+import math
+
 from api.pipeline.base import ItemView, ViewOutput
+from models.measurement import Cue, Measurement
 from models.recipe import Recipe
 
 PRIORITY = ["side", "top"]  # heights: side first; stacks after these
+#: quantities in the board plane: the top view measures them directly, the side only a projection
+TOP_FIRST = {"xy_error_mm", "pitch_error_mm", "tilt_deg", "tilt_azimuth_deg", "lean_x_mm", "lean_y_mm",
+             "tip_pad_margin_mm", "x_error_mm"}
+#: uncertainty (deg) of the board's rotation about z between the two cameras' frames: it mixes the lean's
+#: y part into the side's x-z tilt (placement tolerance ~3 deg, uniform)
+FRAME_ROTATION_U_DEG = 1.8
 
 
-def _order(outputs: dict[str, ViewOutput]) -> list[ViewOutput]:
-    keys = [k for k in PRIORITY if k in outputs] + sorted(k for k in outputs if k not in PRIORITY)
+def _order(outputs: dict[str, ViewOutput], priority: list[str] = PRIORITY) -> list[ViewOutput]:
+    keys = [k for k in priority if k in outputs] + sorted(k for k in outputs if k not in priority)
     return [outputs[k] for k in keys]
 
 
-def _merge(items: list[ItemView]) -> ItemView:
+def _merge(items: list[ItemView], top_first: list[ItemView] | None = None) -> ItemView:
     out = ItemView()
     for iv in items:
         for name, m in iv.measurements.items():
@@ -28,17 +55,29 @@ def _merge(items: list[ItemView]) -> ItemView:
         for name, c in iv.cues.items():
             out.cues.setdefault(name, c)
         out.image_px.update(iv.image_px)
+    for iv in top_first or []:
+        for name, m in iv.measurements.items():
+            if name in TOP_FIRST and m.measured:
+                out.measurements[name] = m
     return out
 
 
 def fuse(recipe: Recipe, outputs: dict[str, ViewOutput]):
     """Returns (pins: {id: ItemView}, pads: {id: ItemView}, board_measurements, notes)."""
     ordered = _order(outputs)
+    top_first = [outputs["top"]] if "top" in outputs else []
+    notes: list[str] = []
     pins = {}
     for p in recipe.pins:
         seen = [o.pins[p.id] for o in ordered if p.id in o.pins]
         if seen:
-            pins[p.id] = _merge(seen)
+            pins[p.id] = _merge(seen, [o.pins[p.id] for o in top_first if p.id in o.pins])
+            top = outputs["top"].pins.get(p.id) if "top" in outputs else None
+            side = outputs["side"].pins.get(p.id) if "side" in outputs else None
+            if top is not None and side is not None:
+                notes += fuse_top_side(pins[p.id], top, side, recipe, p.id)
+            elif side is not None:
+                _side_pitch(pins[p.id])
     pads = {}
     for q in recipe.pads:
         seen = [o.pads[q.id] for o in ordered if q.id in o.pads]
@@ -49,4 +88,99 @@ def fuse(recipe: Recipe, outputs: dict[str, ViewOutput]):
         for name, m in o.board_measurements.items():
             if name not in board or (not board[name].measured and m.measured):
                 board[name] = m
-    return pins, pads, board, []
+    return pins, pads, board, notes
+
+
+def _side_pitch(iv: ItemView) -> None:
+    """Without a top view, a row's pitch is its x spacing, which the side view measures."""
+    cur = iv.measurements.get("pitch_error_mm")
+    px = iv.measurements.get("pitch_x_error_mm")
+    if (cur is None or not cur.measured) and px is not None and px.measured:
+        iv.measurements["pitch_error_mm"] = px
+
+
+def _val(iv: ItemView, name: str) -> Measurement | None:
+    m = iv.measurements.get(name)
+    return m if m is not None and m.measured else None
+
+
+def _present(iv: ItemView) -> bool | None:
+    c = iv.cues.get("missing")
+    return None if c is None else (not c.present)
+
+
+def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, pin_id: str) -> list[str]:
+    """Combine one pin's top and side views into `out` (in place); returns notes."""
+    notes: list[str] = []
+    pt, ps = _present(top), _present(side)
+    if pt is not None and ps is not None and pt != ps:
+        who = "top" if pt else "side"
+        out.cues["missing"] = Cue(present=True, kind="suspicion", confidence=0.5, source="top+side",
+                                  detail=f"only the {who} view sees a pin here")
+        out.cues["view_disagreement"] = Cue(present=True, kind="suspicion", confidence=0.8, source="top+side",
+                                            detail=f"presence: only the {who} view sees the pin")
+        notes.append(f"{pin_id}: the top and side views disagree on whether the pin is there")
+        return notes
+    lx, ly = _val(top, "lean_x_mm"), _val(top, "lean_y_mm")
+    tip = _val(side, "tip_height_mm")
+    if lx is None or ly is None or tip is None:
+        return notes
+    gap = _val(side, "seating_gap_mm")
+    g, ug = (gap.value, gap.uncertainty) if gap is not None else (0.0, 0.0)
+    rise = tip.value - recipe.pad_top_z_mm - g
+    u_rise = math.hypot(tip.uncertainty, ug)
+    if rise <= 0:
+        notes.append(f"{pin_id}: side tip height {tip.value:.3f} mm is not above the pin's base; tilt kept from the top view")
+        return notes
+    x, y = lx.value, ly.value
+    ux, uy = lx.uncertainty, ly.uncertainty
+    r = math.hypot(x, y)
+    q = r * r + rise * rise
+    tilt = math.degrees(math.atan2(r, rise))
+    u_r_floor = math.sqrt((ux * ux + uy * uy) / 2)
+    if r > 3 * u_r_floor:
+        u_r = math.sqrt((x * ux) ** 2 + (y * uy) ** 2) / r
+        az = math.degrees(math.atan2(y, x)) % 360.0
+        u_az = min(math.degrees(math.sqrt((y * ux) ** 2 + (x * uy) ** 2) / (r * r)), 180.0)
+    else:  # near vertical the magnitude of a noisy 2-D vector is biased up; its noise is a fair uncertainty
+        u_r = max(u_r_floor, r)
+        az = math.degrees(math.atan2(y, x)) % 360.0
+        u_az = 180.0
+    u_tilt = math.degrees(math.sqrt((rise * u_r) ** 2 + (r * u_rise) ** 2) / q)
+    out.measurements["tilt_deg"] = Measurement.of(tilt, u_tilt, "deg", source="top+side")
+    out.measurements["tilt_azimuth_deg"] = Measurement.of(az, u_az, "deg", source="top+side")
+
+    # the tilt across the side camera's view, from the top's lean and the side's rise, against the side's own
+    txz_side = _val(side, "tilt_xz_deg")
+    if txz_side is not None:
+        qx = x * x + rise * rise
+        txz_top = math.degrees(math.atan2(x, rise))
+        u_top = math.degrees(math.sqrt((rise * ux) ** 2 + (x * u_rise) ** 2) / qx)
+        u_frame = math.degrees(abs(y) / rise * math.radians(FRAME_ROTATION_U_DEG))
+        u_c = math.sqrt(u_top**2 + txz_side.uncertainty**2 + u_frame**2)
+        k = recipe.limits.view_disagreement.guard_band_k
+        diff = txz_top - txz_side.value
+        out.measurements["tilt_xz_top_deg"] = Measurement.of(txz_top, u_top, "deg", source="top+side")
+        out.cues["view_disagreement"] = Cue(
+            present=bool(abs(diff) > k * u_c), kind="suspicion", confidence=0.8, score=diff, source="top+side",
+            detail=f"tilt across the side view: top {txz_top:+.2f} deg, side {txz_side.value:+.2f} deg, "
+                   f"combined u {u_c:.2f} deg")
+        if abs(diff) > k * u_c:
+            notes.append(f"{pin_id}: tilt_xz top {txz_top:+.2f} vs side {txz_side.value:+.2f} deg (u {u_c:.2f})")
+
+    # the side assumed no tilt across its view: correct its flange-bottom and solder-edge heights
+    L = math.sqrt(q)
+    a_y, a_z = y / L, rise / L
+    t = recipe.pin_type
+    if gap is not None and gap.value > 2 * gap.uncertainty:
+        dip = t.flange_diameter_mm / 2 * abs(a_y) / math.hypot(a_y, a_z)
+        out.measurements["seating_gap_mm"] = Measurement.of(gap.value + dip, math.hypot(gap.uncertainty, 0.2 * dip), "mm",
+                                                            source="side+top")
+    wick = _val(side, "wicking_above_flange_mm")
+    if wick is not None and wick.value > 0 and txz_side is not None:
+        cos_xz = math.cos(math.radians(txz_side.value))
+        w_axial = (wick.value + t.flange_thickness_mm) * cos_xz / a_z - t.barrel_diameter_mm / 2 * a_y / math.sqrt(1 - a_y * a_y)
+        shift = abs(w_axial - t.flange_thickness_mm - wick.value)
+        out.measurements["wicking_above_flange_mm"] = Measurement.of(
+            w_axial - t.flange_thickness_mm, math.hypot(wick.uncertainty, 0.2 * shift), "mm", source="side+top")
+    return notes

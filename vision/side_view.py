@@ -1,0 +1,712 @@
+"""Side view of a 1 x N pin row: board line, tip height, tilt in the image plane, seating gap, plunger
+protrusion and solder wicking, from a backlit silhouette and a front-lit colour image.
+
+Both images come from one telecentric camera looking along the board's +y at the vertical plane of
+the row; its `CalibrationRecord` maps pixels to that plane's (x, z) in mm. Every height is the
+perpendicular distance above the fitted board line, in mm of that plane.
+
+Subpixel edges use the area (zeroth-moment) method on *linear* intensity: across a step edge blurred
+by any point-spread function, the sum of the normalised intensity over a window that spans the
+transition equals the edge's distance from the window's end -- exact for any blur, unbiased by noise.
+Centres of the barrel and plunger per row are first moments of the darkness, likewise exact.
+
+Conventions: images (H, W) or (H, W, 3), axis 0 = v (rows, down), axis 1 = u (columns, right);
+pixel centres at integers (OpenCV). Angles in degrees; ``tilt_xz_deg`` is positive when the pin
+leans towards the plane's +x.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from calibration.errors import InputError
+from calibration.record import CalibrationRecord
+
+__all__ = ["PinGeom", "BoardLine", "SidePin", "SideRow", "linearize", "find_board_line", "find_pin_columns",
+           "measure_pin_silhouette", "measure_wicking", "inspect_side_row"]
+
+_LUT8 = None
+
+
+def linearize(img: np.ndarray) -> np.ndarray:
+    """sRGB-encoded uint8/uint16 (H, W[, 3]) -> linear float32 of the same shape in [0, 1]."""
+    global _LUT8
+    a = np.asarray(img)
+    if a.dtype == np.uint8:
+        if _LUT8 is None:
+            c = np.arange(256) / 255.0
+            _LUT8 = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+        return _LUT8[a]
+    if a.dtype == np.uint16:
+        c = a.astype(np.float32) / 65535.0
+    else:
+        c = np.clip(a.astype(np.float32), 0, 1)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PinGeom:
+    """Pin type dimensions the side view needs (mm); see `models.recipe.PinType`."""
+
+    flange_radius_mm: float
+    flange_thickness_mm: float
+    barrel_radius_mm: float
+    barrel_length_mm: float
+    plunger_radius_mm: float
+    plunger_protrusion_mm: float
+    dome_radius_mm: float
+
+    @property
+    def axial_length_mm(self) -> float:
+        return self.flange_thickness_mm + self.barrel_length_mm + self.plunger_protrusion_mm
+
+
+# -- board line ------------------------------------------------------------------------------------------
+@dataclass
+class BoardLine:
+    """The board surface seen edge-on: ``v = v0_px + slope * (u - u_ref_px)``."""
+
+    ok: bool
+    reason: str = ""
+    v0_px: float = float("nan")
+    slope: float = float("nan")
+    u_ref_px: float = 0.0
+    cov: np.ndarray | None = None  # (2, 2) of (v0, slope)
+    rms_px: float = float("nan")
+    n_columns: int = 0
+    columns_px: np.ndarray | None = None  # u of the columns used
+    edges_px: np.ndarray | None = None  # their subpixel edge rows (all valid columns)
+    valid: np.ndarray | None = None  # (W,) bool: column had a usable edge
+
+    def v_at(self, u) -> np.ndarray:
+        return self.v0_px + self.slope * (np.asarray(u, float) - self.u_ref_px)
+
+    def u_v_at(self, u: float) -> float:
+        """Standard uncertainty (px) of the line's row at column u."""
+        j = np.array([1.0, u - self.u_ref_px])
+        return float(math.sqrt(max(j @ self.cov @ j, 0.0)))
+
+
+def _levels(lin: np.ndarray, board_rows: slice, top_rows: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column board level (bottom rows) and background level (top rows), (W,) each."""
+    return np.median(lin[board_rows], axis=0), np.median(lin[top_rows], axis=0)
+
+
+def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_window_px: int = 6,
+                    step_px: float = 0.0, offset_px: np.ndarray | None = None, min_columns: int = 40,
+                    row_range: tuple[int, int] | None = None) -> BoardLine:
+    """Subpixel board line of a side image (board below, background above, either polarity).
+
+    Parameters
+    ----------
+    lin : (H, W) linear intensity.
+    exclude : (W,) bool, columns to leave out (pins, pads and fillets standing on the board).
+    half_window_px : half height of each column's edge window.
+    step_px : height (px) of the lowest things that stand on the board (pads, fiducials); the trimming
+        ends below half of it so that their tops are not taken for the board.
+
+    Each column's edge is the lowest crossing between the board level (median of the bottom rows) and
+    the background level (median of the top rows), refined by the area method. A line is fitted with
+    asymmetric trimming (anything standing on the board lies above the line), then 3-sigma trimming.
+    """
+    if row_range is not None:  # refine inside a band around a known line (fast)
+        r0 = max(int(row_range[0]), 0)
+        r1 = min(int(row_range[1]), lin.shape[0])
+        sub = find_board_line(lin[r0:r1], exclude=exclude, half_window_px=half_window_px, step_px=step_px,
+                              offset_px=offset_px, min_columns=min_columns)
+        if sub.ok:
+            sub.v0_px += r0
+            sub.edges_px = sub.edges_px + r0
+        return sub
+    H, W = lin.shape
+    if H < 30 or W < min_columns:
+        return BoardLine(ok=False, reason=f"image {W}x{H} px is too small for a board line")
+    nb = max(5, H // 20)
+    lb, lt = _levels(lin, slice(H - nb - 1, H - 1), slice(1, nb + 1))
+    contrast = lt - lb
+    ok_col = np.abs(contrast) > 0.08 * max(float(np.abs(contrast).max()), 1e-6)
+    m = (lin - lb) / np.where(np.abs(contrast) > 1e-6, contrast, 1.0)  # 0 board, 1 background
+    # lowest crossing: last row (from the top) where the column still looks like background
+    above = m > 0.5
+    rows = np.arange(H)[:, None]
+    last_bg = np.where(above, rows, -1).max(axis=0)
+    vc = last_bg + 1  # first board-like row
+    k = half_window_px
+    valid = ok_col & (vc - k >= 1) & (vc + k < H - 1)
+    if exclude is not None:
+        valid &= ~np.asarray(exclude, bool)
+    us = np.nonzero(valid)[0]
+    if len(us) < min_columns:
+        return BoardLine(ok=False, reason=f"only {len(us)} columns show a board edge (need {min_columns})")
+    a = vc[us] - k
+    idx = a[None, :] + np.arange(2 * k)[:, None]
+    win = m[idx, us[None, :]]
+    e = a - 0.5 + win.sum(axis=0)  # area method: background fraction = distance of the edge from the window top
+    # per-column check: the window must really hold one transition (background on top, board at the bottom)
+    good = (win[:2].mean(axis=0) > 0.8) & (win[-2:].mean(axis=0) < 0.2)
+    us, e = us[good], e[good]
+    if offset_px is not None:
+        e = e + np.asarray(offset_px, float)[us]
+    if len(us) < min_columns:
+        return BoardLine(ok=False, reason=f"only {len(us)} columns show a clean board edge (need {min_columns})")
+    u_ref = float(W / 2)
+    keep = np.ones(len(us), bool)
+    coef = np.polyfit(us - u_ref, e, 1)
+    last = max(0.35, 0.45 * step_px) if step_px > 0 else 1.2
+    keep = np.ones(len(us), bool)
+    for thr in (60.0, 25.0, 10.0, 4.0, 2.0, 1.2, last, last):
+        r = e - np.polyval(coef, us - u_ref)
+        k = r >= -max(thr, last)  # things on the board are above (smaller v)
+        if k.sum() < min_columns:
+            break
+        keep = k
+        coef = np.polyfit(us[keep] - u_ref, e[keep], 1)
+    for _ in range(3):
+        r = e - np.polyval(coef, us - u_ref)
+        s = 1.4826 * np.median(np.abs(r[keep] - np.median(r[keep]))) + 1e-3
+        thr = max(3 * s, 0.15)
+        if step_px > 0:
+            thr = min(thr, max(0.45 * step_px, 0.15))
+        keep = np.abs(r) < thr
+        if keep.sum() < min_columns:
+            return BoardLine(ok=False, reason="the board edge is not straight (too few columns agree on one line)")
+        coef = np.polyfit(us[keep] - u_ref, e[keep], 1)
+    r = e[keep] - np.polyval(coef, us[keep] - u_ref)
+    X = np.column_stack([np.ones(keep.sum()), us[keep] - u_ref])
+    var = float(r @ r) / max(keep.sum() - 2, 1)
+    cov = np.linalg.inv(X.T @ X) * var
+    vmask = np.zeros(W, bool)
+    vmask[us] = True
+    return BoardLine(ok=True, v0_px=float(coef[1]), slope=float(coef[0]), u_ref_px=u_ref, cov=cov,
+                     rms_px=float(math.sqrt(var)), n_columns=int(keep.sum()), columns_px=us[keep].astype(float),
+                     edges_px=e[keep], valid=vmask)
+
+
+# -- normalisation and pins ---------------------------------------------------------------------------------
+def _brightness(lin: np.ndarray, line: BoardLine) -> np.ndarray:
+    """Backlit image -> brightness fraction (0 opaque, 1 backlight), per column normalised."""
+    H, W = lin.shape
+    top = lin[2:12].mean(axis=0)
+    bl = line.v_at(np.arange(W))
+    lo = int(min(H - 2, max(bl.max() + 8, 0)))
+    dark = lin[lo:min(lo + 12, H - 1)].mean(axis=0) if lo < H - 2 else np.full(W, float(lin.min()))
+    span = np.maximum(top - dark, 1e-4)
+    return (lin - dark) / span
+
+
+def find_pin_columns(bright: np.ndarray, line: BoardLine, *, band_px: tuple[float, float], min_width_px: float,
+                     ) -> list[tuple[float, float, bool]]:
+    """Dark runs across a horizontal band above the board line: [(centre u, width px, touches_edge)].
+
+    `band_px` = (low, high) heights above the line, in px, of the band to look in (the barrels).
+    """
+    H, W = bright.shape
+    u = np.arange(W)
+    lo, hi = band_px
+    vs = np.clip(np.round(line.v_at(u)[None, :] - np.linspace(lo, hi, 9)[:, None]).astype(int), 0, H - 1)
+    dark = 1.0 - bright[vs, u[None, :]].mean(axis=0)
+    isd = dark > 0.5
+    runs = []
+    d = np.diff(np.concatenate([[0], isd.astype(np.int8), [0]]))
+    for s, e in zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]):
+        if e - s < min_width_px:
+            continue
+        w = np.clip(dark[s:e], 0, None)
+        runs.append((float((u[s:e] * w).sum() / w.sum()), float(e - s), bool(s == 0 or e == W)))
+    return runs
+
+
+# -- one pin -------------------------------------------------------------------------------------------------
+@dataclass
+class SidePin:
+    """What the side view measured for one pin (heights above the board line, mm, with std u)."""
+
+    ok: bool
+    reason: str = ""
+    u_px: float = float("nan")  # barrel centre column (detection)
+    x_mm: float = float("nan")  # base centre along the board line (plane x, mm)
+    u_x_mm: float = float("nan")
+    tilt_xz_deg: float = float("nan")
+    u_tilt_xz_deg: float = float("nan")
+    tip_height_mm: float = float("nan")
+    u_tip_height_mm: float = float("nan")
+    barrel_top_mm: float = float("nan")
+    u_barrel_top_mm: float = float("nan")
+    protrusion_mm: float = float("nan")
+    u_protrusion_mm: float = float("nan")
+    light_gap_mm: float = float("nan")  # light between pad top and flange bottom
+    u_light_gap_mm: float = float("nan")
+    wicking_above_flange_mm: float = float("nan")
+    u_wicking_mm: float = float("nan")
+    wicking_reason: str = ""
+    solder_edge_px: tuple[float, float] | None = None
+    plunger_grey_fraction: float = float("nan")
+    erosion_px: float = 0.0  # how much thinner the plunger looks than its nominal diameter, per side
+    px: dict[str, list[float]] = field(default_factory=dict)  # tip, base, barrel_top, dome centre (u, v)
+    edges_px: dict[str, np.ndarray] = field(default_factory=dict)  # left/right silhouette edges (N, 2) for overlays
+
+
+class _Frame:
+    """Pixel <-> (x along the board line, h above it) in mm of the calibration plane."""
+
+    def __init__(self, record: CalibrationRecord, line: BoardLine, W: int):
+        self.rec = record
+        p0 = record.pixel_to_plane(np.array([[0.0, line.v_at(0.0)], [W - 1.0, line.v_at(W - 1.0)]]))
+        t = p0[1] - p0[0]
+        self.t = t / np.linalg.norm(t)
+        n = np.array([-self.t[1], self.t[0]])
+        # "up" is the plane's +z side; the board line's normal pointing there
+        self.n = n if n[1] > 0 else -n
+        self.o = p0[0]
+        self.s = record.scale_mm_per_px()
+
+    def xh(self, uv) -> np.ndarray:
+        p = self.rec.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)) - self.o
+        return np.column_stack([p @ self.t, p @ self.n])
+
+    def uv(self, xh) -> np.ndarray:
+        q = np.asarray(xh, float).reshape(-1, 2)
+        p = self.o + q[:, :1] * self.t + q[:, 1:] * self.n
+        return self.rec.plane_to_pixel(p)
+
+
+def _row_centroids(bright, v_rows, u_centres, half_w, *, clip: bool = False):
+    """First moment of darkness across each row's window: centre (u px), width (px), valid mask.
+
+    Rows whose window leaves the image are invalid unless `clip` (then only the width is meaningful).
+    """
+    H, W = bright.shape
+    v = np.asarray(v_rows, int)
+    uc = np.broadcast_to(np.asarray(u_centres, float), v.shape)
+    hw = np.broadcast_to(np.asarray(half_w, float), v.shape)
+    n = int(np.ceil(hw.max())) * 2 + 1
+    a = np.round(uc - hw).astype(int)
+    cols = a[:, None] + np.arange(n)[None, :]
+    inwin = cols <= np.round(uc + hw).astype(int)[:, None]
+    inside = (cols >= 0) & (cols < W) & (v[:, None] >= 0) & (v[:, None] < H)
+    d = 1.0 - bright[np.clip(v, 0, H - 1)[:, None], np.clip(cols, 0, W - 1)]
+    wgt = inwin & inside
+    d = np.where(wgt, d, 0.0)
+    sw = d.sum(axis=1)
+    cen = (cols * d).sum(axis=1) / np.where(sw > 0, sw, 1.0)
+    full = (inwin <= inside).all(axis=1)
+    # both window ends must be background: nothing else (a neighbour, the edge) in the window
+    last = (inwin.sum(axis=1) - 1)
+    r = np.arange(len(v))
+    ends = np.maximum(d[:, :3].mean(axis=1), (d[r, last] + d[r, np.maximum(last - 1, 0)] + d[r, np.maximum(last - 2, 0)]) / 3)
+    ok = (sw > 2) & (ends < 0.08) & (full | clip)
+    return np.where(sw > 0, cen, np.nan), sw, ok
+
+
+def _col_top_edges(bright, u_cols, v_top, v_bot):
+    """Top edge (v px) of the dark run in each column between rows v_top (background) and v_bot (dark)."""
+    H, W = bright.shape
+    us = np.asarray(u_cols, int)
+    a, b = max(int(v_top), 0), min(int(v_bot), H - 1)
+    if b - a < 4 or len(us) == 0:
+        return np.array([]), np.array([], bool)
+    win = bright[a:b + 1][:, us]
+    e = a - 0.5 + np.clip(win, -0.2, 1.2).sum(axis=0)
+    ok = (win[:2].mean(axis=0) > 0.85) & (win[-2:].mean(axis=0) < 0.15)
+    return e, ok
+
+
+def _fit_circle_fixed_r(x, h, r, x0, h0, iters=12):
+    """Least squares centre (xc, hc) of the upper arc h = hc + sqrt(r^2 - (x - xc)^2), fixed r. Returns centre, cov, rms."""
+    xc, hc = float(x0), float(h0)
+    for _ in range(iters):
+        dx = x - xc
+        s = np.sqrt(np.maximum(r * r - dx * dx, 1e-12))
+        res = h - (hc + s)
+        J = np.column_stack([dx / s, np.ones_like(x)])  # d model / d (xc, hc)
+        step, *_ = np.linalg.lstsq(J, res, rcond=None)
+        xc += step[0]
+        hc += step[1]
+        if abs(step).max() < 1e-7:
+            break
+    dx = x - xc
+    s = np.sqrt(np.maximum(r * r - dx * dx, 1e-12))
+    res = h - (hc + s)
+    J = np.column_stack([dx / s, np.ones_like(x)])
+    var = float(res @ res) / max(len(x) - 2, 1)
+    cov = np.linalg.inv(J.T @ J) * var
+    return xc, hc, cov, math.sqrt(var)
+
+
+def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u_guess: float, g: PinGeom, *,
+                           pad_top_mm: float = 0.0) -> SidePin:
+    """Measure one pin in the normalised silhouette (`_brightness`) near column `u_guess`.
+
+    Returns a `SidePin`; ``ok=False`` with a reason when a part cannot be measured.
+    """
+    H, W = bright.shape
+    s = frame.s
+    out = SidePin(ok=False, u_px=float(u_guess))
+    vline = float(line.v_at(u_guess))
+    # coarse tip: highest dark row near the axis
+    a, b = int(round(u_guess - g.plunger_radius_mm / s / 2)), int(round(u_guess + g.plunger_radius_mm / s / 2)) + 1
+    if a < 0 or b > W:
+        out.reason = "the pin's plunger is cut by the image edge"
+        return out
+    col_dark = (1.0 - bright[:, a:b].mean(axis=1)) > 0.5
+    rows = np.nonzero(col_dark[: int(vline)])[0]
+    if len(rows) == 0:
+        out.reason = "no silhouette above the board"
+        return out
+    v_tip0 = float(rows.min())
+    h_tip0 = (vline - v_tip0) * s
+    # barrel top: highest row whose dark width is barrel-like
+    hb = g.barrel_radius_mm / s
+    rows_all = np.arange(int(v_tip0), int(vline))
+    # widths only (windows clipped at the image edge): a pin cut by the edge still shows its barrel
+    _, w, _ = _row_centroids(bright, rows_all, np.full(len(rows_all), u_guess), hb + 14, clip=True)
+    barrelish = w > (1.5 * g.plunger_radius_mm + 0.5 * g.barrel_radius_mm) / s
+    if barrelish.sum() < 10:
+        out.reason = "no barrel found in the silhouette"
+        return out
+    v_bt0 = float(rows_all[barrelish].min())
+    # axis from row centres of the barrel and the plunger
+    v_bar = np.arange(int(v_bt0 + 0.12 / s), int(v_bt0 + (g.barrel_length_mm - 0.15) / s))
+    v_plg = np.arange(int(v_tip0 + (g.dome_radius_mm + 0.04) / s), int(v_bt0 - 0.06 / s))
+    v_rows = np.concatenate([v_bar, v_plg])
+    half = np.concatenate([np.full(len(v_bar), hb + 12), np.full(len(v_plg), g.plunger_radius_mm / s + 10)])
+    cents, widths, oks = _row_centroids(bright, v_rows, u_guess, half)
+    oks = oks & np.isfinite(cents)
+    # edge erosion: shiny metal seen against a backlight glints at grazing angles and looks thinner than it is;
+    # the plunger's known diameter measures how much, and the dome (same metal, same light) loses as much
+    in_plg = oks[len(v_bar):]
+    erosion_px = 0.0
+    if in_plg.sum() >= 5:
+        erosion_px = (2 * g.plunger_radius_mm / s - float(np.median(widths[len(v_bar):][in_plg]))) / 2
+    out.erosion_px = erosion_px
+    if oks.sum() < 8:
+        out.reason = "the pin's barrel and plunger edges are not clear (neighbour too close or cut by the image edge)"
+        return out
+    pts = frame.xh(np.column_stack([cents[oks], v_rows[oks]]))
+    A = np.column_stack([np.ones(len(pts)), pts[:, 1]])
+    coef, *_ = np.linalg.lstsq(A, pts[:, 0], rcond=None)
+    res = pts[:, 0] - A @ coef
+    # robust: drop rows that disagree (e.g. a solder meniscus or a chipped edge), refit
+    sd = 1.4826 * np.median(np.abs(res)) + 1e-6
+    k = np.abs(res) < 4 * sd + 0.2 * s
+    if k.sum() >= 8:
+        A, ptsk = A[k], pts[k]
+        coef, *_ = np.linalg.lstsq(A, ptsk[:, 0], rcond=None)
+        res = ptsk[:, 0] - A @ coef
+    var = float(res @ res) / max(len(res) - 2, 1)
+    # rows are correlated by the blur (~2 px): inflate the LS covariance by that
+    cov_ax = np.linalg.inv(A.T @ A) * var * 3.0
+    x0, kx = float(coef[0]), float(coef[1])  # x = x0 + kx * h
+    tilt = math.degrees(math.atan(kx))
+    lever = float(np.ptp(A[:, 1])) if len(A) else 1.0
+    # glints need not be the same on both sides of the pin: half the erosion may shift a row's centre
+    u_glint = 0.5 * abs(erosion_px) * s / max(lever, 0.5) if abs(erosion_px) > 0.1 else 0.0
+    u_tilt = math.degrees(math.hypot(math.sqrt(cov_ax[1, 1]), u_glint) / (1 + kx * kx)) + 0.02  # 0.02 deg: calibration rotation
+    cos_t = 1.0 / math.sqrt(1 + kx * kx)
+    out.tilt_xz_deg, out.u_tilt_xz_deg = tilt, u_tilt
+    out.edges_px["axis"] = frame.uv(np.array([[x0 + kx * h, h] for h in (0.0, h_tip0)]))
+
+    # tip: circle of the dome radius fitted to the column-wise top edges of the dome
+    r_d = g.dome_radius_mm
+    h_dc0 = h_tip0 - r_d
+    x_dc0 = x0 + kx * h_dc0
+    u_dc0 = frame.uv([[x_dc0, h_dc0]])[0, 0]
+    half_cols = 0.72 * min(g.plunger_radius_mm, r_d) / s
+    ucols = np.arange(int(math.ceil(u_dc0 - half_cols)), int(math.floor(u_dc0 + half_cols)) + 1)
+    ucols = ucols[(ucols >= 0) & (ucols < W)]
+    e, oke = _col_top_edges(bright, ucols, v_tip0 - 10, v_tip0 + 0.55 * r_d / s)
+    if oke.sum() < 5:
+        out.reason = "the tip dome's outline is not clear"
+        return out
+    pe = frame.xh(np.column_stack([ucols[oke], e[oke]]))
+    xc, hc, cov_c, rms_c = _fit_circle_fixed_r(pe[:, 0], pe[:, 1], r_d, x_dc0, h_dc0)
+    h_tip = hc + r_d * cos_t + erosion_px * s
+    x_tip = xc + r_d * kx * cos_t
+    u_line_mm = line.u_v_at(u_guess) * s
+    u_scale_rel = (frame.rec.mm_per_px_std or 0.0) / s
+    # a tilt across the view (y) is invisible here: the apex lies lower than the silhouette's by up to r_d(1-cos t)
+    u_model = r_d * (1 - math.cos(math.radians(4.0))) / math.sqrt(3)
+    # the erosion correction is as good as the plunger's diameter tolerance (~5 um) and the likeness of dome and plunger
+    u_ero = math.hypot(0.3 * erosion_px * s, 0.0025) if abs(erosion_px) > 0.1 else 0.0
+    u_tip = math.sqrt(cov_c[1, 1] * 2.0 + u_line_mm**2 + (h_tip * u_scale_rel) ** 2 + u_model**2 + (0.03 * s) ** 2 + u_ero**2)
+    out.tip_height_mm, out.u_tip_height_mm = float(h_tip), float(u_tip)
+    out.px["tip"] = frame.uv([[x_tip, h_tip]])[0].tolist()
+    out.px["dome_centre"] = frame.uv([[xc, hc]])[0].tolist()
+    out.edges_px["dome"] = np.column_stack([ucols[oke], e[oke]])
+
+    # barrel top: column-wise top edges on both shoulders; the face is perpendicular to the axis
+    h_bt0 = (vline - v_bt0) * s
+    x_bt = x0 + kx * h_bt0
+    d_in, d_out = g.plunger_radius_mm + 0.08, g.barrel_radius_mm - 0.07
+    xs = np.concatenate([np.linspace(x_bt - d_out, x_bt - d_in, 8), np.linspace(x_bt + d_in, x_bt + d_out, 8)])
+    uc = np.unique(np.round(frame.uv(np.column_stack([xs, np.full(len(xs), h_bt0)]))[:, 0]).astype(int))
+    uc = uc[(uc >= 0) & (uc < W)]
+    e2, ok2 = _col_top_edges(bright, uc, v_bt0 - 10, v_bt0 + 10)
+    if ok2.sum() >= 4:
+        pb = frame.xh(np.column_stack([uc[ok2], e2[ok2]]))
+        hb_col = pb[:, 1] + kx * (pb[:, 0] - (x0 + kx * pb[:, 1]))  # back onto the axis along the tilted face
+        h_bt = float(np.mean(hb_col))
+        u_bt = math.sqrt(float(np.var(hb_col)) / len(hb_col) * 3 + u_line_mm**2 + (g.barrel_radius_mm * 0.6 * math.sin(math.radians(3)) / math.sqrt(3)) ** 2)
+        out.barrel_top_mm, out.u_barrel_top_mm = h_bt, u_bt
+        out.protrusion_mm = (h_tip - h_bt) / cos_t
+        out.u_protrusion_mm = math.sqrt(u_tip**2 + u_bt**2)
+        out.px["barrel_top"] = frame.uv([[x0 + kx * h_bt, h_bt]])[0].tolist()
+
+    # seating gap: light under the flange, summed per column over the flange's middle
+    h_mid = (h_bt0 - g.barrel_length_mm / 2) if math.isfinite(h_bt0) else g.flange_thickness_mm + 0.5
+    xb = x0  # axis at the board
+    xs = np.linspace(xb - 0.55 * g.flange_radius_mm, xb + 0.55 * g.flange_radius_mm, 24)
+    ug = np.unique(np.round(frame.uv(np.column_stack([xs, np.zeros(len(xs))]))[:, 0]).astype(int))
+    ug = ug[(ug >= 0) & (ug < W)]
+    if len(ug) >= 5:
+        v_lo = int(round(vline + 3))
+        v_hi = int(round(vline - h_mid / s))
+        prof = bright[v_hi:v_lo + 1][:, ug].mean(axis=1)
+        # the window ends a few px inside the flange: summing over the whole dark pin would add its faint glow
+        lit = np.nonzero(prof > 0.5)[0]
+        if len(lit):
+            v_top = v_hi + int(lit.min()) - 6
+        else:
+            v_top = int(round(vline - pad_top_mm / s - 8))
+        win = bright[v_top:v_lo + 1][:, ug]
+        light_px = win.sum(axis=0)
+        gap = float(np.mean(light_px)) * s
+        u_gap = math.sqrt(float(np.var(light_px)) / len(ug) * 3 * s * s + (0.05 * s) ** 2 + (gap * u_scale_rel) ** 2)
+        out.light_gap_mm = max(gap, 0.0)
+        out.u_light_gap_mm = u_gap
+    base_h = (out.light_gap_mm if math.isfinite(out.light_gap_mm) else 0.0) + pad_top_mm
+    out.x_mm = x0 + kx * base_h
+    out.u_x_mm = math.sqrt(cov_ax[0, 0] + (base_h**2) * cov_ax[1, 1]) + 0.02 * s
+    out.px["base"] = frame.uv([[out.x_mm, base_h]])[0].tolist()
+    out.ok = True
+    return out
+
+
+# -- wicking (front-lit colour) -------------------------------------------------------------------------------
+def measure_wicking(front: np.ndarray, frame: _Frame, pin: SidePin, g: PinGeom, *, pad_top_mm: float = 0.0) -> None:
+    """Solder top edge on the barrel from gold vs grey, filled into `pin` (wicking_above_flange_mm, ...).
+
+    Chroma ``(R - B) / (R + G + B)`` is independent of shading; gold is strongly chromatic, solder neutral.
+    Each row's chroma is averaged over the middle of the barrel along the fitted axis; the grey fraction
+    per row is ``(c_gold - c) / c_gold`` with ``c_gold`` from the plunger.
+    """
+    if not (pin.ok and math.isfinite(pin.barrel_top_mm)):
+        pin.wicking_reason = "the barrel top was not measured in the silhouette"
+        return
+    H, W = front.shape[:2]
+    if front.ndim != 3 or front.shape[2] != 3:
+        pin.wicking_reason = "the front-lit image is not RGB: gold and solder cannot be told apart"
+        return
+    s = frame.s
+    kx = math.tan(math.radians(pin.tilt_xz_deg))
+    cos_t = 1 / math.sqrt(1 + kx * kx)
+    gap = pin.light_gap_mm if math.isfinite(pin.light_gap_mm) else 0.0
+    h_base = pad_top_mm + gap
+    h_ft = h_base + g.flange_thickness_mm * cos_t
+    h_bt = pin.barrel_top_mm
+    x_axis = lambda h: pin.x_mm + kx * (h - h_base)  # noqa: E731
+    h_rows = np.arange(h_ft + 0.02, min(h_bt + 0.25, pin.tip_height_mm - g.dome_radius_mm), s)
+    uv = frame.uv(np.column_stack([x_axis(h_rows), h_rows]))
+    half = max(2, int(0.38 * g.plunger_radius_mm / s))
+    ui = np.round(uv[:, 0]).astype(int)
+    vi = np.round(uv[:, 1]).astype(int)
+    inside = (vi >= 0) & (vi < H) & (ui - half >= 0) & (ui + half < W)
+    cols = np.clip(ui[:, None] + np.arange(-half, half + 1)[None, :], 0, W - 1)
+    rgb = linearize(front[np.clip(vi, 0, H - 1)[:, None], cols]).mean(axis=1)  # (n, 3): only these pixels are decoded
+    chroma = np.where(inside, (rgb[:, 0] - rgb[:, 2]) / np.maximum(rgb.sum(axis=1), 1e-6), np.nan)
+    plg = (h_rows > h_bt + 0.12) & np.isfinite(chroma)
+    if plg.sum() < 3:
+        pin.wicking_reason = "the plunger is too short in the front image to set the gold reference"
+        return
+    c_gold = float(np.median(chroma[plg]))
+    if c_gold < 0.08:
+        pin.wicking_reason = "no gold seen on the plunger: front-lit image too dark or not colour"
+        return
+    grey = np.clip((c_gold - chroma) / c_gold, 0, 1)
+    grey = np.where(np.isfinite(grey), grey, 0.0)
+    above_bt = (h_rows > h_bt + 0.01) & (h_rows < h_bt + 0.06)
+    pin.plunger_grey_fraction = float(grey[above_bt].mean()) if above_bt.any() else float("nan")
+    isg = grey > 0.5
+    if not isg[:3].any():
+        pin.wicking_above_flange_mm, pin.u_wicking_mm = 0.0, 1.5 * s
+        return
+    # end of the grey run that starts at the flange top
+    j = int(np.argmin(isg)) if not isg.all() else len(isg) - 1
+    lo, hi = max(j - 6, 0), min(j + 6, len(isg))
+    # area method along the axis: grey fraction of the window = distance of the edge above the window start
+    h_edge = h_rows[lo] - s / 2 + float(grey[lo:hi].sum()) * s
+    pin.wicking_above_flange_mm = (h_edge - h_base) / cos_t - g.flange_thickness_mm
+    # a tilt across the view moves the front point of the solder ring by r_b * sin(tilt_y)
+    u_model = g.barrel_radius_mm * math.sin(math.radians(1.5)) / math.sqrt(3)
+    pin.u_wicking_mm = math.sqrt((1.0 * s) ** 2 + u_model**2 + pin.u_light_gap_mm**2)
+    pin.solder_edge_px = tuple(frame.uv([[x_axis(h_edge), h_edge]])[0].tolist())
+
+
+# -- matching to the recipe ---------------------------------------------------------------------------------------
+@dataclass
+class RowMatch:
+    """Detected pins <-> the recipe's pins of the row (both in x order)."""
+
+    assign: list[int | None]  # per nominal pin: index of the detected pin, or None (not seen)
+    shift_mm: float  # camera-plane x minus board x, fitted over the matched pins
+    extra: list[int]  # detected pins that match no nominal pin
+    ambiguous: bool = False
+
+
+def match_row(x_det_mm, nominal_x_mm, *, pad_seen=None) -> RowMatch:
+    """Match detected pin x positions (camera plane, mm) to nominal x (board frame, mm) by order and pitch.
+
+    Every pairing defines a shift; the shift that matches most pins (then: explains most unmatched
+    nominal positions by a pad seen there via ``pad_seen(x_mm) -> bool``, then: smallest residuals) wins.
+    """
+    xd = np.asarray(x_det_mm, float)
+    xn = np.asarray(nominal_x_mm, float)
+    if len(xn) == 0:
+        return RowMatch([], 0.0, list(range(len(xd))))
+    if len(xd) == 0:
+        return RowMatch([None] * len(xn), 0.0, [])
+    spacing = np.diff(np.sort(xn)).min() if len(xn) > 1 else 1.0
+    gate = 0.35 * spacing
+    best = None
+    scores = []
+    cands = []
+    for sh in {round(float(a - b), 4) for a in xd for b in xn}:
+        d = np.abs(xd[None, :] - (xn[:, None] + sh))
+        dmin = d.min(axis=1)
+        ok = dmin < gate
+        cands.append((int(ok.sum()), -float((dmin[ok] ** 2).sum()), sh, ok))
+    nmax = max(c[0] for c in cands)
+    for n, res, sh, ok in cands:
+        if n < nmax:
+            continue
+        pads = sum(1 for k in np.nonzero(~ok)[0] if pad_seen is not None and pad_seen(float(xn[k] + sh)))
+        scores.append(((n, pads, res), sh))
+    scores.sort(key=lambda t: t[0], reverse=True)
+    (n, pads, _), sh = scores[0]
+    ambiguous = len(scores) > 1 and scores[1][0][:2] == (n, pads) and abs(scores[1][1] - sh) > gate
+    d = np.abs(xd[None, :] - (xn[:, None] + sh))
+    assign: list[int | None] = []
+    used = set()
+    for k in range(len(xn)):
+        j = int(d[k].argmin())
+        if d[k, j] < gate and j not in used:
+            assign.append(j)
+            used.add(j)
+        else:
+            assign.append(None)
+    pairs = [(k, j) for k, j in enumerate(assign) if j is not None]
+    if pairs:
+        sh = float(np.median([xd[j] - xn[k] for k, j in pairs]))
+    best = RowMatch(assign, sh, [j for j in range(len(xd)) if j not in used], ambiguous)
+    return best
+
+
+# -- the whole row -------------------------------------------------------------------------------------------------
+@dataclass
+class SideRow:
+    line: BoardLine
+    line_front: BoardLine | None
+    pins: list[SidePin]  # detected pins, left to right
+    match: RowMatch
+    frame: _Frame
+    notes: list[str] = field(default_factory=list)
+
+
+def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: CalibrationRecord, g: PinGeom, *,
+                     nominal_x_mm, pad_top_mm: float = 0.0, pad_radius_mm: float | None = None,
+                     fiducials: list[tuple[float, float]] = (), name: str = "side view") -> SideRow:
+    """Board line, pin matching and every pin of a side view.
+
+    Parameters
+    ----------
+    back : (H, W) or (H, W, 3) backlit silhouette (required: all geometry comes from it).
+    front : (H, W, 3) RGB front-lit image, or None (then no wicking).
+    record : the side camera's calibration (vertical plane, coordinates (x, z) mm).
+    g : pin dimensions.
+    nominal_x_mm : (N,) the row's nominal pin x positions (board frame, mm).
+    pad_top_mm, pad_radius_mm : pad height above the board and pad radius (pads stand on the board line).
+    fiducials : [(x_mm, radius_mm)] other pads seen edge-on (board frame).
+
+    Raises InputError when the board line cannot be found or when more pins are seen than the row has.
+    """
+    if back is None:
+        raise InputError(f"{name}: the backlit image (side_back) is needed for heights; give side_back with side_front")
+    record.check_image(np.asarray(back).shape, what=f"{name} side_back")
+    lin = linearize(back)
+    if lin.ndim == 3:
+        lin = lin.mean(axis=2)
+    H, W = lin.shape
+    s = record.scale_mm_per_px()
+    step_px = pad_top_mm / s
+    line0 = find_board_line(lin, step_px=step_px)
+    if not line0.ok:
+        raise InputError(f"{name}: the board line cannot be found in side_back ({line0.reason}); check the framing and the backlight")
+    frame = _Frame(record, line0, W)
+    bright = _brightness(lin, line0)
+    band = ((g.flange_thickness_mm + 0.35 * g.barrel_length_mm) / s, (g.flange_thickness_mm + 0.75 * g.barrel_length_mm) / s)
+    runs = find_pin_columns(bright, line0, band_px=band, min_width_px=0.6 * g.barrel_radius_mm / s)
+    x_runs = np.array([frame.xh([[u, line0.v_at(u)]])[0, 0] for u, _, _ in runs])
+    notes: list[str] = []
+    pad_r = pad_radius_mm if pad_radius_mm is not None else g.flange_radius_mm + 0.25
+
+    # pad evidence for resolving missing pins at the ends of the row
+    u_all = np.arange(W)
+    x_cols = frame.xh(np.column_stack([u_all, line0.v_at(u_all)]))[:, 0]
+    # height (px) of whatever stands on the rough line in each column, from its darkness just above it
+    R0 = np.round(line0.v_at(u_all)).astype(int)
+    rows = np.clip(R0[None, :] - 12 + np.arange(12)[:, None], 0, H - 1)
+    edge_h = (1.0 - bright[rows, u_all[None, :]]).sum(axis=0)
+    board_h = np.nanpercentile(edge_h, 5)
+
+    def pad_seen(x):
+        m = np.abs(x_cols - x) < 0.4 * pad_r
+        return bool(m.any() and step_px > 0.6 and np.nanmedian(edge_h[m]) - board_h > 0.5 * step_px)
+
+    match = match_row(x_runs, nominal_x_mm, pad_seen=pad_seen)
+    if match.extra:
+        raise InputError(
+            f"{name}: side_back shows {len(runs)} pins but the row has {len(nominal_x_mm)} "
+            f"({len(match.extra)} do not fit the recipe's positions); check the recipe or the image")
+    if match.ambiguous:
+        notes.append(f"{name}: the pins seen could sit at more than one place of the row (pins missing at its end "
+                     "and no pad visible); matched to the first")
+
+    # refit the board line: bare columns as they are, pad tops brought down by the pad height
+    excl = np.zeros(W, bool)
+    offs = np.zeros(W)
+    tol = 0.06
+    missing = {k for k, j in enumerate(match.assign) if j is None}
+    discs = [(float(x) + match.shift_mm, pad_r, k in missing) for k, x in enumerate(np.asarray(nominal_x_mm, float))]
+    discs += [(float(x) + match.shift_mm, float(r), False) for x, r in fiducials]
+    for xc, r, paste in discs:
+        d = np.abs(x_cols - xc)
+        excl |= (d > r - tol) & (d < r + tol)
+        inside = d <= r - tol
+        if paste:
+            excl |= inside
+        offs[inside] = step_px
+    for x in x_runs:
+        excl |= np.abs(x_cols - x) < g.flange_radius_mm + 0.2 + 0.06
+    band = (int(line0.v0_px - abs(line0.slope) * W - 30), int(line0.v0_px + abs(line0.slope) * W + 30))
+    line = find_board_line(lin, exclude=excl, offset_px=offs, row_range=band)
+    if not line.ok:
+        notes.append(f"{name}: too few clear board columns to refine the board line ({line.reason}); used the rough line")
+        line = line0
+    frame = _Frame(record, line, W)
+    pins = [measure_pin_silhouette(bright, frame, line, uc, g, pad_top_mm=pad_top_mm) for uc, _, _ in runs]
+    line_front = None
+    if front is not None:
+        record.check_image(np.asarray(front).shape, what=f"{name} side_front")
+        fg = np.asarray(front)
+        r0, r1 = max(band[0], 0), min(band[1], H)
+        crop = fg[r0:r1] if fg.ndim == 2 else fg[r0:r1, :, 1]  # green: FR4 bright, background dark
+        line_front = find_board_line(linearize(crop), exclude=excl, offset_px=offs)
+        if line_front.ok:
+            line_front.v0_px += r0
+            line_front.edges_px = line_front.edges_px + r0
+        for p in pins:
+            measure_wicking(fg, frame, p, g, pad_top_mm=pad_top_mm)
+    return SideRow(line=line, line_front=line_front, pins=pins, match=match, frame=frame, notes=notes)
