@@ -28,7 +28,11 @@ def _run(inspection_id: str, settings_json: str) -> str:
     return inspection_id
 
 
-def _warm() -> None:  # import the heavy modules once per worker process, not per job
+def _warm(nice: int = 0) -> None:  # import the heavy modules once per worker process, not per job
+    import os
+
+    if nice:
+        os.nice(nice)  # reads and submissions must not wait behind inspections for the CPU
     import api.pipeline  # noqa: F401
     import api.service.worker  # noqa: F401
 
@@ -44,7 +48,8 @@ class LocalQueue:
         self.limit = settings.queue_max_depth
         self.on_done = on_done
         if settings.workers > 0 and settings.worker_mode == "process":
-            self._pool: Executor = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_warm)
+            self._pool: Executor = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_warm,
+                                                  initargs=(settings.worker_nice,))
         else:
             self._pool = ThreadPoolExecutor(n, thread_name_prefix="inspect")
         self._waiting: collections.deque[str] = collections.deque()
