@@ -67,6 +67,8 @@ def worker(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    if not verbose:  # pika logs a traceback per failed connection attempt; our errors say it in one line
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
     settings = None
     try:
         from api.settings import get_settings
@@ -89,5 +91,10 @@ def worker(
         _supervise(passthrough, processes, stop)
         return
     w = Worker(config, threads=threads)  # resolves the job functions: a bad setting fails here, in one line
-    typer.echo(f"pogoscope worker {w.name}: queue {config.queue_name}, {threads} thread(s)", err=True)
-    w.run_until(stop)
+    w.start()
+    typer.echo(f"pogoscope worker {w.name}: consuming {config.queue_name} with {threads} thread(s)", err=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        w.stop()

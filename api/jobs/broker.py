@@ -106,10 +106,20 @@ def make_broker(url: str, *, confirm_delivery: bool = True) -> RabbitmqBroker:
     return _QuorumRabbitmqBroker(url=url, confirm_delivery=confirm_delivery)
 
 
-def _broker_error(exc: Exception, url: str) -> InputError:
+def _broker_error(exc: Exception, url: str, queue_name: str = "") -> InputError:
     parts = urlparse(url)
     safe = f"{parts.scheme}://{parts.hostname}:{parts.port or 5672}{parts.path}"  # no password in messages
-    return InputError(f"cannot reach the broker at {safe}: {type(exc).__name__} {exc}; is RabbitMQ running?")
+    text = str(exc)
+    if "PRECONDITION_FAILED" in text:
+        return InputError(f"queue {queue_name!r} on {safe} exists with other arguments (not a pogoscope quorum queue); "
+                          "delete it or set another POGOSCOPE_QUEUE_NAME")
+    if "ACCESS_REFUSED" in text or "authentication" in text.lower():
+        why = "login refused: wrong user or password"
+    elif "refused" in text.lower():
+        why = "connection refused"
+    else:
+        why = " ".join(text.split())[:160]
+    return InputError(f"cannot reach the broker at {safe} ({why}); is RabbitMQ running and the URL right?")
 
 
 class BrokerQueue:
@@ -131,22 +141,22 @@ class BrokerQueue:
         self.broker = make_broker(self.config.broker_url or "")
         try:
             self.broker.declare_queue(self.queue_name, ensure=True)
-        except dramatiq.errors.ConnectionError as exc:
-            raise _broker_error(exc, self.config.broker_url) from None
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            raise InputError(f"queue {self.queue_name!r} exists with other arguments ({exc.reply_text}); "
-                             "delete it or use another POGOSCOPE_QUEUE_NAME") from None
+        except dramatiq.errors.BrokerConnectionError as exc:
+            raise _broker_error(exc, self.config.broker_url, self.queue_name) from None
 
     def _counts(self) -> tuple[int, int]:
         """(waiting jobs, consumers attached): ready messages of the queue and its delay queue."""
-        ch = self.broker.channel
-        try:
-            main = ch.queue_declare(self.queue_name, passive=True).method
-            delayed = ch.queue_declare(dq_name(self.queue_name), passive=True).method
-        except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError):
-            del self.broker.connection  # reconnect on the next call
-            raise
-        return main.message_count + delayed.message_count, main.consumer_count
+        for attempt in (1, 2):
+            try:
+                ch = self.broker.channel  # this thread's own connection (pika is not thread-safe)
+                main = ch.queue_declare(self.queue_name, passive=True).method
+                delayed = ch.queue_declare(dq_name(self.queue_name), passive=True).method
+                return main.message_count + delayed.message_count, main.consumer_count
+            except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
+                # An idle connection may have been closed by the broker (missed heartbeats): reconnect once.
+                del self.broker.connection
+                if attempt == 2:
+                    raise _broker_error(exc, self.config.broker_url, self.queue_name) from None
 
     def depth(self) -> int:
         """Jobs waiting for a worker (not counting the ones being inspected right now)."""

@@ -28,7 +28,7 @@ import pika
 from dramatiq.common import xq_name
 from dramatiq.middleware import CurrentMessage, Middleware, Retries
 
-from api.jobs.broker import ACTOR_NAME, DELIVERY_LIMIT, JobSettings, make_broker
+from api.jobs.broker import ACTOR_NAME, DELIVERY_LIMIT, JobSettings, _broker_error, make_broker
 from calibration.errors import InputError
 
 __all__ = ["resolve", "register", "RecordFailure", "DeadLetterReaper", "Worker"]
@@ -36,18 +36,18 @@ __all__ = ["resolve", "register", "RecordFailure", "DeadLetterReaper", "Worker"]
 log = logging.getLogger("pogoscope.worker")
 
 
-def resolve(spec: str) -> Callable:
+def resolve(spec: str, *, what: str = "job function") -> Callable:
     """Import ``"package.module:function"``; InputError naming what is missing."""
     mod_name, sep, attr = spec.partition(":")
     if not sep or not mod_name or not attr:
-        raise InputError(f"job function {spec!r} must look like package.module:function")
+        raise InputError(f"{what} {spec!r} must look like package.module:function")
     try:
         mod = importlib.import_module(mod_name)
     except ModuleNotFoundError as exc:
-        raise InputError(f"job function {spec!r}: module {exc.name!r} not found on this worker") from None
+        raise InputError(f"{what} {spec!r}: module {exc.name!r} not found on this worker") from None
     fn = getattr(mod, attr, None)
     if not callable(fn):
-        raise InputError(f"job function {spec!r}: {mod_name} has no function {attr!r}")
+        raise InputError(f"{what} {spec!r}: {mod_name} has no function {attr!r}")
     return fn
 
 
@@ -184,8 +184,8 @@ class Worker:
         if not config.broker_url:
             raise InputError("no broker URL; set POGOSCOPE_BROKER_URL=amqp://guest:guest@127.0.0.1:5672/")
         self.config, self.threads = config, threads
-        self.job = resolve(config.job_func)
-        self.fail = resolve(config.fail_func)
+        self.job = resolve(config.job_func, what="job function (POGOSCOPE_JOB_FUNC)")
+        self.fail = resolve(config.fail_func, what="fail function (POGOSCOPE_FAIL_FUNC)")
         self.broker = make_broker(config.broker_url)
         self.broker.add_middleware(CurrentMessage())
         # after_* hooks run in reverse order: placed before Retries, this runs after it decided.
@@ -198,8 +198,8 @@ class Worker:
     def start(self) -> None:
         try:
             self.broker.declare_queue(self.config.queue_name, ensure=True)
-        except dramatiq.errors.ConnectionError as exc:
-            raise InputError(f"cannot reach the broker: {exc}; is RabbitMQ running at the POGOSCOPE_BROKER_URL host?") from None
+        except dramatiq.errors.BrokerConnectionError as exc:
+            raise _broker_error(exc, self.config.broker_url, self.config.queue_name) from None
         w = dramatiq.Worker(self.broker, worker_threads=self.threads, worker_timeout=200)
         # One unacknowledged job per thread: a long inspection never holds a second job hostage,
         # and a killed worker gives back only the job it was running.
@@ -217,10 +217,3 @@ class Worker:
         self.reaper.join(timeout=5)
         self.broker.close()
 
-    def run_until(self, stop: threading.Event) -> None:
-        self.start()
-        try:
-            while not stop.wait(0.5):
-                pass
-        finally:
-            self.stop()

@@ -171,4 +171,28 @@ def event_payload(row: InspectionRow, recipe_body: dict | None, *, result, statu
     }
 
 
-__all__ = ["run_inspection", "build_input", "event_payload"]
+def record_failure(inspection_id: str, reason: str, *, settings: Settings | None = None) -> None:
+    """Record an inspection the distributed queue gave up on (api.jobs.tasks: its worker process died on
+    every delivery) as failed with `reason`, once; a no-op when it already finished."""
+    settings = settings or get_settings()
+    Session = session_factory(engine_for(settings))
+    with Session() as s:
+        row = s.get(InspectionRow, inspection_id)
+        if row is None or row.status in FINISHED:
+            return
+        finished = utcnow()
+        res = s.execute(
+            update(InspectionRow).where(InspectionRow.id == inspection_id, InspectionRow.status.not_in(FINISHED)).values(
+                status="failed", verdict=None, reasons=["input_error"], result=None, error=reason, finished_at=finished,
+                latency_s=(finished - row.created_at).total_seconds())
+        )
+        if res.rowcount != 1:
+            s.rollback()
+            return
+        recipe_body = s.scalar(select(RecipeRow.body).where(RecipeRow.recipe_id == row.recipe_id, RecipeRow.version == row.recipe_version))
+        payload = event_payload(row, recipe_body, result=None, status="failed", error=reason, started=row.started_at, finished=finished)
+        s.add(EventRow(kind="inspection.completed", inspection_id=row.id, station_id=row.station_id, payload=payload))
+        s.commit()
+
+
+__all__ = ["run_inspection", "build_input", "event_payload", "record_failure"]

@@ -90,8 +90,9 @@ def worker_env(broker_url, queue_name, pg_schema, tmp_path):
 
 
 @pytest.fixture
-def spawn_workers(worker_env, tmp_path):
-    """Start `pogoscope worker` processes (each in its own process group); all are SIGKILLed at the end."""
+def spawn_workers(worker_env, tmp_path, request):
+    """Start `pogoscope worker` processes (each in its own process group); all are SIGKILLed at the end,
+    and their logs are printed when the test failed."""
     procs: list[subprocess.Popen] = []
 
     def spawn(n: int = 1, *args: str) -> list[subprocess.Popen]:
@@ -113,6 +114,18 @@ def spawn_workers(worker_env, tmp_path):
                 pass
     for p in procs:
         p.wait(timeout=10)
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for log in sorted(tmp_path.glob("worker-*.log")):
+            print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call":
+        item.rep_call = rep
 
 
 def wait_for(predicate, *, timeout_s: float, poll_s: float = 0.1, what: str = "condition"):

@@ -122,3 +122,13 @@ def submit_board(conn, store, inspection_id: str, board, *, image_bytes: bytes |
                  (inspection_id, f"SN-{inspection_id}", key, json.dumps(board.recipe),
                   board.record.model_dump_json(), fault, dwell_s))
     conn.commit()
+
+
+def crashing_inspect(inp):
+    """For the service end-to-end test (POGOSCOPE_INSPECT_FUNC): the real pipeline, except that a board
+    whose serial starts with CRASH kills its worker process with SIGSEGV, as a crashing decoder would."""
+    if inp.serial.startswith("CRASH"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    from tests.api.service.support import delayed_inspect
+
+    return delayed_inspect(inp)

@@ -139,11 +139,12 @@ def test_poison_jobs_are_bounded_recorded_failed_and_do_not_block(synth_board, p
     wait_for(lambda: {"bomb", "segv", "corrupt"} <= {r[0] for r in _results(conn)}, timeout_s=60,
              what="the poison jobs to be recorded failed")
     res = {r[0]: r for r in _results(conn)}
-    assert len(_results(conn)) == 7
-    assert res["bomb"][1] == "failed" and "CV_IO_MAX_IMAGE_PIXELS" in res["bomb"][2] and "3 attempt" in res["bomb"][2]
-    assert len(_attempts(conn, "bomb")) == 3  # job_max_retries = 2
-    assert res["corrupt"][1] == "failed" and "not a decodable image" in res["corrupt"][2]
-    assert len(_attempts(conn, "corrupt")) == 1  # bad input: no retry can cure it
-    assert res["segv"][1] == "failed" and "died" in res["segv"][2]
-    assert len(_attempts(conn, "segv")) == DELIVERY_LIMIT + 1  # counted by the broker, then dead-lettered
+    seen = f"results {_results(conn)}; attempts {_attempts(conn)}"
+    assert len(_results(conn)) == 7, seen
+    assert res["bomb"][1] == "failed" and "CV_IO_MAX_IMAGE_PIXELS" in res["bomb"][2], seen
+    assert "3 attempt" in res["bomb"][2] and len(_attempts(conn, "bomb")) == 3, seen  # job_max_retries = 2
+    assert res["corrupt"][1] == "failed" and "not a decodable image" in res["corrupt"][2], seen
+    assert len(_attempts(conn, "corrupt")) == 1, seen  # bad input: no retry can cure it
+    assert res["segv"][1] == "failed" and "died" in res["segv"][2], seen
+    assert len(_attempts(conn, "segv")) == DELIVERY_LIMIT + 1, seen  # counted by the broker, then dead-lettered
     wait_for(lambda: queue.dead_letters() == 0, timeout_s=10, what="the dead-letter queue to drain")
