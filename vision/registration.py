@@ -99,15 +99,20 @@ def find_fiducial(image: np.ndarray, guess_px, *, radius_px: float, search_px: f
     """
     half = int(math.ceil(search_px + 1.6 * radius_px))
     g, o = gray_roi(image, guess_px, half)
-    r = int(round(radius_px))
-    size = 2 * int(math.ceil(1.5 * radius_px)) + 1
+    # the search runs at a reduced scale (the dot stays >= 6 px in radius); the edge fit at full scale
+    k = max(1, int(radius_px // 6))
+    small = cv2.resize(g, (g.shape[1] // k, g.shape[0] // k), interpolation=cv2.INTER_AREA) if k > 1 else g
+    rs = radius_px / k
+    size = 2 * int(math.ceil(1.5 * rs)) + 1
     tpl = np.zeros((size, size), np.float32)
-    cv2.circle(tpl, (size // 2, size // 2), r, 1.0, -1)
-    res = cv2.matchTemplate(g, tpl, cv2.TM_CCOEFF_NORMED)
+    cv2.circle(tpl, (size // 2, size // 2), int(round(rs)), 1.0, -1)
+    res = cv2.matchTemplate(small, tpl, cv2.TM_CCOEFF_NORMED)
     hh, ww = res.shape
     vv, uu = np.mgrid[0:hh, 0:ww]
     c0 = np.asarray(guess_px, float) - o
-    inside = np.hypot(uu + size // 2 - c0[0], vv + size // 2 - c0[1]) <= search_px
+    # small pixel x covers full-scale k*x .. k*x + k - 1
+    cu_full, cv_full = (uu + size // 2) * k + (k - 1) / 2, (vv + size // 2) * k + (k - 1) / 2
+    inside = np.hypot(cu_full - c0[0], cv_full - c0[1]) <= search_px
     res = np.where(inside, res, -1.0)
     v, u = np.unravel_index(int(np.argmax(res)), res.shape)
     best = float(res[v, u])
@@ -115,13 +120,13 @@ def find_fiducial(image: np.ndarray, guess_px, *, radius_px: float, search_px: f
         return CircleFit(reason=f"no round dot of diameter {2 * radius_px:.0f} px within {search_px:.0f} px of "
                                 f"({guess_px[0]:.0f}, {guess_px[1]:.0f}) (best match {best:.2f} < {min_score})")
     # a second, separate dot matching almost as well makes the fiducial ambiguous
-    far = np.hypot(uu - u, vv - v) > 2.2 * radius_px
+    far = np.hypot(uu - u, vv - v) > 2.2 * rs
     second = float(res[far].max()) if far.any() else -1.0
     if second > max(min_score, best - 0.05):
         return CircleFit(reason=f"two round dots match equally well ({best:.2f}, {second:.2f}) near "
                                 f"({guess_px[0]:.0f}, {guess_px[1]:.0f}); the fiducial is ambiguous")
-    fit = radial_edge_circle(g, np.array([u + size // 2, v + size // 2], float), radius_px, polarity="falling",
-                             band_px=max(3.0, 0.25 * radius_px))
+    fit = radial_edge_circle(g, np.array([cu_full[v, u], cv_full[v, u]], float), radius_px, polarity="falling",
+                             band_px=max(3.0, 0.25 * radius_px), refine=2)
     if fit.ok:
         fit.center_px = fit.center_px + o
     return fit

@@ -97,7 +97,7 @@ def fit_circle(points: np.ndarray, *, iterations: int = 3) -> CircleFit:
         keep = new
         c, r = _kasa(p[keep])
     q = p[keep]
-    c, r, res, J = _gauss_newton(q, c, r, steps=2)
+    c, r, res, J = _gauss_newton(q, c, r, steps=1)
     dof = max(len(q) - 3, 1)
     s2 = float(res @ res) / dof
     try:
@@ -183,13 +183,14 @@ def radial_edge_circle(
             d = -prof  # the minimum of intensity
             # the line must be darker than both sides: depth against the band's ends
             k = np.argmax(d[:, 1:-1], axis=1) + 1
-            depth = 0.5 * (prof[:, 0] + prof[:, -1]) - prof[rows, k]
-            strength = depth
+            strength = 0.5 * (prof[:, 0] + prof[:, -1]) - prof[rows, k]
         else:
-            d = (prof[:, 2:] - prof[:, :-2]) / (2 * step_px)
+            d = np.empty_like(prof)  # central differences; the end columns are never picked
+            d[:, 1:-1] = (prof[:, 2:] - prof[:, :-2]) * (0.5 / step_px)
+            d[:, 0] = d[:, 1]
+            d[:, -1] = d[:, -2]
             if polarity == "falling":
                 d = -d
-            d = np.pad(d, ((0, 0), (1, 1)), mode="edge")
             k = np.argmax(d[:, 1:-1], axis=1) + 1
             if first:
                 inner = d[:, 1:-1]
@@ -272,7 +273,7 @@ class PinTopFit:
     roi_origin: np.ndarray
     gray: np.ndarray  # the ROI luminance used (for cues)
     coarse_px: np.ndarray | None = None  # where the pin pattern matched best
-    match_score: float = 0.0  # normalised correlation of that match
+    match_score: float = 0.0  # contrast of that match: bright barrel-top ring minus dark bore (grey levels)
 
 
 def fit_pin_top(
@@ -285,6 +286,7 @@ def fit_pin_top(
     search_px: float,
     barrel_length_px: float | None = None,
     dome_above_barrel_px: float | None = None,
+    bore_clearance_px: float = 3.0,
 ) -> PinTopFit:
     """Fit the barrel-top rim, the flange-top rim and the dome highlight of one pin.
 
@@ -306,7 +308,7 @@ def fit_pin_top(
     half = int(math.ceil(flange_r_px + search_px + 6))
     g, o = gray_roi(image, guess_px, half)
     c0 = np.asarray(guess_px, float) - o
-    c1, score = _coarse_centre(g, c0, barrel_r_px, plunger_r_px, search_px)
+    c1, score = _coarse_centre(g, c0, barrel_r_px, plunger_r_px + bore_clearance_px, search_px, r_plunger_px=plunger_r_px)
     band_b = max(3.0, 0.12 * barrel_r_px)
     barrel = radial_edge_circle(g, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
     cb = barrel.center_px if barrel.ok else c1
@@ -329,36 +331,48 @@ def fit_pin_top(
     return PinTopFit(flange=flange, barrel=barrel, dome=dome, roi_origin=o, gray=g, coarse_px=c1 + o, match_score=score)
 
 
-def _pin_template(r_px: float, r_in_px: float) -> np.ndarray:
-    """Bright disc of radius `r_px` with a dark centre of radius `r_in_px` (the barrel top around the bore)."""
-    size = 2 * int(math.ceil(r_px + 3)) + 1
-    tpl = np.zeros((size, size), np.float32)
+def _pin_template(r_px: float, r_bore_px: float, r_plunger_px: float) -> np.ndarray:
+    """Zero-sum template of a pin top seen from above: the bright barrel-top annulus
+    (``r_bore < r < r_px``) around the dark bore gap (``r_plunger < r < r_bore``). The plunger
+    itself is left out (0): its look depends on the light (highlight, bright walls under a ring light)."""
+    size = 2 * int(math.ceil(r_px + 2)) + 1
     c = (size - 1) / 2
     yy, xx = np.mgrid[0:size, 0:size]
     rr = np.hypot(xx - c, yy - c)
-    tpl[(rr <= r_px) & (rr > r_in_px)] = 1.0
+    ring = (rr > r_bore_px + 0.5) & (rr < r_px - 1.0)
+    bore = (rr >= max(r_plunger_px - 0.5, 0.0)) & (rr <= r_bore_px + 0.5)
+    tpl = np.zeros((size, size), np.float32)
+    tpl[ring] = 1.0 / max(ring.sum(), 1)
+    tpl[bore] = -1.0 / max(bore.sum(), 1)
     return tpl
 
 
-def _coarse_centre(g: np.ndarray, c0: np.ndarray, r_px: float, r_in_px: float, search_px: float) -> tuple[np.ndarray, float]:
-    """Best match (u, v) of the pin-top pattern within `search_px` of `c0`, at half resolution, and its score."""
-    small = cv2.pyrDown(g)
-    tpl = _pin_template(r_px / 2, r_in_px / 2)
-    res = cv2.matchTemplate(small, tpl, cv2.TM_CCOEFF_NORMED)
+def _coarse_centre(g: np.ndarray, c0: np.ndarray, r_px: float, r_bore_px: float, search_px: float,
+                   r_plunger_px: float | None = None) -> tuple[np.ndarray, float]:
+    """Best match (u, v) of the pin-top pattern within `search_px` of `c0`, and its contrast (grey levels).
+
+    Correlation with `_pin_template` (zero-sum, so the local brightness does not matter), at half
+    resolution while the bore stays >= 8 px in radius.
+    """
+    rp = r_plunger_px if r_plunger_px is not None else 0.85 * r_bore_px
+    k = 2 if r_bore_px >= 16 else 1
+    small = cv2.pyrDown(g) if k == 2 else g
+    tpl = _pin_template(r_px / k, r_bore_px / k, rp / k)
+    res = cv2.matchTemplate(small, tpl, cv2.TM_CCORR)
     off = (tpl.shape[0] - 1) / 2
+    sh = 0.5 if k == 2 else 0.0  # pyrDown: small pixel x covers full-res 2x .. 2x+1, centre at 2x + 0.5
     hh, ww = res.shape
     vv, uu = np.mgrid[0:hh, 0:ww]
-    ok = np.hypot(2 * (uu + off) - c0[0], 2 * (vv + off) - c0[1]) <= search_px
-    res = np.where(ok, res, -1.0)
+    ok = np.hypot(k * (uu + off) + sh - c0[0], k * (vv + off) + sh - c0[1]) <= search_px
+    res = np.where(ok, res, -np.inf)
     v, u = np.unravel_index(int(np.argmax(res)), res.shape)
     du = dv = 0.0
-    if 0 < u < ww - 1 and 0 < v < hh - 1:  # parabolic subpixel peak
+    if 0 < u < ww - 1 and 0 < v < hh - 1 and np.all(np.isfinite(res[v - 1:v + 2, u - 1:u + 2])):  # parabolic subpixel peak
         den = res[v, u - 1] - 2 * res[v, u] + res[v, u + 1]
         du = 0.5 * (res[v, u - 1] - res[v, u + 1]) / den if den < 0 else 0.0
         den = res[v - 1, u] - 2 * res[v, u] + res[v + 1, u]
         dv = 0.5 * (res[v - 1, u] - res[v + 1, u]) / den if den < 0 else 0.0
-    # pyrDown: small pixel (x) covers full-res 2x .. 2x+1, centre at 2x + 0.5
-    return np.array([2 * (u + du + off) + 0.5, 2 * (v + dv + off) + 0.5]), float(res[v, u])
+    return np.array([k * (u + du + off) + sh, k * (v + dv + off) + sh]), float(res[v, u])
 
 
 # -- one pin, pixels to board-frame numbers ----------------------------------------------------------------
@@ -499,7 +513,8 @@ def measure_pin_top(
     s = mm_per_px
     fits = fit_pin_top(image, guess_px, flange_r_px=g.flange_radius_mm / s, barrel_r_px=g.barrel_radius_mm / s,
                        plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s,
-                       barrel_length_px=g.barrel_length_mm / s, dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s)
+                       barrel_length_px=g.barrel_length_mm / s, dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s,
+                       bore_clearance_px=g.bore_clearance_mm / s)
     pres = pin_presence(fits)
     out = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
                  detail=pres.detail, fits=fits)

@@ -29,6 +29,8 @@ SOLDER = R.rgb8(168, 168, 178)
 PASTE = R.rgb8(132, 132, 140)
 BORE = R.rgb8(16, 14, 10)
 OUTSIDE = R.rgb8(4, 4, 4)
+#: width of the edge break (chamfer) on the outer edge of the flange and barrel tops (mm)
+EDGE_BREAK_MM = 0.03
 
 
 def fit_top_camera(scene: BoardScene, *, mm_per_px: float = 0.014, margin_mm: float = 1.0,
@@ -223,9 +225,9 @@ def _draw_pin(canvas: R.Canvas, ctx: _Ctx, pin: PinState) -> None:
         def fillet_colour(U, V):
             x, y = ctx.board_xy(U, V)
             t = np.clip((np.hypot(x - bx, y - by) - g.flange_radius_mm) / T.FILLET_OVERHANG_MM, 0, 1)
-            # flat inner part near the flange mirrors the coaxial light; the slope outside goes dark,
-            # but catches the ring light
-            k = 0.25 + 0.75 * np.exp(-((t - 0.12) / 0.14) ** 2) + ring * 0.8 * np.sin(np.pi * t)
+            # a concave meniscus: steep against the flange (reflects the coaxial light away: dark),
+            # flattening towards the pad (brighter); the slope catches some ring light
+            k = 0.12 + 0.45 * t**2 + ring * 0.25 * np.sin(np.pi * t)
             return SOLDER[None, None, :] * k[..., None]
 
         canvas.fill_ellipse(ctx.px(base), _disc_M(ctx, eye, r_out), fillet_colour)
@@ -234,7 +236,10 @@ def _draw_pin(canvas: R.Canvas, ctx: _Ctx, pin: PinState) -> None:
     solder_wall = SOLDER * (0.3 + 0.5 * ring)
     M_f = _disc_M(ctx, rot, g.flange_radius_mm)
     canvas.fill_ellipse(at(0.0), M_f, solder_wall if wh > 0 else wall, c1_px=at(t_f))  # flange rim
-    canvas.fill_ellipse(at(t_f), M_f, SOLDER * 0.9 if wh > 0 else GOLD)  # flange top
+    # machined top faces have a small edge break (chamfer) that sends the coaxial light away: a thin dark rim
+    canvas.fill_ellipse(at(t_f), M_f, wall)
+    canvas.fill_ellipse(at(t_f), _disc_M(ctx, rot, g.flange_radius_mm - EDGE_BREAK_MM),
+                        SOLDER * 0.9 if wh > 0 else GOLD)  # flange top
     M_b = _disc_M(ctx, rot, g.barrel_radius_mm)
     if wh > 0:
         # concave meniscus in the flange/barrel corner: sloped, so darker
@@ -243,7 +248,9 @@ def _draw_pin(canvas: R.Canvas, ctx: _Ctx, pin: PinState) -> None:
     if wh > t_f:
         canvas.fill_ellipse(at(t_f), M_b, solder_wall, c1_px=at(min(wh, top_b)))
     gap = pin.solder_in_plunger_gap
-    canvas.fill_ellipse(at(top_b), M_b, SOLDER * 0.85 if gap else GOLD)  # barrel-top ring
+    canvas.fill_ellipse(at(top_b), M_b, solder_wall if gap else wall)  # edge break of the barrel top
+    canvas.fill_ellipse(at(top_b), _disc_M(ctx, rot, g.barrel_radius_mm - EDGE_BREAK_MM),
+                        SOLDER * 0.85 if gap else GOLD)  # barrel-top ring
     r_bore = g.plunger_radius_mm + T.BORE_CLEARANCE_MM
     canvas.fill_ellipse(at(top_b), _disc_M(ctx, rot, r_bore), SOLDER * 0.6 if gap else BORE)
 
