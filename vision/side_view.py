@@ -30,6 +30,16 @@ __all__ = ["PinGeom", "BoardLine", "SidePin", "SideRow", "linearize", "find_boar
 
 _LUT8 = None
 
+#: A tilt across the view (towards or away from the camera) is invisible in a side image. It lowers the
+#: flange's silhouette and moves the solder ring's front point; the side view alone states these effects
+#: for a tilt of up to this much (uniform, as a standard uncertainty); a top view removes them (fusion).
+TILT_ACROSS_BOUND_DEG = 2.0
+
+
+def across_tilt_u_mm(radius_mm: float) -> float:
+    """Standard uncertainty (mm) a hidden tilt across the view gives a height read at `radius_mm` from the axis."""
+    return radius_mm * math.sin(math.radians(TILT_ACROSS_BOUND_DEG)) / math.sqrt(3)
+
 
 def linearize(img: np.ndarray) -> np.ndarray:
     """sRGB-encoded uint8/uint16 (H, W[, 3]) -> linear float32 of the same shape in [0, 1]."""
@@ -62,6 +72,18 @@ class PinGeom:
     @property
     def axial_length_mm(self) -> float:
         return self.flange_thickness_mm + self.barrel_length_mm + self.plunger_protrusion_mm
+
+
+def shoulder_span_mm(g: PinGeom) -> tuple[float, float]:
+    """Distances from the axis (mm) of the barrel-top shoulder columns: clear of the plunger and of the rim."""
+    return g.plunger_radius_mm + 0.08, g.barrel_radius_mm - 0.07
+
+
+def shoulder_bulge_mm(g: PinGeom) -> float:
+    """Mean of sqrt(r_b^2 - d^2) over the shoulder columns: a tilt across the view raises the barrel top's
+    silhouette there by sin(tilt) times this (the top face's rim seen as a thin ellipse)."""
+    d = np.linspace(*shoulder_span_mm(g), 32)
+    return float(np.mean(np.sqrt(np.clip(g.barrel_radius_mm**2 - d * d, 0, None))))
 
 
 # -- board line ------------------------------------------------------------------------------------------
@@ -164,15 +186,18 @@ def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_
             break
         keep = k
         coef = np.polyfit(us[keep] - u_ref, e[keep], 1)
-    for _ in range(3):
+    for it in range(3):
         r = e - np.polyval(coef, us - u_ref)
         s = 1.4826 * np.median(np.abs(r[keep] - np.median(r[keep]))) + 1e-3
         thr = max(3 * s, 0.15)
         if step_px > 0:
             thr = min(thr, max(0.45 * step_px, 0.15))
-        keep = np.abs(r) < thr
-        if keep.sum() < min_columns:
-            return BoardLine(ok=False, reason="the board edge is not straight (too few columns agree on one line)")
+        k2 = np.abs(r) < thr
+        if k2.sum() < min_columns:
+            if it == 0 and keep.sum() < min_columns:
+                return BoardLine(ok=False, reason="the board edge is not straight (too few columns agree on one line)")
+            break  # the line sits between two levels (board and pad tops); the caller refines it
+        keep = k2
         coef = np.polyfit(us[keep] - u_ref, e[keep], 1)
     r = e[keep] - np.polyval(coef, us[keep] - u_ref)
     X = np.column_stack([np.ones(keep.sum()), us[keep] - u_ref])
@@ -440,7 +465,7 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     # barrel top: column-wise top edges on both shoulders; the face is perpendicular to the axis
     h_bt0 = (vline - v_bt0) * s
     x_bt = x0 + kx * h_bt0
-    d_in, d_out = g.plunger_radius_mm + 0.08, g.barrel_radius_mm - 0.07
+    d_in, d_out = shoulder_span_mm(g)
     xs = np.concatenate([np.linspace(x_bt - d_out, x_bt - d_in, 8), np.linspace(x_bt + d_in, x_bt + d_out, 8)])
     uc = np.unique(np.round(frame.uv(np.column_stack([xs, np.full(len(xs), h_bt0)]))[:, 0]).astype(int))
     uc = uc[(uc >= 0) & (uc < W)]
@@ -449,7 +474,7 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
         pb = frame.xh(np.column_stack([uc[ok2], e2[ok2]]))
         hb_col = pb[:, 1] + kx * (pb[:, 0] - (x0 + kx * pb[:, 1]))  # back onto the axis along the tilted face
         h_bt = float(np.mean(hb_col))
-        u_bt = math.sqrt(float(np.var(hb_col)) / len(hb_col) * 3 + u_line_mm**2 + (g.barrel_radius_mm * 0.6 * math.sin(math.radians(3)) / math.sqrt(3)) ** 2)
+        u_bt = math.sqrt(float(np.var(hb_col)) / len(hb_col) * 3 + u_line_mm**2 + across_tilt_u_mm(shoulder_bulge_mm(g)) ** 2)
         out.barrel_top_mm, out.u_barrel_top_mm = h_bt, u_bt
         out.protrusion_mm = (h_tip - h_bt) / cos_t
         out.u_protrusion_mm = math.sqrt(u_tip**2 + u_bt**2)
@@ -475,6 +500,8 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
         light_px = win.sum(axis=0)
         gap = float(np.mean(light_px)) * s
         u_gap = math.sqrt(float(np.var(light_px)) / len(ug) * 3 * s * s + (0.05 * s) ** 2 + (gap * u_scale_rel) ** 2)
+        if gap > 2 * math.sqrt(float(np.var(light_px)) / len(ug) * 3) * s + 0.5 * s:  # light seen: a tilt across would lower the flange
+            u_gap = math.hypot(u_gap, across_tilt_u_mm(g.flange_radius_mm))
         out.light_gap_mm = max(gap, 0.0)
         out.u_light_gap_mm = u_gap
     base_h = (out.light_gap_mm if math.isfinite(out.light_gap_mm) else 0.0) + pad_top_mm
@@ -540,8 +567,7 @@ def measure_wicking(front: np.ndarray, frame: _Frame, pin: SidePin, g: PinGeom, 
     h_edge = h_rows[lo] - s / 2 + float(grey[lo:hi].sum()) * s
     pin.wicking_above_flange_mm = (h_edge - h_base) / cos_t - g.flange_thickness_mm
     # a tilt across the view moves the front point of the solder ring by r_b * sin(tilt_y)
-    u_model = g.barrel_radius_mm * math.sin(math.radians(1.5)) / math.sqrt(3)
-    pin.u_wicking_mm = math.sqrt((1.0 * s) ** 2 + u_model**2 + pin.u_light_gap_mm**2)
+    pin.u_wicking_mm = math.sqrt((1.0 * s) ** 2 + across_tilt_u_mm(g.barrel_radius_mm) ** 2 + pin.u_light_gap_mm**2)
     pin.solder_edge_px = tuple(frame.uv([[x_axis(h_edge), h_edge]])[0].tolist())
 
 

@@ -30,6 +30,7 @@ import math
 from api.pipeline.base import ItemView, ViewOutput
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
+from vision.side_view import PinGeom, across_tilt_u_mm, shoulder_bulge_mm
 
 PRIORITY = ["side", "top"]  # heights: side first; stacks after these
 #: quantities in the board plane: the top view measures them directly, the side only a projection
@@ -97,6 +98,11 @@ def _side_pitch(iv: ItemView) -> None:
     px = iv.measurements.get("pitch_x_error_mm")
     if (cur is None or not cur.measured) and px is not None and px.measured:
         iv.measurements["pitch_error_mm"] = px
+
+
+def _without(u: float, part: float) -> float:
+    """`u` with one (independent) contribution `part` taken out: the side's allowance for a hidden tilt."""
+    return math.sqrt(max(u * u - part * part, 0.25 * u * u))
 
 
 def _val(iv: ItemView, name: str) -> Measurement | None:
@@ -174,13 +180,24 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
     t = recipe.pin_type
     if gap is not None and gap.value > 2 * gap.uncertainty:
         dip = t.flange_diameter_mm / 2 * abs(a_y) / math.hypot(a_y, a_z)
-        out.measurements["seating_gap_mm"] = Measurement.of(gap.value + dip, math.hypot(gap.uncertainty, 0.2 * dip), "mm",
-                                                            source="side+top")
+        u0 = _without(gap.uncertainty, across_tilt_u_mm(t.flange_diameter_mm / 2))
+        out.measurements["seating_gap_mm"] = Measurement.of(gap.value + dip, math.hypot(u0, 0.2 * dip), "mm", source="side+top")
     wick = _val(side, "wicking_above_flange_mm")
     if wick is not None and wick.value > 0 and txz_side is not None:
         cos_xz = math.cos(math.radians(txz_side.value))
         w_axial = (wick.value + t.flange_thickness_mm) * cos_xz / a_z - t.barrel_diameter_mm / 2 * a_y / math.sqrt(1 - a_y * a_y)
         shift = abs(w_axial - t.flange_thickness_mm - wick.value)
+        u0 = _without(wick.uncertainty, across_tilt_u_mm(t.barrel_diameter_mm / 2))
         out.measurements["wicking_above_flange_mm"] = Measurement.of(
-            w_axial - t.flange_thickness_mm, math.hypot(wick.uncertainty, 0.2 * shift), "mm", source="side+top")
+            w_axial - t.flange_thickness_mm, math.hypot(u0, 0.2 * shift), "mm", source="side+top")
+    prot = _val(side, "plunger_protrusion_mm")
+    if prot is not None:
+        g = PinGeom(t.flange_diameter_mm / 2, t.flange_thickness_mm, t.barrel_diameter_mm / 2, t.barrel_length_mm,
+                    t.plunger_diameter_mm / 2, t.plunger_protrusion_mm, t.tip_dome_radius_mm)
+        bulge = abs(a_y) * shoulder_bulge_mm(g) / a_z  # the barrel top looked this much higher (axial)
+        u0 = _without(prot.uncertainty, across_tilt_u_mm(shoulder_bulge_mm(g)))
+        u1 = math.hypot(u0, 0.2 * bulge)
+        out.measurements["plunger_protrusion_mm"] = Measurement.of(prot.value + bulge, u1, "mm", source="side+top")
+        out.measurements["plunger_depression_mm"] = Measurement.of(t.plunger_protrusion_mm - prot.value - bulge, u1, "mm",
+                                                                   source="side+top")
     return notes

@@ -409,3 +409,30 @@ def synth_row(*, seed: int = 0, cols: int = 6, pitch_mm: float = 2.54, pin_type:
     cam = fit_side_camera(scene, mm_per_px=mm_per_px, width_px=width_px)
     back, front, rec, truth = render_side(scene, cam, seed=seed, noise=noise, blur_sigma_px=blur_sigma_px)
     return SynthRow(scene, cam, back, front, rec, truth, T.recipe_dict(scene, views=["side_front", "side_back"]))
+
+
+def stress_row(seed: int = 0, *, cols: int = 6, pin_type: str = "A", pitch_mm: float = 2.54, max_tilt_deg: float = 6.0,
+               max_gap_mm: float = 0.3, max_depression_mm: float = 0.5, max_wicking_mm: float = 1.6,
+               p_each: float = 0.4) -> BoardScene:
+    """A 1 x `cols` row whose every pin draws each side-view quantity independently over its whole range.
+
+    Tilt uniform in [0, `max_tilt_deg`] at any azimuth; with probability `p_each` each: a seating gap in
+    (0, `max_gap_mm`] (no fillet then), a plunger depression in (0, `max_depression_mm`], wicking in
+    (0, `max_wicking_mm`]. Exercises combinations the defect catalogue of `random_board` never draws.
+    """
+    from vision.synth.boards import random_board
+
+    rng = np.random.default_rng(10_000 + seed)
+    scene = random_board(seed, rows=1, cols=cols, pitch_mm=pitch_mm, pin_type=pin_type, good_jitter=False,
+                         board_id=f"SYN-STRESS-{pin_type}-{seed}")
+    for p in scene.pins:
+        p.tilt_deg = float(rng.uniform(0, max_tilt_deg))
+        p.tilt_azimuth_deg = float(rng.uniform(0, 360))
+        if rng.uniform() < p_each:
+            p.seating_gap_mm, p.fillet = float(rng.uniform(0.005, max_gap_mm)), False
+        if rng.uniform() < p_each:
+            p.plunger_depression_mm = float(rng.uniform(0.01, max_depression_mm))
+        if rng.uniform() < p_each:
+            p.wicking_above_flange_mm = float(rng.uniform(0.02, max_wicking_mm))
+        p.defects = ["stress"]
+    return scene
