@@ -38,3 +38,19 @@ def synth_board():
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def side_stress_rows():
+    """Six generated 1 x 6 side-view rows (pin types A and B alternating) whose pins draw tilt (0-6 deg, any
+    azimuth), seating gap (0-0.3 mm), plunger depression (0-0.5 mm) and wicking (0-1.6 mm) independently:
+    a list of ``(scene, camera, back, front, record, truth)`` (see `vision.synth.side`)."""
+    from vision.synth.side import fit_side_camera, render_side, stress_row
+
+    rows = []
+    for seed in range(6):
+        pt = "AB"[seed % 2]
+        scene = stress_row(seed, pin_type=pt, pitch_mm=2.54 if pt == "A" else 2.0)
+        cam = fit_side_camera(scene)
+        rows.append((scene, cam, *render_side(scene, cam, seed=seed)))
+    return rows
