@@ -72,7 +72,8 @@ def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float =
         coef = np.linalg.solve(Ac, h[list(c)])
         r = np.abs(h - A @ coef)
         ok = r <= tol
-        score = (int(ok.sum()), -float((r[ok] ** 2).sum()))
+        # ties (few tips, several bad) go to the plane closest to all tips in the L1 sense: the flat one
+        score = (int(ok.sum()), -float(r.sum()))
         if score > best:
             best, inl = score, ok
     for _ in range(5):

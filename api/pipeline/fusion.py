@@ -7,14 +7,17 @@ kept only when no view measured the quantity. Cues merge the same way. Every mea
 
 When a pin is seen by both the top and the side view:
 
-* the top view's lean (``lean_x_mm``, ``lean_y_mm``: tip minus base centre in the board plane) is
-  combined with the side's measured rise from the base to the tip (``tip_height_mm`` minus the pad top
-  and ``seating_gap_mm``) instead of the nominal tip height: ``tilt_deg = atan2(|lean|, rise)``,
-  ``tilt_azimuth_deg = atan2(lean_y, lean_x)``, uncertainties propagated to first order
-  (source ``top+side``);
-* the tilt component across the side camera's view is computed from the top's lean and compared with
-  the side's own ``tilt_xz_deg``; a difference beyond ``k`` combined standard uncertainties
-  (``limits.view_disagreement.guard_band_k``) is the cue ``view_disagreement`` (REVIEW);
+* the axis direction comes from the top view's lean (``lean_x_mm``, ``lean_y_mm``: tip minus base
+  centre in the board plane). If the top extrapolated the lean along the axis to the nominal axial
+  length (its ``registration['assumed_axial_length_mm']``), the direction is independent of the tip
+  height; otherwise the lean is the measured tip displacement and the side's measured rise from the
+  base to the tip (``tip_height_mm`` minus the pad top and ``seating_gap_mm``) replaces the nominal
+  height. The fused lean is given at the measured tip (source ``top+side``);
+* the tilt across the side camera's view from the top is compared with the side's own
+  ``tilt_xz_deg``; a difference beyond ``k`` combined standard uncertainties
+  (``limits.view_disagreement.guard_band_k``) is the cue ``view_disagreement`` (REVIEW). Both then
+  inform that component (inverse-variance weights), and ``tilt_deg`` / ``tilt_azimuth_deg`` follow,
+  uncertainties propagated to first order (source ``top+side``);
 * the side's seating gap and wicking height, measured assuming no tilt across its view, are corrected
   by the tilt across the view that the top provides (source ``side+top``);
 * if one view sees the pin and the other does not, the pin is ``missing`` only as a suspicion and the
@@ -76,7 +79,8 @@ def fuse(recipe: Recipe, outputs: dict[str, ViewOutput]):
             top = outputs["top"].pins.get(p.id) if "top" in outputs else None
             side = outputs["side"].pins.get(p.id) if "side" in outputs else None
             if top is not None and side is not None:
-                notes += fuse_top_side(pins[p.id], top, side, recipe, p.id)
+                axial = outputs["top"].registration.get("assumed_axial_length_mm")
+                notes += fuse_top_side(pins[p.id], top, side, recipe, p.id, top_axial_mm=axial)
             elif side is not None:
                 _side_pitch(pins[p.id])
     pads = {}
@@ -115,8 +119,31 @@ def _present(iv: ItemView) -> bool | None:
     return None if c is None else (not c.present)
 
 
-def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, pin_id: str) -> list[str]:
-    """Combine one pin's top and side views into `out` (in place); returns notes."""
+def _slopes_from_top(top: ItemView, rise: float, u_rise: float, axial_mm: float | None):
+    """The axis as slopes (p_x, p_y) = (a_x, a_y) / a_z from the top view, with standard uncertainties.
+
+    With ``axial_mm`` (the top extrapolated its lean along the axis to that axial length, so its
+    direction does not depend on the tip's height) the slopes are the top's own; without it the lean is
+    the measured tip displacement and the side's measured rise replaces the nominal height.
+    """
+    lx, ly = _val(top, "lean_x_mm"), _val(top, "lean_y_mm")
+    if lx is None or ly is None:
+        return None
+    if axial_mm:
+        r = math.hypot(lx.value, ly.value)
+        H = math.sqrt(max(axial_mm**2 - r * r, 1e-12))
+        return lx.value / H, ly.value / H, lx.uncertainty / H, ly.uncertainty / H
+    px, py = lx.value / rise, ly.value / rise
+    return (px, py, math.hypot(lx.uncertainty / rise, px * u_rise / rise), math.hypot(ly.uncertainty / rise, py * u_rise / rise))
+
+
+def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, pin_id: str, *,
+                  top_axial_mm: float | None = None) -> list[str]:
+    """Combine one pin's top and side views into `out` (in place); returns notes.
+
+    ``top_axial_mm``: the axial length the top view extrapolated its lean to (its ``registration
+    ['assumed_axial_length_mm']``), or None when its lean is the measured tip displacement.
+    """
     notes: list[str] = []
     pt, ps = _present(top), _present(side)
     if pt is not None and ps is not None and pt != ps:
@@ -127,56 +154,62 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
                                             detail=f"presence: only the {who} view sees the pin")
         notes.append(f"{pin_id}: the top and side views disagree on whether the pin is there")
         return notes
-    lx, ly = _val(top, "lean_x_mm"), _val(top, "lean_y_mm")
     tip = _val(side, "tip_height_mm")
-    if lx is None or ly is None or tip is None:
+    if tip is None:
         return notes
     gap = _val(side, "seating_gap_mm")
     g, ug = (gap.value, gap.uncertainty) if gap is not None else (0.0, 0.0)
-    rise = tip.value - recipe.pad_top_z_mm - g
+    rise = tip.value - recipe.pad_top_z_mm - g  # flange bottom to tip, vertical
     u_rise = math.hypot(tip.uncertainty, ug)
     if rise <= 0:
         notes.append(f"{pin_id}: side tip height {tip.value:.3f} mm is not above the pin's base; tilt kept from the top view")
         return notes
-    x, y = lx.value, ly.value
-    ux, uy = lx.uncertainty, ly.uncertainty
-    r = math.hypot(x, y)
-    q = r * r + rise * rise
-    tilt = math.degrees(math.atan2(r, rise))
-    u_r_floor = math.sqrt((ux * ux + uy * uy) / 2)
-    if r > 3 * u_r_floor:
-        u_r = math.sqrt((x * ux) ** 2 + (y * uy) ** 2) / r
-        az = math.degrees(math.atan2(y, x)) % 360.0
-        u_az = min(math.degrees(math.sqrt((y * ux) ** 2 + (x * uy) ** 2) / (r * r)), 180.0)
-    else:  # near vertical the magnitude of a noisy 2-D vector is biased up; its noise is a fair uncertainty
-        u_r = max(u_r_floor, r)
-        az = math.degrees(math.atan2(y, x)) % 360.0
-        u_az = 180.0
-    u_tilt = math.degrees(math.sqrt((rise * u_r) ** 2 + (r * u_rise) ** 2) / q)
-    out.measurements["tilt_deg"] = Measurement.of(tilt, u_tilt, "deg", source="top+side")
-    out.measurements["tilt_azimuth_deg"] = Measurement.of(az, u_az, "deg", source="top+side")
+    sl = _slopes_from_top(top, rise, u_rise, top_axial_mm)
+    if sl is None:
+        return notes
+    px, py, upx, upy = sl
 
-    # the tilt across the side camera's view, from the top's lean and the side's rise, against the side's own
+    # the slope across the side camera's view, top against side; where they agree, both inform it
     txz_side = _val(side, "tilt_xz_deg")
     if txz_side is not None:
-        qx = x * x + rise * rise
-        txz_top = math.degrees(math.atan2(x, rise))
-        u_top = math.degrees(math.sqrt((rise * ux) ** 2 + (x * u_rise) ** 2) / qx)
-        u_frame = math.degrees(abs(y) / rise * math.radians(FRAME_ROTATION_U_DEG))
-        u_c = math.sqrt(u_top**2 + txz_side.uncertainty**2 + u_frame**2)
+        c = math.cos(math.radians(txz_side.value))
+        ps_x = math.tan(math.radians(txz_side.value))
+        ups_x = math.radians(txz_side.uncertainty) / (c * c)
+        u_frame = abs(py) * math.radians(FRAME_ROTATION_U_DEG)  # the boards' rotation between the two cameras
+        u_c = math.sqrt(upx**2 + ups_x**2 + u_frame**2)
         k = recipe.limits.view_disagreement.guard_band_k
-        diff = txz_top - txz_side.value
-        out.measurements["tilt_xz_top_deg"] = Measurement.of(txz_top, u_top, "deg", source="top+side")
+        diff = math.degrees(math.atan(px)) - txz_side.value
+        u_c_deg = math.degrees(u_c)
+        agree = abs(px - ps_x) <= k * u_c
+        out.measurements["tilt_xz_top_deg"] = Measurement.of(math.degrees(math.atan(px)), math.degrees(upx), "deg",
+                                                             source="top+side")
         out.cues["view_disagreement"] = Cue(
-            present=bool(abs(diff) > k * u_c), kind="suspicion", confidence=0.8, score=diff, source="top+side",
-            detail=f"tilt across the side view: top {txz_top:+.2f} deg, side {txz_side.value:+.2f} deg, "
-                   f"combined u {u_c:.2f} deg")
-        if abs(diff) > k * u_c:
-            notes.append(f"{pin_id}: tilt_xz top {txz_top:+.2f} vs side {txz_side.value:+.2f} deg (u {u_c:.2f})")
+            present=not agree, kind="suspicion", confidence=0.8, score=diff, source="top+side",
+            detail=f"tilt across the side view: top {math.degrees(math.atan(px)):+.2f} deg, side {txz_side.value:+.2f} deg, "
+                   f"combined u {u_c_deg:.2f} deg")
+        if not agree:
+            notes.append(f"{pin_id}: tilt_xz top {math.degrees(math.atan(px)):+.2f} vs side {txz_side.value:+.2f} deg (u {u_c_deg:.2f})")
+        w1, w2 = 1 / max(upx**2 + u_frame**2, 1e-18), 1 / max(ups_x**2, 1e-18)
+        px, upx = (w1 * px + w2 * ps_x) / (w1 + w2), math.sqrt(1 / (w1 + w2))
 
-    # the side assumed no tilt across its view: correct its flange-bottom and solder-edge heights
-    L = math.sqrt(q)
-    a_y, a_z = y / L, rise / L
+    r = math.hypot(px, py)
+    tilt = math.degrees(math.atan(r))
+    u_floor = math.sqrt((upx**2 + upy**2) / 2)
+    if r > 3 * u_floor:
+        u_r = math.sqrt((px * upx) ** 2 + (py * upy) ** 2) / r
+        u_az = min(math.degrees(math.sqrt((py * upx) ** 2 + (px * upy) ** 2) / (r * r)), 180.0)
+    else:  # near vertical the magnitude of a noisy 2-D vector is biased up; its noise is a fair uncertainty
+        u_r, u_az = max(u_floor, r), 180.0
+    out.measurements["tilt_deg"] = Measurement.of(tilt, math.degrees(u_r / (1 + r * r)), "deg", source="top+side")
+    out.measurements["tilt_azimuth_deg"] = Measurement.of(math.degrees(math.atan2(py, px)) % 360.0, u_az, "deg",
+                                                          source="top+side")
+    # the lean at the tip the side measured (the top's assumed the nominal height)
+    out.measurements["lean_x_mm"] = Measurement.of(px * rise, math.hypot(upx * rise, px * u_rise), "mm", source="top+side")
+    out.measurements["lean_y_mm"] = Measurement.of(py * rise, math.hypot(upy * rise, py * u_rise), "mm", source="top+side")
+
+    # the side assumed no tilt across its view: correct its flange-bottom, solder-edge and barrel-top heights
+    n = math.sqrt(1 + px * px + py * py)
+    a_y, a_z = py / n, 1 / n
     t = recipe.pin_type
     if gap is not None and gap.value > 2 * gap.uncertainty:
         dip = t.flange_diameter_mm / 2 * abs(a_y) / math.hypot(a_y, a_z)
