@@ -1,0 +1,333 @@
+"""Microscope focus stacks (and pad boards' top images): pins and mating pads measured by depth from focus.
+
+``inspect_view(inp) -> {NAME: ViewOutput(view="stack:NAME")}`` for every ``inp.stacks[NAME]``
+(a `vision.stack_io.FocusStack`), calibrated by ``inp.calibrations["stack:NAME"]`` (the
+microscope's record at its focus plane, plane origin on the optical axis). The stack's manifest says
+what it images (``target: pins`` or ``target: pad:<ID>``, see `vision.stack_io`).
+
+* **pins** (`vision.micro_pins`): per pin ``tip_height_mm``, ``tip_height_error_mm``,
+  ``seating_gap_mm``, ``plunger_depression_mm``, ``tilt_deg``, ``tilt_azimuth_deg``; a height whose
+  surface lies outside the stack's z range is "not measured" with the reason.
+* **pad** (`vision.pads`): ``flatness_pv_um`` (+ cue ``pad_shape`` with the shape in its detail),
+  ``roughness_sa_um``, ``scratch_max_length_mm``, ``scratch_count``, and
+  ``oxidation_area_fraction`` when the stack is in colour.
+
+`inspect_pads_top(inp) -> ViewOutput(view="top")` judges the recipe's pads from the top image alone
+(scratches, oxidation; flatness and roughness need a stack). The top view should call it for boards
+whose recipe has pads and no pins.
+
+Overlays: ``stack:NAME`` (all-in-focus with the findings), ``stack:NAME:height`` (height map with
+a colour scale bar), ``top:pads``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from api.pipeline.base import ItemView, ViewOutput
+from calibration.errors import InputError
+from calibration.record import CalibrationRecord
+from models.measurement import Cue, Measurement
+from models.recipe import MatingPad, Recipe
+from vision.focus import depth_from_focus
+from vision.micro_pins import MicroPin, PinGeometryMM, _axis_mm_to_px, measure_pins
+from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
+                         locate_pads, pad_mask, roughness_sa)
+
+__all__ = ["inspect_view", "inspect_pads_top", "PAD_DFF", "PIN_DFF"]
+
+#: depth-from-focus settings per target. Pads: a wide window and a band-pass (ENIG shows little
+#: texture), the fit width chosen from the focus-curve width; pins are measured per feature.
+PAD_DFF = dict(measure="sml", window_px=15, presmooth_px=1.0, min_contrast=3.0, fit_points="auto")
+PIN_DFF = dict(measure="sml", window_px=9, presmooth_px=1.0, min_contrast=3.0, fit_points="auto")
+
+
+def _m(value, u, unit, src):
+    return Measurement.of(value, u, unit, source=src)
+
+
+def _miss(why, unit):
+    return Measurement.missing(why, unit)
+
+
+def _record(inp, name: str, shape) -> CalibrationRecord:
+    rec = inp.calibrations.get(f"stack:{name}")
+    if rec is None:
+        raise InputError(f"focus stack {name!r} has no calibration; give --calibration stack:{name}=RECORD.json (the microscope's record at its focus plane)")
+    rec.check_image(shape, what=f"focus stack {name!r}")
+    return rec
+
+
+def inspect_view(inp) -> dict[str, ViewOutput]:
+    """Inspect every focus stack of `inp`; see the module docstring."""
+    out = {}
+    for name, st in inp.stacks.items():
+        kind, pad_id = st.target
+        if kind == "pins":
+            out[name] = _pins_view(inp, name, st)
+        else:
+            out[name] = _pad_view(inp, name, st, pad_id)
+        out[name].notes.extend(st.notes)
+    return out
+
+
+# -- pins ------------------------------------------------------------------------------------------
+def pin_geometry(recipe: Recipe) -> PinGeometryMM:
+    pt = recipe.pin_type
+    if pt is None:
+        raise InputError(f"recipe {recipe.key} has no pin_type; a pin focus stack needs the pin geometry")
+    return PinGeometryMM(pt.flange_diameter_mm / 2, pt.flange_thickness_mm, pt.barrel_diameter_mm / 2, pt.barrel_length_mm,
+                         pt.plunger_diameter_mm / 2, pt.plunger_protrusion_mm, pt.tip_dome_radius_mm, recipe.pad_top_z_mm)
+
+
+def _pins_view(inp, name: str, st) -> ViewOutput:
+    t0 = time.perf_counter()
+    recipe: Recipe = inp.recipe
+    src = f"stack:{name}"
+    rec = _record(inp, name, st.shape)
+    geo = pin_geometry(recipe)
+    items = list(st.meta.get("items") or [])
+    unknown = [i for i in items if i not in {p.id for p in recipe.pins}]
+    if unknown:
+        raise InputError(f"focus stack {name!r} lists pins {unknown} that recipe {recipe.key} does not have")
+    expected = None
+    if "stage_xy_mm" in st.meta:
+        sxy = np.asarray(st.meta["stage_xy_mm"], float)
+        if sxy.shape != (2,):
+            raise InputError(f"focus stack {name!r}: stage_xy_mm must be two numbers (board x, y of the optical axis)")
+        pins = [p for p in recipe.pins if not items or p.id in items]
+        expected = {p.id: tuple(_axis_mm_to_px(rec, np.asarray(p.xy_mm) - sxy)) for p in pins}
+    elif not items:
+        raise InputError(f"focus stack {name!r} says neither which pins it shows ('items') nor where the stage was ('stage_xy_mm')")
+    found = measure_pins(st.images, st.z_mm, rec, geo, expected_px=expected, ids=items)
+    vo = ViewOutput(view=src, registration={"stage_xy_mm": st.meta.get("stage_xy_mm"), "z_range_mm": [float(st.z_mm[0]), float(st.z_mm[-1])]})
+    nominal = recipe.pin_type.tip_height_nominal_mm
+    for mp in found:
+        if items == [] and not mp.ok and "no pin found" in mp.reason:
+            continue  # out of view: this stack says nothing about it
+        vo.pins[mp.id] = _pin_item(mp, geo, nominal, src)
+    vo.overlays[src] = _pins_overlay(st, found)
+    vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
+    return vo
+
+
+def _pin_item(mp: MicroPin, geo: PinGeometryMM, nominal: float, src: str) -> ItemView:
+    iv = ItemView(image_px={f"{src}.tip": list(mp.center_px)})
+    M = iv.measurements
+    # a plunger found where the pin should be settles presence; none found is only a suspicion
+    # (an odd look, debris) for an operator to confirm
+    found_pin = mp.ok or "no dark plunger" not in mp.reason and "no pin found" not in mp.reason
+    iv.cues["missing"] = Cue(present=not found_pin, kind="measured" if found_pin else "suspicion", confidence=0.9 if found_pin else 0.6,
+                             source=src, detail="" if found_pin else mp.reason)
+    if not mp.ok:
+        for k, unit in (("tip_height_mm", "mm"), ("tip_height_error_mm", "mm"), ("seating_gap_mm", "mm"),
+                        ("plunger_depression_mm", "mm"), ("tilt_deg", "deg"), ("tilt_azimuth_deg", "deg")):
+            M[k] = _miss(f"{src}: {mp.reason}", unit)
+        return iv
+    M["tip_height_mm"] = _m(mp.apex_z_mm, mp.u_apex_z_mm, "mm", src)
+    M["tip_height_error_mm"] = _m(mp.apex_z_mm - nominal, mp.u_apex_z_mm, "mm", src)
+    cos_t = math.cos(math.radians(mp.tilt_deg)) if math.isfinite(mp.tilt_deg) else 1.0
+    if math.isfinite(mp.flange_top_z_mm):
+        gap = mp.flange_top_z_mm - geo.flange_thickness - geo.pad_top_z
+        M["seating_gap_mm"] = _m(max(gap, 0.0), mp.u_flange_top_z_mm, "mm", src)
+    else:
+        M["seating_gap_mm"] = _miss(f"{src}: flange top {mp.flange_why}", "mm")
+    if math.isfinite(mp.barrel_top_z_mm):
+        prot = (mp.apex_z_mm - mp.barrel_top_z_mm) / cos_t
+        M["plunger_depression_mm"] = _m(max(geo.protrusion - prot, 0.0), math.hypot(mp.u_apex_z_mm, mp.u_barrel_top_z_mm), "mm", src)
+    else:
+        M["plunger_depression_mm"] = _miss(f"{src}: barrel top {mp.barrel_why}", "mm")
+    if math.isfinite(mp.tilt_deg):
+        M["tilt_deg"] = _m(mp.tilt_deg, mp.u_tilt_deg, "deg", src)
+        u_az = math.degrees(mp.u_tilt_deg / max(mp.tilt_deg, 1e-3)) if mp.tilt_deg > 0 else 180.0
+        M["tilt_azimuth_deg"] = _m(mp.tilt_azimuth_deg, min(u_az, 180.0), "deg", src)
+    else:
+        M["tilt_deg"] = _miss(f"{src}: {mp.reason or 'tilt not measured'}", "deg")
+        M["tilt_azimuth_deg"] = _miss(f"{src}: {mp.reason or 'tilt not measured'}", "deg")
+    if math.isfinite(mp.barrel_center_px[0]):
+        iv.image_px[f"{src}.barrel"] = list(mp.barrel_center_px)
+    return iv
+
+
+def _pins_overlay(st, found: list[MicroPin]) -> np.ndarray:
+    import cv2
+
+    from vision.overlay import draw_marker, to_rgb8
+
+    r = depth_from_focus(st.images, st.z_mm, **PIN_DFF)
+    img = to_rgb8(r.all_in_focus)
+    for mp in found:
+        if not math.isfinite(mp.center_px[0]):
+            continue
+        draw_marker(img, mp.center_px, color=(255, 60, 60) if mp.ok else (255, 170, 0))
+        if math.isfinite(mp.barrel_center_px[0]):
+            draw_marker(img, mp.barrel_center_px, color=(60, 200, 255))
+        txt = [mp.id]
+        if mp.ok:
+            txt.append(f"tip {mp.apex_z_mm:.3f} mm")
+            if math.isfinite(mp.tilt_deg):
+                txt.append(f"tilt {mp.tilt_deg:.2f} deg")
+        else:
+            txt.append(mp.reason[:40])
+        for i, t in enumerate(txt):
+            cv2.putText(img, t, (int(mp.center_px[0]) + 12, int(mp.center_px[1]) - 10 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1, cv2.LINE_AA)
+    return img
+
+
+# -- pads ------------------------------------------------------------------------------------------
+def _recipe_pad(recipe: Recipe, pad_id: str) -> MatingPad:
+    for q in recipe.pads:
+        if q.id == pad_id:
+            return q
+    raise InputError(f"focus stack targets pad {pad_id!r} but recipe {recipe.key} has pads {[q.id for q in recipe.pads]}")
+
+
+def _scratch_measures(M, scratches, mm_per_px, src):
+    longest = scratches[0].length_mm if scratches else 0.0
+    # length from a thresholded line: about a pixel at each end
+    M["scratch_max_length_mm"] = _m(longest, 2 * mm_per_px, "mm", src)
+    M["scratch_count"] = _m(len(scratches), 0.0, "1", src)
+
+
+def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
+    t0 = time.perf_counter()
+    recipe: Recipe = inp.recipe
+    src = f"stack:{name}"
+    q = _recipe_pad(recipe, pad_id)
+    rec = _record(inp, name, st.shape)
+    s = rec.scale_mm_per_px()
+    r = depth_from_focus(st.images, st.z_mm, **PAD_DFF)
+    t1 = time.perf_counter()
+    size_px = (q.size_mm[0] / s, q.size_mm[1] / s)
+    regs = locate_pads(r.all_in_focus, pad_size_px=size_px, max_pads=8)
+    vo = ViewOutput(view=src, registration={"stage_xy_mm": st.meta.get("stage_xy_mm")}, notes=list(r.notes))
+    iv = ItemView()
+    vo.pads[q.id] = iv
+    M = iv.measurements
+    if not regs:
+        why = f"{src}: no pad of {q.size_mm[0]}x{q.size_mm[1]} mm found in the all-in-focus image"
+        for k, unit in (("flatness_pv_um", "um"), ("roughness_sa_um", "um"), ("scratch_max_length_mm", "mm"), ("oxidation_area_fraction", "1")):
+            M[k] = _miss(why, unit)
+        vo.overlays[src] = height_map_rgb(r.height_mm, r.valid, unit="um", scale=1e3)
+        return vo
+    H, W = st.shape
+    if "stage_xy_mm" in st.meta:
+        want = _axis_mm_to_px(rec, np.asarray(q.center_mm) - np.asarray(st.meta["stage_xy_mm"], float))
+    else:
+        want = np.array([W / 2 - 0.5, H / 2 - 0.5])
+    reg = min(regs, key=lambda g: math.dist(g.center_px, want))
+    reg.id = q.id
+    iv.image_px[f"{src}.center"] = list(reg.center_px)
+    # flatness: the pad and its edge (where the focus is sharpest on smooth gold)
+    fm = pad_mask((H, W), reg, inset_px=0)
+    step = st.z_step_mm
+    fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step)
+    if fl.ok:
+        M["flatness_pv_um"] = _m(fl.pv_um, fl.u_pv_um, "um", src)
+        iv.cues["pad_shape"] = Cue(present=fl.shape != "flat", kind="measured", confidence=1.0, score=fl.pv_um, source=src, detail=fl.shape)
+    else:
+        M["flatness_pv_um"] = _miss(f"{src}: {fl.reason}", "um")
+    sa, u_sa, why = roughness_sa(r.height_mm, r.valid, fm, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm)
+    M["roughness_sa_um"] = _m(sa, u_sa, "um", src) if sa is not None else _miss(f"{src}: {why}", "um")
+    inner = pad_mask((H, W), reg, inset_px=4)
+    disc = None
+    if r.all_in_focus.ndim == 3:
+        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner)
+        M["oxidation_area_fraction"] = _m(frac, u_frac, "1", src)
+    else:
+        M["oxidation_area_fraction"] = _miss(f"{src}: the stack is mono; discolouration needs a colour image (top view or a colour stack)", "1")
+    scr, _ = find_scratches(r.all_in_focus, inner, mm_per_px=s, exclude=disc)
+    _scratch_measures(M, scr, s, src)
+    lines = [f"PV {fl.pv_um:.1f} um {fl.shape}" if fl.ok else "PV not measured"]
+    if scr:
+        lines.append(f"scratch {scr[0].length_mm:.3f} mm")
+    vo.overlays[src] = draw_pad_overlay(r.all_in_focus, reg, scratches=scr, discoloured=disc, lines=lines)
+    # the engineer's views: the fitted pad surface (deviation from its best plane) and the raw height map
+    if fl.ok:
+        vo.overlays[f"{src}:height"] = height_map_rgb(fl.surface_mm, None, unit="um from plane", scale=1e3)
+    vo.overlays[f"{src}:dff"] = height_map_rgb(r.height_mm, r.valid, unit="um (z)", scale=1e3)
+    vo.timings_ms.update({"depth_from_focus": (t1 - t0) * 1e3, "pad": (time.perf_counter() - t1) * 1e3})
+    return vo
+
+
+# -- pads from the top image -------------------------------------------------------------------------
+def _match_pads(recipe: Recipe, rec: CalibrationRecord, regs: list[PadRegion]) -> dict[str, PadRegion]:
+    """Assign found pads to recipe pads: a rigid board->plane fit voted over all pairings."""
+    if not regs:
+        return {}
+    P = np.asarray(rec.pixel_to_plane(np.array([g.center_px for g in regs], float)), float).reshape(-1, 2)
+    B = np.array([q.center_mm for q in recipe.pads], float)
+    pitch = min((math.dist(a, b) for i, a in enumerate(B) for b in B[i + 1 :]), default=1.0)
+    tol = 0.3 * pitch
+    best = (-1, None)
+    for i in range(len(P)):
+        for j in range(len(B)):
+            t = P[i] - B[j]
+            d = np.linalg.norm((B + t)[:, None, :] - P[None], axis=2)
+            n_in = int((d.min(axis=1) < tol).sum())
+            if n_in > best[0]:
+                best = (n_in, t)
+    t = best[1]
+    out = {}
+    d = np.linalg.norm((B + t)[:, None, :] - P[None], axis=2)
+    for j, q in enumerate(recipe.pads):
+        i = int(np.argmin(d[j]))
+        if d[j, i] < tol:
+            regs[i].id = q.id
+            out[q.id] = regs[i]
+    return out
+
+
+def inspect_pads_top(inp) -> ViewOutput:
+    """Scratches and oxidation of the recipe's pads from ``inp.images["top"]`` (flatness needs a stack)."""
+    t0 = time.perf_counter()
+    recipe: Recipe = inp.recipe
+    if not recipe.pads:
+        raise InputError(f"recipe {recipe.key} has no pads to judge")
+    img = inp.images.get("top")
+    if img is None:
+        raise InputError("pads from the top view need inp.images['top']")
+    rec = inp.calibrations.get("top")
+    if rec is None:
+        raise InputError("the top image has no calibration; give --calibration top=RECORD.json")
+    rec.check_image(img.shape, what="top image")
+    s = rec.scale_mm_per_px()
+    q0 = recipe.pads[0]
+    regs = locate_pads(img, pad_size_px=(q0.size_mm[0] / s, q0.size_mm[1] / s), max_pads=4 * len(recipe.pads))
+    found = _match_pads(recipe, rec, regs)
+    vo = ViewOutput(view="top", registration={"pads_found": len(found), "pads_in_recipe": len(recipe.pads)})
+    overlay = img
+    for q in recipe.pads:
+        iv = ItemView()
+        vo.pads[q.id] = iv
+        M = iv.measurements
+        reg = found.get(q.id)
+        if reg is None:
+            M["scratch_max_length_mm"] = _miss("top: pad not found in the top image", "mm")
+            M["oxidation_area_fraction"] = _miss("top: pad not found in the top image", "1")
+            continue
+        iv.image_px["top.center"] = list(reg.center_px)
+        inner = pad_mask(img.shape, reg, inset_px=3)
+        disc = None
+        if img.ndim == 3:
+            _, lines_m = find_scratches(img, inner, mm_per_px=s)
+            frac, disc, u_frac = discoloured_fraction(img, inner, exclude=lines_m)
+            M["oxidation_area_fraction"] = _m(frac, u_frac, "1", "top")
+        else:
+            M["oxidation_area_fraction"] = _miss("top: mono image; discolouration needs colour", "1")
+        import cv2
+
+        excl = None if disc is None else cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        scr, _ = find_scratches(img, inner, mm_per_px=s, exclude=excl)
+        _scratch_measures(M, scr, s, "top")
+        M["flatness_pv_um"] = _miss("top: a top image has no heights; a focus stack of the pad measures flatness", "um")
+        lines = [f"scr {scr[0].length_mm:.2f} mm" if scr else "no scratch"]
+        if "oxidation_area_fraction" in M and M["oxidation_area_fraction"].measured:
+            lines.append(f"ox {M['oxidation_area_fraction'].value * 100:.1f} %")
+        overlay = draw_pad_overlay(overlay, reg, scratches=scr, discoloured=disc, lines=lines)
+    vo.overlays["top:pads"] = overlay if overlay is not img else draw_pad_overlay(img, PadRegion((0, 0), (1, 1), 0.0))
+    vo.timings_ms["pads"] = (time.perf_counter() - t0) * 1e3
+    return vo

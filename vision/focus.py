@@ -1,0 +1,488 @@
+"""Depth from focus: a focus measure per pixel, its peak over z, a height map and an all-in-focus image.
+
+Pipeline (`depth_from_focus`):
+
+1. each slice -> grey float32 -> a focus measure (`FOCUS_MEASURES`, chosen by name) averaged over a
+   ``window_px`` box, optionally after a Gaussian pre-blur that makes it a band-pass (``presmooth_px``);
+2. the best slice per pixel (a running maximum), the weakest response and each slice's sensor-noise
+   response (Immerkaer's noise sigma) are kept;
+3. the peak is refined below the step by a Gaussian fit: a parabola through the logarithm of the
+   focus measure at the top three slices (``fit_points=3``, the classic fit), or a least-squares
+   parabola over 5 or 7 slices when the depth of field spans several steps (``"auto"`` chooses);
+   unequal steps are handled;
+4. pixels whose peak lies outside the second..second-to-last slice (the surface may be beyond the
+   stack) or does not stand out from the defocused floor and from the sensor noise are masked
+   (``reason``) -- flagged, not guessed. The usable range is the stack's minus one step at each end.
+
+The default measure is the sum-modified-Laplacian (``"sml"``, Nayar & Nakagawa 1994), squared
+before averaging so the response falls fast with defocus; ``"tenengrad"`` (Sobel gradient energy)
+and ``"lapv"`` (local variance of the Laplacian, Pech-Pacheco 2000) are offered too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from calibration.errors import InputError
+
+__all__ = [
+    "FOCUS_MEASURES",
+    "DepthResult",
+    "REASON_OK",
+    "REASON_PEAK_AT_END",
+    "REASON_WEAK",
+    "align_stack",
+    "depth_from_focus",
+    "focus_curve",
+    "focus_measure",
+    "refine_peak",
+]
+
+REASON_OK, REASON_PEAK_AT_END, REASON_WEAK = 0, 1, 2
+REASON_NAMES = {REASON_OK: "ok", REASON_PEAK_AT_END: "peak_at_end_of_stack", REASON_WEAK: "weak_peak"}
+
+_K_LX = np.array([[-1.0, 2.0, -1.0]], np.float32)
+_K_LY = _K_LX.T.copy()
+
+
+def _to_gray32(img: np.ndarray) -> np.ndarray:
+    """(H, W[, 3]) uint8/uint16/float -> (H, W) float32 scaled to [0, 1] for integer types."""
+    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if g.dtype == np.uint8:
+        return g.astype(np.float32) * np.float32(1 / 255)
+    if g.dtype == np.uint16:
+        return g.astype(np.float32) * np.float32(1 / 65535)
+    return g.astype(np.float32, copy=False)
+
+
+def _sml(g: np.ndarray) -> np.ndarray:
+    lx = cv2.filter2D(g, cv2.CV_32F, _K_LX, borderType=cv2.BORDER_REFLECT)
+    ly = cv2.filter2D(g, cv2.CV_32F, _K_LY, borderType=cv2.BORDER_REFLECT)
+    ml = cv2.add(cv2.absdiff(lx, 0), cv2.absdiff(ly, 0))
+    return cv2.multiply(ml, ml)
+
+
+def _tenengrad(g: np.ndarray) -> np.ndarray:
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
+    return cv2.add(cv2.multiply(gx, gx), cv2.multiply(gy, gy))
+
+
+def _lapv_raw(g: np.ndarray) -> np.ndarray:
+    return cv2.Laplacian(g, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
+
+
+FOCUS_MEASURES = {
+    "sml": "squared sum-modified-Laplacian |d2I/dx2| + |d2I/dy2| (default)",
+    "tenengrad": "Sobel gradient energy gx^2 + gy^2",
+    "lapv": "local variance of the Laplacian",
+}
+
+
+def focus_measure(image: np.ndarray, *, measure: str = "sml", window_px: int = 9, presmooth_px: float = 0.0) -> np.ndarray:
+    """Per-pixel focus measure of one slice.
+
+    Parameters
+    ----------
+    image : ndarray, shape (H, W) or (H, W, 3)
+        uint8, uint16 or float slice (colour is converted to luma).
+    measure : {"sml", "tenengrad", "lapv"}
+        See `FOCUS_MEASURES`.
+    window_px : int
+        Side of the square averaging window (odd, >= 1).
+    presmooth_px : float
+        Gaussian sigma (px) applied before differentiating: turns the measure into a band-pass that
+        ignores pixel noise (use ~1 px on noisy sensors; 0 = off).
+
+    Returns
+    -------
+    ndarray, shape (H, W), float32, >= 0
+    """
+    if measure not in FOCUS_MEASURES:
+        raise InputError(f"unknown focus measure {measure!r}; choose one of {', '.join(FOCUS_MEASURES)}")
+    if window_px < 1 or window_px % 2 == 0:
+        raise InputError(f"window_px must be an odd number >= 1, got {window_px}")
+    g = _to_gray32(np.asarray(image))
+    if presmooth_px > 0:
+        g = cv2.GaussianBlur(g, (0, 0), float(presmooth_px), borderType=cv2.BORDER_REFLECT)
+    k = (int(window_px), int(window_px))
+    if measure == "lapv":
+        lap = _lapv_raw(g)
+        m = cv2.boxFilter(lap, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+        m2 = cv2.boxFilter(cv2.multiply(lap, lap), cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+        return cv2.max(cv2.subtract(m2, cv2.multiply(m, m)), 0.0)
+    raw = _sml(g) if measure == "sml" else _tenengrad(g)
+    return cv2.boxFilter(raw, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+
+
+_K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+def _noise_sigma(img: np.ndarray) -> float:
+    """Sensor noise sigma of a slice (in `_to_gray32` units), Immerkaer's fast estimator (1996):
+    the mean |response| of a filter that cancels smooth structure. Texture leaks in a little, so
+    it errs high -- on the safe side for the weak-peak test."""
+    g = _to_gray32(img)
+    r = cv2.filter2D(g, cv2.CV_32F, _K_NOISE, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+    return float(np.mean(np.abs(r)) * math.sqrt(math.pi / 2) / 6.0)
+
+
+_UNIT_NOISE: dict = {}
+
+
+def _unit_noise_response(measure: str, window_px: int, presmooth_px: float) -> float:
+    """Mean focus measure of white noise of unit sigma (cached per settings)."""
+    key = (measure, window_px, presmooth_px)
+    if key not in _UNIT_NOISE:
+        g = np.random.default_rng(12345).standard_normal((256, 256)).astype(np.float32)
+        _UNIT_NOISE[key] = float(focus_measure(g, measure=measure, window_px=window_px, presmooth_px=presmooth_px).mean())
+    return _UNIT_NOISE[key]
+
+
+def focus_curve(images, *, measure: str = "sml", window_px: int = 1, presmooth_px: float = 0.0, roi=None) -> np.ndarray:
+    """Global focus of each slice, shape (N,): the mean focus measure over the frame (or over
+    ``roi = (slice_rows, slice_cols)``); for ``"lapv"`` the variance of the Laplacian over it."""
+    out = []
+    for im in images:
+        im = np.asarray(im)
+        if roi is not None:
+            im = im[roi[0], roi[1]]
+        if measure == "lapv":
+            g = _to_gray32(im)
+            if presmooth_px > 0:
+                g = cv2.GaussianBlur(g, (0, 0), float(presmooth_px))
+            out.append(float(_lapv_raw(g).var()))
+        else:
+            out.append(float(focus_measure(im, measure=measure, window_px=window_px, presmooth_px=presmooth_px).mean()))
+    return np.array(out)
+
+
+def refine_peak(z, values) -> tuple[float, float, int]:
+    """Sub-step peak of a 1-D focus curve by a Gaussian fit through the top three samples.
+
+    Returns ``(z_peak, sigma, k)``: refined position (units of `z`), width of the fitted Gaussian
+    and the index of the best sample. ``z_peak`` is NaN when the best sample is the first or last.
+    """
+    z = np.asarray(z, float)
+    f = np.asarray(values, float)
+    k = int(np.argmax(f))
+    if k == 0 or k == len(f) - 1:
+        return float("nan"), float("nan"), k
+    y = np.log(np.maximum(f[k - 1 : k + 2], 1e-30))
+    h0, h1 = z[k] - z[k - 1], z[k + 1] - z[k]
+    d0, d2 = y[0] - y[1], y[2] - y[1]
+    a = (d0 * h1 + d2 * h0) / (h0 * h1 * (h0 + h1))
+    b = (d2 - a * h1 * h1) / h1
+    if a >= 0:
+        return float(z[k]), float("nan"), k
+    x = float(np.clip(-b / (2 * a), -h0 / 2, h1 / 2))
+    return float(z[k] + x), math.sqrt(-1 / (2 * a)), k
+
+
+@dataclass
+class DepthResult:
+    """Depth from focus of one stack.
+
+    Attributes
+    ----------
+    height_mm : ndarray (H, W) float32
+        Refined focus-peak height (mm, the stack's z); NaN where ``valid`` is False.
+    uncertainty_mm : ndarray (H, W) float32
+        Standard uncertainty of `height_mm` (NaN where invalid).
+    valid : ndarray (H, W) bool
+    reason : ndarray (H, W) uint8
+        0 ok, 1 peak on the first/last slice (the surface may lie outside the stack), 2 weak peak.
+    peak_index : ndarray (H, W) int16
+        Best slice per pixel.
+    contrast : ndarray (H, W) float32
+        Peak focus over the defocused floor (>= 1); a confidence figure.
+    all_in_focus : ndarray (H, W[, 3])
+        Each pixel from its best slice, same dtype as the slices.
+    """
+
+    height_mm: np.ndarray
+    uncertainty_mm: np.ndarray
+    valid: np.ndarray
+    reason: np.ndarray
+    peak_index: np.ndarray
+    contrast: np.ndarray
+    all_in_focus: np.ndarray
+    z_mm: np.ndarray
+    measure: str
+    window_px: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def z_step_mm(self) -> float:
+        return float(np.median(np.diff(self.z_mm)))
+
+
+def depth_from_focus(
+    images,
+    z_mm,
+    *,
+    measure: str = "sml",
+    window_px: int = 9,
+    min_contrast: float = 1.5,
+    presmooth_px: float = 0.0,
+    fit_points: int | str = 3,
+    align: str | None = None,
+) -> DepthResult:
+    """Height map by depth from focus.
+
+    Parameters
+    ----------
+    images : ndarray (N, H, W[, 3]) or sequence of (H, W[, 3]) arrays
+        Slices in increasing z order (see `vision.stack_io.FocusStack`).
+    z_mm : array_like, shape (N,)
+        Focus-plane height of each slice (mm), strictly increasing.
+    measure : str
+        Focus measure name (`FOCUS_MEASURES`); default sum-modified-Laplacian.
+    window_px : int
+        Averaging window of the focus measure (odd px). Larger: less noise, blurrier height edges.
+    min_contrast : float
+        A peak must exceed by this factor both the pixel's weakest response and the response the
+        slice's sensor noise alone would give (noise sigma by Immerkaer's estimator).
+    presmooth_px : float
+        Gaussian pre-blur (px) of each slice before the focus measure; see `focus_measure`.
+    fit_points : {3, 5, 7, "auto"}
+        Slices around the best one used by the Gaussian fit (a least-squares parabola in log focus).
+        3 is the classic three-point fit; when the depth of field spans several steps the focus
+        curve is broad and 5 or 7 points average its noise down; ``"auto"`` picks the count from
+        the median width of the focus curves (about one curve sigma either side).
+    align : {None, "ecc", "phase"}
+        Align hand-held frames to each other first (`align_stack`).
+
+    Returns
+    -------
+    DepthResult
+    """
+    z = np.asarray(z_mm, float).ravel()
+    n = len(images)
+    if n < 3:
+        raise InputError(f"depth from focus needs at least 3 slices, got {n}")
+    if len(z) != n:
+        raise InputError(f"{n} slices but {len(z)} z values; give one z_mm per slice")
+    if np.any(np.diff(z) <= 0):
+        raise InputError("z_mm must be strictly increasing; load stacks with vision.stack_io.load_stack, which sorts them")
+    if min_contrast < 1:
+        raise InputError(f"min_contrast must be >= 1, got {min_contrast}")
+    if fit_points not in (3, 5, 7, "auto"):
+        raise InputError(f"fit_points must be 3, 5, 7 or 'auto', got {fit_points!r}")
+    notes: list[str] = []
+    if align is not None:
+        images, shifts = align_stack(images, method=align)
+        notes.append(f"aligned with {align}; largest shift {max(math.hypot(*s[:2, 2]) for s in shifts):.1f} px")
+
+    first = np.asarray(images[0])
+    H, W = first.shape[:2]
+    F = np.empty((n, H, W), np.float32)
+    noise = np.zeros(n, np.float32)  # focus response of each slice's sensor noise alone
+    unit_noise = _unit_noise_response(measure, int(window_px), float(presmooth_px))
+    best = np.full((H, W), -1.0, np.float32)
+    floor = np.full((H, W), np.inf, np.float32)
+    idx = np.zeros((H, W), np.intp)
+    for k in range(n):
+        img = np.asarray(images[k])
+        if img.shape != first.shape:
+            raise InputError(f"slice {k} is {img.shape} but slice 0 is {first.shape}; all slices must have one size")
+        f = F[k]
+        f[...] = focus_measure(img, measure=measure, window_px=window_px, presmooth_px=presmooth_px)
+        noise[k] = _noise_sigma(img) ** 2 * unit_noise
+        upd = f > best  # running argmax: one pass per slice instead of a strided argmax over the volume
+        np.copyto(best, f, where=upd)
+        idx[upd] = k
+        np.minimum(floor, f, out=floor)
+    eps = np.float32(1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # over the pixel's own defocused floor, and over what the slice's sensor noise alone gives
+        contrast = best / (np.maximum(floor, noise[idx]) + eps)
+    inner = (idx > 0) & (idx < n - 1)
+
+    steps = np.diff(z)
+    if fit_points == "auto":
+        x3, a3, _ = _fit_log_parabola(F, idx, z, 1, eps)
+        cand = inner & (contrast >= min_contrast) & (a3 < 0)
+        sig = np.sqrt(-1.0 / (2.0 * a3[cand])) if cand.any() else np.array([np.median(steps)])
+        m = int(np.clip(np.round(np.median(sig) / np.median(steps)), 1, 3))
+        notes.append(f"fit over {2 * m + 1} slices (median focus-curve sigma {np.median(sig) * 1e3:.1f} um)")
+    else:
+        m = (int(fit_points) - 1) // 2
+    m = min(m, (n - 1) // 2)
+    x, a, u = _fit_log_parabola(F, idx, z, m, eps, contrast=contrast)
+    kc = np.clip(idx, m, n - 1 - m)
+    z32 = z.astype(np.float32)
+    zpk = z32[kc] + x
+    # a surface beyond the stack shows a rising curve whose noisy maximum can sit one slice in from
+    # the end: only peaks between the second and the second-to-last slice are trusted
+    at_end = ~inner | (zpk < z32[1]) | (zpk > z32[n - 2])
+    reason = np.zeros((H, W), np.uint8)
+    reason[at_end] = REASON_PEAK_AT_END
+    weak = ~at_end & ((contrast < min_contrast) | ~(a < 0) | ~np.isfinite(x))
+    reason[weak] = REASON_WEAK
+    valid = reason == REASON_OK
+    height = np.where(valid, zpk, np.nan).astype(np.float32)
+    unc = np.where(valid, u, np.nan).astype(np.float32)
+    if not valid.any():
+        notes.append("no pixel has a usable focus peak")
+    imgs = images if isinstance(images, np.ndarray) else None
+    if imgs is not None and imgs.ndim >= 3:
+        sel = idx[None] if imgs.ndim == 3 else idx[None, ..., None]
+        aif = np.take_along_axis(imgs, sel, axis=0)[0]
+    else:
+        aif = np.empty_like(first)
+        for k in range(n):
+            im = np.asarray(images[k])
+            w = idx == k
+            np.copyto(aif, im, where=w if im.ndim == 2 else w[..., None])
+    return DepthResult(
+        height_mm=height,
+        uncertainty_mm=unc,
+        valid=valid,
+        reason=reason,
+        peak_index=idx.astype(np.int16),
+        contrast=np.nan_to_num(contrast, nan=1.0, posinf=1e6).astype(np.float32),
+        all_in_focus=aif,
+        z_mm=z,
+        measure=measure,
+        window_px=int(window_px),
+        notes=notes,
+    )
+
+
+def _fit_uniform(F: np.ndarray, kc: np.ndarray, h: float, m: int, eps, contrast):
+    """`_fit_log_parabola` for equal steps: Savitzky-Golay weights, float32, a few passes per plane."""
+    j = np.arange(-m, m + 1, dtype=np.float64)
+    V = np.vander(j, 3, increasing=True)  # columns 1, j, j^2
+    Wt = np.linalg.pinv(V)  # rows: weights for c0, b, a (in step units)
+    ys = [np.log(np.take_along_axis(F, (kc + jj)[None], axis=0)[0] + eps) for jj in range(-m, m + 1)]
+    c0 = sum(np.float32(Wt[0, i]) * y for i, y in enumerate(ys))
+    b = sum(np.float32(Wt[1, i]) * y for i, y in enumerate(ys))
+    a = sum(np.float32(Wt[2, i]) * y for i, y in enumerate(ys))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.clip(-b / (2 * a), -m, m)
+        a_mm = a / np.float32(h * h)
+        if contrast is None:
+            return (x * np.float32(h)).astype(np.float32), a_mm, None
+        if m == 1:
+            dlog = np.minimum(1.0 / np.maximum(contrast, 1.0), 1.0)
+            u_noise = dlog / (np.float32(np.sqrt(2.0)) * np.abs(2 * a))
+        else:
+            r2 = sum((y - (c0 + b * np.float32(jj) + a * np.float32(jj * jj))) ** 2 for jj, y in zip(j, ys))
+            s2 = r2 / np.float32(2 * m + 1 - 3)
+            C = np.linalg.inv(V.T @ V)  # covariance of (c0, b, a) per unit noise variance
+            dxb, dxa = -1 / (2 * a), b / (2 * a * a)
+            u_noise = np.sqrt(np.maximum(s2 * (dxb * dxb * C[1, 1] + dxa * dxa * C[2, 2] + 2 * dxb * dxa * C[1, 2]), 0))
+        u = np.sqrt(u_noise**2 + np.float32(0.03**2)) * np.float32(h)
+    return (x * np.float32(h)).astype(np.float32), a_mm, u.astype(np.float32)
+
+
+def _fit_log_parabola(F: np.ndarray, idx: np.ndarray, z: np.ndarray, m: int, eps, *, contrast=None):
+    """Least-squares parabola through log F at slices idx-m..idx+m (window kept inside the stack).
+
+    Returns (x, a, u): vertex offset from z[centre] (mm, clipped to the window), curvature a
+    (< 0 for a peak) and the vertex's standard uncertainty (NaN if `contrast` is None).
+    """
+    n = F.shape[0]
+    kc = np.clip(idx, m, n - 1 - m)
+    steps = np.diff(z)
+    if np.all(np.abs(steps - steps.mean()) <= 1e-6 * abs(steps.mean())):
+        return _fit_uniform(F, kc, float(steps.mean()), m, eps, contrast)
+    X = np.stack([(z[np.clip(kc + j, 0, n - 1)] - z[kc]) for j in range(-m, m + 1)]).astype(np.float64)
+    Y = np.stack([np.log(np.take_along_axis(F, np.clip(kc + j, 0, n - 1)[None], axis=0)[0] + eps) for j in range(-m, m + 1)]).astype(np.float64)
+    S0 = float(2 * m + 1)
+    S1, S2, S3, S4 = X.sum(0), (X**2).sum(0), (X**3).sum(0), (X**4).sum(0)
+    T0, T1, T2 = Y.sum(0), (X * Y).sum(0), (X * X * Y).sum(0)
+    # normal equations [[S0,S1,S2],[S1,S2,S3],[S2,S3,S4]] @ (c0, b, a) = (T0, T1, T2), by Cramer's rule
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det = S0 * (S2 * S4 - S3 * S3) - S1 * (S1 * S4 - S3 * S2) + S2 * (S1 * S3 - S2 * S2)
+        c0 = (T0 * (S2 * S4 - S3 * S3) - S1 * (T1 * S4 - S3 * T2) + S2 * (T1 * S3 - S2 * T2)) / det
+        b = (S0 * (T1 * S4 - S3 * T2) - T0 * (S1 * S4 - S3 * S2) + S2 * (S1 * T2 - T1 * S2)) / det
+        a = (S0 * (S2 * T2 - T1 * S3) - S1 * (S1 * T2 - T1 * S2) + T0 * (S1 * S3 - S2 * S2)) / det
+        lo, hi = X[0], X[-1]
+        x = np.clip(-b / (2 * a), lo, hi)
+        if contrast is None:
+            return x.astype(np.float32), a, None
+        hm = (hi - lo) / (2 * m)
+        if m == 1:
+            # 3 points fit exactly: take the relative noise of the focus measure as floor/peak
+            dlog = np.minimum(1.0 / np.maximum(contrast, 1.0), 1.0)
+            u_noise = hm * dlog / (np.sqrt(2.0) * np.abs(2 * a * hm * hm))
+        else:
+            r = Y - (c0 + b * X + a * X * X)
+            s2 = (r * r).sum(0) / (2 * m + 1 - 3)
+            # covariance of (b, a): s2 * inverse normal matrix (cofactors / det)
+            vbb = s2 * (S0 * S4 - S2 * S2) / det
+            vaa = s2 * (S0 * S2 - S1 * S1) / det
+            vab = -s2 * (S0 * S3 - S1 * S2) / det
+            dxb, dxa = -1 / (2 * a), b / (2 * a * a)
+            u_noise = np.sqrt(np.maximum(dxb * dxb * vbb + dxa * dxa * vaa + 2 * dxb * dxa * vab, 0))
+        u = np.sqrt(u_noise**2 + (0.03 * hm) ** 2)  # + 3 % of a step for the parabola-model mismatch
+    return x.astype(np.float32), a, u.astype(np.float32)
+
+
+def align_stack(images, *, method: str = "ecc", max_side_px: int = 640, reference: int | None = None):
+    """Align hand-held slices to one reference frame.
+
+    Neighbouring frames are registered to each other (their blur differs least) and the transforms
+    chained out from the reference (the middle frame by default). ``"ecc"``: affine ECC
+    (`cv2.findTransformECC`, handles the small magnification change of refocusing) on frames
+    downscaled to `max_side_px`; ``"phase"``: translation by phase correlation.
+
+    Returns
+    -------
+    aligned : list of ndarray, same shapes as the input
+    transforms : list of ndarray (2, 3)
+        Affine maps from each input frame to the reference frame (pixels).
+    """
+    if method not in ("ecc", "phase"):
+        raise InputError(f"unknown alignment {method!r}; use 'ecc' or 'phase'")
+    imgs = [np.asarray(i) for i in images]
+    n = len(imgs)
+    H, W = imgs[0].shape[:2]
+    s = min(1.0, max_side_px / max(H, W))
+    small = [cv2.resize(_to_gray32(i), None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else _to_gray32(i) for i in imgs]
+    small = [cv2.GaussianBlur(g, (0, 0), 1.0) for g in small]
+    ref = n // 2 if reference is None else int(reference)
+
+    def pair(src: int, dst: int) -> np.ndarray:
+        """Affine (2, 3) mapping frame src onto frame dst, in full-resolution pixels."""
+        if method == "phase":
+            win = cv2.createHanningWindow(small[dst].shape[::-1], cv2.CV_32F)
+            (dx, dy), _ = cv2.phaseCorrelate(small[dst], small[src], win)
+            m = np.array([[1, 0, dx], [0, 1, dy]], np.float64)
+        else:
+            m = np.eye(2, 3, dtype=np.float32)
+            crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
+            try:
+                _, m = cv2.findTransformECC(small[dst], small[src], m, cv2.MOTION_AFFINE, crit, None, 3)
+            except cv2.error:
+                m = np.eye(2, 3, dtype=np.float32)  # no convergence: keep the frame as is
+            m = m.astype(np.float64)
+        # warp maps dst coords -> src coords (WARP_INVERSE_MAP convention); scale to full resolution
+        m[:, 2] /= s
+        return m
+
+    def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        A = np.vstack([a, [0, 0, 1]])
+        B = np.vstack([b, [0, 0, 1]])
+        return (A @ B)[:2]
+
+    maps = [None] * n
+    maps[ref] = np.eye(2, 3)
+    for k in range(ref - 1, -1, -1):
+        maps[k] = compose(pair(k, k + 1), maps[k + 1])
+    for k in range(ref + 1, n):
+        maps[k] = compose(pair(k, k - 1), maps[k - 1])
+    out = []
+    for k, im in enumerate(imgs):
+        if k == ref:
+            out.append(im)
+            continue
+        # cubic: bilinear resampling low-passes each frame by its own sub-pixel shift and biases the focus
+        out.append(cv2.warpAffine(im, maps[k], (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE))
+    return out, maps

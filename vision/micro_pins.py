@@ -1,0 +1,351 @@
+"""Pogo pins seen from above in a microscope focus stack: tip, barrel-top and flange heights, tilt.
+
+A pin under a coaxially lit microscope shows a dark plunger disc (the dome reflects the light away
+except for a small highlight), a bright barrel-top annulus around it and a dimmer flange ring. Smooth
+gold carries almost no texture, so per-pixel depth from focus is unreliable on a pin; instead each
+*feature* gets its own focus curve, averaged over the ring where it makes an edge:
+
+* the plunger rim (the outline of the dark disc, radius r_p) lies where the dome meets the plunger
+  cylinder, ``cap = r_dome - sqrt(r_dome^2 - r_p^2)`` below the apex, so ``apex = z_rim + cap``;
+* the barrel-top annulus edge (r_b) and the flange rim (r_f) give the barrel-top and flange-top
+  heights when they lie inside the stack's z range (otherwise they are reported as not measured:
+  the peak of their focus curve sits on the first/last slice);
+* tilt: the rim centre and the barrel-top centre lie on the pin axis, so the lean is their xy offset
+  over their height difference (the measured barrel-top height, or the recipe's nominal one with
+  its tolerance when the barrel top lies below the stack).
+
+Coordinates: the calibration record maps the focus plane to pixels with its plane origin on the
+optical axis; a point ``dh`` mm above the focus plane of a perspective (pinhole) record is scaled
+by ``D / (D - dh)`` about the axis (D = working distance of the record). Stage xy (the board
+position of the optical axis) comes from the stack's manifest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from calibration.errors import InputError
+from calibration.record import CalibrationRecord
+from vision.focus import focus_measure, refine_peak
+
+__all__ = ["PinGeometryMM", "MicroPin", "measure_pins", "working_distance_mm", "locate_pins"]
+
+
+@dataclass(frozen=True)
+class PinGeometryMM:
+    """What the stack analysis needs from the recipe's pin type (mm)."""
+
+    flange_radius: float
+    flange_thickness: float
+    barrel_radius: float
+    barrel_length: float
+    plunger_radius: float
+    protrusion: float
+    dome_radius: float
+    pad_top_z: float
+
+    @property
+    def cap_mm(self) -> float:
+        """Apex above the rim where the dome meets the plunger cylinder."""
+        r, rp = self.dome_radius, min(self.plunger_radius, self.dome_radius)
+        return r - math.sqrt(r * r - rp * rp)
+
+    @property
+    def barrel_top_nominal_z(self) -> float:
+        return self.pad_top_z + self.flange_thickness + self.barrel_length
+
+    @property
+    def apex_nominal_z(self) -> float:
+        return self.barrel_top_nominal_z + self.protrusion
+
+
+@dataclass
+class MicroPin:
+    """One pin measured in a focus stack (heights in the stack's z frame, mm; xy relative to the stage)."""
+
+    id: str
+    center_px: tuple[float, float]
+    ok: bool
+    reason: str = ""
+    apex_z_mm: float = float("nan")
+    u_apex_z_mm: float = float("nan")
+    rim_z_mm: float = float("nan")
+    barrel_top_z_mm: float = float("nan")
+    u_barrel_top_z_mm: float = float("nan")
+    barrel_why: str = ""
+    flange_top_z_mm: float = float("nan")
+    u_flange_top_z_mm: float = float("nan")
+    flange_why: str = ""
+    rim_xy_mm: tuple[float, float] = (float("nan"), float("nan"))
+    barrel_xy_mm: tuple[float, float] = (float("nan"), float("nan"))
+    barrel_center_px: tuple[float, float] = (float("nan"), float("nan"))
+    tilt_deg: float = float("nan")
+    u_tilt_deg: float = float("nan")
+    tilt_azimuth_deg: float = float("nan")
+    tilt_uses_nominal_barrel: bool = False
+    curves: dict = field(default_factory=dict)
+
+
+def working_distance_mm(record: CalibrationRecord) -> float:
+    """Camera-to-focus-plane distance of a pinhole record (inf for telecentric)."""
+    if record.model != "pinhole" or record.pinhole is None or record.pinhole.plane_tvec_mm is None:
+        return math.inf
+    R, _ = cv2.Rodrigues(np.asarray(record.pinhole.plane_rvec, float))
+    return float(abs(R[:, 2] @ np.asarray(record.pinhole.plane_tvec_mm, float)))
+
+
+def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float) -> np.ndarray:
+    """Pixel -> xy (mm) relative to the optical axis, for a point dh_mm above the focus plane."""
+    D = working_distance_mm(record)
+    p = np.asarray(record.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)), float).reshape(-1, 2)
+    if math.isfinite(D):
+        p = p * (D - dh_mm) / D
+    return p.reshape(np.shape(uv))
+
+
+def _axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarray:
+    D = working_distance_mm(record)
+    q = np.asarray(xy, float).reshape(-1, 2)
+    if math.isfinite(D):
+        q = q * D / (D - dh_mm)
+    return np.asarray(record.plane_to_pixel(q), float).reshape(np.shape(xy))
+
+
+def _ring_mask(shape, c, r0, r1):
+    yy, xx = np.ogrid[: shape[0], : shape[1]]
+    rr = np.hypot(xx - c[0], yy - c[1])
+    return (rr >= r0) & (rr < r1)
+
+
+def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, float] | None:
+    """Centroid (u, v) of the dark plunger disc near c and its equivalent radius (px)."""
+    g = img.astype(np.float32)
+    inner = g[_ring_mask(g.shape, c, 0, 0.8 * r_px)]
+    ring = g[_ring_mask(g.shape, c, 1.25 * r_px, 1.6 * r_px)]
+    if inner.size < 10 or ring.size < 10:
+        return None
+    lo, hi = np.percentile(inner, 30), np.median(ring)
+    if hi - lo < 5 * (1 / 255 if g.max() <= 1 else 1):
+        return None
+    local = _ring_mask(g.shape, c, 0, 1.5 * r_px)
+    m = ((g < 0.5 * (lo + hi)) & local).astype(np.uint8)
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    n, lab, st, cen = cv2.connectedComponentsWithStats(m)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    blob = (lab == k).astype(np.uint8)
+    cnts, _ = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros_like(blob)
+    cv2.drawContours(filled, cnts, -1, 1, -1)  # fill the highlight hole
+    M = cv2.moments(filled, binaryImage=True)
+    if M["m00"] < 0.3 * math.pi * r_px**2:
+        return None
+    return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
+
+
+def _bright_disc_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
+    """Centre of the bright barrel-top disc (annulus r_in..r_out, its hole filled), or None."""
+    g = img.astype(np.float32)
+    ring = g[_ring_mask(g.shape, c, r_in_px + 0.3 * (r_out_px - r_in_px), r_out_px * 0.95)]
+    halo = g[_ring_mask(g.shape, c, r_out_px * 1.15, r_halo_px)]
+    if ring.size < 10 or halo.size < 10:
+        return None
+    thr = 0.5 * (np.median(ring) + np.median(halo))
+    m = ((g > thr) & _ring_mask(g.shape, c, 0, 1.1 * r_halo_px)).astype(np.uint8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(m)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    cnts, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cnt = max(cnts, key=cv2.contourArea)
+    if len(cnt) < 8:
+        return None
+    (u, v), r = cv2.minEnclosingCircle(cnt)
+    filled = np.zeros_like(m)
+    cv2.drawContours(filled, [cnt], -1, 1, -1)
+    M = cv2.moments(filled, binaryImage=True)
+    if M["m00"] < 0.5 * math.pi * r_in_px**2:
+        return None
+    return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]])
+
+
+def locate_pins(image: np.ndarray, *, plunger_radius_px: float, barrel_radius_px: float, max_pins: int,
+                min_separation_px: float) -> np.ndarray:
+    """Candidate pin centres (K, 2) px: dark disc in a bright ring, by normalised template matching."""
+    g = image.astype(np.float32)
+    R = int(math.ceil(barrel_radius_px * 1.3))
+    yy, xx = np.mgrid[-R : R + 1, -R : R + 1]
+    rr = np.hypot(xx, yy)
+    tpl = np.where(rr < plunger_radius_px, 0.0, np.where(rr < barrel_radius_px, 1.0, 0.5)).astype(np.float32)
+    score = cv2.matchTemplate(g, tpl, cv2.TM_CCOEFF_NORMED)
+    out = []
+    s = score.copy()
+    for _ in range(max_pins):
+        _, mx, _, loc = cv2.minMaxLoc(s)
+        if mx < 0.4:
+            break
+        out.append((loc[0] + R, loc[1] + R))
+        cv2.circle(s, loc, int(min_separation_px), -1.0, -1)
+    return np.array(out, float).reshape(-1, 2)
+
+
+def _feature_curve(F: np.ndarray, c, r0: float, r1: float) -> np.ndarray:
+    m = _ring_mask(F.shape[1:], c, r0, r1)
+    return F[:, m].mean(axis=1)
+
+
+def _height(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: float = 1.3):
+    """Refined focus-curve peak with uncertainty, or (nan, nan, why)."""
+    zp, sigma, k = refine_peak(z, curve)
+    lo = float(np.min(curve))
+    if k == 0 or k == len(z) - 1:
+        side = "below" if k == 0 else "above"
+        return float("nan"), float("nan"), f"its focus peak is on the {'first' if k == 0 else 'last'} slice (the surface lies {side} the stack's z range)"
+    if not math.isfinite(zp) or curve[k] < min_contrast * lo:
+        return float("nan"), float("nan"), "its focus curve has no clear peak"
+    if zp < z[0] + step or zp > z[-1] - step:
+        # a peak within one step of the end is most often the tail of a surface outside the range
+        return float("nan"), float("nan"), "its focus peak is within one step of the end of the stack (the surface may lie outside it)"
+    # 0.1 step for the peak fit (stated bound of the method on generated stacks) and the curve width
+    # scaled by the relative noise of the curve (floor / peak).
+    u = math.hypot(0.1 * step, (sigma if math.isfinite(sigma) else step) * lo / curve[k] * 0.05)
+    return zp, u, ""
+
+
+def measure_pins(
+    images: np.ndarray,
+    z_mm: np.ndarray,
+    record: CalibrationRecord,
+    geometry: PinGeometryMM,
+    *,
+    expected_px: dict[str, tuple[float, float]] | None = None,
+    ids: list[str] | None = None,
+    search_radius_px: float | None = None,
+    measure: str = "sml",
+) -> list[MicroPin]:
+    """Measure every pin in a focus stack.
+
+    Parameters
+    ----------
+    images : ndarray (N, H, W[, 3])
+        Slices in increasing z (mm, board frame: z = 0 on the board surface).
+    z_mm : ndarray (N,)
+    record : CalibrationRecord
+        The microscope's record at the focus plane (plane origin on the optical axis).
+    geometry : PinGeometryMM
+    expected_px : {id: (u, v)}, optional
+        Predicted pin centres (from the stage position and the recipe); pins are searched within
+        `search_radius_px` of these. Without it, pins are found by template matching and named
+        from `ids` in order of increasing u.
+
+    Returns
+    -------
+    list of MicroPin
+    """
+    imgs = np.asarray(images)
+    if imgs.ndim == 4:
+        imgs = np.stack([cv2.cvtColor(i, cv2.COLOR_RGB2GRAY) for i in imgs])
+    z = np.asarray(z_mm, float)
+    n, H, W = imgs.shape
+    record.check_image((H, W), what="focus-stack slice")
+    s = record.scale_mm_per_px()
+    rp, rb, rf = geometry.plunger_radius / s, geometry.barrel_radius / s, geometry.flange_radius / s
+    step = float(np.median(np.diff(z)))
+    mid = imgs[n // 2]
+    if expected_px:
+        cands = {}
+        rad = search_radius_px or 2.5 * rb
+        for pid, uv in expected_px.items():
+            u, v = uv
+            if not (-rb < u < W + rb and -rb < v < H + rb):
+                continue
+            x0, y0 = int(max(0, u - rad - rb * 1.3)), int(max(0, v - rad - rb * 1.3))
+            x1, y1 = int(min(W, u + rad + rb * 1.3)), int(min(H, v + rad + rb * 1.3))
+            if x1 - x0 < 2.6 * rb or y1 - y0 < 2.6 * rb:
+                cands[pid] = None
+                continue
+            found = locate_pins(mid[y0:y1, x0:x1], plunger_radius_px=rp, barrel_radius_px=rb, max_pins=1, min_separation_px=rb)
+            cands[pid] = found[0] + (x0, y0) if len(found) else None
+    else:
+        ids = list(ids or [])
+        if not ids:
+            raise InputError("the stack names no pins; list them under 'items' in its manifest")
+        found = locate_pins(mid, plunger_radius_px=rp, barrel_radius_px=rb, max_pins=len(ids), min_separation_px=2 * rb)
+        found = found[np.argsort(found[:, 0])] if len(found) else found
+        cands = {pid: (found[i] if i < len(found) else None) for i, pid in enumerate(ids)}
+
+    F = np.stack([focus_measure(im, measure=measure, window_px=3, presmooth_px=0.0) for im in imgs])
+    out = []
+    for pid, c in cands.items():
+        if c is None:
+            out.append(MicroPin(pid, (float("nan"), float("nan")), False, "no pin found where the recipe puts it in this stack's view"))
+            continue
+        c = np.asarray(c, float)
+        # centre on the dark disc, then the rim curve, then re-centre in the rim's sharpest slice
+        got = _dark_disc_centre(mid, c, rp)
+        if got is None:
+            out.append(MicroPin(pid, tuple(c), False, "no dark plunger disc at the pin position"))
+            continue
+        c = got[0]
+        rim_curve = _feature_curve(F, c, 0.92 * rp, 1.12 * rp)
+        z_rim, u_rim, why = _height(z, rim_curve, step)
+        if not math.isfinite(z_rim):
+            out.append(MicroPin(pid, tuple(c), False, f"plunger rim: {why}"))
+            continue
+        k_rim = int(np.argmin(np.abs(z - z_rim)))
+        got = _dark_disc_centre(imgs[k_rim], c, rp)
+        if got is not None:
+            c = got[0]
+            rim_curve = _feature_curve(F, c, 0.92 * rp, 1.12 * rp)
+            z_rim, u_rim, _ = _height(z, rim_curve, step)
+            if not math.isfinite(z_rim):
+                out.append(MicroPin(pid, tuple(c), False, "plunger rim lost after re-centring"))
+                continue
+        apex = z_rim + geometry.cap_mm
+        mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)
+        mp.curves["rim"] = rim_curve
+        # barrel top and flange rings
+        bc = _feature_curve(F, c, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
+        mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
+        fc = _feature_curve(F, c, rf - 0.1 * (rf - rb), rf + 0.1 * (rf - rb))
+        mp.flange_top_z_mm, mp.u_flange_top_z_mm, mp.flange_why = _height(z, fc, step)
+        mp.curves["barrel"], mp.curves["flange"] = bc, fc
+        # tilt: rim centre vs barrel-top centre, both on the axis
+        zb = mp.barrel_top_z_mm
+        u_zb = mp.u_barrel_top_z_mm
+        if not math.isfinite(zb):
+            zb, u_zb, mp.tilt_uses_nominal_barrel = geometry.barrel_top_nominal_z, 0.02, True
+        k_b = int(np.argmin(np.abs(z - zb)))
+        # outlines by threshold at mid-level on a smoothed slice: blob centroids are immune to the
+        # edges of neighbouring rings that pull edge-point fits on a leaning pin
+        sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
+        got_r = _dark_disc_centre(sm(imgs[k_rim]), c, rp)
+        rim_c, u_rim_px = (got_r[0], 0.3) if got_r is not None else (None, float("nan"))
+        bcen = _bright_disc_centre(sm(imgs[k_b]), c, rp, rb, 0.5 * (rb + rf))
+        u_b_px = 0.3
+        if bcen is None or rim_c is None:
+            mp.reason = "tilt not measured: barrel-top or rim outline not found"
+        else:
+            rim_xy = _px_to_axis_mm(record, rim_c, z_rim - z[k_rim])
+            bar_xy = _px_to_axis_mm(record, bcen, zb - z[k_b])
+            mp.rim_xy_mm, mp.barrel_xy_mm, mp.barrel_center_px = tuple(rim_xy), tuple(bar_xy), tuple(bcen)
+            d = rim_xy - bar_xy
+            dz = z_rim - zb
+            if dz <= 0.1:
+                mp.reason = "tilt not measured: rim not above the barrel top"
+            else:
+                lean = float(np.hypot(*d))
+                mp.tilt_deg = math.degrees(math.atan2(lean, dz))
+                # centres from the circle fits (floored at 0.1 px), heights as above
+                u_xy = math.hypot(max(u_rim_px, 0.1), max(u_b_px, 0.1)) * s
+                u_t = math.hypot(u_xy / dz, lean * math.hypot(u_rim, u_zb) / dz**2)
+                mp.u_tilt_deg = math.degrees(u_t / (1 + (lean / dz) ** 2))
+                # plane frame: +x right, +y up for a record built with the board axes (see module doc)
+                mp.tilt_azimuth_deg = math.degrees(math.atan2(d[1], d[0])) % 360.0
+        out.append(mp)
+    return out

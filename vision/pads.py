@@ -1,0 +1,483 @@
+"""Mating pads: where they are, flatness, scratches, discolouration (oxidation), roughness, overlays.
+
+The reference for a good pad: flat to about 0.01 mm, no scratches, no oxidation, smooth gold.
+
+* **Flatness** (`flatness`): the pad's depth-from-focus height map is reduced to block medians
+  (robust to the noisy pixels of a weakly textured surface); a quadric ``z = c0 + c1 x + c2 y +
+  c3 x^2 + c4 y^2 + c5 xy`` is fitted to them (iteratively trimmed); blocks that depart from it
+  significantly are kept as local shape (dents). The peak-to-valley is taken over the pad of that
+  surface minus its best plane -- grooves and outliers do not reach it. The shape is named from the
+  quadric's curvatures: ``flat``, ``dome``/``dish``, ``bow``, ``saddle``, plus ``local dent``.
+* **Scratches** (`find_scratches`): dark thin lines on the pad. Sato's ridge filter
+  (scikit-image) at the groove widths, hysteresis thresholds relative to the pad's own response
+  (median + k * MAD), connected pieces measured by PCA: length along the main axis, width across;
+  pieces wider than a groove or not elongated are dropped.
+* **Oxidation** (`discoloured_fraction`): CIELAB, with the chromatic coordinates normalised by
+  lightness, ``(a*, b*) / (L* + 16)``. Pure shading (a slope or a dent seen under coaxial light)
+  scales linear RGB and leaves these unchanged, while oxide shifts the hue; a pixel departs from
+  clean gold when its re-shaded colour difference from the pad's median exceeds ``delta_e`` (or a
+  smaller ``delta_e_dark`` together with darkening). Needs a colour image.
+* **Roughness** (`roughness_sa`): Sa of the height map around the smooth surface. Depth from focus
+  at 10 um steps has a per-pixel noise of several um, so ENIG grain (~0.25 um rms) is far below
+  what it resolves: Sa is reported only when it clearly exceeds the method's own noise, otherwise
+  "not measured" with the resolvable bound in the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from calibration.errors import InputError
+
+__all__ = [
+    "PadRegion",
+    "Scratch",
+    "Flatness",
+    "locate_pads",
+    "pad_mask",
+    "find_scratches",
+    "discoloured_fraction",
+    "flatness",
+    "roughness_sa",
+    "height_map_rgb",
+    "draw_pad_overlay",
+]
+
+
+@dataclass
+class PadRegion:
+    """A pad found in an image: rotated rectangle (centre px, size px (w, h), angle deg)."""
+
+    center_px: tuple[float, float]
+    size_px: tuple[float, float]
+    angle_deg: float
+    id: str | None = None
+
+    def polygon(self) -> np.ndarray:
+        return cv2.boxPoints((self.center_px, self.size_px, self.angle_deg)).astype(np.float64)
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    scale = 65535.0 if g.dtype == np.uint16 else (255.0 if g.dtype == np.uint8 else 1.0)
+    return g.astype(np.float32) / np.float32(scale)
+
+
+def locate_pads(image: np.ndarray, *, pad_size_px: tuple[float, float], max_pads: int = 64,
+                area_tolerance: float = 0.4) -> list[PadRegion]:
+    """Bright rectangular pads of about `pad_size_px` (w, h) on a darker board.
+
+    Parameters
+    ----------
+    image : ndarray (H, W[, 3])
+    pad_size_px : (float, float)
+        Expected pad size in pixels (either orientation).
+    area_tolerance : float
+        Accept blobs whose area is within this fraction of the expected area.
+
+    Returns
+    -------
+    list of PadRegion, largest first (at most `max_pads`).
+    """
+    g = _gray(np.asarray(image))
+    g8 = np.clip(cv2.GaussianBlur(g, (0, 0), 1.5) * 255, 0, 255).astype(np.uint8)
+    _, m = cv2.threshold(g8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    cnts, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    want = pad_size_px[0] * pad_size_px[1]
+    out = []
+    for c in cnts:
+        (cx, cy), (w, h), ang = cv2.minAreaRect(c)
+        if abs(w * h - want) > area_tolerance * want:
+            continue
+        if cv2.contourArea(c) < 0.8 * w * h:  # not rectangular (e.g. two pads touching)
+            continue
+        # report with w along the longer expected side's orientation
+        if (pad_size_px[0] >= pad_size_px[1]) != (w >= h):
+            w, h, ang = h, w, ang - 90.0
+        out.append(PadRegion((float(cx), float(cy)), (float(w), float(h)), float(ang)))
+    out.sort(key=lambda r: -r.size_px[0] * r.size_px[1])
+    return out[:max_pads]
+
+
+def pad_mask(shape: tuple[int, int], region: PadRegion, *, inset_px: float = 0.0) -> np.ndarray:
+    """Boolean mask (H, W) of the pad rectangle shrunk by `inset_px` on each side."""
+    w, h = region.size_px
+    poly = cv2.boxPoints((region.center_px, (max(w - 2 * inset_px, 1), max(h - 2 * inset_px, 1)), region.angle_deg))
+    m = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, shift=4)
+    return m.astype(bool)
+
+
+# -- scratches ---------------------------------------------------------------------------------
+@dataclass
+class Scratch:
+    p0_px: tuple[float, float]
+    p1_px: tuple[float, float]
+    length_mm: float
+    angle_deg: float  # of the line in the image, from +u towards +v, in [0, 180)
+    width_px: float
+    n_px: int
+
+
+def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
+                   groove_width_mm: tuple[float, float] = (0.008, 0.04), min_length_mm: float = 0.03,
+                   k_high: float = 8.0, k_low: float = 4.0, exclude: np.ndarray | None = None):
+    """Thin dark lines on a pad.
+
+    Parameters
+    ----------
+    image : ndarray (H, W[, 3])
+    mask : ndarray (H, W) bool
+        The pad (inset from its edge so the edge itself is not a line).
+    mm_per_px : float
+    groove_width_mm : (float, float)
+        Range of groove widths to look for; sets the ridge filter's sigmas and the width limit.
+    min_length_mm : float
+        Shorter pieces are ignored (grain, noise).
+    k_high, k_low : float
+        Hysteresis thresholds in robust standard deviations of the pad's ridge response.
+    exclude : ndarray (H, W) bool, optional
+        Pixels not to search (e.g. discoloured areas whose outlines look like lines).
+
+    Returns
+    -------
+    scratches : list of Scratch, longest first
+    line_mask : ndarray (H, W) bool
+    """
+    from skimage.filters import apply_hysteresis_threshold, sato
+
+    mask = np.asarray(mask, bool)
+    if mask.sum() < 50:
+        raise InputError("the pad region is too small to look for scratches; check the pad size in the recipe and the calibration")
+    ys, xs = np.nonzero(mask)
+    pad = 6
+    y0, y1 = max(0, ys.min() - pad), min(mask.shape[0], ys.max() + pad + 1)
+    x0, x1 = max(0, xs.min() - pad), min(mask.shape[1], xs.max() + pad + 1)
+    g = _gray(np.asarray(image))[y0:y1, x0:x1]
+    m = mask[y0:y1, x0:x1]
+    if exclude is not None:
+        m = m & ~np.asarray(exclude, bool)[y0:y1, x0:x1]
+    w_lo, w_hi = (w / mm_per_px for w in groove_width_mm)
+    sig = np.unique(np.clip(np.round(np.geomspace(max(w_lo / 2.5, 0.7), max(w_hi / 2.5, 1.0), 3) * 2) / 2, 0.7, None))
+    r = sato(g, sigmas=sig, black_ridges=True)
+    vals = r[m]
+    med = float(np.median(vals))
+    mad = 1.4826 * float(np.median(np.abs(vals - med))) + 1e-9
+    lines = apply_hysteresis_threshold(np.where(m, r, 0.0), med + k_low * mad, med + k_high * mad)
+    n, lab = cv2.connectedComponents(lines.astype(np.uint8), connectivity=8)
+    out = []
+    for k in range(1, n):
+        vv, uu = np.nonzero(lab == k)
+        if len(uu) < 5:
+            continue
+        P = np.column_stack([uu, vv]).astype(float)
+        c = P.mean(0)
+        _, _, Vt = np.linalg.svd(P - c, full_matrices=False)
+        pr, pe = (P - c) @ Vt[0], (P - c) @ Vt[1]
+        length_px = float(pr.max() - pr.min() + 1)
+        width_px = float(np.percentile(pe, 95) - np.percentile(pe, 5) + 1)
+        if length_px * mm_per_px < min_length_mm or width_px > max(3.0, 2.5 * w_hi) or length_px < 4 * width_px:
+            continue
+        p0 = c + pr.min() * Vt[0] + (x0, y0)
+        p1 = c + pr.max() * Vt[0] + (x0, y0)
+        ang = math.degrees(math.atan2(Vt[0][1], Vt[0][0])) % 180.0
+        out.append(Scratch(tuple(p0), tuple(p1), length_px * mm_per_px, ang, width_px, len(uu)))
+    out.sort(key=lambda s: -s.length_mm)
+    full = np.zeros(mask.shape, bool)
+    full[y0:y1, x0:x1] = lines
+    return out, full
+
+
+# -- discolouration ------------------------------------------------------------------------------
+def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, delta_e: float = 2.0, delta_e_dark: float = 1.0,
+                         darker_than: float = 0.85, smooth_px: float = 1.5, exclude: np.ndarray | None = None):
+    """Area fraction of a pad whose colour departs from clean gold.
+
+    Parameters
+    ----------
+    image_rgb : ndarray (H, W, 3) uint8/uint16 RGB
+    mask : ndarray (H, W) bool
+        The pad.
+    delta_e : float
+        Shading-free CIELAB colour difference (see the module docstring) that counts as discoloured.
+    delta_e_dark, darker_than : float
+        A smaller colour difference counts too when the pixel is darker than ``darker_than`` times
+        the pad's median (L* + 16).
+    smooth_px : float
+        Gaussian sigma before the colour conversion (sensor noise).
+    exclude : ndarray (H, W) bool, optional
+        Pixels left out of both the count and the area (e.g. scratches).
+
+    Returns
+    -------
+    fraction : float
+    discoloured : ndarray (H, W) bool
+    u_fraction : float
+        Standard uncertainty (boundary pixels: half the pixels on the mask outline count either way).
+    """
+    from skimage.color import rgb2lab
+
+    img = np.asarray(image_rgb)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise InputError("discolouration needs a colour (RGB) image of the pad; this one is mono")
+    m = np.asarray(mask, bool)
+    if exclude is not None:
+        m = m & ~np.asarray(exclude, bool)
+    if m.sum() < 50:
+        raise InputError("the pad region is too small to judge its colour; check the pad size and calibration")
+    ys, xs = np.nonzero(m)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = img[y0:y1, x0:x1].astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
+    if smooth_px > 0:
+        crop = cv2.GaussianBlur(crop, (0, 0), smooth_px)
+    lab = rgb2lab(crop)
+    Lp = lab[..., 0] + 16.0
+    al, be = lab[..., 1] / Lp, lab[..., 2] / Lp
+    mm = m[y0:y1, x0:x1]
+    ra, rb, Lr = np.median(al[mm]), np.median(be[mm]), np.median(Lp[mm])
+    de = np.hypot(al - ra, be - rb) * Lr
+    disc = ((de > delta_e) | ((de > delta_e_dark) & (Lp < darker_than * Lr))) & mm
+    full = np.zeros(m.shape, bool)
+    full[y0:y1, x0:x1] = disc
+    frac = float(disc.sum() / mm.sum())
+    edge = cv2.morphologyEx(disc.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).sum()
+    return frac, full, float(0.25 * edge / mm.sum() + 1.0 / mm.sum())
+
+
+# -- flatness ----------------------------------------------------------------------------------------
+@dataclass
+class Flatness:
+    ok: bool
+    reason: str = ""
+    pv_um: float = float("nan")
+    u_pv_um: float = float("nan")
+    shape: str = ""
+    coeffs: np.ndarray | None = None  # quadric (c0..c5) in mm, x/y in mm from the pad centre (+y up)
+    n_blocks: int = 0
+    dent_blocks: int = 0
+    surface_mm: np.ndarray | None = None  # (H, W) smooth surface minus plane over the pad, NaN outside
+    notes: list[str] = field(default_factory=list)
+
+
+def _quad_design(x, y):
+    return np.column_stack([np.ones_like(x), x, y, x * x, y * y, x * y])
+
+
+def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
+             center_px: tuple[float, float], uncertainty_mm: np.ndarray | None = None, block_mm: float = 0.06,
+             min_valid_fraction: float = 0.1, shape_tol_um: float = 3.0, min_dent_blocks: int = 3, max_scatter_mm: float | None = None, seed: int = 0) -> Flatness:
+    """Peak-to-valley flatness of a pad from its height map.
+
+    Parameters
+    ----------
+    height_mm, valid : ndarray (H, W)
+        Depth-from-focus result (`vision.focus.DepthResult`).
+    mask : ndarray (H, W) bool
+        The pad; a band around its edge may be included (the edge is where the focus is sharpest).
+    mm_per_px : float
+        Lateral scale at the focus plane.
+    center_px : (float, float)
+        Pad centre (u, v); the quadric's x, y are mm from here (+y up).
+    block_mm : float
+        Side of the blocks whose medians are fitted.
+    shape_tol_um : float
+        A curvature term whose sag over the pad is below this is treated as zero when naming the shape.
+    min_dent_blocks : int
+        Neighbouring low blocks needed to call a local dent (its depth: its lowest block median).
+    max_scatter_mm : float, optional
+        Blocks whose valid pixels scatter more than this (robust sigma) are dropped -- on a weakly
+        textured pad, focus peaks of noise scatter over the stack while a surface's agree. About
+        one z step is a good value.
+
+    Returns
+    -------
+    Flatness
+    """
+    h = np.asarray(height_mm, float)
+    ok_px = np.asarray(valid, bool) & np.asarray(mask, bool) & np.isfinite(h)
+    B = max(4, int(round(block_mm / mm_per_px)))
+    H, W = h.shape
+    # dents are only looked for in blocks well inside the pad (edge blocks mix in the board)
+    inner = cv2.erode(np.asarray(mask, np.uint8), np.ones((2 * B + 1, 2 * B + 1), np.uint8)) > 0
+    pts = []
+    for v0 in range(0, H, B):
+        for u0 in range(0, W, B):
+            mb = mask[v0 : v0 + B, u0 : u0 + B]
+            ob = ok_px[v0 : v0 + B, u0 : u0 + B]
+            if mb.sum() < 0.25 * B * B or ob.sum() < max(8, min_valid_fraction * mb.sum()):
+                continue
+            hv = h[v0 : v0 + B, u0 : u0 + B][ob]
+            med = float(np.median(hv))
+            sc = 1.4826 * float(np.median(np.abs(hv - med)))
+            if max_scatter_mm is not None and sc > max_scatter_mm:
+                continue  # the block's pixels disagree: noise peaks, not a surface
+            u = 1.2533 * sc / math.sqrt(len(hv))
+            vv, uu = np.nonzero(ob)
+            pts.append((u0 + uu.mean(), v0 + vv.mean(), med, max(u, 1e-4), v0 // B, u0 // B, float(inner[v0 : v0 + B, u0 : u0 + B].mean())))
+    if len(pts) < 8:
+        return Flatness(False, f"only {len(pts)} pad blocks have a usable focus peak (need 8); the pad shows too little texture or lies outside the stack")
+    P = np.array(pts)
+    x = (P[:, 0] - center_px[0]) * mm_per_px
+    y = -(P[:, 1] - center_px[1]) * mm_per_px
+    A = _quad_design(x, y)
+    keep = np.ones(len(P), bool)
+    for _ in range(6):
+        c, *_ = np.linalg.lstsq(A[keep], P[keep, 2], rcond=None)
+        r = P[:, 2] - A @ c
+        s = 1.4826 * float(np.median(np.abs(r[keep]))) + 1e-6
+        new = np.abs(r) < 3 * s
+        if new.sum() < 6 or np.array_equal(new, keep):
+            break
+        keep = new
+    res_sigma = s
+    # blocks far from the quadric on the low side, in a group, are local dents
+    dent = (~keep) & (r < -3 * s) & (np.abs(r) > 3 * P[:, 3]) & (P[:, 6] > 0.9)
+    dent_pts = []
+    if dent.any():  # a dent spans a group of >= min_dent_blocks neighbouring blocks; lone low blocks are noise
+        grid = np.zeros((H // B + 1, W // B + 1), np.uint8)
+        ij = P[:, 4:6].astype(int)
+        grid[ij[dent, 0], ij[dent, 1]] = 1
+        ng, lab = cv2.connectedComponents(grid, connectivity=8)
+        gl = lab[ij[:, 0], ij[:, 1]]
+        for g in range(1, ng):
+            sel = dent & (gl == g)
+            if sel.sum() >= min_dent_blocks:
+                k = np.flatnonzero(sel)[np.argmin(r[sel])]
+                dent_pts.append((A[k], float(r[k]) + float(A[k] @ c)))
+            else:
+                dent[sel] = False
+    # covariance of the quadric from the scatter of the kept blocks
+    AtA = A[keep].T @ A[keep]
+    try:
+        cov = np.linalg.inv(AtA) * res_sigma**2
+    except np.linalg.LinAlgError:
+        return Flatness(False, "the pad blocks do not constrain a curved surface (too few, or in a line)")
+    vv, uu = np.nonzero(mask)
+    step = max(1, int(math.sqrt(len(uu) / 4000)))
+    xs = (uu[::step] - center_px[0]) * mm_per_px
+    ys = -(vv[::step] - center_px[1]) * mm_per_px
+    Aq = _quad_design(xs, ys)
+
+    def pv_of(coef: np.ndarray, extra_pts=None) -> float:
+        z = Aq @ coef
+        X, Z = Aq[:, :3], z
+        if extra_pts is not None and len(extra_pts[0]):
+            X = np.vstack([X, extra_pts[0][:, :3]])
+            Z = np.concatenate([Z, extra_pts[1]])
+        pl, *_ = np.linalg.lstsq(X, Z, rcond=None)
+        d = Z - X @ pl
+        return float(d.max() - d.min())
+
+    extra = (np.array([a for a, _ in dent_pts]), np.array([z for _, z in dent_pts])) if dent_pts else None
+    pv = pv_of(c, extra)
+    rng = np.random.default_rng(seed)
+    sims = np.array([pv_of(cs, extra) for cs in rng.multivariate_normal(c, cov, size=128)])
+    u_pv = float(np.std(sims))
+    # a peak-to-valley of noisy coefficients is biased upwards (it is never negative): bootstrap
+    # bias correction, PV_bc = 2 PV - mean(PV of resampled coefficients), floored at 0
+    pv = max(0.0, 2 * pv - float(np.mean(sims)))
+    # shape from the curvature terms: sag over the pad half-diagonal
+    half = 0.5 * math.hypot(xs.max() - xs.min(), ys.max() - ys.min())
+    Hs = np.array([[2 * c[3], c[5]], [c[5], 2 * c[4]]])
+    lam = np.linalg.eigvalsh(Hs)
+    sag_um = 0.5 * lam * half * half * 1e3
+    big = np.abs(sag_um) > max(shape_tol_um, 3 * u_pv * 1e3)
+    if big.sum() == 0:
+        shape = "flat"
+    elif big.sum() == 1:
+        shape = "bow"
+    elif np.sign(sag_um[0]) != np.sign(sag_um[1]):
+        shape = "saddle"
+    else:
+        shape = "dome" if sag_um[0] < 0 else "dish"
+    if dent_pts:
+        shape = (shape + " + local dent") if shape != "flat" else "local dent"
+    surf = np.full(mask.shape, np.nan, np.float32)
+    zq = _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px) @ c
+    pl, *_ = np.linalg.lstsq(_quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3], zq, rcond=None)
+    surf[vv, uu] = zq - _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3] @ pl
+    return Flatness(True, "", pv * 1e3, math.hypot(u_pv * 1e3, 0.1 * res_sigma * 1e3), shape, c, int(len(P)), int(dent.sum()), surf,
+                    notes=[f"{int(keep.sum())}/{len(P)} blocks of {B} px fit the surface; block scatter {res_sigma * 1e3:.1f} um"])
+
+
+def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, flat: Flatness, *, mm_per_px: float,
+                 center_px: tuple[float, float], uncertainty_mm: np.ndarray, resolvable_factor: float = 2.0):
+    """Areal roughness Sa (um) around the fitted smooth surface, if the method resolves it.
+
+    Returns ``(sa_um, u_sa_um, why)``: ``sa_um`` is None with the reason in ``why`` when the
+    scatter is not clearly above the depth-from-focus noise (``resolvable_factor`` times the median
+    per-pixel uncertainty).
+    """
+    if not flat.ok or flat.coeffs is None:
+        return None, None, f"no smooth surface to measure roughness against ({flat.reason})"
+    m = np.asarray(valid, bool) & np.asarray(mask, bool) & np.isfinite(height_mm)
+    vv, uu = np.nonzero(m)
+    if len(uu) < 100:
+        return None, None, "too few pad pixels with a usable focus peak for roughness"
+    z = _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px) @ flat.coeffs
+    d = (height_mm[vv, uu] - z) * 1e3
+    d = d - np.median(d)
+    sa = float(np.mean(np.abs(d)))
+    noise = float(np.nanmedian(uncertainty_mm[vv, uu])) * 1e3 * math.sqrt(2 / math.pi)
+    if sa <= resolvable_factor * noise:
+        return None, None, (f"roughness below what depth from focus resolves here: pixel scatter Sa {sa:.1f} um is within "
+                            f"{resolvable_factor:g}x the method noise ({noise:.1f} um); ENIG grain is far finer")
+    return math.sqrt(max(sa * sa - noise * noise, 0.0)), noise, ""
+
+
+# -- drawing ----------------------------------------------------------------------------------------
+def height_map_rgb(height: np.ndarray, valid: np.ndarray | None = None, *, vmin: float | None = None, vmax: float | None = None,
+                   unit: str = "mm", scale: float = 1.0, bar_px: int = 60) -> np.ndarray:
+    """Height map (H, W) as an RGB uint8 image (viridis; invalid pixels grey) with a colour scale bar.
+
+    ``scale`` multiplies the values for the labels (e.g. 1000 with ``unit='um'``).
+    """
+    h = np.asarray(height, float)
+    ok = np.isfinite(h) if valid is None else (np.asarray(valid, bool) & np.isfinite(h))
+    if not ok.any():
+        lo, hi = 0.0, 1.0
+    else:
+        lo = float(np.percentile(h[ok], 1)) if vmin is None else vmin
+        hi = float(np.percentile(h[ok], 99)) if vmax is None else vmax
+    if hi <= lo:
+        hi = lo + 1e-9
+    t = np.clip((np.where(ok, h, lo) - lo) / (hi - lo), 0, 1)
+    rgb = cv2.cvtColor(cv2.applyColorMap((t * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    rgb[~ok] = (110, 110, 110)
+    H = rgb.shape[0]
+    bar = np.full((H, bar_px, 3), 255, np.uint8)
+    ramp = np.linspace(255, 0, max(H - 20, 2)).astype(np.uint8)[:, None]
+    col = cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
+    bar[10 : H - 10, 4:16] = col[:, 0][:, None, :]
+    for frac, val in ((0.0, hi), (0.5, 0.5 * (lo + hi)), (1.0, lo)):
+        yv = int(10 + frac * (H - 21))
+        cv2.putText(bar, f"{val * scale:.3g}", (18, yv + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(bar, unit, (18, H - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.hstack([rgb, bar])
+
+
+def draw_pad_overlay(image: np.ndarray, region: PadRegion, *, scratches=(), discoloured: np.ndarray | None = None,
+                     lines: list[str] = (), verdict_rgb=(255, 255, 0)) -> np.ndarray:
+    """RGB overlay of one pad: outline, discoloured area tinted magenta, scratches as red lines, text."""
+    from vision.overlay import to_rgb8
+
+    out = to_rgb8(image)
+    if discoloured is not None and discoloured.any():
+        tint = out.copy()
+        tint[discoloured] = (255, 0, 255)
+        out = cv2.addWeighted(out, 0.55, tint, 0.45, 0)
+    poly = np.round(region.polygon() * 16).astype(np.int32)
+    cv2.polylines(out, [poly], True, verdict_rgb, 1, cv2.LINE_AA, shift=4)
+    for s in scratches:
+        p0 = tuple(int(round(v * 16)) for v in s.p0_px)
+        p1 = tuple(int(round(v * 16)) for v in s.p1_px)
+        cv2.line(out, p0, p1, (255, 40, 40), 2, cv2.LINE_AA, shift=4)
+    x, y = np.min(region.polygon(), axis=0)
+    for i, t in enumerate([region.id or "", *lines]):
+        cv2.putText(out, t, (int(x), int(max(10, y - 4 - 12 * (len(lines) - i)))), cv2.FONT_HERSHEY_SIMPLEX, 0.38, verdict_rgb, 1, cv2.LINE_AA)
+    return out
