@@ -18,7 +18,8 @@ from vision.solder_cues import grey_rings
 from vision.tilt import fit_axis
 
 __all__ = ["CircleFit", "fit_circle", "radial_edge_circle", "dome_centre", "PinTopFit", "fit_pin_top", "gray_roi",
-           "TopPinGeometry", "PinTop", "measure_pin_top", "CoaxialLight", "highlight_to_sphere_centre"]
+           "TopPinGeometry", "PinTop", "measure_pin_top", "CoaxialLight", "highlight_to_sphere_centre",
+           "fit_pins_top", "measure_pins_top", "radial_edge_circles"]
 
 
 @dataclass
@@ -263,6 +264,148 @@ def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int
                      n_points=int(win.size), contrast=peak - lo, ok=True)
 
 
+# -- many pins at once: the same fits, vectorised over the pins of a board -------------------------------
+def _row_medians(x: np.ndarray) -> np.ndarray:
+    """Median of each row of (N, R) ignoring NaN (NaN where a row has none); faster than np.nanmedian."""
+    s = np.sort(x, axis=1)  # NaN sort last
+    n = np.isfinite(x).sum(1)
+    i = np.arange(len(x))
+    lo, hi = np.maximum((n - 1) // 2, 0), np.maximum(n // 2, 0)
+    med = 0.5 * (s[i, lo] + s[i, np.minimum(hi, x.shape[1] - 1)])
+    return np.where(n > 0, med, np.nan)
+
+
+def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
+    """`fit_circle` for N point sets at once: P (N, R, 2) px, keep (N, R) bool (usable points).
+
+    Returns centres (N, 2), radii (N,), centre covariances (N, 2, 2), RMS (N,), point counts (N,)
+    and ok (N,) (at least 8 points and a finite fit).
+    """
+    N = P.shape[0]
+    eye3 = np.eye(3) * 1e-12
+
+    def kasa(w):
+        wsum = np.maximum(w.sum(1), 1)
+        m = (P * w[..., None]).sum(1) / wsum[:, None]
+        d = P - m[:, None, :]
+        A = np.concatenate([2 * d, np.ones(d.shape[:2] + (1,))], axis=2)
+        b = (d**2).sum(2)
+        ATA = np.einsum("nr,nri,nrj->nij", w, A, A) + eye3
+        ATb = np.einsum("nr,nri,nr->ni", w, A, b)
+        sol = np.linalg.solve(ATA, ATb[..., None])[..., 0]
+        c = sol[:, :2] + m
+        r = np.sqrt(np.maximum(sol[:, 2] + (sol[:, :2] ** 2).sum(1), 1e-12))
+        return c, r
+
+    keep0 = keep.copy()
+    w = keep0.astype(float)
+    c, r = kasa(w)
+    for _ in range(iterations):
+        res = np.hypot(P[..., 0] - c[:, None, 0], P[..., 1] - c[:, None, 1]) - r[:, None]
+        rk = np.where(w > 0, res, np.nan)
+        med = _row_medians(rk)
+        mad = 1.4826 * _row_medians(np.abs(rk - med[:, None]))
+        new = keep0 & (np.abs(res) <= np.maximum(3.5 * np.nan_to_num(mad), 0.05)[:, None])
+        if np.array_equal(new, w > 0):
+            break
+        w = new.astype(float)
+        c, r = kasa(w)
+    # one Gauss-Newton step on the geometric distance, then its covariance
+    for step in range(2):
+        dx, dy = P[..., 0] - c[:, None, 0], P[..., 1] - c[:, None, 1]
+        d = np.maximum(np.hypot(dx, dy), 1e-9)
+        J = np.stack([-dx / d, -dy / d, -np.ones_like(d)], axis=2)
+        res = d - r[:, None]
+        JTJ = np.einsum("nr,nri,nrj->nij", w, J, J) + eye3
+        if step == 0:
+            delta = np.linalg.solve(JTJ, -np.einsum("nr,nri,nr->ni", w, J, res)[..., None])[..., 0]
+            c = c + delta[:, :2]
+            r = r + delta[:, 2]
+    n = w.sum(1)
+    s2 = (w * res**2).sum(1) / np.maximum(n - 3, 1)
+    cov = np.linalg.inv(JTJ)[:, :2, :2] * s2[:, None, None]
+    ok = (n >= 8) & np.all(np.isfinite(c), axis=1) & np.isfinite(r) & (r > 0)
+    return c, r, cov, np.sqrt(s2), n.astype(int), ok
+
+
+def radial_edge_circles(
+    stack: np.ndarray,
+    roi_px: int,
+    centers_px: np.ndarray,
+    radius_px: float,
+    *,
+    polarity: str = "falling",
+    band_px: float = 6.0,
+    n_rays: int = 72,
+    step_px: float = 0.5,
+    refine: int = 1,
+    first: bool = False,
+) -> list[CircleFit]:
+    """`radial_edge_circle` for N regions of interest at once.
+
+    Parameters
+    ----------
+    stack : (N * roi_px, roi_px) float32
+        The N square ROIs stacked vertically (ROI i is rows ``i*roi_px .. (i+1)*roi_px - 1``).
+    centers_px : (N, 2) initial centres in each ROI's own coordinates.
+    Other parameters as `radial_edge_circle`. Centres are returned in ROI coordinates.
+    """
+    if polarity not in ("falling", "rising"):
+        raise ValueError("polarity must be 'falling' or 'rising'")
+    c = np.asarray(centers_px, float).reshape(-1, 2).copy()
+    N = len(c)
+    theta = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
+    ct, st = np.cos(theta), np.sin(theta)
+    rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
+    rows = np.arange(N * n_rays)
+    vshift = (np.arange(N) * roi_px).repeat(n_rays)[:, None]
+    out = [CircleFit(reason="not fitted") for _ in range(N)]
+    active = np.ones(N, bool)
+    for _ in range(1 + refine):
+        U = c[:, 0, None, None] + rs[None, None, :] * ct[None, :, None]  # (N, rays, r)
+        V = c[:, 1, None, None] + rs[None, None, :] * st[None, :, None]
+        mx = np.clip(U, 0, roi_px - 1).reshape(N * n_rays, -1).astype(np.float32)
+        my = (np.clip(V, 0, roi_px - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
+        prof = cv2.remap(stack, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        d = np.empty_like(prof)
+        d[:, 1:-1] = (prof[:, 2:] - prof[:, :-2]) * (0.5 / step_px)
+        d[:, 0] = d[:, 1]
+        d[:, -1] = d[:, -2]
+        if polarity == "falling":
+            d = -d
+        k = np.argmax(d[:, 1:-1], axis=1) + 1
+        if first:
+            inner = d[:, 1:-1]
+            peak = (inner >= d[:, :-2]) & (inner >= d[:, 2:]) & (inner >= 0.5 * d[rows, k][:, None])
+            k = np.argmax(peak, axis=1) + 1
+        strength = d[rows, k]
+        y0, y1, y2 = d[rows, k - 1], d[rows, k], d[rows, k + 1]
+        den = y0 - 2 * y1 + y2
+        safe = np.where(np.abs(den) > 1e-12, den, 1.0)
+        off = np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / safe, 0.0).clip(-0.5, 0.5)
+        r_e = (rs[k] + off * step_px).reshape(N, n_rays)
+        strength = strength.reshape(N, n_rays)
+        med = np.median(strength, axis=1)
+        good = strength > np.maximum(0.35 * med, 1e-6)[:, None]
+        P = np.stack([c[:, 0, None] + r_e * ct[None], c[:, 1, None] + r_e * st[None]], axis=2)
+        cc, rr, cov, rms, npts, ok = _fit_circles(P, good)
+        for i in np.nonzero(active)[0]:
+            if not ok[i]:
+                out[i] = CircleFit(n_points=int(npts[i]), contrast=float(med[i]), reason=f"only {npts[i]} edge points (need 8)")
+                active[i] = False
+            elif abs(rr[i] - radius_px) > band_px:
+                out[i] = CircleFit(n_points=int(npts[i]), contrast=float(med[i]),
+                                   reason=f"edge radius {rr[i]:.1f} px is far from the expected {radius_px:.1f} px")
+                active[i] = False
+            else:
+                out[i] = CircleFit(center_px=cc[i].copy(), radius_px=float(rr[i]), cov_px=cov[i], rms_px=float(rms[i]),
+                                   n_points=int(npts[i]), contrast=float(med[i]), ok=True)
+                c[i] = cc[i]
+        if not active.any():
+            break
+    return out
+
+
 @dataclass
 class PinTopFit:
     """Fits of one pin seen from the top; pixel coordinates of the whole image."""
@@ -276,9 +419,9 @@ class PinTopFit:
     match_score: float = 0.0  # contrast of that match: bright barrel-top ring minus dark bore (grey levels)
 
 
-def fit_pin_top(
+def fit_pins_top(
     image: np.ndarray,
-    guess_px,
+    guesses_px: np.ndarray,
     *,
     flange_r_px: float,
     barrel_r_px: float,
@@ -287,48 +430,66 @@ def fit_pin_top(
     barrel_length_px: float | None = None,
     dome_above_barrel_px: float | None = None,
     bore_clearance_px: float = 3.0,
-) -> PinTopFit:
-    """Fit the barrel-top rim, the flange-top rim and the dome highlight of one pin.
+) -> list[PinTopFit]:
+    """Fit the barrel-top rim, the flange-top rim and the dome highlight of every pin of a board.
 
     Parameters
     ----------
     image : (H, W[, 3]) array
-    guess_px : (2,) nominal pad centre (u, v) in the image.
+    guesses_px : (N, 2) nominal pad centres (u, v) in the image.
     flange_r_px, barrel_r_px, plunger_r_px : expected radii (px).
-    search_px : how far the pin may lie from `guess_px` (position error + tilt lean), px.
+    search_px : how far a pin may lie from its guess (position error + tilt lean), px.
     barrel_length_px : flange top -> barrel top, axial (px); with `dome_above_barrel_px` (barrel top ->
         dome sphere centre) it predicts where the flange centre lies from the barrel-to-dome lean, so
         the flange search band can stay narrow on a leaning pin.
+    bore_clearance_px : radial gap between plunger and barrel bore (px).
 
-    Order: the pin pattern (bright barrel top around the dark bore) is matched at half resolution;
-    the barrel-top rim is the innermost strong falling edge near its radius (on a leaning pin the
-    flange rim runs just outside it); the dome highlight is searched inside the plunger; the flange
-    rim is searched around the centre the lean predicts.
+    Order: the pin pattern (bright barrel-top ring around the dark bore) is matched; the barrel-top
+    rim is the innermost strong falling edge near its radius (on a leaning pin the flange rim runs
+    just outside it); the dome highlight is searched inside the plunger; the flange rim is searched
+    around the centre the lean predicts, wide then narrow. The edge fits of all pins run together
+    (`radial_edge_circles`).
     """
+    guesses = np.asarray(guesses_px, float).reshape(-1, 2)
     half = int(math.ceil(flange_r_px + search_px + 6))
-    g, o = gray_roi(image, guess_px, half)
-    c0 = np.asarray(guess_px, float) - o
-    c1, score = _coarse_centre(g, c0, barrel_r_px, plunger_r_px + bore_clearance_px, search_px, r_plunger_px=plunger_r_px)
+    S = 2 * half + 1
+    rois = [gray_roi(image, g, half) for g in guesses]
+    stack = np.concatenate([r[0] for r in rois], axis=0) if rois else np.zeros((0, S), np.float32)
+    origins = np.array([r[1] for r in rois]).reshape(-1, 2)
+    coarse = [_coarse_centre(g, c - o, barrel_r_px, plunger_r_px + bore_clearance_px, search_px, r_plunger_px=plunger_r_px)
+              for (g, o), c in zip(rois, guesses)]
+    c1 = np.array([c for c, _ in coarse]).reshape(-1, 2)
     band_b = max(3.0, 0.12 * barrel_r_px)
-    barrel = radial_edge_circle(g, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
-    cb = barrel.center_px if barrel.ok else c1
-    dome = dome_centre(g, cb, 0.8 * plunger_r_px)
-    cf = cb
-    if barrel.ok and dome.ok and barrel_length_px and dome_above_barrel_px:
-        lean = (dome.center_px - cb) / dome_above_barrel_px
+    barrels = radial_edge_circles(stack, S, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
+    cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, c1)]).reshape(-1, 2)
+    domes = [dome_centre(g, c, 0.8 * plunger_r_px) for (g, _), c in zip(rois, cb)]
+    cf = cb.copy()
+    if barrel_length_px and dome_above_barrel_px:
         max_lean = math.sin(math.radians(8.0))
-        n = float(np.hypot(*lean))
-        if n > max_lean:
-            lean = lean * (max_lean / n)
-        cf = cb - lean * barrel_length_px
+        for i, (b, d) in enumerate(zip(barrels, domes)):
+            if b.ok and d.ok:
+                lean = (d.center_px - cb[i]) / dome_above_barrel_px
+                n = float(np.hypot(*lean))
+                if n > max_lean:
+                    lean = lean * (max_lean / n)
+                cf[i] = cb[i] - lean * barrel_length_px
     # a wide first pass (the prediction can be off by a few px), then a narrow one from its centre
-    wide = radial_edge_circle(g, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0)
-    cf = wide.center_px if wide.ok else cf
-    flange = radial_edge_circle(g, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
-    for f in (barrel, flange, dome):
-        if f.ok:
-            f.center_px = f.center_px + o
-    return PinTopFit(flange=flange, barrel=barrel, dome=dome, roi_origin=o, gray=g, coarse_px=c1 + o, match_score=score)
+    wide = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0)
+    cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, cf)]).reshape(-1, 2)
+    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
+    out = []
+    for i, ((g, o), (cc, score)) in enumerate(zip(rois, coarse)):
+        for f in (barrels[i], flanges[i], domes[i]):
+            if f.ok:
+                f.center_px = f.center_px + o
+        out.append(PinTopFit(flange=flanges[i], barrel=barrels[i], dome=domes[i], roi_origin=o, gray=g,
+                             coarse_px=cc + o, match_score=score))
+    return out
+
+
+def fit_pin_top(image: np.ndarray, guess_px, **kw) -> PinTopFit:
+    """`fit_pins_top` for one pin: `guess_px` (2,), the same keyword options."""
+    return fit_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]
 
 
 def _pin_template(r_px: float, r_bore_px: float, r_plunger_px: float) -> np.ndarray:
@@ -475,16 +636,9 @@ class PinTop:
         return out
 
 
-def _jacobian(to_board, uv: np.ndarray) -> np.ndarray:
-    """d(board mm)/d(pixel) at `uv` (2, 2) by central differences (exact for affine maps)."""
-    pts = np.array([uv + (1, 0), uv - (1, 0), uv + (0, 1), uv - (0, 1)], float)
-    b = np.asarray(to_board(pts), float).reshape(4, 2)
-    return np.column_stack([(b[0] - b[1]) / 2, (b[2] - b[3]) / 2])
-
-
-def measure_pin_top(
+def measure_pins_top(
     image: np.ndarray,
-    guess_px,
+    guesses_px: np.ndarray,
     *,
     to_board,
     to_pixel,
@@ -492,72 +646,83 @@ def measure_pin_top(
     mm_per_px: float,
     search_mm: float = 0.5,
     light: CoaxialLight | None = None,
-) -> PinTop:
-    """Fit one pin near `guess_px` and express it in the board frame.
+) -> list[PinTop]:
+    """Fit every pin near its guess and express it in the frame of `to_board`.
 
     Parameters
     ----------
     image : (H, W[, 3]) array, RGB or mono.
-    guess_px : (2,) where the pin should be (u, v), e.g. the registered nominal pad centre.
-    to_board : callable, pixels (N, 2) -> board mm (N, 2) (calibration then registration).
-    to_pixel : callable, board mm (N, 2) -> pixels (N, 2).
+    guesses_px : (N, 2) where the pins should be (u, v), e.g. the registered nominal pad centres.
+    to_board : callable, pixels (M, 2) -> plane/board mm (M, 2).
+    to_pixel : callable, mm (M, 2) -> pixels (M, 2), the inverse.
     geometry : nominal pin geometry; its axial heights are assumed (tilt needs them).
     mm_per_px : scale on the board plane.
-    search_mm : how far from `guess_px` the pin may lie (position error + lean).
+    search_mm : how far from its guess a pin may lie (position error + lean).
     light : the coaxial light's source in the frame of `to_board` (None: collimated).
 
     Returns
     -------
-    PinTop; ``present`` False for an empty pad, ``reason`` set when a pin is there but a fit failed.
+    list of PinTop; ``present`` False for an empty pad, ``reason`` set when a pin is there but a fit failed.
     """
     g = geometry
     s = mm_per_px
-    fits = fit_pin_top(image, guess_px, flange_r_px=g.flange_radius_mm / s, barrel_r_px=g.barrel_radius_mm / s,
-                       plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s,
-                       barrel_length_px=g.barrel_length_mm / s, dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s,
-                       bore_clearance_px=g.bore_clearance_mm / s)
-    pres = pin_presence(fits)
-    out = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
-                 detail=pres.detail, fits=fits)
-    if not pres.present:
-        return out
-    pts = {}
-    for name, fit, h, floor in (("flange", fits.flange, g.h_flange_top_mm, U_FLOOR_FLANGE_PX),
-                                ("barrel", fits.barrel, g.h_barrel_top_mm, U_FLOOR_BARREL_PX),
-                                ("dome", fits.dome, g.h_dome_centre_mm, U_FLOOR_DOME_PX)):
-        if not fit.ok:
+    all_fits = fit_pins_top(image, guesses_px, flange_r_px=g.flange_radius_mm / s, barrel_r_px=g.barrel_radius_mm / s,
+                            plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s,
+                            barrel_length_px=g.barrel_length_mm / s,
+                            dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s,
+                            bore_clearance_px=g.bore_clearance_mm / s)
+    feats = (("flange", g.h_flange_top_mm, U_FLOOR_FLANGE_PX), ("barrel", g.h_barrel_top_mm, U_FLOOR_BARREL_PX),
+             ("dome", g.h_dome_centre_mm, U_FLOOR_DOME_PX))
+    # every fitted centre to mm at once, with the local Jacobian (central differences, 1 px)
+    uv = np.array([getattr(f, n).center_px if getattr(f, n).ok else (0.0, 0.0) for f in all_fits for n, _, _ in feats],
+                  float).reshape(-1, 2)
+    steps = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], float)
+    mm = np.asarray(to_board((uv[:, None, :] + steps[None]).reshape(-1, 2)), float).reshape(-1, 5, 2)
+    jac = np.stack([(mm[:, 1] - mm[:, 2]) / 2, (mm[:, 3] - mm[:, 4]) / 2], axis=2)  # (M, 2, 2)
+    out = []
+    for i, fits in enumerate(all_fits):
+        pres = pin_presence(fits)
+        pt = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
+                    detail=pres.detail, fits=fits)
+        out.append(pt)
+        if not pres.present:
             continue
-        J = _jacobian(to_board, fit.center_px)
-        xy = np.asarray(to_board(fit.center_px[None]), float).reshape(2)
-        if name == "dome":
-            xy = highlight_to_sphere_centre(xy, dome_radius_mm=g.dome_radius_mm, light=light,
-                                            dome_height_mm=g.h_dome_centre_mm)
-        pts[name] = (h, xy, J @ (fit.cov_px + np.eye(2) * floor**2) @ J.T)
-    if {"flange", "barrel", "dome"} <= pts.keys():
-        (hf, f, _), (hb, b, _), (hd, d, _) = pts["flange"], pts["barrel"], pts["dome"]
-        pred = f + (d - f) * (hb - hf) / (hd - hf)
-        if np.hypot(*(b - pred)) > BARREL_OUTLIER_PX * s:
-            out.detail += f"; barrel-top rim {np.hypot(*(b - pred)) / s:.1f} px off the flange-dome axis, left out"
-            del pts["barrel"]
-    hs = [v[0] for v in pts.values()]
-    cs = [v[1] for v in pts.values()]
-    covs = [v[2] for v in pts.values()]
-    axis = fit_axis(hs, cs, covs)
-    out.axis = axis
-    if not axis.ok:
-        out.reason = axis.reason
-        return out
-    out.base_mm, out.base_cov_mm2 = axis.point_at(0.0)
-    out.tip_mm, out.tip_cov_mm2 = axis.point_at(g.axial_length_mm)
-    out.base_px = np.asarray(to_pixel(out.base_mm[None]), float).reshape(2)
-    out.tip_px = np.asarray(to_pixel(out.tip_mm[None]), float).reshape(2)
-    # solder cues: colour of the flange top, the barrel-top ring and the fillet zone
-    if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
-        fc, bc = fits.flange.center_px, fits.barrel.center_px
-        r_bore = g.plunger_radius_mm + g.bore_clearance_mm
-        out.grey_flange, out.grey_barrel_ring, out.grey_fillet = grey_rings(image, [
-            (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
-            (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
-            (out.base_px, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
-        ])
+        pts = {}
+        for j, (name, h, floor) in enumerate(feats):
+            fit = getattr(fits, name)
+            if not fit.ok:
+                continue
+            k = 3 * i + j
+            xy = mm[k, 0]
+            if name == "dome":
+                xy = highlight_to_sphere_centre(xy, dome_radius_mm=g.dome_radius_mm, light=light, dome_height_mm=h)
+            pts[name] = (h, xy, jac[k] @ (fit.cov_px + np.eye(2) * floor**2) @ jac[k].T)
+        if {"flange", "barrel", "dome"} <= pts.keys():
+            (hf, f, _), (hb, b, _), (hd, d, _) = pts["flange"], pts["barrel"], pts["dome"]
+            pred = f + (d - f) * (hb - hf) / (hd - hf)
+            if np.hypot(*(b - pred)) > BARREL_OUTLIER_PX * s:
+                pt.detail += f"; barrel-top rim {np.hypot(*(b - pred)) / s:.1f} px off the flange-dome axis, left out"
+                del pts["barrel"]
+        axis = fit_axis([v[0] for v in pts.values()], [v[1] for v in pts.values()], [v[2] for v in pts.values()])
+        pt.axis = axis
+        if not axis.ok:
+            pt.reason = axis.reason
+            continue
+        pt.base_mm, pt.base_cov_mm2 = axis.point_at(0.0)
+        pt.tip_mm, pt.tip_cov_mm2 = axis.point_at(g.axial_length_mm)
+        pt.base_px, pt.tip_px = np.asarray(to_pixel(np.array([pt.base_mm, pt.tip_mm])), float).reshape(2, 2)
+        # solder cues: colour of the flange top, the barrel-top ring and the fillet zone
+        if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
+            fc, bc = fits.flange.center_px, fits.barrel.center_px
+            r_bore = g.plunger_radius_mm + g.bore_clearance_mm
+            pt.grey_flange, pt.grey_barrel_ring, pt.grey_fillet = grey_rings(image, [
+                (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
+                (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
+                (pt.base_px, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
+            ])
     return out
+
+
+def measure_pin_top(image: np.ndarray, guess_px, **kw) -> PinTop:
+    """`measure_pins_top` for one pin at `guess_px` (2,), the same keyword options."""
+    return measure_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]

@@ -50,7 +50,7 @@ from vision.overlay import OverlayItem, draw_top_overlay
 from vision.registration import Registration, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
 from vision.tilt import tilt_from_lean
-from vision.top_view import CoaxialLight, PinTop, TopPinGeometry, measure_pin_top
+from vision.top_view import CoaxialLight, PinTop, TopPinGeometry, measure_pins_top
 
 __all__ = ["inspect_view", "pin_geometry", "SEARCH_MM", "GREY_FLANGE_MIN", "GREY_RING_MEASURED", "GREY_RING_SUSPECT",
            "FILLET_LIGHTNESS_MAX_RATIO", "coaxial_light"]
@@ -195,10 +195,9 @@ def inspect_view(inp) -> ViewOutput:
                              "check that the recipe is for this board and the camera sees all of it")
     search = SEARCH_MM + (0.15 if reg.method != "fiducials" else 0.0)
     light = coaxial_light(rec)
-    plane: dict[str, PinTop] = {}
-    for p, g in zip(recipe.pins, guesses):
-        plane[p.id] = measure_pin_top(img, g, to_board=rec.pixel_to_plane, to_pixel=plane_px, geometry=geom,
-                                      mm_per_px=mpp, search_mm=search, light=light)
+    fitted = measure_pins_top(img, guesses, to_board=rec.pixel_to_plane, to_pixel=plane_px, geometry=geom,
+                              mm_per_px=mpp, search_mm=search, light=light)
+    plane: dict[str, PinTop] = {p.id: f for p, f in zip(recipe.pins, fitted)}
     if reg.method != "fiducials":
         reg = _refine_on_pins(reg, recipe, plane, mpp)
     t2 = time.perf_counter()
