@@ -144,31 +144,38 @@ class BrokerQueue:
         except dramatiq.errors.BrokerConnectionError as exc:
             raise _broker_error(exc, self.config.broker_url, self.queue_name) from None
 
-    def _counts(self) -> tuple[int, int]:
-        """(waiting jobs, consumers attached): ready messages of the queue and its delay queue."""
+    def _call(self, op):
+        """``op(channel)`` on this thread's own channel (pika is not thread-safe); an idle connection
+        the broker closed meanwhile (missed heartbeats) is reopened once."""
         for attempt in (1, 2):
             try:
-                ch = self.broker.channel  # this thread's own connection (pika is not thread-safe)
-                main = ch.queue_declare(self.queue_name, passive=True).method
-                delayed = ch.queue_declare(dq_name(self.queue_name), passive=True).method
-                return main.message_count + delayed.message_count, main.consumer_count
+                return op(self.broker.channel)
             except (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError) as exc:
-                # An idle connection may have been closed by the broker (missed heartbeats): reconnect once.
                 del self.broker.connection
                 if attempt == 2:
                     raise _broker_error(exc, self.config.broker_url, self.queue_name) from None
+
+    def _counts(self) -> tuple[int, int]:
+        """(waiting jobs, consumers attached): ready messages of the queue and its delay queue."""
+
+        def op(ch):
+            main = ch.queue_declare(self.queue_name, passive=True).method
+            delayed = ch.queue_declare(dq_name(self.queue_name), passive=True).method
+            return main.message_count + delayed.message_count, main.consumer_count
+
+        return self._call(op)
 
     def depth(self) -> int:
         """Jobs waiting for a worker (not counting the ones being inspected right now)."""
         return self._counts()[0]
 
     def workers(self) -> int:
-        """Worker threads currently consuming the queue (for /readyz)."""
+        """Worker processes currently consuming the queue (one AMQP consumer each; for /readyz)."""
         return self._counts()[1]
 
     def dead_letters(self) -> int:
         """Messages dead-lettered and not yet recorded by a worker's reaper."""
-        return self.broker.channel.queue_declare(xq_name(self.queue_name), passive=True).method.message_count
+        return self._call(lambda ch: ch.queue_declare(xq_name(self.queue_name), passive=True).method.message_count)
 
     def submit(self, inspection_id: str) -> None:
         """Enqueue the inspection; raises `QueueFull` when `queue_max_depth` jobs are waiting."""
@@ -184,13 +191,15 @@ class BrokerQueue:
 
     def purge(self) -> None:
         """Drop every waiting job (tests and operators only)."""
-        self.broker.flush(self.queue_name)
+        self._call(lambda ch: self.broker.flush(self.queue_name))
 
     def delete(self) -> None:
         """Delete the queue and its delay/dead-letter queues (tests only)."""
-        ch = self.broker.channel
-        for name in (self.queue_name, dq_name(self.queue_name), xq_name(self.queue_name)):
-            ch.queue_delete(name)
+        def op(ch):
+            for name in (self.queue_name, dq_name(self.queue_name), xq_name(self.queue_name)):
+                ch.queue_delete(name)
+
+        self._call(op)
 
     def close(self) -> None:
         self.broker.close()

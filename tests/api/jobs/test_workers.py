@@ -148,3 +148,17 @@ def test_poison_jobs_are_bounded_recorded_failed_and_do_not_block(synth_board, p
     assert res["segv"][1] == "failed" and "died" in res["segv"][2], seen
     assert len(_attempts(conn, "segv")) == DELIVERY_LIMIT + 1, seen  # counted by the broker, then dead-lettered
     wait_for(lambda: queue.dead_letters() == 0, timeout_s=10, what="the dead-letter queue to drain")
+
+
+def test_sigterm_finishes_the_running_job_acks_it_and_exits(synth_board, pg_schema, worker_env, queue, spawn_workers):
+    _, conn = pg_schema
+    store = open_store(worker_env["POGOSCOPE_STORE_URL"])
+    submit_board(conn, store, "slow", synth_board(seed=9), dwell_s=1.5)
+    (proc,) = _start(spawn_workers, queue, 1)
+    queue.submit("slow")
+    wait_for(lambda: _running(conn), timeout_s=30, poll_s=0.02, what="the job to start")
+    os.kill(proc.pid, signal.SIGTERM)  # e.g. a rolling update of the worker machines
+    assert proc.wait(timeout=30) == 0
+    assert [t[2] for t in _attempts(conn, "slow")] == ["done"]  # finished, not abandoned
+    assert [r[0] for r in _results(conn)] == ["slow"]
+    assert queue.depth() == 0 and queue.workers() == 0  # acknowledged: nothing comes back
