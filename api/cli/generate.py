@@ -61,7 +61,7 @@ def generate_board(out: Path, *, seed: int, rows: int, cols: int, pitch_mm: floa
             from vision.synth.side import render_side
         except ImportError:
             raise InputError("the side-view generator is not available in this build") from None
-        front, back, rec_side, side_truth = render_side(scene, seed=seed)
+        back, front, rec_side, side_truth = render_side(scene, seed=seed)
         _write_png(out / "side_front.png", front)
         _write_png(out / "side_back.png", back)
         rec_side.save(out / "cal_side.json")
