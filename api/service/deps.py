@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Iterator
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, APIKeyQuery
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -129,6 +129,11 @@ def allowed(permission: str):
     """``Annotated[Principal, Depends(Allowed(permission))]`` -- for route signatures."""
     return Annotated[Principal, Depends(Allowed(permission))]
 
+
+# Database integers are 32-bit on every backend: bound ids and versions at the boundary.
+MAX_INT = 2_147_483_647
+VersionPath = Annotated[int, Path(ge=1, le=MAX_INT, description="version number (1, 2, ...)")]
+IdPath = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 Reader = allowed("read")
 Submitter = allowed("submit")

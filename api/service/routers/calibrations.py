@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from api.problems import ProblemError
 from api.service.db import CalibrationRow
-from api.service.deps import CalibrationEditor, Reader, SessionDep
+from api.service.deps import CalibrationEditor, Reader, SessionDep, VersionPath
 from api.service.schemas import CalibrationCreate, CalibrationPublic
 from api.service.versions import get_version, insert_next_version
 from calibration.record import CalibrationRecord
@@ -62,5 +62,5 @@ def get_calibration(camera_id: str, s: SessionDep, _: Reader):
 
 
 @router.get("/{camera_id}/versions/{version}", response_model=CalibrationPublic, summary="One version of a camera's record")
-def get_calibration_version(camera_id: str, version: int, s: SessionDep, _: Reader):
+def get_calibration_version(camera_id: str, version: VersionPath, s: SessionDep, _: Reader):
     return _public(_get(s, camera_id, version))

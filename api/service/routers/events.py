@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from api.service.db import EventRow
-from api.service.deps import Reader, get_state
+from api.service.deps import MAX_INT, Reader, get_state
 from api.service.outbox import envelope
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -40,7 +40,7 @@ async def events(
     request: Request,
     state: State,
     _: Reader,
-    after: int | None = Query(None, ge=0, description="replay events after this id (default: only new events)"),
+    after: int | None = Query(None, ge=0, le=MAX_INT, description="replay events after this id (default: only new events)"),
     station_id: str | None = None,
     max_events: int | None = Query(None, ge=1, le=100000, description="close the stream after this many events"),
     last_event_id: Annotated[str | None, Header()] = None,

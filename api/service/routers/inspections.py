@@ -16,7 +16,7 @@ from api.jobs import QueueFull
 from api.problems import ProblemError
 from api.service import present
 from api.service.db import EventRow, ImageRow, InspectionRow, RecipeRow, ReviewRow
-from api.service.deps import Reader, Reviewer, SessionDep, Submitter, get_state
+from api.service.deps import MAX_INT, Reader, Reviewer, SessionDep, Submitter, get_state
 from api.service.schemas import InspectionAccepted, InspectionPublic, Page, ReviewCreate, ReviewPublic
 from api.service.store import sniff_image
 from api.service.submit import (
@@ -77,7 +77,7 @@ def submit_inspection(
     who: Submitter,
     serial: Annotated[str, Form(min_length=1, max_length=200, description="board serial number")],
     recipe_id: Annotated[str | None, Form(max_length=100, description="recipe to inspect against (required)")] = None,
-    recipe_version: Annotated[int | None, Form(ge=1, description="recipe version; default the newest")] = None,
+    recipe_version: Annotated[int | None, Form(ge=1, le=MAX_INT, description="recipe version; default the newest")] = None,
     station_id: Annotated[str | None, Form(max_length=100)] = None,
     calibrations: Annotated[str | None, Form(description='JSON {"top": "CAMERA[@VERSION]", ...}; default the newest record per view')] = None,
     image_set: Annotated[str | None, Form(description='JSON {"top": "<sha256>", ...} of images uploaded with POST /v1/images')] = None,

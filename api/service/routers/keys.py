@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from api.problems import ProblemError
 from api.service.db import ApiKey, utcnow
-from api.service.deps import KeyAdmin, SessionDep, hash_key, key_cache
+from api.service.deps import IdPath, KeyAdmin, SessionDep, hash_key, key_cache
 from api.service.schemas import KeyCreate, KeyCreated, KeyPublic
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -34,7 +34,7 @@ def list_keys(s: SessionDep, _: KeyAdmin):
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, summary="Revoke an API key")
-def revoke_key(key_id: int, s: SessionDep, who: KeyAdmin):
+def revoke_key(key_id: IdPath, s: SessionDep, who: KeyAdmin):
     k = s.get(ApiKey, key_id)
     if k is None:
         raise ProblemError(404, "unknown-key", f"no API key {key_id}")

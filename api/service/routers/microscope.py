@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
 from api.problems import ProblemError
 from api.service import present
 from api.service.db import InspectionRow
-from api.service.deps import SessionDep, Uploader, get_state
+from api.service.deps import MAX_INT, SessionDep, Uploader, get_state
 from api.service.routers.inspections import _check_backlog, queue_or_503, read_upload
 from api.service.schemas import InspectionAccepted
 from api.service.submit import existing_for_key, persist, request_hash, resolve_calibration, resolve_recipe, store_blob
@@ -38,7 +38,7 @@ def submit_stack(
     stack_name: Annotated[str, Form(pattern=r"^[A-Za-z0-9_.\-]+$", max_length=50)] = "pins",
     kind: Annotated[Literal["board", "pad"], Form()] = "board",
     station_id: Annotated[str | None, Form(max_length=100)] = None,
-    recipe_version: Annotated[int | None, Form(ge=1)] = None,
+    recipe_version: Annotated[int | None, Form(ge=1, le=MAX_INT)] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ):
     from vision.stack_io import load_stack

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Response
 from sqlalchemy import select
 
 from api.service.db import RecipeRow
-from api.service.deps import Reader, RecipeEditor, SessionDep
+from api.service.deps import Reader, RecipeEditor, SessionDep, VersionPath
 from api.service.schemas import RecipePublic, RecipeSummary
 from api.service.versions import get_version, insert_next_version
 from models.recipe import Recipe
@@ -54,5 +54,5 @@ def get_recipe(recipe_id: str, s: SessionDep, _: Reader):
 
 
 @router.get("/{recipe_id}/versions/{version}", response_model=RecipePublic, summary="One version of a recipe")
-def get_recipe_version(recipe_id: str, version: int, s: SessionDep, _: Reader):
+def get_recipe_version(recipe_id: str, version: VersionPath, s: SessionDep, _: Reader):
     return _public(_get(s, recipe_id, version))

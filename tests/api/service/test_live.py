@@ -122,7 +122,7 @@ def test_events_webhooks_after_receiver_down_mqtt_and_sse(tmp_path, board):
             rec.close()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])])
 def test_restart_mid_queue_loses_none_and_inspects_none_twice(tmp_path, board, backend):
     from tests.api.service import support
 
