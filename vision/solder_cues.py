@@ -30,10 +30,11 @@ class GreyRing:
 
 
 def grey_rings(image_rgb: np.ndarray, rings: list[tuple], *, n_angles: int = 64, step_px: float = 1.0) -> list[GreyRing]:
-    """`ring_grey_fraction` for several annuli of one image, converting to Lab once.
+    """`ring_grey_fraction` for many annuli of one image at once.
 
-    Each annulus is sampled on a polar grid (`n_angles` rays, radial step `step_px`, bilinear), so
-    the cost does not grow with the area of the union of the rings.
+    Each annulus is sampled on a polar grid (`n_angles` rays, radial step `step_px`, bilinear in
+    RGB) and only the samples are converted to Lab, so the cost grows with the number of
+    samples, not with the area the rings span (all the pins of a board go in one call).
 
     Parameters
     ----------
@@ -44,42 +45,48 @@ def grey_rings(image_rgb: np.ndarray, rings: list[tuple], *, n_angles: int = 64,
     empty = GreyRing(float("nan"), float("nan"), float("nan"), 0)
     if image_rgb.ndim != 3 or not rings:
         return [empty for _ in rings]
-    h, w = image_rgb.shape[:2]
-    cs = np.array([np.asarray(r[0], float) for r in rings])
-    ro = np.array([float(r[2]) for r in rings])
-    u0, v0 = max(int((cs[:, 0] - ro).min() - 2), 0), max(int((cs[:, 1] - ro).min() - 2), 0)
-    u1, v1 = min(int((cs[:, 0] + ro).max() + 3), w), min(int((cs[:, 1] + ro).max() + 3), h)
-    if u1 <= u0 or v1 <= v0:
-        return [empty for _ in rings]
-    roi = image_rgb[v0:v1, u0:u1]
-    if roi.dtype == np.uint16:
-        roi = (roi / 257).astype(np.uint8)
-    lab = cv2.cvtColor(np.ascontiguousarray(roi), cv2.COLOR_RGB2LAB).astype(np.float32)
+    img = image_rgb if image_rgb.dtype == np.uint8 else (image_rgb / 257).astype(np.uint8)
+    h, w = img.shape[:2]
     theta = np.linspace(0, 2 * np.pi, n_angles, endpoint=False)
-    out = []
-    for c, r_in, r_out, exclude in rings:
+    ct, st = np.cos(theta), np.sin(theta)
+    us, vs, ids = [], [], []
+    for i, (c, r_in, r_out, exclude) in enumerate(rings):
         rs = np.arange(float(r_in), float(r_out) + 1e-9, step_px)
-        if len(rs) == 0:
-            out.append(empty)
-            continue
-        U = (c[0] + rs[:, None] * np.cos(theta)[None]).ravel()
-        V = (c[1] + rs[:, None] * np.sin(theta)[None]).ravel()
+        U = (c[0] + rs[:, None] * ct[None]).ravel()
+        V = (c[1] + rs[:, None] * st[None]).ravel()
         m = (U >= 0) & (U <= w - 1) & (V >= 0) & (V <= h - 1)
         if exclude is not None:
             ec, er = exclude
             m &= np.hypot(U - ec[0], V - ec[1]) > er
-        if not m.any():
+        us.append(U[m])
+        vs.append(V[m])
+        ids.append(np.full(int(m.sum()), i))
+    U, V, ids = np.concatenate(us), np.concatenate(vs), np.concatenate(ids)
+    if len(U) == 0:
+        return [empty for _ in rings]
+    # remap maps must stay below 32767 px a side: lay the samples out in rows of 1024
+    M = len(U)
+    cols = 1024
+    pad = (-M) % cols
+    mx = np.concatenate([U, np.zeros(pad)]).astype(np.float32).reshape(-1, cols)
+    my = np.concatenate([V, np.zeros(pad)]).astype(np.float32).reshape(-1, cols)
+    smp = cv2.remap(img, mx, my, cv2.INTER_LINEAR)
+    lab = cv2.cvtColor(smp, cv2.COLOR_RGB2LAB).reshape(-1, 3)[:M].astype(np.float32)
+    L = lab[:, 0] * (100 / 255)
+    chroma = np.hypot(lab[:, 1] - 128, lab[:, 2] - 128)
+    dark = L < 12  # deep shadow says nothing about colour
+    grey = (~dark) & (chroma < CHROMA_GOLD_MIN)
+    n = np.bincount(ids, minlength=len(rings))
+    n_lit = np.bincount(ids, weights=~dark, minlength=len(rings))
+    sums = {k: np.bincount(ids, weights=v, minlength=len(rings))
+            for k, v in (("grey", grey), ("dark", dark), ("chroma", np.where(dark, 0.0, chroma)), ("L", L))}
+    out = []
+    for i in range(len(rings)):
+        if n[i] == 0:
             out.append(empty)
             continue
-        mx = (U[m] - u0).astype(np.float32)[None]
-        my = (V[m] - v0).astype(np.float32)[None]
-        smp = cv2.remap(lab, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
-        Lm = smp[:, 0] * (100 / 255)
-        cm = np.hypot(smp[:, 1] - 128, smp[:, 2] - 128)
-        dark = Lm < 12  # deep shadow says nothing about colour
-        grey = (~dark) & (cm < CHROMA_GOLD_MIN)
-        out.append(GreyRing(float(grey.mean()), float(dark.mean()), float(cm[~dark].mean()) if (~dark).any() else 0.0,
-                            int(m.sum()), float(Lm.mean())))
+        out.append(GreyRing(float(sums["grey"][i] / n[i]), float(sums["dark"][i] / n[i]),
+                            float(sums["chroma"][i] / n_lit[i]) if n_lit[i] else 0.0, int(n[i]), float(sums["L"][i] / n[i])))
     return out
 
 

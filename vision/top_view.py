@@ -6,6 +6,7 @@ Pixel convention: OpenCV (u, v) = (column, row), integers at pixel centres. Radi
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -230,13 +231,15 @@ def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int
     c = np.asarray(center_px, float)
     h, w = gray.shape
     r = int(math.ceil(radius_px))
-    u0, v0 = max(int(round(c[0])) - r, 0), max(int(round(c[1])) - r, 0)
-    u1, v1 = min(int(round(c[0])) + r + 1, w), min(int(round(c[1])) + r + 1, h)
+    iu0, iv0 = int(round(c[0])), int(round(c[1]))
+    u0, v0 = max(iu0 - r, 0), max(iv0 - r, 0)
+    u1, v1 = min(iu0 + r + 1, w), min(iv0 + r + 1, h)
     sub = gray[v0:v1, u0:u1]
-    if sub.size < 9:
+    if sub.shape[0] < 3 or sub.shape[1] < 3:
         return CircleFit(reason="dome search region is empty")
-    vv, uu = np.mgrid[v0:v1, u0:u1]
-    inside = np.hypot(uu - c[0], vv - c[1]) <= radius_px
+    du = np.arange(u0, u1) - c[0]
+    dv = np.arange(v0, v1) - c[1]
+    inside = (du[None, :] ** 2 + dv[:, None] ** 2) <= radius_px**2
     masked = np.where(inside, sub, -np.inf)
     pv, pu = np.unravel_index(int(np.argmax(masked)), masked.shape)
     peak, lo = float(sub[pv, pu]), float(np.median(sub[inside]))
@@ -244,6 +247,7 @@ def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int
         return CircleFit(reason="no specular highlight on the tip dome")
     cu, cv_ = float(pu + u0), float(pv + v0)
     k = window_px
+    offs = np.arange(-k, k + 1, dtype=float)
     for _ in range(3):
         iu, iv = int(round(cu)), int(round(cv_))
         if not (k <= iu < w - k and k <= iv < h - k):
@@ -255,16 +259,15 @@ def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int
         s = float(wts.sum())
         if s <= 0:
             return CircleFit(reason="tip highlight too weak")
-        yy, xx = np.mgrid[-k:k + 1, -k:k + 1]
-        cu, cv_ = iu + float((wts * xx).sum() / s), iv + float((wts * yy).sum() / s)
+        cu = iu + float(wts.sum(0) @ offs) / s
+        cv_ = iv + float(wts.sum(1) @ offs) / s
     noise = float(np.std(ring)) + 1e-3
     # centroid noise: sum over the window of (x - x0)^2 * noise^2 / s^2
-    var = float(((xx - (cu - iu)) ** 2).sum()) * noise**2 / s**2
+    var = float((2 * k + 1) * ((offs - (cu - iu)) ** 2).sum()) * noise**2 / s**2
     return CircleFit(center_px=np.array([cu, cv_]), radius_px=float(k), cov_px=np.eye(2) * var, rms_px=noise,
                      n_points=int(win.size), contrast=peak - lo, ok=True)
 
 
-# -- many pins at once: the same fits, vectorised over the pins of a board -------------------------------
 def _row_medians(x: np.ndarray) -> np.ndarray:
     """Median of each row of (N, R) ignoring NaN (NaN where a row has none); faster than np.nanmedian."""
     s = np.sort(x, axis=1)  # NaN sort last
@@ -290,8 +293,9 @@ def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
         d = P - m[:, None, :]
         A = np.concatenate([2 * d, np.ones(d.shape[:2] + (1,))], axis=2)
         b = (d**2).sum(2)
-        ATA = np.einsum("nr,nri,nrj->nij", w, A, A) + eye3
-        ATb = np.einsum("nr,nri,nr->ni", w, A, b)
+        Aw = A * w[..., None]
+        ATA = np.matmul(Aw.transpose(0, 2, 1), A) + eye3
+        ATb = np.matmul(Aw.transpose(0, 2, 1), b[..., None])[..., 0]
         sol = np.linalg.solve(ATA, ATb[..., None])[..., 0]
         c = sol[:, :2] + m
         r = np.sqrt(np.maximum(sol[:, 2] + (sol[:, :2] ** 2).sum(1), 1e-12))
@@ -316,9 +320,10 @@ def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
         d = np.maximum(np.hypot(dx, dy), 1e-9)
         J = np.stack([-dx / d, -dy / d, -np.ones_like(d)], axis=2)
         res = d - r[:, None]
-        JTJ = np.einsum("nr,nri,nrj->nij", w, J, J) + eye3
+        Jw = (J * w[..., None]).transpose(0, 2, 1)
+        JTJ = np.matmul(Jw, J) + eye3
         if step == 0:
-            delta = np.linalg.solve(JTJ, -np.einsum("nr,nri,nr->ni", w, J, res)[..., None])[..., 0]
+            delta = np.linalg.solve(JTJ, -np.matmul(Jw, res[..., None]))[..., 0]
             c = c + delta[:, :2]
             r = r + delta[:, 2]
     n = w.sum(1)
@@ -364,8 +369,8 @@ def radial_edge_circles(
     for _ in range(1 + refine):
         U = c[:, 0, None, None] + rs[None, None, :] * ct[None, :, None]  # (N, rays, r)
         V = c[:, 1, None, None] + rs[None, None, :] * st[None, :, None]
-        mx = np.clip(U, 0, roi_px - 1).reshape(N * n_rays, -1).astype(np.float32)
-        my = (np.clip(V, 0, roi_px - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
+        mx = np.minimum(np.maximum(U, 0), roi_px - 1).reshape(N * n_rays, -1).astype(np.float32)
+        my = (np.minimum(np.maximum(V, 0), roi_px - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
         prof = cv2.remap(stack, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         d = np.empty_like(prof)
         d[:, 1:-1] = (prof[:, 2:] - prof[:, :-2]) * (0.5 / step_px)
@@ -492,6 +497,7 @@ def fit_pin_top(image: np.ndarray, guess_px, **kw) -> PinTopFit:
     return fit_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]
 
 
+@functools.lru_cache(maxsize=32)
 def _pin_template(r_px: float, r_bore_px: float, r_plunger_px: float) -> np.ndarray:
     """Zero-sum template of a pin top seen from above: the bright barrel-top annulus
     (``r_bore < r < r_px``) around the dark bore gap (``r_plunger < r < r_bore``). The plunger
@@ -680,6 +686,8 @@ def measure_pins_top(
     mm = np.asarray(to_board((uv[:, None, :] + steps[None]).reshape(-1, 2)), float).reshape(-1, 5, 2)
     jac = np.stack([(mm[:, 1] - mm[:, 2]) / 2, (mm[:, 3] - mm[:, 4]) / 2], axis=2)  # (M, 2, 2)
     out = []
+    rings: list[tuple] = []
+    ring_of: dict[int, int] = {}
     for i, fits in enumerate(all_fits):
         pres = pin_presence(fits)
         pt = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
@@ -711,15 +719,19 @@ def measure_pins_top(
         pt.base_mm, pt.base_cov_mm2 = axis.point_at(0.0)
         pt.tip_mm, pt.tip_cov_mm2 = axis.point_at(g.axial_length_mm)
         pt.base_px, pt.tip_px = np.asarray(to_pixel(np.array([pt.base_mm, pt.tip_mm])), float).reshape(2, 2)
-        # solder cues: colour of the flange top, the barrel-top ring and the fillet zone
+        # solder cues: colour of the flange top, the barrel-top ring and the fillet zone (measured below, all pins at once)
         if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
             fc, bc = fits.flange.center_px, fits.barrel.center_px
             r_bore = g.plunger_radius_mm + g.bore_clearance_mm
-            pt.grey_flange, pt.grey_barrel_ring, pt.grey_fillet = grey_rings(image, [
+            ring_of[i] = len(rings)
+            rings += [
                 (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
                 (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
                 (pt.base_px, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
-            ])
+            ]
+    colours = grey_rings(image, rings) if rings else []
+    for i, k in ring_of.items():
+        out[i].grey_flange, out[i].grey_barrel_ring, out[i].grey_fillet = colours[k:k + 3]
     return out
 
 
