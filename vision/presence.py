@@ -12,8 +12,8 @@ if TYPE_CHECKING:  # top_view imports this module
 
 __all__ = ["Presence", "pin_presence", "PRESENCE_MIN_SCORE"]
 
-# score = rim edge step (grey levels/px) / (fit RMS + 0.2 px). Pins score 14-130 (strongly tilted
-# ones lowest: their rim is partly hidden by the barrel wall); empty pads score about 1.
+# score = rim edge step (grey levels/px) / (fit RMS + 0.2 px). Pins score 26-180 on rendered-dev and
+# generated boards (both lightings and masks); empty pads, bare or with paste, score 0.8-1.6.
 PRESENCE_MIN_SCORE = 5.0
 
 

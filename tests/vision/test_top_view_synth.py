@@ -143,3 +143,18 @@ def test_mating_pads_give_contact_margin(synth_board):
         assert abs(pr.measurements["tip_pad_margin_mm"].value - true_margin) < 0.01, (tp["id"], true_margin)
     tilted = next(p for p in ins.result.pins if p.id == "P02")
     assert "contact_alignment" in tilted.reasons or "tilt" in tilted.reasons
+
+
+def test_missing_pin_on_a_bare_pad_or_on_paste():
+    from vision.synth.boards import random_board
+    from vision.synth.top import fit_top_camera, render_top
+
+    scene = random_board(31, rows=1, cols=4, defects={"P02": "missing", "P03": "missing"}, rotation_deg=-2.0)
+    scene.pins[1].bare_pad = True  # a clean gold pad; P03 keeps its reflowed paste
+    img, rec, truth = render_top(scene, fit_top_camera(scene, mm_per_px=0.02), seed=31)
+    ins = inspect_board(BoardInput(serial="MISS", recipe=Recipe.from_dict(T.recipe_dict(scene)), images={"top": img},
+                                   calibrations={"top": rec}))
+    verdicts = {p.id: (p.verdict.value, p.reasons) for p in ins.result.pins}
+    assert verdicts["P02"] == ("FAIL", ["missing"]) and verdicts["P03"] == ("FAIL", ["missing"])
+    # the good end pins have no present neighbour left: their pitch cannot be measured (REVIEW), nothing fails
+    assert verdicts["P01"] == verdicts["P04"] == ("REVIEW", ["not_measured:pitch"]), verdicts
