@@ -298,6 +298,10 @@ class SidePin:
     solder_edge_px: tuple[float, float] | None = None
     plunger_grey_fraction: float = float("nan")
     erosion_px: float = 0.0  # how much thinner the plunger looks than its nominal diameter, per side
+    across_tilt_sin: float = float("nan")  # |sin| of the tilt across the view, from the flange's silhouette (raised pins)
+    u_across_tilt_sin: float = float("nan")
+    flange_dip_mm: float = float("nan")  # what that tilt lowered the flange's underside by (added to the gap);
+    u_flange_dip_mm: float = float("nan")  # 0 +- the across-tilt allowance when light is seen but the tilt unknown
     px: dict[str, list[float]] = field(default_factory=dict)  # tip, base, barrel_top, dome centre (u, v)
     edges_px: dict[str, np.ndarray] = field(default_factory=dict)  # left/right silhouette edges (N, 2) for overlays
 
@@ -560,16 +564,70 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
         light_px = win.sum(axis=0)
         gap = float(np.mean(light_px)) * s
         u_gap = math.sqrt(float(np.var(light_px)) / len(ug) * 3 * s * s + (0.05 * s) ** 2 + (gap * u_scale_rel) ** 2)
-        if gap > 2 * math.sqrt(float(np.var(light_px)) / len(ug) * 3) * s + 0.5 * s:  # light seen: a tilt across would lower the flange
-            u_gap = math.hypot(u_gap, across_tilt_u_mm(g.flange_radius_mm))
+        if gap > 0.5 * s:  # light seen: a tilt across the view would lower the flange's underside
+            out.flange_dip_mm, out.u_flange_dip_mm = 0.0, across_tilt_u_mm(g.flange_radius_mm)
+            u_gap = math.hypot(u_gap, out.u_flange_dip_mm)
         out.light_gap_mm = max(gap, 0.0)
         out.u_light_gap_mm = u_gap
+        if gap > 4 * s:
+            # light under the whole flange: its silhouette is clear, and how much taller than t_f it looks beside
+            # the barrel tells the tilt across the view, which lowers the flange's underside at the centre
+            k, u_k = _across_tilt_from_flange(bright, frame, out, x0, kx, gap, pad_top_mm, g, erosion_px)
+            if k is not None:
+                d = frame.xh(np.column_stack([ug, np.full(len(ug), vline)]))[:, 0] - x0
+                q = float(np.mean(np.sqrt(np.clip(g.flange_radius_mm**2 - d * d, 0, None))))
+                out.across_tilt_sin, out.u_across_tilt_sin = k, u_k
+                out.flange_dip_mm, out.u_flange_dip_mm = k * q, u_k * q
+                out.light_gap_mm = gap + k * q
+                u_meas = math.sqrt(float(np.var(light_px)) / len(ug) * 3 * s * s + (0.05 * s) ** 2 + (gap * u_scale_rel) ** 2)
+                out.u_light_gap_mm = math.hypot(u_meas, u_k * q)
     base_h = (out.light_gap_mm if math.isfinite(out.light_gap_mm) else 0.0) + pad_top_mm
     out.x_mm = x0 + kx * base_h
     out.u_x_mm = math.sqrt(cov_ax[0, 0] + (base_h**2) * cov_ax[1, 1]) + 0.02 * s
     out.px["base"] = frame.uv([[out.x_mm, base_h]])[0].tolist()
     out.ok = True
     return out
+
+
+#: standard uncertainty of a flange's thickness about its nominal (manufacturing); it limits how well the
+#: flange's apparent thickness tells the tilt across the view
+FLANGE_THICKNESS_U_MM = 0.005
+
+
+def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx: float, gap: float, pad_top_mm: float,
+                             g: PinGeom, erosion_px: float) -> tuple[float | None, float]:
+    """|a_y| of a raised pin from its flange's apparent thickness in the columns beside the barrel.
+
+    A disc of radius r whose normal leans by a_y across the view projects to an ellipse of vertical half-height
+    |a_y| sqrt(r^2 - d^2) at distance d from its centre, so the flange (two such discs t_f apart) looks
+    ``E(d) = t_f + 2 |a_y| sqrt(r_f^2 - d^2)`` tall there. Both sides are used, which cancels the tilt along
+    the row to first order. Returns (|a_y|, u) or (None, nan) when the flange's sides are not clear.
+    """
+    s = frame.s
+    H, W = bright.shape
+    h_lo = pad_top_mm + gap / 2  # middle of the lit gap
+    h_hi = pad_top_mm + gap + g.flange_thickness_mm + 0.15  # above the flange beside the barrel: backlight
+    ds = np.concatenate([-np.linspace(g.barrel_radius_mm + 0.05, g.flange_radius_mm - 0.06, 6),
+                         np.linspace(g.barrel_radius_mm + 0.05, g.flange_radius_mm - 0.06, 6)])
+    h_f = pad_top_mm + gap + g.flange_thickness_mm / 2
+    uv = frame.uv(np.column_stack([x0 + kx * h_f + ds, np.full(len(ds), h_f)]))
+    us = np.round(uv[:, 0]).astype(int)
+    v_lo = frame.uv([[x0, h_lo]])[0, 1]
+    v_hi = frame.uv([[x0, h_hi]])[0, 1]
+    a, b = int(math.floor(v_hi)), int(math.ceil(v_lo))
+    if a < 0 or b >= H or (us < 0).any() or (us >= W).any() or b - a < 8:
+        return None, float("nan")
+    win = bright[a:b + 1][:, us]
+    if (win[:2].mean(axis=0) < 0.85).any() or (win[-2:].mean(axis=0) < 0.85).any():
+        return None, float("nan")  # something else (fillet, neighbour) in the window
+    E = (1.0 - win).sum(axis=0) * s + 2 * erosion_px * s  # the flange's edges glint like the plunger's
+    d = ds - kx * 0  # offsets from the axis at the flange's height
+    q2 = 2 * np.sqrt(np.clip(g.flange_radius_mm**2 - d * d, 0, None))
+    k = float(((E - g.flange_thickness_mm) @ q2) / (q2 @ q2))
+    res = E - g.flange_thickness_mm - k * q2
+    u_fit = math.sqrt(float(res @ res) / max(len(E) - 1, 1) / float(q2 @ q2))
+    u_k = math.sqrt(u_fit**2 + (FLANGE_THICKNESS_U_MM / float(np.mean(q2))) ** 2 + (0.3 * erosion_px * s / float(np.mean(q2))) ** 2)
+    return max(k, 0.0), u_k
 
 
 # -- wicking (front-lit colour) -------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def _side_pitch(iv: ItemView) -> None:
 
 def _without(u: float, part: float) -> float:
     """`u` with one (independent) contribution `part` taken out: the side's allowance for a hidden tilt."""
-    return math.sqrt(max(u * u - part * part, 0.25 * u * u))
+    return math.sqrt(max(u * u - part * part, 0.09 * u * u))
 
 
 def _val(iv: ItemView, name: str) -> Measurement | None:
@@ -211,10 +211,13 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
     n = math.sqrt(1 + px * px + py * py)
     a_y, a_z = py / n, 1 / n
     t = recipe.pin_type
-    if gap is not None and gap.value > 2 * gap.uncertainty:
+    side_dip = _val(side, "flange_dip_mm")
+    if gap is not None and side_dip is not None:  # light under the flange: replace the side's dip by the top's
         dip = t.flange_diameter_mm / 2 * abs(a_y) / math.hypot(a_y, a_z)
-        u0 = _without(gap.uncertainty, across_tilt_u_mm(t.flange_diameter_mm / 2))
-        out.measurements["seating_gap_mm"] = Measurement.of(gap.value + dip, math.hypot(u0, 0.2 * dip), "mm", source="side+top")
+        u0 = _without(gap.uncertainty, side_dip.uncertainty)
+        g_raw = gap.value - side_dip.value
+        u_dip = t.flange_diameter_mm / 2 * upy  # d dip / d p_y ~ r_f
+        out.measurements["seating_gap_mm"] = Measurement.of(g_raw + dip, math.hypot(u0, u_dip), "mm", source="side+top")
     wick = _val(side, "wicking_above_flange_mm")
     if wick is not None and wick.value > 0 and txz_side is not None:
         cos_xz = math.cos(math.radians(txz_side.value))
@@ -222,14 +225,14 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
         shift = abs(w_axial - t.flange_thickness_mm - wick.value)
         u0 = _without(wick.uncertainty, across_tilt_u_mm(t.barrel_diameter_mm / 2))
         out.measurements["wicking_above_flange_mm"] = Measurement.of(
-            w_axial - t.flange_thickness_mm, math.hypot(u0, 0.2 * shift), "mm", source="side+top")
+            w_axial - t.flange_thickness_mm, math.hypot(u0, t.barrel_diameter_mm / 2 * upy, 0.05 * shift), "mm", source="side+top")
     prot = _val(side, "plunger_protrusion_mm")
     if prot is not None:
         g = PinGeom(t.flange_diameter_mm / 2, t.flange_thickness_mm, t.barrel_diameter_mm / 2, t.barrel_length_mm,
                     t.plunger_diameter_mm / 2, t.plunger_protrusion_mm, t.tip_dome_radius_mm)
         bulge = abs(a_y) * shoulder_bulge_mm(g) / a_z  # the barrel top looked this much higher (axial)
         u0 = _without(prot.uncertainty, across_tilt_u_mm(shoulder_bulge_mm(g)))
-        u1 = math.hypot(u0, 0.2 * bulge)
+        u1 = math.hypot(u0, shoulder_bulge_mm(g) * upy)
         out.measurements["plunger_protrusion_mm"] = Measurement.of(prot.value + bulge, u1, "mm", source="side+top")
         out.measurements["plunger_depression_mm"] = Measurement.of(t.plunger_protrusion_mm - prot.value - bulge, u1, "mm",
                                                                    source="side+top")

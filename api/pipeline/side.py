@@ -124,6 +124,13 @@ def _pin_view(sp: SidePin, p, recipe, g: PinGeom, shift_mm: float) -> ItemView:
         lim = recipe.limits.not_seated.upper
         cues["not_seated"] = Cue(present=bool(sp.light_gap_mm > lim), kind="measured", confidence=0.9, score=sp.light_gap_mm,
                                  source=SRC, detail="light under the flange in the silhouette")
+        if math.isfinite(sp.flange_dip_mm):
+            # light under the flange: the gap includes the dip a tilt across the view causes (measured from the
+            # flange's silhouette, or 0 within the across-tilt allowance)
+            m["flange_dip_mm"] = _m(sp.flange_dip_mm, sp.u_flange_dip_mm, "mm")
+        if math.isfinite(sp.across_tilt_sin):
+            m["across_tilt_abs_deg"] = _m(math.degrees(math.asin(min(sp.across_tilt_sin, 1.0))),
+                                          math.degrees(sp.u_across_tilt_sin), "deg")
     else:
         m["seating_gap_mm"] = _miss("the flange's underside is not visible in the side view", "mm")
     if math.isfinite(sp.protrusion_mm):

@@ -157,3 +157,23 @@ def test_linearize_is_the_srgb_curve():
     ref = np.where(x / 255 <= 0.04045, x / 255 / 12.92, ((x / 255 + 0.055) / 1.055) ** 2.4)
     assert np.allclose(linearize(x), ref, atol=1e-6)
     assert np.allclose(linearize((x.astype(np.uint16) * 257)), ref, atol=1e-6)
+
+
+def test_a_raised_pin_shows_its_tilt_across_the_view_in_its_flange():
+    """A raised pin's flange is seen whole: it looks taller than t_f by 2 |a_y| sqrt(r_f^2 - d^2) beside the
+    barrel, which gives the tilt towards the camera and the dip it causes under the flange's centre."""
+    from vision.synth.boards import random_board
+    from vision.synth.side import fit_side_camera, render_side
+
+    scene = random_board(31, rows=1, cols=3, good_jitter=False, defects={"P02": "raised"})
+    p = scene.pins[1]
+    p.seating_gap_mm, p.tilt_deg, p.tilt_azimuth_deg = 0.2, 5.0, 250.0  # mostly towards the camera (-y)
+    cam = fit_side_camera(scene)
+    back, front, rec, truth = render_side(scene, cam, seed=31)
+    res = run(back, front, rec, truth)
+    sp = res.pins[res.match.assign[1]]
+    a = T.board_to_world_matrix(scene)[:3, :3] @ p.axis_dir()
+    assert sp.across_tilt_sin == pytest.approx(abs(a[1]), abs=0.01)
+    assert sp.flange_dip_mm > 0.04
+    assert sp.light_gap_mm == pytest.approx(0.2, abs=0.010)
+    assert abs(sp.light_gap_mm - 0.2) <= 2 * sp.u_light_gap_mm + 1e-4

@@ -47,9 +47,12 @@ def top_view(lx, ly, *, u=0.005, axial=None, txz=None) -> ViewOutput:
     return ViewOutput(view="top", pins={"P01": iv}, registration={"assumed_axial_length_mm": axial} if axial else {})
 
 
-def side_view(tip, txz, *, gap=0.0, u_txz=0.02, wick=None, prot=None) -> ViewOutput:
+def side_view(tip, txz, *, gap=0.0, dip=0.0, u_txz=0.02, wick=None, prot=None) -> ViewOutput:
     ms = {"tip_height_mm": m(tip, 0.002, src="side"), "tilt_xz_deg": m(txz, u_txz, "deg", "side"),
           "seating_gap_mm": m(gap, 0.0005, src="side"), "xy_error_mm": m(0.5, 0.01, src="side")}
+    if gap > 0:  # light under the flange: the side states the dip it could not see (0 within its allowance)
+        ms["flange_dip_mm"] = m(dip, 0.014, src="side")
+        ms["seating_gap_mm"] = m(gap, math.hypot(0.0005, 0.014), src="side")
     if wick is not None:
         ms["wicking_above_flange_mm"] = m(wick, 0.01, src="side")
     if prot is not None:
@@ -121,8 +124,15 @@ def test_side_heights_corrected_by_the_tilt_across_its_view():
     a_y, a_z = (ly / rise) / n, 1 / n
     pins, _, _, _ = fuse(rec, {"top": top_view(0.0, ly), "side": side_view(3.30, 0.0, gap=0.1, wick=0.5, prot=0.95)})
     f = pins["P01"].measurements
-    assert f["seating_gap_mm"].value == pytest.approx(0.1 + 0.7 * abs(a_y) / math.hypot(a_y, a_z), abs=1e-9)
+    dip_top = 0.7 * abs(a_y) / math.hypot(a_y, a_z)
+    assert f["seating_gap_mm"].value == pytest.approx(0.1 + dip_top, abs=1e-9)
     assert f["seating_gap_mm"].source == "side+top"
+    assert f["seating_gap_mm"].uncertainty < 0.014  # the top's lean settles what the side had to allow for
+    # a dip the side measured itself (from the flange's silhouette) is replaced, not added to
+    pins, _, _, _ = fuse(rec, {"top": top_view(0.0, ly), "side": side_view(3.30, 0.0, gap=0.1 + 0.05, dip=0.05)})
+    p2 = ly / (3.30 - 0.02 - 0.15)  # the side's rise is shorter by the larger gap it reported
+    dip2 = 0.7 * p2 / math.sqrt(1 + p2 * p2) / math.hypot(p2 / math.sqrt(1 + p2 * p2), 1 / math.sqrt(1 + p2 * p2))
+    assert pins["P01"].measurements["seating_gap_mm"].value == pytest.approx(0.1 + dip2, abs=1e-9)
     w = (0.5 + 0.3) / a_z - 0.5 * a_y / math.sqrt(1 - a_y * a_y) - 0.3
     assert f["wicking_above_flange_mm"].value == pytest.approx(w, abs=1e-9)
     assert f["plunger_protrusion_mm"].value > 0.95 and f["plunger_depression_mm"].value == pytest.approx(
