@@ -268,9 +268,34 @@ def _quad_design(x, y):
     return np.column_stack([np.ones_like(x), x, y, x * x, y * y, x * y])
 
 
+def _dent_bottom(h, ok_px, u0, v0, radius_px, coef, center_px, mm_per_px) -> float | None:
+    """Depth (mm, relative to the quadric `coef`) of a dent's bottom near (u0, v0): minimum of a
+    paraboloid fitted to the pixel residuals within `radius_px` (a block median would flatten it)."""
+    H, W = h.shape
+    v_lo, v_hi = int(max(0, v0 - radius_px)), int(min(H, v0 + radius_px + 1))
+    u_lo, u_hi = int(max(0, u0 - radius_px)), int(min(W, u0 + radius_px + 1))
+    vv, uu = np.nonzero(ok_px[v_lo:v_hi, u_lo:u_hi])
+    if len(uu) < 30:
+        return None
+    uu, vv = uu + u_lo, vv + v_lo
+    x, y = (uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px
+    res = h[vv, uu] - _quad_design(x, y) @ coef
+    dx, dy = x - x.mean(), y - y.mean()
+    D = _quad_design(dx, dy)
+    p, *_ = np.linalg.lstsq(D, res, rcond=None)
+    Hs = np.array([[2 * p[3], p[5]], [p[5], 2 * p[4]]])
+    if np.any(np.linalg.eigvalsh(Hs) <= 0):
+        return None
+    xm = np.linalg.solve(Hs, -p[1:3])
+    if np.hypot(*xm) > radius_px * mm_per_px:
+        return None
+    return float(p[0] + p[1] * xm[0] + p[2] * xm[1] + p[3] * xm[0] ** 2 + p[4] * xm[1] ** 2 + p[5] * xm[0] * xm[1])
+
+
 def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
              center_px: tuple[float, float], uncertainty_mm: np.ndarray | None = None, block_mm: float = 0.06,
-             min_valid_fraction: float = 0.1, shape_tol_um: float = 3.0, min_dent_blocks: int = 3, max_scatter_mm: float | None = None, seed: int = 0) -> Flatness:
+             min_valid_fraction: float = 0.1, shape_tol_um: float = 3.0, min_dent_blocks: int = 3, max_scatter_mm: float | None = None, edge_band_px: float = 0.0,
+             seed: int = 0) -> Flatness:
     """Peak-to-valley flatness of a pad from its height map.
 
     Parameters
@@ -293,6 +318,9 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         Blocks whose valid pixels scatter more than this (robust sigma) are dropped -- on a weakly
         textured pad, focus peaks of noise scatter over the stack while a surface's agree. About
         one z step is a good value.
+    edge_band_px : float
+        Blocks closer than this to the mask's edge are left out when the interior alone has enough
+        valid blocks (half of its cells); about half the focus window plus a few px.
 
     Returns
     -------
@@ -322,6 +350,18 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     if len(pts) < 8:
         return Flatness(False, f"only {len(pts)} pad blocks have a usable focus peak (need 8); the pad shows too little texture or lies outside the stack")
     P = np.array(pts)
+    notes = []
+    if edge_band_px > 0:
+        # next to the pad edge the focus window also sees the board below; use that band only when
+        # the interior is too plain to carry the fit (smooth gold: the edge is then all there is)
+        dist = cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5)
+        edge = dist[P[:, 1].astype(int), P[:, 0].astype(int)] < edge_band_px
+        n_cells = int((dist[B // 2 :: B, B // 2 :: B] >= edge_band_px).sum())
+        if (~edge).sum() >= max(8, 0.5 * n_cells):
+            P = P[~edge]
+            notes.append(f"interior blocks only ({len(P)}); the {edge_band_px:g} px edge band is left out")
+        else:
+            notes.append(f"pad interior too plain ({int((~edge).sum())}/{n_cells} blocks): the edge band carries the fit")
     x = (P[:, 0] - center_px[0]) * mm_per_px
     y = -(P[:, 1] - center_px[1]) * mm_per_px
     A = _quad_design(x, y)
@@ -348,7 +388,8 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
             sel = dent & (gl == g)
             if sel.sum() >= min_dent_blocks:
                 k = np.flatnonzero(sel)[np.argmin(r[sel])]
-                dent_pts.append((A[k], float(r[k]) + float(A[k] @ c)))
+                depth = _dent_bottom(h, ok_px, P[k, 0], P[k, 1], 1.5 * B, c, center_px, mm_per_px)
+                dent_pts.append((A[k], (float(r[k]) if depth is None else depth) + float(A[k] @ c)))
             else:
                 dent[sel] = False
     # covariance of the quadric from the scatter of the kept blocks
@@ -402,7 +443,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     pl, *_ = np.linalg.lstsq(_quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3], zq, rcond=None)
     surf[vv, uu] = zq - _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3] @ pl
     return Flatness(True, "", pv * 1e3, math.hypot(u_pv * 1e3, 0.1 * res_sigma * 1e3), shape, c, int(len(P)), int(dent.sum()), surf,
-                    notes=[f"{int(keep.sum())}/{len(P)} blocks of {B} px fit the surface; block scatter {res_sigma * 1e3:.1f} um"])
+                    notes=notes + [f"{int(keep.sum())}/{len(P)} blocks of {B} px fit the surface; block scatter {res_sigma * 1e3:.1f} um"])
 
 
 def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, flat: Flatness, *, mm_per_px: float,

@@ -224,7 +224,8 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     # flatness: the pad and its edge (where the focus is sharpest on smooth gold)
     fm = pad_mask((H, W), reg, inset_px=0)
     step = st.z_step_mm
-    fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step)
+    fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
+                  edge_band_px=PAD_DFF["window_px"] // 2 + 3)
     if fl.ok:
         M["flatness_pv_um"] = _m(fl.pv_um, fl.u_pv_um, "um", src)
         iv.cues["pad_shape"] = Cue(present=fl.shape != "flat", kind="measured", confidence=1.0, score=fl.pv_um, source=src, detail=fl.shape)

@@ -222,7 +222,9 @@ MASK_GREEN = np.array([0.05, 0.16, 0.08], np.float32)
 
 
 def _pad_albedo(h, inside, groove, ox, x_step_mm, rng, *, texture=0.22, sigma_px=1.5):
-    """Linear RGB reflectance: textured gold, darker on slopes (coaxial light) and in grooves, oxide brown."""
+    """(texture: the stack generator gives the gold a visible grain so depth from focus has
+    something to find; the top image uses a faint one, as plated gold looks at 10 um/px)"""
+
     gy, gx = np.gradient(h, x_step_mm)
     slope = np.hypot(gx, gy)
     shade = 1.0 / (1.0 + (slope / 0.15) ** 2)  # steep parts send the coaxial light away
@@ -291,7 +293,7 @@ def pad_top_image(pads: list[PadCondition], *, mm_per_px: float = 0.01, size_px=
     any_inside = np.zeros((H, W), bool)
     for p in pads:
         h, inside, macro, groove, ox = pad_surface(p, x, y, pad_top_z_mm=pad_top_z_mm, rng=rng)
-        a = _pad_albedo(h, inside, groove, ox, mm_per_px, rng)
+        a = _pad_albedo(h, inside, groove, ox, mm_per_px, rng, texture=0.06, sigma_px=1.0)
         alb = np.where(inside[..., None], a, alb)
         any_inside |= inside
         t = _pad_truth(p, macro, ox, inside)

@@ -1,0 +1,159 @@
+"""Mating pads on generated images and focus stacks with exact truth: flatness and shape, scratches,
+oxidation, roughness (honestly not resolved), overlays, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calibration.errors import InputError
+from vision.focus import depth_from_focus
+from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
+                         locate_pads, pad_mask, roughness_sa)
+from vision.synth.scene import PadCondition
+from vision.synth.stack import pad_stack, pad_top_image
+
+STEP = 0.01
+Z = np.round(np.arange(17) * STEP, 6)  # pad top at 0.05: 5 steps below, 11 above (as rendered-dev)
+SIZE = (1.4, 1.0)
+DFF = dict(window_px=15, presmooth_px=1.0, min_contrast=3.0, fit_points="auto")  # = api.pipeline.stack.PAD_DFF
+
+
+def _flatness(ss):
+    r = depth_from_focus(ss.stack.images, ss.stack.z_mm, **DFF)
+    s = ss.camera.mm_per_px
+    regs = locate_pads(r.all_in_focus, pad_size_px=(SIZE[0] / s, SIZE[1] / s), max_pads=1)
+    assert len(regs) == 1
+    m = pad_mask(r.valid.shape, regs[0])
+    return r, regs[0], flatness(r.height_mm, r.valid, m, mm_per_px=s, center_px=regs[0].center_px, max_scatter_mm=2 * STEP, edge_band_px=DFF["window_px"] // 2 + 3)
+
+
+CASES = {
+    "flat": dict(),
+    "saddle": dict(warp_shape="saddle", warp_pv_um=40.0),
+    "dome": dict(warp_shape="dome", warp_pv_um=25.0),
+    "bow": dict(warp_shape="bow_x", warp_pv_um=20.0),
+    "dent": dict(dents=[{"center_pad_mm": (0.1, 0.0), "depth_um": 30.0, "sigma_mm": 0.1}]),
+}
+
+
+SHAPES = {"flat": "flat", "saddle": "saddle", "dome": "dome", "bow": "bow", "dent": "local dent"}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_flatness_pv_within_3um_at_a_10um_step_and_shape_named(name):
+    ss = pad_stack(PadCondition("Q1", (0.0, 0.0), SIZE, **CASES[name]), Z, seed=11)
+    r, reg, fl = _flatness(ss)
+    assert fl.ok, fl.reason
+    truth = ss.truth["macro_pv_um"]
+    assert abs(fl.pv_um - truth) <= 3.0, f"{name}: PV {fl.pv_um:.2f} um vs truth {truth:.2f} um"
+    assert fl.u_pv_um < 3.0
+    assert SHAPES[name] in fl.shape, f"{name}: {fl.shape}"
+    # per-pixel heights on the textured pad: RMS within a third of the step (the edge band mixes in the board)
+    inside = ss.extra["inside"] & r.valid
+    err = r.height_mm[inside] - ss.height_mm[inside]
+    assert np.sqrt(np.mean(err**2)) < 0.3 * STEP
+
+
+def test_scratch_in_a_stack_and_roughness_honestly_unresolved():
+    sc = {"p0_pad_mm": (-0.5, -0.3), "p1_pad_mm": (0.2, 0.35), "width_mm": 0.02, "depth_um": 2.0}
+    ss = pad_stack(PadCondition("Q1", (0.0, 0.0), SIZE, scratches=[sc]), Z, seed=13)
+    r, reg, fl = _flatness(ss)
+    s = ss.camera.mm_per_px
+    found, lines = find_scratches(r.all_in_focus, pad_mask(r.valid.shape, reg, inset_px=4), mm_per_px=s)
+    assert len(found) == 1
+    assert abs(found[0].length_mm - ss.truth["scratches"][0]["length_mm"]) < 0.05
+    true_angle = np.degrees(np.arctan2(-(0.35 + 0.3), 0.2 + 0.5)) % 180  # image v points down
+    assert abs(((found[0].angle_deg - true_angle) + 90) % 180 - 90) < 3
+    # the generator's grain is 0.25 um rms: far below what depth from focus resolves at a 10 um step
+    sa, u, why = roughness_sa(r.height_mm, r.valid, pad_mask(r.valid.shape, reg), fl, mm_per_px=s, center_px=reg.center_px,
+                              uncertainty_mm=r.uncertainty_mm)
+    assert sa is None and "below what depth from focus resolves" in why
+
+
+def test_rough_pad_is_measured():
+    # a pad with 3 um rms bumps at 40 um scale: clearly above the method noise, so Sa is reported
+    ss = pad_stack(PadCondition("Q1", (0.0, 0.0), SIZE), Z, seed=14)
+    rng = np.random.default_rng(0)
+    from vision.synth import render as R
+    from vision.synth.stack import render_focus_stack
+
+    bumps = 0.003 * R.smooth_noise(ss.height_mm.shape, rng, sigma_px=4.0) * ss.extra["inside"]
+    h = ss.height_mm + bumps
+    alb = ss.stack.images[5].astype(np.float32) / 255  # reuse the textured look as reflectance
+    imgs = render_focus_stack(h, alb, Z, ss.camera, seed=3)
+    r = depth_from_focus(imgs, Z, **DFF)
+    s = ss.camera.mm_per_px
+    reg = locate_pads(r.all_in_focus, pad_size_px=(SIZE[0] / s, SIZE[1] / s), max_pads=1)[0]
+    m = pad_mask(r.valid.shape, reg)
+    fl = flatness(r.height_mm, r.valid, m, mm_per_px=s, center_px=reg.center_px, max_scatter_mm=2 * STEP, edge_band_px=10)
+    sa, u, why = roughness_sa(r.height_mm, r.valid, m, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm)
+    true_sa = float(np.mean(np.abs(bumps[ss.extra["inside"]] - bumps[ss.extra["inside"]].mean()))) * 1e3
+    assert sa is not None, why
+    # Sa of the bumps is 2.4 um; depth from focus smooths them over its 15 px window, so it reads low
+    assert 0.3 * true_sa < sa < 1.5 * true_sa
+
+
+@pytest.fixture(scope="module")
+def top_pads():
+    pads = [
+        PadCondition("Q01", (2.5, 2.5), SIZE, scratches=[{"p0_pad_mm": (-0.45, -0.3), "p1_pad_mm": (0.4, -0.1), "width_mm": 0.02, "depth_um": 2.0}]),
+        PadCondition("Q02", (4.5, 2.5), SIZE),
+        PadCondition("Q03", (2.5, 4.5), SIZE, oxidation=[{"center_pad_mm": (0.2, 0.1), "radii_mm": (0.2, 0.12), "angle_deg": 30.0},
+                                                          {"center_pad_mm": (-0.35, -0.2), "radii_mm": (0.1, 0.08), "angle_deg": 0.0}]),
+        PadCondition("Q04", (4.5, 4.5), SIZE, dents=[{"center_pad_mm": (0.0, 0.0), "depth_um": 30.0, "sigma_mm": 0.1}],
+                     scratches=[{"p0_pad_mm": (0.1, 0.2), "p1_pad_mm": (0.3, 0.45), "width_mm": 0.015, "depth_um": 2.0}]),
+    ]
+    img, rec, truth = pad_top_image(pads, seed=2)
+    regs = locate_pads(img, pad_size_px=(140, 100), max_pads=8)
+    return img, truth, regs
+
+
+def _region(regs, c):
+    return min(regs, key=lambda g: np.hypot(g.center_px[0] - c[0], g.center_px[1] - c[1]))
+
+
+def test_top_image_scratches_and_oxidation(top_pads):
+    img, truth, regs = top_pads
+    assert len(regs) == 4
+    for pid, t in truth.items():
+        reg = _region(regs, t["center_px"])
+        assert np.hypot(*np.subtract(reg.center_px, t["center_px"])) < 1.0
+        m = pad_mask(img.shape, reg, inset_px=3)
+        found, lines = find_scratches(img, m, mm_per_px=0.01)
+        frac, disc, u = discoloured_fraction(img, m, exclude=lines)
+        want = [s["length_mm"] for s in t["scratches"]]
+        assert len(found) == len(want), pid
+        for f, w in zip(found, sorted(want, reverse=True)):
+            assert abs(f.length_mm - w) < 0.06, pid  # ends lost in the blur / the pad inset, or gained by a pixel
+        # oxidation: the dented pad's shading (a darker ring) is not discolouration
+        assert abs(frac - t["oxidation_area_fraction"]) < 0.02, f"{pid}: {frac:.4f} vs {t['oxidation_area_fraction']:.4f}"
+        assert (frac >= 0.02) == (t["oxidation_area_fraction"] >= 0.02), pid
+
+
+def test_overlays(top_pads):
+    img, truth, regs = top_pads
+    reg = _region(regs, truth["Q01"]["center_px"])
+    reg.id = "Q01"
+    m = pad_mask(img.shape, reg, inset_px=3)
+    found, _ = find_scratches(img, m, mm_per_px=0.01)
+    ov = draw_pad_overlay(img, reg, scratches=found, lines=["scratch"])
+    assert ov.shape == img.shape and ov.dtype == np.uint8
+    p0 = np.round(found[0].p0_px).astype(int)
+    mid = np.round((np.asarray(found[0].p0_px) + found[0].p1_px) / 2).astype(int)
+    assert tuple(ov[mid[1], mid[0]]) != tuple(img[mid[1], mid[0]]) and ov[mid[1], mid[0], 0] > 200  # red line drawn
+    assert p0.min() >= 0
+    h = np.tile(np.linspace(0, 0.05, 300), (200, 1))
+    hm = height_map_rgb(h, None, unit="um", scale=1e3)
+    assert hm.shape == (200, 360, 3)  # the image plus a 60 px scale bar
+    assert np.abs(hm[100, 5].astype(int) - hm[100, 290]).sum() > 100  # colour follows height
+
+
+def test_bad_input_is_one_line():
+    with pytest.raises(InputError, match="needs a colour"):
+        discoloured_fraction(np.zeros((50, 50), np.uint8), np.ones((50, 50), bool))
+    with pytest.raises(InputError, match="too small"):
+        find_scratches(np.zeros((50, 50), np.uint8), np.zeros((50, 50), bool), mm_per_px=0.01)
+    fl = flatness(np.full((60, 60), np.nan), np.zeros((60, 60), bool), np.ones((60, 60), bool), mm_per_px=0.01, center_px=(30, 30))
+    assert not fl.ok and "usable focus peak" in fl.reason
+    assert pad_mask((20, 20), PadRegion((10, 10), (8, 4), 0.0)).sum() == 9 * 5  # pixel centres on the closed box
