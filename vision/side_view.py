@@ -298,6 +298,7 @@ class SidePin:
     solder_edge_px: tuple[float, float] | None = None
     plunger_grey_fraction: float = float("nan")
     erosion_px: float = 0.0  # how much thinner the plunger looks than its nominal diameter, per side
+    bulge_sin: float = float("nan")  # |a_y| as the barrel top's shoulders show it
     across_tilt_sin: float = float("nan")  # |sin| of the tilt across the view, from the flange's silhouette (raised pins)
     u_across_tilt_sin: float = float("nan")
     flange_dip_mm: float = float("nan")  # what that tilt lowered the flange's underside by (added to the gap);
@@ -536,9 +537,26 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     e2, ok2 = _col_top_edges(bright, uc, v_bt0 - 10, v_bt0 + 10)
     if ok2.sum() >= 4:
         pb = frame.xh(np.column_stack([uc[ok2], e2[ok2]]))
-        hb_col = pb[:, 1] + kx * (pb[:, 0] - (x0 + kx * pb[:, 1]))  # back onto the axis along the tilted face
-        h_bt = float(np.mean(hb_col))
-        u_bt = math.sqrt(float(np.var(hb_col)) / len(hb_col) * 3 + u_line_mm**2 + across_tilt_u_mm(shoulder_bulge_mm(g)) ** 2)
+        dcol = pb[:, 0] - (x0 + kx * pb[:, 1])
+        hb_col = pb[:, 1] + kx * dcol  # back onto the axis along the tilted face
+        # a tilt across the view shows the face's rim as a thin ellipse: the shoulders rise by |a_y| sqrt(r_b^2 - d^2)
+        q = np.sqrt(np.clip(g.barrel_radius_mm**2 - dcol * dcol, 0, None))
+        A2 = np.column_stack([np.ones(len(q)), q])
+        sol, *_ = np.linalg.lstsq(A2, hb_col, rcond=None)
+        # that shape is only trusted on a clean silhouette: glints round the rim's edge mimic it
+        clean = abs(erosion_px) < 0.3 and len(q) >= 6 and sol[1] >= 0
+        if clean:
+            h_bt, kb = float(sol[0]), float(sol[1])
+            res = hb_col - A2 @ sol
+            var_h = (np.linalg.inv(A2.T @ A2) * float(res @ res) / max(len(q) - 2, 1))[0, 0]
+            u_model = 0.0
+        else:
+            h_bt, kb = float(np.mean(hb_col)), float("nan")
+            res = hb_col - h_bt
+            var_h = float(res @ res) / max(len(q) - 1, 1) / len(q)
+            u_model = math.hypot(across_tilt_u_mm(shoulder_bulge_mm(g)), abs(erosion_px) * s)
+        out.bulge_sin = kb
+        u_bt = math.sqrt(var_h * 3 + u_line_mm**2 + u_model**2)
         out.barrel_top_mm, out.u_barrel_top_mm = h_bt, u_bt
         out.protrusion_mm = (h_tip - h_bt) / cos_t
         out.u_protrusion_mm = math.sqrt(u_tip**2 + u_bt**2)

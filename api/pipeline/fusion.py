@@ -227,7 +227,7 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
         out.measurements["wicking_above_flange_mm"] = Measurement.of(
             w_axial - t.flange_thickness_mm, math.hypot(u0, t.barrel_diameter_mm / 2 * upy, 0.05 * shift), "mm", source="side+top")
     prot = _val(side, "plunger_protrusion_mm")
-    if prot is not None:
+    if prot is not None and _val(side, "barrel_top_across_tilt_abs_deg") is None:
         g = PinGeom(t.flange_diameter_mm / 2, t.flange_thickness_mm, t.barrel_diameter_mm / 2, t.barrel_length_mm,
                     t.plunger_diameter_mm / 2, t.plunger_protrusion_mm, t.tip_dome_radius_mm)
         bulge = abs(a_y) * shoulder_bulge_mm(g) / a_z  # the barrel top looked this much higher (axial)

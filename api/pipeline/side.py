@@ -135,6 +135,8 @@ def _pin_view(sp: SidePin, p, recipe, g: PinGeom, shift_mm: float) -> ItemView:
         m["seating_gap_mm"] = _miss("the flange's underside is not visible in the side view", "mm")
     if math.isfinite(sp.protrusion_mm):
         m["plunger_protrusion_mm"] = _m(sp.protrusion_mm, sp.u_protrusion_mm, "mm")
+        if math.isfinite(sp.bulge_sin):  # the barrel top's shoulders showed (and so corrected) the tilt across the view
+            m["barrel_top_across_tilt_abs_deg"] = _m(math.degrees(math.asin(min(sp.bulge_sin, 1.0))), 0.5, "deg")
         m["plunger_depression_mm"] = _m(g.plunger_protrusion_mm - sp.protrusion_mm, sp.u_protrusion_mm, "mm")
     else:
         m["plunger_protrusion_mm"] = _miss("the barrel top is not visible in the side view", "mm")

@@ -85,9 +85,15 @@ def test_wicking_within_50_um_and_protrusion(measured):
     wick = [(p, sp) for p, sp, *_ in measured]
     assert all(sp.wicking_above_flange_mm == pytest.approx(p["wicking_above_flange_mm"], abs=0.05) for p, sp in wick)
     assert sum(p["wicking_above_flange_mm"] > 0.5 for p, _ in wick) >= 5
+    err, u = [], []
     for p, sp, _, truth, _ in measured:
         prot = truth["board_layout"]["pin_dimensions_mm"]["prot"] - p["plunger_depression_mm"]
-        assert sp.protrusion_mm == pytest.approx(prot, abs=0.04), p["id"]
+        err.append(sp.protrusion_mm - prot)
+        u.append(sp.u_protrusion_mm)
+    # the shoulders' shape (a tilt across the view shows the barrel-top rim as a thin ellipse) is fitted too
+    assert np.abs(err).max() < 0.015
+    assert np.mean(np.abs(err) <= 2 * np.array(u)) >= 0.9
+    assert sum(p["plunger_depression_mm"] > 0.15 for p, *_ in measured) >= 5
 
 
 def test_solder_in_the_plunger_gap_is_seen_and_clean_pins_are_not():
