@@ -8,7 +8,8 @@ Delivery semantics (tested in tests/api/jobs with the real broker, database and 
 * **exactly-once result**: the job function writes idempotently, keyed by the inspection id, so a
   redelivered or duplicated message changes nothing once a result exists.
 * **poison jobs are bounded**: an exception is retried ``job_max_retries`` times with back-off, then
-  the inspection is recorded failed with the exception as the reason. A job that kills its worker
+  the inspection is recorded failed with the exception as the reason. An unreachable database or
+  image store is not the job's fault: such errors are retried ``job_max_infra_retries`` times. A job that kills its worker
   process (a decoder crash) is redelivered at most `DELIVERY_LIMIT` more times -- counted by the
   broker itself, a quorum queue's ``x-delivery-limit`` -- then dead-lettered, and a reaper in every
   worker records it failed. Neither blocks the queue: other jobs keep flowing meanwhile.
@@ -58,6 +59,9 @@ class JobSettings(BaseSettings):
     fail_func: str = Field(default="api.service.worker:record_failure",
                            description="module:function(inspection_id, reason): record a job that cannot succeed")
     job_max_retries: int = Field(default=2, ge=0, description="retries of a job that raised, before it is recorded failed")
+    job_max_infra_retries: int = Field(default=30, ge=0,
+                                       description="retries of a job that could not reach the database or image store "
+                                                   "(about 25 min with the default back-off): an outage is not the job's fault")
     job_min_backoff_ms: int = Field(default=2000, ge=0, description="first retry delay; doubles per retry")
     job_max_backoff_ms: int = Field(default=60000, ge=0)
     job_time_limit_ms: int = Field(default=600000, gt=0, description="a job running longer is interrupted and retried")

@@ -26,7 +26,12 @@ from urllib.parse import parse_qs, urlparse
 
 from calibration.errors import InputError
 
-__all__ = ["ImageStore", "DirectoryStore", "S3Store", "open_store", "sha256_hex"]
+__all__ = ["ImageStore", "BlobNotFound", "DirectoryStore", "S3Store", "open_store", "sha256_hex"]
+
+
+class BlobNotFound(InputError, LookupError):
+    """A key the store does not hold. To an API client that is bad input; to a worker it more often
+    means a share not mounted or an object store not yet consistent, so workers retry it."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -85,13 +90,19 @@ class DirectoryStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise InputError(f"image {key} is not in the store {self.url}; is the shared directory mounted on this machine?") from None
+            raise BlobNotFound(f"image {key} is not in the store {self.url}; is the shared directory mounted on this machine?") from None
         if sha256_hex(data) != key:
             raise InputError(f"image {key} in {self.url} is corrupt (its content does not match its sha256)")
         return data
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def check(self) -> None:
+        """InputError unless the store's directory is there (a worker calls this at start)."""
+        if not self.root.is_dir():
+            raise InputError(f"image store directory {self.root} does not exist on this machine; mount the shared "
+                             "directory there or set POGOSCOPE_STORE_URL")
 
 
 class S3Store:
@@ -135,7 +146,7 @@ class S3Store:
         """InputError for the errors an operator can fix; the ClientError itself otherwise."""
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchKey", "404", "NotFound"):
-            return InputError(f"image {key} is not in the store {self.url}")
+            return BlobNotFound(f"image {key} is not in the store {self.url}")
         if code == "NoSuchBucket":
             return InputError(f"bucket {self.bucket!r} does not exist at {self.url}; create it first")
         if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
@@ -164,6 +175,19 @@ class S3Store:
                 return False
             raise self._error(exc, key) from None
         return True
+
+    def check(self) -> None:
+        """InputError unless the bucket answers with these credentials (a worker calls this at start)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise (self._error(exc, "") if code not in ("404", "NotFound") else
+                   InputError(f"bucket {self.bucket!r} does not exist at {self.url}; create it first")) from None
+        except BotoCoreError as exc:
+            raise InputError(f"cannot reach the image store {self.url}: {exc}") from None
 
 
 def open_store(url: str | Path) -> DirectoryStore | S3Store:

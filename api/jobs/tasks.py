@@ -67,7 +67,7 @@ class RecordFailure(Middleware):
             return
         inspection_id = message.args[0]
         reason = _one_line(exception)
-        if not isinstance(exception, InputError):
+        if message.options.get("retries", 1) > 1 or not isinstance(exception, InputError):
             # Retries has counted this attempt in options["retries"] before giving up.
             reason = f"{reason} (gave up after {message.options.get('retries', 1)} attempt(s))"
         log.warning("inspection %s failed: %s", inspection_id, reason)
@@ -145,6 +145,33 @@ class DeadLetterReaper(threading.Thread):
         self.stop_event.set()
 
 
+def is_infrastructure_error(exc: BaseException) -> bool:
+    """True for a failure to reach a shared service (database, image store, network), judged along
+    the exception's cause chain: OSError (sockets, files) or a DB-API OperationalError/InterfaceError."""
+    from api.jobs.store import BlobNotFound
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (OSError, BlobNotFound)) or type(exc).__name__ in ("OperationalError", "InterfaceError"):
+            return True
+        exc = exc.__cause__ if exc.__cause__ is not None else (None if exc.__suppress_context__ else exc.__context__)
+        seen += 1
+    return False
+
+
+def retry_policy(config: JobSettings) -> Callable[[int, BaseException], bool]:
+    """dramatiq ``retry_when``: bounded retries for a job's own failures, many for outages."""
+
+    def retry_when(retries: int, exc: BaseException) -> bool:
+        if is_infrastructure_error(exc):
+            return retries < config.job_max_infra_retries
+        if isinstance(exc, InputError):  # bad input: no retry can cure it
+            return False
+        return retries < config.job_max_retries
+
+    return retry_when
+
+
 def register(broker: dramatiq.Broker, config: JobSettings, job: Callable[[str], object]) -> dramatiq.Actor:
     """Declare the inspection actor on `broker` (its options are the retry policy)."""
 
@@ -159,10 +186,10 @@ def register(broker: dramatiq.Broker, config: JobSettings, job: Callable[[str], 
         queue_name=config.queue_name,
         broker=broker,
         max_retries=config.job_max_retries,
+        retry_when=retry_policy(config),
         min_backoff=config.job_min_backoff_ms or 1,
         max_backoff=max(config.job_max_backoff_ms, 1),
         time_limit=config.job_time_limit_ms,
-        throws=(InputError,),  # bad input: retrying cannot help, record it at once
     )
 
 
@@ -193,9 +220,15 @@ class Worker:
         self.actor = register(self.broker, config, self.job)
         self.reaper = DeadLetterReaper(config.broker_url, config.queue_name, self.fail)
         self._worker: dramatiq.Worker | None = None
+        if config.store_url:
+            from api.jobs.store import open_store
+
+            self.store_check = open_store(config.store_url).check
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def start(self) -> None:
+        if self.config.store_url:
+            self.store_check()  # a worker that cannot see the images would fail every job: refuse to start
         try:
             self.broker.declare_queue(self.config.queue_name, ensure=True)
         except dramatiq.errors.BrokerConnectionError as exc:

@@ -8,7 +8,8 @@ no-op. The results table deliberately has no unique constraint: a duplicate writ
 
 Fault injection (a column of the submission, for the failure tests): ``segv`` kills the process
 with SIGSEGV where a crashing decoder would; ``die_after_commit`` SIGKILLs it after the commit and
-before the broker's ack.
+before the broker's ack. An id starting with ``flaky-db`` finds the database down for its first four
+connection attempts.
 """
 
 from __future__ import annotations
@@ -34,10 +35,21 @@ CREATE TABLE IF NOT EXISTS attempts (
 """
 
 
-def connect() -> psycopg.Connection:
+def connect(inspection_id: str = "") -> psycopg.Connection:
     url = os.environ["POGOSCOPE_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     schema = os.environ["POGOSCOPE_DB_SCHEMA"]
-    return psycopg.connect(url, options=f"-c search_path={schema}")
+    if inspection_id.startswith("flaky-db") and _count_outage(inspection_id) <= 4:
+        url = "postgresql://root@127.0.0.1:1/test"  # a database that is down: a real OperationalError
+    return psycopg.connect(url, options=f"-c search_path={schema}", connect_timeout=5)
+
+
+def _count_outage(inspection_id: str) -> int:
+    """How many times `inspection_id` has tried to connect (a file beside the image store: workers share it)."""
+    path = f"{os.environ['POGOSCOPE_STORE_URL']}/outage-{inspection_id}"
+    with open(path, "a+") as fh:
+        fh.write("x")
+    with open(path) as fh:
+        return len(fh.read())
 
 
 def create_schema(conn: psycopg.Connection, schema: str) -> None:
@@ -61,7 +73,7 @@ def run_inspection(inspection_id: str) -> None:
     from models.recipe import Recipe
     from vision.io import decode_image
 
-    with connect() as conn:
+    with connect(inspection_id) as conn:
         n = _attempt(conn, inspection_id)
         row = conn.execute("SELECT serial, image_key, recipe, calibration, fault, dwell_s, status FROM submissions "
                            "WHERE id = %s", (inspection_id,)).fetchone()

@@ -56,6 +56,12 @@ def test_directory_store_errors_are_one_line(tmp_path):
         store.get(key)
 
 
+def test_check_refuses_a_store_this_machine_cannot_see(tmp_path):
+    open_store(tmp_path).check()
+    with pytest.raises(InputError, match="does not exist on this machine; mount the shared directory"):
+        open_store(tmp_path / "not-mounted").check()
+
+
 @pytest.mark.parametrize("url, match", [
     ("", "empty"),
     ("ftp://host/x", "unsupported scheme 'ftp'"),
@@ -108,6 +114,7 @@ def test_s3_store_round_trip_over_http(s3_endpoint):
     store = open_store(f"s3://pogo-images/line-1?endpoint_url={s3_endpoint}&region=us-east-1")
     assert isinstance(store, S3Store)
     store.client.create_bucket(Bucket="pogo-images")
+    store.check()
     blobs = _blobs(3)
     keys = [store.put(b) for b in blobs]
     assert keys == [sha256_hex(b) for b in blobs]
@@ -126,6 +133,8 @@ def test_s3_store_round_trip_over_http(s3_endpoint):
 
 def test_s3_store_missing_bucket_is_one_line(s3_endpoint):
     store = open_store(f"s3://no-such-bucket?endpoint_url={s3_endpoint}")
+    with pytest.raises(InputError, match="bucket 'no-such-bucket' does not exist"):
+        store.check()
     with pytest.raises(InputError, match="bucket 'no-such-bucket' does not exist"):
         store.put(b"x")
     with pytest.raises(InputError, match="bucket 'no-such-bucket' does not exist"):

@@ -21,14 +21,19 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
     ((), {}, "no broker URL; set POGOSCOPE_BROKER_URL"),
     (("--broker-url", "redis://127.0.0.1:6379/0"), {}, "scheme 'redis' is not supported"),
     (("--broker-url", "amqp://guest:guest@127.0.0.1:1/", "--job-func", "tests.api.jobs.standin:run_inspection"),
-     {"POGOSCOPE_FAIL_FUNC": "tests.api.jobs.standin:record_failure"}, "cannot reach the broker at amqp://127.0.0.1:1/"),
+     {"POGOSCOPE_FAIL_FUNC": "tests.api.jobs.standin:record_failure", "POGOSCOPE_STORE_URL": "{tmp}"},
+     "cannot reach the broker at amqp://127.0.0.1:1/"),
+    (("--broker-url", "amqp://guest:guest@127.0.0.1:5672/", "--job-func", "tests.api.jobs.standin:run_inspection"),
+     {"POGOSCOPE_FAIL_FUNC": "tests.api.jobs.standin:record_failure", "POGOSCOPE_STORE_URL": "{tmp}/unmounted"},
+     "image store directory {tmp}/unmounted does not exist on this machine"),
     (("--broker-url", "amqp://guest:guest@127.0.0.1:5672/", "--job-func", "no_such_module:run"), {},
      "job function (POGOSCOPE_JOB_FUNC) 'no_such_module:run': module 'no_such_module' not found"),
     (("--broker-url", "amqp://guest:guest@127.0.0.1:5672/", "--job-func", "tests.api.jobs.standin:run_inspection"),
      {"POGOSCOPE_FAIL_FUNC": "tests.api.jobs.standin:nothing"}, "standin has no function 'nothing'"),
 ])
-def test_bad_worker_settings_exit_2_with_one_line(args, env, message):
-    r = _run(*args, **env)
+def test_bad_worker_settings_exit_2_with_one_line(args, env, message, tmp_path):
+    r = _run(*args, **{k: v.format(tmp=tmp_path) for k, v in env.items()})
+    message = message.format(tmp=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pogoscope: error: ") and message in lines[0], r.stderr
