@@ -130,7 +130,7 @@ def _levels(lin: np.ndarray, board_rows: slice, top_rows: slice) -> tuple[np.nda
 
 def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_window_px: int = 6,
                     step_px: float = 0.0, offset_px: np.ndarray | None = None, min_columns: int = 40,
-                    row_range: tuple[int, int] | None = None) -> BoardLine:
+                    row_range: tuple[int, int] | None = None, clip: bool = False) -> BoardLine:
     """Subpixel board line of a side image (board below, background above, either polarity).
 
     Parameters
@@ -140,6 +140,12 @@ def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_
     half_window_px : half height of each column's edge window.
     step_px : height (px) of the lowest things that stand on the board (pads, fiducials); the trimming
         ends below half of it so that their tops are not taken for the board.
+    offset_px : (W,) px added to each column's edge before the fit (the known height of a pad standing
+        there), so that pad columns count as board.
+    row_range : (first, stop) rows of a band that holds the line (a refinement): only it is searched.
+    clip : clip the normalised window to [0, 1]: for front-lit images, where pads are a third level
+        (brighter than the board's edge) that would otherwise count as negative background.
+    min_columns : fewer usable columns than this is a failure (``ok=False`` with the reason).
 
     Each column's edge is the lowest crossing between the board level (median of the bottom rows) and
     the background level (median of the top rows), refined by the area method. A line is fitted with
@@ -149,7 +155,7 @@ def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_
         r0 = max(int(row_range[0]), 0)
         r1 = min(int(row_range[1]), lin.shape[0])
         sub = find_board_line(lin[r0:r1], exclude=exclude, half_window_px=half_window_px, step_px=step_px,
-                              offset_px=offset_px, min_columns=min_columns)
+                              offset_px=offset_px, min_columns=min_columns, clip=clip)
         if sub.ok:
             sub.v0_px += r0
             sub.edges_px = sub.edges_px + r0
@@ -179,6 +185,8 @@ def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_
     a = vc[us] - k
     idx = a[None, :] + np.arange(2 * k)[:, None]
     win = (lin[idx, us[None, :]] - lb[us]) / div[us]  # 0 board, 1 background
+    if clip:
+        win = np.clip(win, 0.0, 1.0)
     e = a - 0.5 + win.sum(axis=0)  # area method: background fraction = distance of the edge from the window top
     # per-column check: the window must really hold one transition (background on top, board at the bottom)
     good = (win[:2].mean(axis=0) > 0.8) & (win[-2:].mean(axis=0) < 0.2)
@@ -865,7 +873,7 @@ def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: 
         fg = np.asarray(front)
         r0, r1 = max(band[0], 0), min(band[1], H)
         crop = fg[r0:r1] if fg.ndim == 2 else fg[r0:r1, :, 1]  # green: FR4 bright, background dark
-        line_front = find_board_line(linearize(crop), exclude=excl, offset_px=offs)
+        line_front = find_board_line(linearize(crop), exclude=excl, offset_px=offs, clip=True)
         if line_front.ok:
             line_front.v0_px += r0
             line_front.edges_px = line_front.edges_px + r0

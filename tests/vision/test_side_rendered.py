@@ -45,6 +45,7 @@ def test_pins_matched_and_missing_found(scene):
 def test_board_line_within_0p2_px(scene):
     t, row = scene
     assert row.line.v_at(800) == pytest.approx(t["views"]["side"]["board_top_edge_v_px"], abs=0.2)
+    assert row.line_front.v_at(800) == pytest.approx(t["views"]["side"]["board_top_edge_v_px"], abs=0.5)
 
 
 def test_tip_height_and_pixel(scene):

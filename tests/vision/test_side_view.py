@@ -48,6 +48,9 @@ def test_board_line_within_0p2_px(measured):
         assert row.line.ok
         assert row.line.v_at(row.line.u_ref_px) == pytest.approx(truth["views"]["side"]["board_top_edge_v_px"], abs=0.2)
         assert abs(row.line.slope) < 1e-3
+        # the front-lit image's edge (pads are a third, brighter level there): for the overlay and a cross-check
+        assert row.line_front.ok
+        assert row.line_front.v_at(row.line.u_ref_px) == pytest.approx(truth["views"]["side"]["board_top_edge_v_px"], abs=0.5)
 
 
 def test_tip_height_within_8_um_and_honest(measured):
