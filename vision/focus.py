@@ -161,8 +161,9 @@ def focus_curve(images, *, measure: str = "sml", window_px: int = 1, presmooth_p
     return np.array(out)
 
 
-def refine_peak(z, values) -> tuple[float, float, int]:
-    """Sub-step peak of a 1-D focus curve by a Gaussian fit through the top three samples.
+def refine_peak(z, values, *, points: int = 3) -> tuple[float, float, int]:
+    """Sub-step peak of a 1-D focus curve by a Gaussian fit through the top `points` samples
+    (3: exact through three; 5 or 7: least squares, kept inside the curve).
 
     Returns ``(z_peak, sigma, k)``: refined position (units of `z`), width of the fitted Gaussian
     and the index of the best sample. ``z_peak`` is NaN when the best sample is the first or last.
@@ -172,6 +173,14 @@ def refine_peak(z, values) -> tuple[float, float, int]:
     k = int(np.argmax(f))
     if k == 0 or k == len(f) - 1:
         return float("nan"), float("nan"), k
+    m = min((points - 1) // 2, k, len(f) - 1 - k) if points > 3 else 1
+    if m > 1:
+        sl = slice(k - m, k + m + 1)
+        a, b, _ = np.polyfit(z[sl] - z[k], np.log(np.maximum(f[sl], 1e-30)), 2)
+        if a >= 0:
+            return float(z[k]), float("nan"), k
+        x = float(np.clip(-b / (2 * a), z[k - m] - z[k], z[k + m] - z[k]))
+        return float(z[k] + x), math.sqrt(-1 / (2 * a)), k
     y = np.log(np.maximum(f[k - 1 : k + 2], 1e-30))
     h0, h1 = z[k] - z[k - 1], z[k + 1] - z[k]
     d0, d2 = y[0] - y[1], y[2] - y[1]

@@ -309,25 +309,35 @@ def measure_pins(
         apex = z_rim + geometry.cap_mm
         mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)
         mp.curves["rim"] = rim_curve
-        # barrel top and flange rings
-        bc = _feature_curve(F, c, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
-        mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
-        fc = _feature_curve(F, c, rf - 0.1 * (rf - rb), rf + 0.1 * (rf - rb))
-        mp.flange_top_z_mm, mp.u_flange_top_z_mm, mp.flange_why = _height(z, fc, step)
-        mp.curves["barrel"], mp.curves["flange"] = bc, fc
-        # tilt: rim centre vs barrel-top centre, both on the axis
-        zb = mp.barrel_top_z_mm
-        u_zb = mp.u_barrel_top_z_mm
-        if not math.isfinite(zb):
-            zb, u_zb, mp.tilt_uses_nominal_barrel = geometry.barrel_top_nominal_z, 0.02, True
-        k_b = int(np.argmin(np.abs(z - zb)))
         # outlines by threshold at mid-level on a smoothed slice: blob centroids are immune to the
         # edges of neighbouring rings that pull edge-point fits on a leaning pin
         sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
         got_r = _dark_disc_centre(sm(imgs[k_rim]), c, rp)
-        rim_c, u_rim_px = (got_r[0], 0.3) if got_r is not None else (None, float("nan"))
+        rim_c, u_rim_px = (got_r[0], 0.3) if got_r is not None else (c, 1.0)
+        # barrel top: its ring is centred on the barrel, which a leaning pin shifts off the plunger;
+        # find the disc near the nominal barrel height first, measure its height around that centre
+        k_b = int(np.argmin(np.abs(z - geometry.barrel_top_nominal_z)))
         bcen = _bright_disc_centre(sm(imgs[k_b]), c, rp, rb, 0.5 * (rb + rf))
+        cb = bcen if bcen is not None else c
+        bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
+        mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
+        zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
+        if not math.isfinite(zb):
+            zb, u_zb, mp.tilt_uses_nominal_barrel = geometry.barrel_top_nominal_z, 0.02, True
+        else:
+            k_b = int(np.argmin(np.abs(z - zb)))
+            bcen = _bright_disc_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf))
+            cb = bcen if bcen is not None else cb
+        # flange: centred where the axis (rim centre -> barrel centre) reaches the nominal flange top
+        zf_nom = geometry.pad_top_z + geometry.flange_thickness
+        cf = np.asarray(cb) + (np.asarray(cb) - rim_c) * (zb - zf_nom) / max(z_rim - zb, 1e-3)
+        fc = _feature_curve(F, cf, rf - 0.1 * (rf - rb), rf + 0.1 * (rf - rb))
+        mp.flange_top_z_mm, mp.u_flange_top_z_mm, mp.flange_why = _height(z, fc, step)
+        mp.curves["barrel"], mp.curves["flange"] = bc, fc
         u_b_px = 0.3
+        if got_r is None:
+            rim_c = None
+        # tilt: rim centre vs barrel-top centre, both on the axis
         if bcen is None or rim_c is None:
             mp.reason = "tilt not measured: barrel-top or rim outline not found"
         else:

@@ -137,6 +137,7 @@ def pin_stack(scene: BoardScene, stage_xy_mm, z_mm, *, cam: MicroCamera | None =
     zbuf = np.zeros((H, W))
     alb = np.full((H, W), 0.18, np.float32)
     dome_px = np.zeros((H, W), bool)
+    blur_h = np.full((H, W), np.nan)  # height that sets each pixel's blur, where it is not its own
     in_view = []
     hw, hh = 0.5 * W * cam.mm_per_px + g.flange_radius_mm, 0.5 * H * cam.mm_per_px + g.flange_radius_mm
     for pin in scene.pins:
@@ -158,14 +159,19 @@ def pin_stack(scene: BoardScene, stage_xy_mm, z_mm, *, cam: MicroCamera | None =
         rr2 = (x - dc[0]) ** 2 + (y - dc[1]) ** 2
         zd = dc[2] + np.sqrt(np.clip(g.dome_radius_mm**2 - rr2, 0, None))
         _paint(zbuf, alb, foot, zd, 0.10)
-        dome_px |= foot & (zbuf == zd)
+        mine = foot & (zbuf == zd)
+        dome_px |= mine
+        blur_h[mine] = rim[2]
         # the pin counts as in view when its plunger is inside the image
         cx, cy = rim[0] - stage_xy_mm[0], rim[1] - stage_xy_mm[1]
         if abs(cx) < 0.5 * W * cam.mm_per_px - g.plunger_radius_mm and abs(cy) < 0.5 * H * cam.mm_per_px - g.plunger_radius_mm:
             in_view.append(pin)
     # machined/plated surfaces carry fine texture; the polished dome does not (a dark, smooth mirror)
     albedo = np.clip(np.where(dome_px, alb, alb * tex), 0.01, 1.0)
-    imgs = render_focus_stack(zbuf, albedo, z_mm, cam, seed=seed + 1)
+    # the polished dome is a featureless dark mirror: what the lens resolves there is the outline of
+    # the rim, so dome pixels are blurred as the rim is (a gathering renderer would otherwise blur the
+    # outline's inner side by the dome heights above it and bias the rim's focus upwards)
+    imgs = render_focus_stack(np.where(np.isnan(blur_h), zbuf, blur_h), albedo, z_mm, cam, seed=seed + 1)
     meta = {"target": "pins", "items": [p.id for p in in_view], "stage_xy_mm": [float(v) for v in stage_xy_mm]}
     st = stack_from_arrays(list(imgs), z_mm, source="synthetic pin stack", meta=meta)
     truth = {"pins": [pin_truth(p, scene) for p in in_view], "z_step_mm": float(np.median(np.diff(z_mm)))}
