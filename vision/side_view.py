@@ -240,7 +240,7 @@ def _rough_line(lin: np.ndarray, *, step_px: float, col_step: int = 2) -> BoardL
     valid = np.zeros(W, bool)
     valid[::col_step] = sub.valid
     # sub column j is image column col_step * j
-    return BoardLine(ok=True, v0_px=sub.v0_px + sub.slope * (W / 2 / col_step - sub.u_ref_px) * 0, slope=sub.slope / col_step,
+    return BoardLine(ok=True, v0_px=sub.v0_px, slope=sub.slope / col_step,
                      u_ref_px=sub.u_ref_px * col_step, cov=sub.cov * np.array([[1, 1 / col_step], [1 / col_step, 1 / col_step**2]]),
                      rms_px=sub.rms_px, n_columns=sub.n_columns, columns_px=sub.columns_px * col_step, edges_px=sub.edges_px,
                      valid=valid)
@@ -348,7 +348,7 @@ class _Frame:
     def uv(self, xh) -> np.ndarray:
         q = np.asarray(xh, float).reshape(-1, 2)
         if self.affine is not None:
-            M, c, Minv = self.affine
+            _, c, Minv = self.affine
             return (q - c) @ Minv.T
         p = self.o + q[:, :1] * self.t + q[:, 1:] * self.n
         return self.rec.plane_to_pixel(p)
@@ -398,7 +398,7 @@ def _row_centroids(bright, v_rows, u_centres, half_w, *, clip: bool = False):
 
 def _col_top_edges(bright, u_cols, v_top, v_bot):
     """Top edge (v px) of the dark run in each column between rows v_top (background) and v_bot (dark)."""
-    H, W = bright.shape
+    H = bright.shape[0]
     us = np.asarray(u_cols, int)
     a, b = max(int(v_top), 0), min(int(v_bot), H - 1)
     if b - a < 4 or len(us) == 0:
@@ -437,7 +437,7 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
 
     Returns a `SidePin`; ``ok=False`` with a reason when a part cannot be measured.
     """
-    H, W = bright.shape
+    W = bright.shape[1]
     s = frame.s
     out = SidePin(ok=False, u_px=float(u_guess))
     vline = float(line.v_at(u_guess))
@@ -468,7 +468,6 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     v_bar = np.arange(int(v_bt0 + 0.12 / s), int(v_bt0 + (g.barrel_length_mm - 0.15) / s), 2)  # rows 2 px apart: the blur correlates neighbours anyway
     v_plg = np.arange(int(v_tip0 + (g.dome_radius_mm + 0.04) / s), int(v_bt0 - 0.06 / s))
     v_rows = np.concatenate([v_bar, v_plg])
-    half = np.concatenate([np.full(len(v_bar), hb + 12), np.full(len(v_plg), g.plunger_radius_mm / s + 10)])
     c1, w1, o1 = _row_centroids(bright, v_bar, u_guess, hb + 12)
     c2, w2, o2 = _row_centroids(bright, v_plg, u_guess, g.plunger_radius_mm / s + 10)
     cents, widths, oks = np.concatenate([c1, c2]), np.concatenate([w1, w2]), np.concatenate([o1, o2])
@@ -520,7 +519,7 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
         out.reason = "the tip dome's outline is not clear"
         return out
     pe = frame.xh(np.column_stack([ucols[oke], e[oke]]))
-    xc, hc, cov_c, rms_c = _fit_circle_fixed_r(pe[:, 0], pe[:, 1], r_d, x_dc0, h_dc0)
+    xc, hc, cov_c, _ = _fit_circle_fixed_r(pe[:, 0], pe[:, 1], r_d, x_dc0, h_dc0)
     h_tip = hc + r_d * cos_t + erosion_px * s
     x_tip = xc + r_d * kx * cos_t
     u_line_mm = line.u_v_at(u_guess) * s
@@ -647,8 +646,7 @@ def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx:
     if (win[:2].mean(axis=0) < 0.85).any() or (win[-2:].mean(axis=0) < 0.85).any():
         return None, float("nan")  # something else (fillet, neighbour) in the window
     E = (1.0 - win).sum(axis=0) * s + 2 * erosion_px * s  # the flange's edges glint like the plunger's
-    d = ds - kx * 0  # offsets from the axis at the flange's height
-    q2 = 2 * np.sqrt(np.clip(g.flange_radius_mm**2 - d * d, 0, None))
+    q2 = 2 * np.sqrt(np.clip(g.flange_radius_mm**2 - ds * ds, 0, None))  # ds: offsets from the axis
     k = float(((E - g.flange_thickness_mm) @ q2) / (q2 @ q2))
     res = E - g.flange_thickness_mm - k * q2
     u_fit = math.sqrt(float(res @ res) / max(len(E) - 1, 1) / float(q2 @ q2))
@@ -740,7 +738,6 @@ def match_row(x_det_mm, nominal_x_mm, *, pad_seen=None) -> RowMatch:
         return RowMatch([None] * len(xn), 0.0, [])
     spacing = np.diff(np.sort(xn)).min() if len(xn) > 1 else 1.0
     gate = 0.35 * spacing
-    best = None
     scores = []
     cands = []
     for sh in {round(float(a - b), 4) for a in xd for b in xn}:
@@ -770,8 +767,7 @@ def match_row(x_det_mm, nominal_x_mm, *, pad_seen=None) -> RowMatch:
     pairs = [(k, j) for k, j in enumerate(assign) if j is not None]
     if pairs:
         sh = float(np.median([xd[j] - xn[k] for k, j in pairs]))
-    best = RowMatch(assign, sh, [j for j in range(len(xd)) if j not in used], ambiguous)
-    return best
+    return RowMatch(assign, sh, [j for j in range(len(xd)) if j not in used], bool(ambiguous))
 
 
 # -- the whole row -------------------------------------------------------------------------------------------------
