@@ -98,10 +98,15 @@ def find_fiducial(image: np.ndarray, guess_px, *, radius_px: float, search_px: f
     reason when no dot matches well enough or two equally good dots are in the search region.
     """
     half = int(math.ceil(search_px + 1.6 * radius_px))
-    g, o = gray_roi(image, guess_px, half)
-    # the search runs at a reduced scale (the dot stays >= 6 px in radius); the edge fit at full scale
+    # the search runs at a reduced scale (the dot stays >= 6 px in radius, area averaging is the
+    # smoothing), the edge fit on a smoothed full-scale patch around the dot found
     k = max(1, int(radius_px // 6))
-    small = cv2.resize(g, (g.shape[1] // k, g.shape[0] // k), interpolation=cv2.INTER_AREA) if k > 1 else g
+    if k > 1:
+        g, o = _raw_gray_roi(image, guess_px, half)
+        small = cv2.resize(g, (g.shape[1] // k, g.shape[0] // k), interpolation=cv2.INTER_AREA)
+    else:
+        g, o = gray_roi(image, guess_px, half)
+        small = g
     rs = radius_px / k
     size = 2 * int(math.ceil(1.5 * rs)) + 1
     tpl = np.zeros((size, size), np.float32)
@@ -125,11 +130,30 @@ def find_fiducial(image: np.ndarray, guess_px, *, radius_px: float, search_px: f
     if second > max(min_score, best - 0.05):
         return CircleFit(reason=f"two round dots match equally well ({best:.2f}, {second:.2f}) near "
                                 f"({guess_px[0]:.0f}, {guess_px[1]:.0f}); the fiducial is ambiguous")
-    fit = radial_edge_circle(g, np.array([cu_full[v, u], cv_full[v, u]], float), radius_px, polarity="falling",
-                             band_px=max(3.0, 0.25 * radius_px), refine=2)
+    found = np.array([cu_full[v, u], cv_full[v, u]], float) + o
+    band = max(3.0, 0.25 * radius_px)
+    g2, o2 = gray_roi(image, found, int(math.ceil(radius_px + band + k + 6)))
+    fit = radial_edge_circle(g2, found - o2, radius_px, polarity="falling", band_px=band, refine=2)
     if fit.ok:
-        fit.center_px = fit.center_px + o
+        fit.center_px = fit.center_px + o2
     return fit
+
+
+def _raw_gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 luminance of the square ROI (2*half+1) around `center_px`, clipped to the image (no smoothing), and its origin."""
+    h, w = image.shape[:2]
+    u, v = int(round(center_px[0])), int(round(center_px[1]))
+    u0, v0 = max(u - half_px, 0), max(v - half_px, 0)
+    u1, v1 = min(u + half_px + 1, w), min(v + half_px + 1, h)
+    if u1 - u0 < 3 or v1 - v0 < 3:
+        return gray_roi(image, center_px, half_px)  # raises the clear error for a point off the image
+    roi = image[v0:v1, u0:u1]
+    if roi.ndim == 3:
+        roi = cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY)
+    g = roi.astype(np.float32)
+    if image.dtype == np.uint16:
+        g /= 257.0
+    return g, np.array([u0, v0], float)
 
 
 def register_board(

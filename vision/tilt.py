@@ -31,8 +31,9 @@ class AxisFit:
 
     def point_at(self, h_mm: float) -> tuple[np.ndarray, np.ndarray]:
         """Centre (2,) of the axis at height h and its 2x2 covariance."""
-        J = np.hstack([np.eye(2), h_mm * np.eye(2)])
-        return self.base_mm + h_mm * self.lean, J @ self.cov @ J.T
+        C = self.cov
+        cov = C[:2, :2] + h_mm * (C[:2, 2:] + C[2:, :2]) + h_mm**2 * C[2:, 2:]  # J C J^T, J = [I, h I]
+        return self.base_mm + h_mm * self.lean, cov
 
     def transformed(self, R: np.ndarray, t: np.ndarray) -> "AxisFit":
         """The same axis in another frame, ``x' = R x + t`` (R a 2x2 rotation); azimuth in the new frame."""
@@ -59,16 +60,16 @@ def fit_axis(heights_mm, centres_mm, covs_mm2) -> AxisFit:
     C = np.asarray(covs_mm2, float).reshape(-1, 2, 2)
     if len(h) < 2 or np.ptp(h) <= 0:
         return AxisFit(ok=False, reason="need circle centres at two different heights (flange and barrel top or tip)")
-    rows, rhs, W = [], [], []
-    for hi, ci, Ci in zip(h, c, C):
-        rows.append(np.hstack([np.eye(2), hi * np.eye(2)]))
-        rhs.append(ci)
-        W.append(np.linalg.inv(Ci + np.eye(2) * 1e-12))
-    A = np.vstack(rows)
-    b = np.concatenate(rhs)
-    Wb = np.zeros((2 * len(h), 2 * len(h)))
-    for i, Wi in enumerate(W):
-        Wb[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = Wi
+    # stacked design: c_i = base + h_i s, each centre weighted by the inverse of its covariance
+    n = len(h)
+    A = np.zeros((2 * n, 4))
+    A[0::2, 0] = A[1::2, 1] = 1.0
+    A[0::2, 2] = A[1::2, 3] = h
+    b = c.reshape(-1)
+    Wb = np.zeros((2 * n, 2 * n))
+    Winv = np.linalg.inv(C + np.eye(2) * 1e-12)
+    for i in range(n):
+        Wb[2 * i:2 * i + 2, 2 * i:2 * i + 2] = Winv[i]
     N = A.T @ Wb @ A
     cov = np.linalg.inv(N)
     x = cov @ A.T @ Wb @ b

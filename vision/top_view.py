@@ -242,7 +242,7 @@ def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int
     inside = (du[None, :] ** 2 + dv[:, None] ** 2) <= radius_px**2
     masked = np.where(inside, sub, -np.inf)
     pv, pu = np.unravel_index(int(np.argmax(masked)), masked.shape)
-    peak, lo = float(sub[pv, pu]), float(np.median(sub[inside]))
+    peak, lo = float(sub[pv, pu]), _median(sub[inside])
     if peak - lo < 20:
         return CircleFit(reason="no specular highlight on the tip dome")
     cu, cv_ = float(pu + u0), float(pv + v0)
@@ -254,7 +254,7 @@ def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int
             return CircleFit(reason="tip highlight at the edge of the search region")
         win = gray[iv - k:iv + k + 1, iu - k:iu + k + 1]
         ring = np.concatenate([win[0], win[-1], win[1:-1, 0], win[1:-1, -1]])
-        bg = float(np.median(ring))
+        bg = _median(ring)
         wts = np.clip(win - bg, 0, None)
         s = float(wts.sum())
         if s <= 0:
