@@ -370,8 +370,8 @@ def _row_centroids(bright, v_rows, u_centres, half_w, *, clip: bool = False):
             return np.full(len(v), np.nan), np.zeros(len(v)), np.zeros(len(v), bool)
         d = 1.0 - bright[v[0]:v[-1] + 1:v[1] - v[0], a0:b0]
         sw = d.sum(axis=1)
-        cen = (d @ np.arange(a0, b0, dtype=float)) / np.where(sw > 0, sw, 1.0)
-        ends = np.maximum(d[:, :3].mean(axis=1), d[:, -3:].mean(axis=1))
+        cen = (d @ np.arange(a0, b0, dtype=d.dtype)) / np.where(sw > 0, sw, 1.0)
+        ends = np.maximum(d[:, 0] + d[:, 1] + d[:, 2], d[:, -1] + d[:, -2] + d[:, -3]) / 3
         full = a0 == a and b0 == b
         ok = (sw > 2) & (ends < 0.08) & (full or clip)
         return np.where(sw > 0, cen, np.nan), sw, ok
