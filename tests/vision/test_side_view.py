@@ -78,6 +78,9 @@ def test_seating_gap_within_10_um_plus_the_hidden_dip(measured):
         a = T.board_to_world_matrix(sc)[:3, :3] @ np.asarray(p["axis_dir"])
         dip = truth["board_layout"]["pin_dimensions_mm"]["r_f"] * abs(a[1]) if p["seating_gap_mm"] > 0 else 0.0
         assert p["seating_gap_mm"] - dip - 0.010 <= sp.light_gap_mm <= p["seating_gap_mm"] + 0.010, p["id"]
+    err = np.array([sp.light_gap_mm - p["seating_gap_mm"] for p, sp, *_ in measured])
+    u = np.array([sp.u_light_gap_mm for _, sp, *_ in measured])
+    assert np.mean(np.abs(err) <= 2 * u) >= 0.9  # honest, the hidden dip included in u
     raised = [(p, sp) for p, sp, *_ in measured if p["seating_gap_mm"] > 0.08]
     assert len(raised) >= 5 and all(sp.light_gap_mm > 0.05 for _, sp in raised)
     seated = [sp.light_gap_mm for p, sp, *_ in measured if p["seating_gap_mm"] == 0]
@@ -87,6 +90,7 @@ def test_seating_gap_within_10_um_plus_the_hidden_dip(measured):
 def test_wicking_within_50_um_and_protrusion(measured):
     wick = [(p, sp) for p, sp, *_ in measured]
     assert all(sp.wicking_above_flange_mm == pytest.approx(p["wicking_above_flange_mm"], abs=0.05) for p, sp in wick)
+    assert np.mean([abs(sp.wicking_above_flange_mm - p["wicking_above_flange_mm"]) <= 2 * sp.u_wicking_mm for p, sp in wick]) >= 0.9
     assert sum(p["wicking_above_flange_mm"] > 0.5 for p, _ in wick) >= 5
     err, u = [], []
     for p, sp, _, truth, _ in measured:

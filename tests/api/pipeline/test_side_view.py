@@ -82,3 +82,20 @@ def test_bad_input_names_the_board_and_the_view(row):
     with pytest.raises(InputError, match="shows 4 pins but the row has 3"):
         pins = [p for p in row.recipe["pins"] if p["id"] in ("P01", "P02", "P03")]
         inspect_view(board_input(row, recipe={"pins": pins}))
+
+
+@pytest.mark.parametrize("seed,pin_type,pitch", [(40, "A", 2.54), (41, "B", 2.0), (42, "A", 2.0), (43, "B", 2.54)])
+def test_generated_rows_side_flags(seed, pin_type, pitch):
+    """Random rows from the defect catalogue (rendered-dev ranges): the flags a side view can settle are found,
+    good, marginal and wick_low pins pass."""
+    r = synth_row(seed=seed, cols=6, pin_type=pin_type, pitch_mm=pitch, defect_rate=0.6)
+    rd = dict(r.recipe, required_checks=["missing", "tip_height", "not_seated", "solder_wicking", "solder_in_plunger_gap"])
+    res = inspect_board(BoardInput(serial="G", recipe=Recipe.from_dict(rd), images={"side_back": r.back, "side_front": r.front},
+                                   calibrations={"side": r.record}))
+    by_id = {p.id: p for p in res.result.pins}
+    side_flags = {"missing", "not_seated", "tip_height", "solder_wicking", "solder_in_plunger_gap"}
+    for p in r.truth["pins"]:
+        got = by_id[p["id"]]
+        assert set(p["expected_flags"]) & side_flags <= set(got.reasons), (p["id"], p["defects"], got.reasons)
+        if not set(p["expected_flags"]) & side_flags:
+            assert got.verdict.value == "PASS", (p["id"], p["defects"], got.reasons)
