@@ -35,4 +35,6 @@ def serve(
     if settings.port <= 0 or settings.port > 65535:
         raise InputError(f"--port {settings.port} is not a TCP port (1-65535)")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, access_log=False)
+    # open event streams (SSE) must not hold a shutdown for long: clients reconnect with Last-Event-ID
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=3)

@@ -22,6 +22,12 @@ def db_env(request, tmp_path) -> dict:
 
 
 @pytest.fixture
+def sqlite_env(tmp_path) -> dict:
+    """For modules whose subject does not depend on the database backend: override `db_env` with it."""
+    return {"POGOSCOPE_DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
 def settings(db_env):
     from api.settings import Settings
 

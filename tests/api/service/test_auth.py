@@ -13,6 +13,12 @@ from api.service.deps import PERMISSIONS, ROLES, Allowed
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/"}
 
 
+@pytest.fixture
+def db_env(sqlite_env) -> dict:
+    """SQLite only: roles do not depend on the backend (persistence runs on both in test_inspections/test_worker)."""
+    return sqlite_env
+
+
 def _permission(route: APIRoute) -> str | None:
     stack = [route.dependant]
     while stack:

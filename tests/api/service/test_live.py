@@ -91,7 +91,7 @@ def test_events_webhooks_after_receiver_down_mqtt_and_sse(tmp_path, board):
             t.start()
             ids = [_submit(c, board, f"EV-{i}").json()["id"] for i in range(3)]
             docs = [wait_done(c, i) for i in ids]
-            time.sleep(1.0)  # the receiver is down: deliveries fail and back off
+            time.sleep(0.6)  # the receiver is down: deliveries fail and back off
             rec = Receiver(hook_port)
             t0 = time.monotonic()
             while len({d for d, _ in rec.got}) < 3 and time.monotonic() - t0 < 20:
@@ -127,7 +127,7 @@ def test_restart_mid_queue_loses_none_and_inspects_none_twice(tmp_path, board, b
     from tests.api.service import support
 
     env = {"POGOSCOPE_DATA_DIR": str(tmp_path / "data"), "POGOSCOPE_WORKERS": "1",
-           "POGOSCOPE_INSPECT_FUNC": "tests.api.service.support:delayed_inspect", "POGOSCOPE_TEST_DELAY_S": "0.4"}
+           "POGOSCOPE_INSPECT_FUNC": "tests.api.service.support:delayed_inspect", "POGOSCOPE_TEST_DELAY_S": "0.25"}
     schema = None
     if backend == "postgres":
         why = support.pg_available()
@@ -136,7 +136,7 @@ def test_restart_mid_queue_loses_none_and_inspects_none_twice(tmp_path, board, b
         schema = support.new_schema()
         env |= {"POGOSCOPE_DATABASE_URL": support.PG_URL, "POGOSCOPE_DB_SCHEMA": schema}
     srv = Server(env, log=tmp_path / "service.log").start()
-    n = 8
+    n = 6
     try:
         with srv.client() as c:
             setup_board(c, board)

@@ -3,12 +3,20 @@ and `pogoscope serve` refusing bad settings in one line."""
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 import time
 
 from api.service.cfx import units_inspected
 from tests.api.service.support import REPO, png, setup_board
+
+
+@pytest.fixture
+def db_env(sqlite_env) -> dict:
+    """SQLite only: uploads, payloads and metrics do not depend on the backend (persistence runs on both in test_inspections/test_worker)."""
+    return sqlite_env
 
 
 def _stack_files(board, n=3, z=None):

@@ -14,9 +14,9 @@ schemathesis.experimental.OPEN_API_3_1.enable()  # FastAPI writes OpenAPI 3.1
 
 
 @pytest.fixture
-def db_env(tmp_path) -> dict:
+def db_env(sqlite_env) -> dict:
     """SQLite only: the schema does not depend on the backend (persistence runs on both elsewhere)."""
-    return {"POGOSCOPE_DATA_DIR": str(tmp_path / "data")}
+    return sqlite_env
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ schema = schemathesis.from_pytest_fixture("api_schema")
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @schema.parametrize()
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_no_schema_violations(case, app_client):
     case.headers = {**(case.headers or {}), "X-API-Key": ADMIN_KEY}
     resp = case.call(session=app_client)

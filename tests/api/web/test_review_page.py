@@ -31,10 +31,13 @@ def browser():
 
 
 def test_submit_feed_board_review_upload(browser, tmp_path, synth_board):
-    board = synth_board(seed=3, rows=2, cols=4)  # the top view gives this board REVIEW
+    board = synth_board(seed=3, rows=2, cols=4)
+    # requiring the tip-height check makes every pin REVIEW by construction: the top view cannot measure heights
+    review_recipe = {**board.recipe, "recipe_id": "SYN-REVIEW", "required_checks": [*board.recipe["required_checks"], "tip_height"]}
     shots = Path(os.environ.get("POGOSCOPE_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
-    srv = Server({"POGOSCOPE_DATA_DIR": str(tmp_path / "data"), "POGOSCOPE_WORKERS": "1", "POGOSCOPE_OUTBOX_POLL_S": "0.1"},
+    srv = Server({"POGOSCOPE_DATA_DIR": str(tmp_path / "data"), "POGOSCOPE_WORKERS": "1", "POGOSCOPE_WORKER_MODE": "thread",
+                  "POGOSCOPE_OUTBOX_POLL_S": "0.1"},
                  log=tmp_path / "service.log").start()
     try:
         with srv.client() as admin:
@@ -43,6 +46,7 @@ def test_submit_feed_board_review_upload(browser, tmp_path, synth_board):
             sta = admin.post("/v1/keys", json={"name": "line-1", "role": "station"}).json()["key"]
             stack_recipe = {**board.recipe, "recipe_id": "SYN-STACK", "views": ["top", "stack"]}
             assert admin.post("/v1/recipes", json=stack_recipe).status_code == 201
+            assert admin.post("/v1/recipes", json=review_recipe).status_code == 201
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{srv.url}/")
         page.fill("#api-key", eng)
@@ -52,7 +56,7 @@ def test_submit_feed_board_review_upload(browser, tmp_path, synth_board):
 
         # a station submits; the feed updates live from the SSE stream
         with httpx.Client(base_url=srv.url, headers={"X-API-Key": sta}) as st:
-            r = st.post("/v1/inspections", data={"serial": "WEB-1", "recipe_id": board.recipe["recipe_id"], "station_id": "line-1"},
+            r = st.post("/v1/inspections", data={"serial": "WEB-1", "recipe_id": "SYN-REVIEW", "station_id": "line-1"},
                         files={"top": ("top.png", png(board.image), "image/png")})
             assert r.status_code == 202
             iid = r.json()["id"]
@@ -113,5 +117,6 @@ def test_submit_feed_board_review_upload(browser, tmp_path, synth_board):
         page.wait_for_selector(f"text={board.record.camera_id}")
         page.screenshot(path=str(shots / "5-calibrations.png"))
         print(f"screenshots: {shots}")
+        page.close()  # closes the page's event stream before the service stops
     finally:
         srv.stop()
