@@ -89,7 +89,19 @@ def test_events_webhooks_after_receiver_down_mqtt_and_sse(tmp_path, board):
 
             t = threading.Thread(target=listen)
             t.start()
-            ids = [_submit(c, board, f"EV-{i}").json()["id"] for i in range(3)]
+            ids = [_submit(c, board, f"EV-{i}").json()["id"] for i in range(2)]
+            from api.station.delivery import ServiceClient
+
+            c.post("/v1/keys", json={"name": "line1", "role": "station"})
+            st_key = c.post("/v1/keys", json={"name": "line1b", "role": "station"}).json()["key"]
+            station = ServiceClient(srv.url, api_key=st_key)
+            item = {"images": {"top": png(board.image)}, "serial": "EV-2", "station_id": "line1", "recipe_id": board.recipe["recipe_id"],
+                    "key": "station-EV-2"}
+            ok, retry, resp = station.submit(item)
+            assert ok and not retry, resp
+            assert station.submit(item)[2]["id"] == resp["id"]  # the station's retry is the same inspection
+            station.close()
+            ids.append(resp["id"])
             docs = [wait_done(c, i) for i in ids]
             time.sleep(0.6)  # the receiver is down: deliveries fail and back off
             rec = Receiver(hook_port)
@@ -126,8 +138,11 @@ def test_events_webhooks_after_receiver_down_mqtt_and_sse(tmp_path, board):
 def test_restart_mid_queue_loses_none_and_inspects_none_twice(tmp_path, board, backend):
     from tests.api.service import support
 
+    hook_port = support.free_port()
     env = {"POGOSCOPE_DATA_DIR": str(tmp_path / "data"), "POGOSCOPE_WORKERS": "1",
-           "POGOSCOPE_INSPECT_FUNC": "tests.api.service.support:delayed_inspect", "POGOSCOPE_TEST_DELAY_S": "0.25"}
+           "POGOSCOPE_INSPECT_FUNC": "tests.api.service.support:delayed_inspect", "POGOSCOPE_TEST_DELAY_S": "0.25",
+           "POGOSCOPE_WEBHOOK_URLS": json.dumps([f"http://127.0.0.1:{hook_port}/hook"]), "POGOSCOPE_WEBHOOK_SECRET": SECRET,
+           "POGOSCOPE_RETRY_BASE_S": "0.2", "POGOSCOPE_RETRY_MAX_S": "0.5", "POGOSCOPE_OUTBOX_POLL_S": "0.1"}
     schema = None
     if backend == "postgres":
         why = support.pg_available()
@@ -165,6 +180,14 @@ def test_restart_mid_queue_loses_none_and_inspects_none_twice(tmp_path, board, b
                             evs.append(json.loads(line[6:]))
                 completed = [e["data"]["inspection_id"] for e in evs if e["kind"] == "inspection.completed"]
                 assert sorted(completed) == sorted(ids)  # one committed result per inspection
+            rec = Receiver(hook_port)  # the receiver was down through the crash: the outbox delivers all after it
+            try:
+                t0 = time.monotonic()
+                while len({d for d, _ in rec.got}) < n and time.monotonic() - t0 < 20:
+                    time.sleep(0.1)
+                assert sorted({b["data"]["inspection_id"] for _, b in rec.got}) == sorted(ids)
+            finally:
+                rec.close()
         finally:
             srv2.stop()
     finally:
