@@ -24,7 +24,8 @@ def draw_side_overlay(image: np.ndarray, *, line_v: tuple[float, float] | None, 
     ----------
     line_v : rows (v at u=0, v at u=W-1) of the board line, or None.
     pins : per pin ``{"id", "verdict", "lines": [str], "axis": (2, 2) px, "tip": (u, v), "base": (u, v),
-        "barrel_top": (u, v), "dome": (N, 2) px edge points, "solder": (u, v)}`` (any key may be missing).
+        "barrel_top": (u, v), "dome": (N, 2) px edge points, "left"/"right": (N, 2) px silhouette edges,
+        "solder": (u, v)}`` (any key may be missing).
     solder : draw the solder top edge marks (front-lit image).
     """
     img = to_rgb8(image)
@@ -38,6 +39,13 @@ def draw_side_overlay(image: np.ndarray, *, line_v: tuple[float, float] | None, 
             cv2.line(img, _p(a[0]), _p(a[1]), col, 1, cv2.LINE_AA, _SHIFT)
         for e in (p.get("dome") if p.get("dome") is not None else []):
             cv2.circle(img, _p(e), 1 << _SHIFT, (255, 0, 255), -1, cv2.LINE_AA, _SHIFT)
+        for side in ("left", "right"):  # the silhouette's edges (barrel and plunger rows)
+            e = p.get(side)
+            if e is not None and len(e) > 1:
+                e = np.asarray(e, float)
+                e = e[np.argsort(e[:, 1])]  # top to bottom: plunger, shoulder step, barrel
+                pts = np.round(e * (1 << _SHIFT)).astype(np.int32).reshape(-1, 1, 2)
+                cv2.polylines(img, [pts], False, (0, 255, 128), 1, cv2.LINE_AA, _SHIFT)
         for key, c in (("tip", (0, 255, 255)), ("base", (255, 0, 255)), ("barrel_top", (255, 128, 0))):
             if p.get(key) is not None:
                 draw_marker(img, p[key], color=c, size_px=5)

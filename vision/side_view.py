@@ -482,6 +482,8 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     if oks.sum() < 8:
         out.reason = "the pin's barrel and plunger edges are not clear (neighbour too close or cut by the image edge)"
         return out
+    out.edges_px["left"] = np.column_stack([cents[oks] - widths[oks] / 2, v_rows[oks]])
+    out.edges_px["right"] = np.column_stack([cents[oks] + widths[oks] / 2, v_rows[oks]])
     pts = frame.xh(np.column_stack([cents[oks], v_rows[oks]]))
     A = np.column_stack([np.ones(len(pts)), pts[:, 1]])
     coef, *_ = np.linalg.lstsq(A, pts[:, 0], rcond=None)

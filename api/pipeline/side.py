@@ -191,6 +191,7 @@ def _overlays(back, front, row, pins, out: ViewOutput) -> dict[str, np.ndarray]:
             if key in m and m[key].measured:
                 lines.append(fmt.format(m[key].value))
         items.append({"id": p.id, "lines": lines, "axis": sp.edges_px.get("axis"), "dome": sp.edges_px.get("dome"),
+                      "left": sp.edges_px.get("left"), "right": sp.edges_px.get("right"),
                       "tip": sp.px.get("tip"), "base": sp.px.get("base"), "barrel_top": sp.px.get("barrel_top"),
                       "solder": sp.solder_edge_px})
     ln = row.line

@@ -190,3 +190,11 @@ def test_a_raised_pin_shows_its_tilt_across_the_view_in_its_flange():
     assert sp.flange_dip_mm > 0.04
     assert sp.light_gap_mm == pytest.approx(0.2, abs=0.010)
     assert abs(sp.light_gap_mm - 0.2) <= 2 * sp.u_light_gap_mm + 1e-4
+
+
+def test_a_mono_front_image_gives_no_wicking_and_says_why():
+    row = synth_row(seed=14, cols=2, defects={"P01": "wick"})
+    res = run(row.back, row.front[..., 1].copy(), row.record, row.truth)
+    sp = res.pins[0]
+    assert math.isnan(sp.wicking_above_flange_mm) and "not RGB" in sp.wicking_reason
+    assert sp.tip_height_mm == pytest.approx(row.truth["pins"][0]["tip_height_mm"], abs=0.008)
