@@ -461,9 +461,9 @@ def fit_pins_top(
     rois = [gray_roi(image, g, half) for g in guesses]
     stack = np.concatenate([r[0] for r in rois], axis=0) if rois else np.zeros((0, S), np.float32)
     origins = np.array([r[1] for r in rois]).reshape(-1, 2)
-    coarse = [_coarse_centre(g, c - o, barrel_r_px, plunger_r_px + bore_clearance_px, search_px, r_plunger_px=plunger_r_px)
-              for (g, o), c in zip(rois, guesses)]
-    c1 = np.array([c for c, _ in coarse]).reshape(-1, 2)
+    c1, scores = _coarse_centres(stack, S, guesses - origins, barrel_r_px, plunger_r_px + bore_clearance_px, search_px,
+                                 plunger_r_px)
+    coarse = list(zip(c1, scores))
     band_b = max(3.0, 0.12 * barrel_r_px)
     barrels = radial_edge_circles(stack, S, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
     cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, c1)]).reshape(-1, 2)
@@ -514,32 +514,50 @@ def _pin_template(r_px: float, r_bore_px: float, r_plunger_px: float) -> np.ndar
     return tpl
 
 
-def _coarse_centre(g: np.ndarray, c0: np.ndarray, r_px: float, r_bore_px: float, search_px: float,
-                   r_plunger_px: float | None = None) -> tuple[np.ndarray, float]:
-    """Best match (u, v) of the pin-top pattern within `search_px` of `c0`, and its contrast (grey levels).
+def _coarse_centres(stack: np.ndarray, roi_px: int, c0: np.ndarray, r_px: float, r_bore_px: float, search_px: float,
+                    r_plunger_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the pin-top pattern matches best in each of the N ROIs of `stack` (N * roi_px, roi_px), within
+    `search_px` of its `c0` (N, 2): centres (N, 2) with a parabolic subpixel peak, and match contrasts (N,).
 
-    Correlation with `_pin_template` (zero-sum, so the local brightness does not matter), at half
-    resolution while the bore stays >= 8 px in radius.
+    One correlation over the whole stack with `_pin_template` (zero-sum, so the local brightness
+    does not matter), at half resolution while the bore stays >= 8 px in radius.
     """
-    rp = r_plunger_px if r_plunger_px is not None else 0.85 * r_bore_px
+    N = len(c0)
     k = 2 if r_bore_px >= 16 else 1
-    small = cv2.pyrDown(g) if k == 2 else g
-    tpl = _pin_template(r_px / k, r_bore_px / k, rp / k)
+    if k == 2:  # pad each ROI to an even size so that halving keeps the ROIs apart
+        S2 = roi_px + (roi_px % 2)
+        st = stack.reshape(N, roi_px, roi_px)
+        if S2 != roi_px:
+            st = np.pad(st, ((0, 0), (0, 1), (0, 1)), mode="edge")
+        small = cv2.pyrDown(np.ascontiguousarray(st.reshape(N * S2, S2)))
+        h2 = S2 // 2
+    else:
+        small, h2 = stack, roi_px
+    tpl = _pin_template(r_px / k, r_bore_px / k, r_plunger_px / k)
     res = cv2.matchTemplate(small, tpl, cv2.TM_CCORR)
-    off = (tpl.shape[0] - 1) / 2
+    T = tpl.shape[0]
+    hh = h2 - T + 1
+    ww = res.shape[1]
+    rows = (np.arange(N)[:, None] * h2 + np.arange(hh)[None, :])  # (N, hh): each ROI's own result rows
+    R = res[rows]  # (N, hh, ww)
+    off = (T - 1) / 2
     sh = 0.5 if k == 2 else 0.0  # pyrDown: small pixel x covers full-res 2x .. 2x+1, centre at 2x + 0.5
-    hh, ww = res.shape
-    vv, uu = np.mgrid[0:hh, 0:ww]
-    ok = np.hypot(k * (uu + off) + sh - c0[0], k * (vv + off) + sh - c0[1]) <= search_px
-    res = np.where(ok, res, -np.inf)
-    v, u = np.unravel_index(int(np.argmax(res)), res.shape)
-    du = dv = 0.0
-    if 0 < u < ww - 1 and 0 < v < hh - 1 and np.all(np.isfinite(res[v - 1:v + 2, u - 1:u + 2])):  # parabolic subpixel peak
-        den = res[v, u - 1] - 2 * res[v, u] + res[v, u + 1]
-        du = 0.5 * (res[v, u - 1] - res[v, u + 1]) / den if den < 0 else 0.0
-        den = res[v - 1, u] - 2 * res[v, u] + res[v + 1, u]
-        dv = 0.5 * (res[v - 1, u] - res[v + 1, u]) / den if den < 0 else 0.0
-    return np.array([k * (u + du + off) + sh, k * (v + dv + off) + sh]), float(res[v, u])
+    uu = k * (np.arange(ww) + off) + sh
+    vv = k * (np.arange(hh) + off) + sh
+    d2 = (uu[None, None, :] - c0[:, 0, None, None]) ** 2 + (vv[None, :, None] - c0[:, 1, None, None]) ** 2
+    R = np.where(d2 <= search_px**2, R, -np.inf)
+    flat = R.reshape(N, -1).argmax(1)
+    v, u = flat // ww, flat % ww
+    i = np.arange(N)
+    best = R[i, v, u]
+    um, up = R[i, v, np.maximum(u - 1, 0)], R[i, v, np.minimum(u + 1, ww - 1)]
+    vm, vp = R[i, np.maximum(v - 1, 0), u], R[i, np.minimum(v + 1, hh - 1), u]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den_u, den_v = um - 2 * best + up, vm - 2 * best + vp
+        du = np.where(np.isfinite(den_u) & (den_u < 0) & (u > 0) & (u < ww - 1), 0.5 * (um - up) / den_u, 0.0)
+        dv = np.where(np.isfinite(den_v) & (den_v < 0) & (v > 0) & (v < hh - 1), 0.5 * (vm - vp) / den_v, 0.0)
+    centres = np.column_stack([k * (u + np.nan_to_num(du) + off) + sh, k * (v + np.nan_to_num(dv) + off) + sh])
+    return centres, best.astype(float)
 
 
 # -- one pin, pixels to board-frame numbers ----------------------------------------------------------------
