@@ -21,7 +21,7 @@ When a pin is seen by both the top and the side view:
 * the side's seating gap and wicking height, measured assuming no tilt across its view, are corrected
   by the tilt across the view that the top provides (source ``side+top``);
 * if one view sees the pin and the other does not, the pin is ``missing`` only as a suspicion and the
-  views disagree (REVIEW).
+  views disagree (REVIEW); likewise when they settle ``solder_in_plunger_gap`` differently.
 
 A side view that has no top view to pair with gives the row's pitch from its x positions.
 """
@@ -154,6 +154,14 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
                                             detail=f"presence: only the {who} view sees the pin")
         notes.append(f"{pin_id}: the top and side views disagree on whether the pin is there")
         return notes
+    # solder in the plunger gap: the top sees the barrel-top ring, the side the plunger's foot; if the two
+    # settle it differently, neither wins: REVIEW
+    ct, cs = top.cues.get("solder_in_plunger_gap"), side.cues.get("solder_in_plunger_gap")
+    if ct is not None and cs is not None and ct.present != cs.present and ct.kind == cs.kind == "measured":
+        who = "top" if ct.present else "side"
+        out.cues["solder_in_plunger_gap"] = Cue(present=True, kind="suspicion", confidence=0.5, source="top+side",
+                                                detail=f"only the {who} view sees solder in the plunger gap")
+        notes.append(f"{pin_id}: the top and side views disagree on solder in the plunger gap")
     tip = _val(side, "tip_height_mm")
     if tip is None:
         return notes

@@ -147,6 +147,17 @@ def test_views_that_disagree_on_presence():
     assert evaluate_pin("P01", pins["P01"].measurements, pins["P01"].cues, rec).verdict is Verdict.REVIEW
 
 
+def test_views_that_settle_solder_in_the_plunger_gap_differently():
+    rec = recipe(required_checks=["missing", "solder_in_plunger_gap"])
+    top, side = top_view(0.0, 0.0), side_view(3.30, 0.0)
+    top.pins["P01"].cues["solder_in_plunger_gap"] = Cue(present=True, kind="measured", confidence=0.9, source="top")
+    side.pins["P01"].cues["solder_in_plunger_gap"] = Cue(present=False, kind="measured", confidence=0.85, source="side")
+    pins, _, _, notes = fuse(rec, {"top": top, "side": side})
+    c = pins["P01"].cues["solder_in_plunger_gap"]
+    assert c.present and c.kind == "suspicion" and "top" in c.detail and notes
+    assert evaluate_pin("P01", pins["P01"].measurements, pins["P01"].cues, rec).verdict is Verdict.REVIEW
+
+
 def test_side_alone_gives_the_row_pitch():
     rec = recipe()
     side = side_view(3.3, 0.0)
