@@ -45,10 +45,6 @@ __all__ = [
 REASON_OK, REASON_PEAK_AT_END, REASON_WEAK = 0, 1, 2
 REASON_NAMES = {REASON_OK: "ok", REASON_PEAK_AT_END: "peak_at_end_of_stack", REASON_WEAK: "weak_peak"}
 
-_K_LX = np.array([[-1.0, 2.0, -1.0]], np.float32)
-_K_LY = _K_LX.T.copy()
-
-
 def _to_gray32(img: np.ndarray) -> np.ndarray:
     """(H, W[, 3]) uint8/uint16/float -> (H, W) float32 scaled to [0, 1] for integer types."""
     g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
@@ -57,19 +53,6 @@ def _to_gray32(img: np.ndarray) -> np.ndarray:
     if g.dtype == np.uint16:
         return g.astype(np.float32) * np.float32(1 / 65535)
     return g.astype(np.float32, copy=False)
-
-
-def _sml(g: np.ndarray) -> np.ndarray:
-    lx = cv2.filter2D(g, cv2.CV_32F, _K_LX, borderType=cv2.BORDER_REFLECT)
-    ly = cv2.filter2D(g, cv2.CV_32F, _K_LY, borderType=cv2.BORDER_REFLECT)
-    ml = cv2.add(cv2.absdiff(lx, 0), cv2.absdiff(ly, 0))
-    return cv2.multiply(ml, ml)
-
-
-def _tenengrad(g: np.ndarray) -> np.ndarray:
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT)
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT)
-    return cv2.add(cv2.multiply(gx, gx), cv2.multiply(gy, gy))
 
 
 def _lapv_raw(g: np.ndarray) -> np.ndarray:
@@ -106,17 +89,52 @@ def focus_measure(image: np.ndarray, *, measure: str = "sml", window_px: int = 9
         raise InputError(f"unknown focus measure {measure!r}; choose one of {', '.join(FOCUS_MEASURES)}")
     if window_px < 1 or window_px % 2 == 0:
         raise InputError(f"window_px must be an odd number >= 1, got {window_px}")
-    g = _to_gray32(np.asarray(image))
-    if presmooth_px > 0:
-        g = cv2.GaussianBlur(g, (0, 0), float(presmooth_px), borderType=cv2.BORDER_REFLECT)
+    g, scale = _gray_native(np.asarray(image))
+    kx_d, ky_d, kx_s, ky_s = _kernels(measure, float(presmooth_px), scale)
+    # two separable passes straight from the integer slice (smoothing, derivative and the 1/255 or
+    # 1/65535 scale folded into the kernels): no float copy, no separate blur
+    a = cv2.sepFilter2D(g, cv2.CV_32F, kx_d, ky_d, borderType=cv2.BORDER_REFLECT)
+    b = cv2.sepFilter2D(g, cv2.CV_32F, kx_s, ky_s, borderType=cv2.BORDER_REFLECT)
     k = (int(window_px), int(window_px))
     if measure == "lapv":
-        lap = _lapv_raw(g)
+        lap = cv2.add(a, b, dst=a)
         m = cv2.boxFilter(lap, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
         m2 = cv2.boxFilter(cv2.multiply(lap, lap), cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
-        return cv2.max(cv2.subtract(m2, cv2.multiply(m, m)), 0.0)
-    raw = _sml(g) if measure == "sml" else _tenengrad(g)
+        return cv2.max(cv2.subtract(m2, cv2.multiply(m, m, dst=m), dst=m2), 0.0)
+    if measure == "sml":
+        np.abs(a, out=a)
+        np.abs(b, out=b)
+        raw = cv2.add(a, b, dst=a)
+        raw = cv2.multiply(raw, raw, dst=raw)
+    else:
+        raw = cv2.add(cv2.multiply(a, a, dst=a), cv2.multiply(b, b, dst=b), dst=a)
     return cv2.boxFilter(raw, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+
+
+def _gray_native(img: np.ndarray) -> tuple[np.ndarray, float]:
+    """Luma in the slice's own type and the factor that maps it to [0, 1]."""
+    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if g.dtype == np.uint8:
+        return g, 1 / 255
+    if g.dtype == np.uint16:
+        return g, 1 / 65535
+    return g.astype(np.float32, copy=False), 1.0
+
+
+_KERNELS: dict = {}
+
+
+def _kernels(measure: str, sigma: float, scale: float):
+    """(kx, ky) of the two separable passes: d2/dx2 and d2/dy2 (sml, lapv) or Sobel x and y
+    (tenengrad), each convolved with the pre-smoothing Gaussian and scaled."""
+    key = (measure, sigma, scale)
+    if key not in _KERNELS:
+        gk = cv2.getGaussianKernel(2 * int(math.ceil(3 * sigma)) + 1, sigma).ravel() if sigma > 0 else np.array([1.0])
+        d = np.array([-1.0, 2.0, -1.0]) if measure in ("sml", "lapv") else np.array([-1.0, 0.0, 1.0])
+        sm = np.array([0.0, 1.0, 0.0]) if measure in ("sml", "lapv") else np.array([1.0, 2.0, 1.0])
+        kd, ks = np.convolve(gk, d) * scale, np.convolve(gk, sm)
+        _KERNELS[key] = tuple(k.astype(np.float32) for k in (kd, ks, ks, kd))
+    return _KERNELS[key]
 
 
 _K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -126,8 +144,10 @@ def _noise_sigma(img: np.ndarray) -> float:
     """Sensor noise sigma of a slice (in `_to_gray32` units), Immerkaer's fast estimator (1996):
     the mean |response| of a filter that cancels smooth structure. Texture leaks in a little, so
     it errs high -- on the safe side for the weak-peak test."""
-    g = _to_gray32(img)
-    r = cv2.filter2D(g, cv2.CV_32F, _K_NOISE, borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
+    H, W = img.shape[:2]
+    y0, x0 = max(0, H // 2 - 256), max(0, W // 2 - 256)  # a central 512 x 512 crop is plenty
+    g, scale = _gray_native(np.ascontiguousarray(img[y0 : y0 + 512, x0 : x0 + 512]))
+    r = cv2.filter2D(g, cv2.CV_32F, _K_NOISE * np.float32(scale), borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
     return float(np.mean(np.abs(r)) * math.sqrt(math.pi / 2) / 6.0)
 
 
@@ -240,6 +260,7 @@ def depth_from_focus(
     presmooth_px: float = 0.0,
     fit_points: int | str = 3,
     align: str | None = None,
+    threads: int | None = None,
 ) -> DepthResult:
     """Height map by depth from focus.
 
@@ -265,6 +286,9 @@ def depth_from_focus(
         the median width of the focus curves (about one curve sigma either side).
     align : {None, "ecc", "phase"}
         Align hand-held frames to each other first (`align_stack`).
+    threads : int, optional
+        Slices measured in parallel (OpenCV releases the GIL); default ``cv2.getNumThreads()``.
+        At most ``threads + 1`` focus maps are held at once with the 3-point fit.
 
     Returns
     -------
@@ -284,45 +308,65 @@ def depth_from_focus(
         raise InputError(f"fit_points must be 3, 5, 7 or 'auto', got {fit_points!r}")
     notes: list[str] = []
     if align is not None:
-        images, shifts = align_stack(images, method=align)
+        images, shifts = align_stack(images, method=align, threads=threads)
         notes.append(f"aligned with {align}; largest shift {max(math.hypot(*s[:2, 2]) for s in shifts):.1f} px")
 
     first = np.asarray(images[0])
     H, W = first.shape[:2]
-    F = np.empty((n, H, W), np.float32)
+    steps = np.diff(z)
+    m = None if fit_points == "auto" else min((int(fit_points) - 1) // 2, (n - 1) // 2)
+    stream = m == 1  # the 3-point fit needs only the best slice and its neighbours: no volume kept
+    F = None if stream else np.empty((n, H, W), np.float32)
     noise = np.zeros(n, np.float32)  # focus response of each slice's sensor noise alone
     unit_noise = _unit_noise_response(measure, int(window_px), float(presmooth_px))
     best = np.full((H, W), -1.0, np.float32)
     floor = np.full((H, W), np.inf, np.float32)
-    idx = np.zeros((H, W), np.intp)
-    for k in range(n):
+    idx = np.zeros((H, W), np.int16)
+    aif = np.empty_like(first)
+    if stream:
+        below = np.zeros((H, W), np.float32)
+        above = np.zeros((H, W), np.float32)
+        prev = None
+    for k, img in enumerate(images):
+        if np.shape(img) != first.shape:
+            raise InputError(f"slice {k} is {np.shape(img)} but slice 0 is {first.shape}; all slices must have one size")
+
+    def measure_slice(k):
         img = np.asarray(images[k])
-        if img.shape != first.shape:
-            raise InputError(f"slice {k} is {img.shape} but slice 0 is {first.shape}; all slices must have one size")
-        f = F[k]
-        f[...] = focus_measure(img, measure=measure, window_px=window_px, presmooth_px=presmooth_px)
-        noise[k] = _noise_sigma(img) ** 2 * unit_noise
-        upd = f > best  # running argmax: one pass per slice instead of a strided argmax over the volume
+        return focus_measure(img, measure=measure, window_px=window_px, presmooth_px=presmooth_px), _noise_sigma(img)
+
+    for k, (f, sig_n) in enumerate(_prefetch(measure_slice, n, threads)):
+        img = np.asarray(images[k])
+        noise[k] = sig_n**2 * unit_noise
+        if stream and k > 0:
+            np.copyto(above, f, where=idx == k - 1)
+        upd = f > best  # running argmax: one pass per slice instead of a strided argmax over a volume
         np.copyto(best, f, where=upd)
-        idx[upd] = k
+        np.copyto(idx, np.int16(k), where=upd)
+        np.copyto(aif, img, where=upd if img.ndim == 2 else upd[..., None])
         np.minimum(floor, f, out=floor)
+        if stream:
+            if prev is not None:
+                np.copyto(below, prev, where=upd)
+            prev = f
+        else:
+            F[k] = f
     eps = np.float32(1e-12)
     with np.errstate(divide="ignore", invalid="ignore"):
         # over the pixel's own defocused floor, and over what the slice's sensor noise alone gives
         contrast = best / (np.maximum(floor, noise[idx]) + eps)
     inner = (idx > 0) & (idx < n - 1)
-
-    steps = np.diff(z)
-    if fit_points == "auto":
-        x3, a3, _ = _fit_log_parabola(F, idx, z, 1, eps)
-        cand = inner & (contrast >= min_contrast) & (a3 < 0)
-        sig = np.sqrt(-1.0 / (2.0 * a3[cand])) if cand.any() else np.array([np.median(steps)])
-        m = int(np.clip(np.round(np.median(sig) / np.median(steps)), 1, 3))
-        notes.append(f"fit over {2 * m + 1} slices (median focus-curve sigma {np.median(sig) * 1e3:.1f} um)")
+    if stream:
+        x, a, u = _fit3(below, best, above, idx, z, eps, contrast)
     else:
-        m = (int(fit_points) - 1) // 2
-    m = min(m, (n - 1) // 2)
-    x, a, u = _fit_log_parabola(F, idx, z, m, eps, contrast=contrast)
+        if m is None:
+            x3, a3, _ = _fit_log_parabola(F, idx, z, 1, eps)
+            cand = inner & (contrast >= min_contrast) & (a3 < 0)
+            sig = np.sqrt(-1.0 / (2.0 * a3[cand])) if cand.any() else np.array([np.median(steps)])
+            m = int(np.clip(np.round(np.median(sig) / np.median(steps)), 1, 3))
+            m = min(m, (n - 1) // 2)
+            notes.append(f"fit over {2 * m + 1} slices (median focus-curve sigma {np.median(sig) * 1e3:.1f} um)")
+        x, a, u = _fit_log_parabola(F, idx, z, m, eps, contrast=contrast)
     kc = np.clip(idx, m, n - 1 - m)
     z32 = z.astype(np.float32)
     zpk = z32[kc] + x
@@ -338,22 +382,12 @@ def depth_from_focus(
     unc = np.where(valid, u, np.nan).astype(np.float32)
     if not valid.any():
         notes.append("no pixel has a usable focus peak")
-    imgs = images if isinstance(images, np.ndarray) else None
-    if imgs is not None and imgs.ndim >= 3:
-        sel = idx[None] if imgs.ndim == 3 else idx[None, ..., None]
-        aif = np.take_along_axis(imgs, sel, axis=0)[0]
-    else:
-        aif = np.empty_like(first)
-        for k in range(n):
-            im = np.asarray(images[k])
-            w = idx == k
-            np.copyto(aif, im, where=w if im.ndim == 2 else w[..., None])
     return DepthResult(
         height_mm=height,
         uncertainty_mm=unc,
         valid=valid,
         reason=reason,
-        peak_index=idx.astype(np.int16),
+        peak_index=idx,
         contrast=np.nan_to_num(contrast, nan=1.0, posinf=1e6).astype(np.float32),
         all_in_focus=aif,
         z_mm=z,
@@ -361,6 +395,50 @@ def depth_from_focus(
         window_px=int(window_px),
         notes=notes,
     )
+
+
+def _prefetch(fn, n: int, threads: int | None):
+    """Yield fn(0), fn(1), ... in order, computing up to `threads` ahead in a thread pool."""
+    t = cv2.getNumThreads() if threads is None else int(threads)
+    if t <= 1 or n < 3:
+        for k in range(n):
+            yield fn(k)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=t) as ex:
+        pending = deque(ex.submit(fn, k) for k in range(min(t, n)))
+        nxt = len(pending)
+        while pending:
+            res = pending.popleft().result()
+            if nxt < n:
+                pending.append(ex.submit(fn, nxt))
+                nxt += 1
+            yield res
+
+
+def _fit3(below, best, above, idx, z, eps, contrast):
+    """Three-point Gaussian fit (parabola through log focus at idx-1, idx, idx+1), unequal steps
+    allowed; returns (x, a, u) as `_fit_log_parabola` does with m = 1."""
+    n = len(z)
+    z32 = z.astype(np.float32)
+    kc = np.clip(idx, 1, n - 2)
+    h0 = z32[kc] - z32[kc - 1]
+    h1 = z32[kc + 1] - z32[kc]
+    y1 = np.log(best + eps)
+    d0 = np.log(below + eps) - y1
+    d2 = np.log(above + eps) - y1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = (d0 * h1 + d2 * h0) / (h0 * h1 * (h0 + h1))
+        b = (d2 - a * h1 * h1) / h1
+        x = np.clip(-b / (2 * a), -h0, h1)
+        hm = 0.5 * (h0 + h1)
+        # three points fit exactly: the relative noise of the focus measure is taken as 1/contrast
+        dlog = np.minimum(1.0 / np.maximum(contrast, 1.0), 1.0)
+        u_noise = hm * dlog / (np.float32(np.sqrt(2.0)) * np.abs(2 * a * hm * hm))
+        u = np.sqrt(u_noise**2 + (np.float32(0.03) * hm) ** 2)
+    return x.astype(np.float32), a, u.astype(np.float32)
 
 
 def _fit_uniform(F: np.ndarray, kc: np.ndarray, h: float, m: int, eps, contrast):
@@ -434,7 +512,7 @@ def _fit_log_parabola(F: np.ndarray, idx: np.ndarray, z: np.ndarray, m: int, eps
     return x.astype(np.float32), a, u.astype(np.float32)
 
 
-def align_stack(images, *, method: str = "ecc", max_side_px: int = 640, reference: int | None = None):
+def align_stack(images, *, method: str = "ecc", max_side_px: int = 512, reference: int | None = None, threads: int | None = None):
     """Align hand-held slices to one reference frame.
 
     Neighbouring frames are registered to each other (their blur differs least) and the transforms
@@ -454,7 +532,7 @@ def align_stack(images, *, method: str = "ecc", max_side_px: int = 640, referenc
     n = len(imgs)
     H, W = imgs[0].shape[:2]
     s = min(1.0, max_side_px / max(H, W))
-    small = [cv2.resize(_to_gray32(i), None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else _to_gray32(i) for i in imgs]
+    small = [_to_gray32(cv2.resize(i, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else i) for i in imgs]
     small = [cv2.GaussianBlur(g, (0, 0), 1.0) for g in small]
     ref = n // 2 if reference is None else int(reference)
 
@@ -481,17 +559,23 @@ def align_stack(images, *, method: str = "ecc", max_side_px: int = 640, referenc
         B = np.vstack([b, [0, 0, 1]])
         return (A @ B)[:2]
 
-    maps = [None] * n
-    maps[ref] = np.eye(2, 3)
-    for k in range(ref - 1, -1, -1):
-        maps[k] = compose(pair(k, k + 1), maps[k + 1])
-    for k in range(ref + 1, n):
-        maps[k] = compose(pair(k, k - 1), maps[k - 1])
-    out = []
-    for k, im in enumerate(imgs):
-        if k == ref:
-            out.append(im)
-            continue
-        # cubic: bilinear resampling low-passes each frame by its own sub-pixel shift and biases the focus
-        out.append(cv2.warpAffine(im, maps[k], (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE))
+    from concurrent.futures import ThreadPoolExecutor
+
+    t = max(1, cv2.getNumThreads() if threads is None else int(threads))
+    with ThreadPoolExecutor(max_workers=t) as ex:  # pairs are independent; OpenCV releases the GIL
+        pairs = {k: ex.submit(pair, k, k + 1 if k < ref else k - 1) for k in range(n) if k != ref}
+        maps = [None] * n
+        maps[ref] = np.eye(2, 3)
+        for k in range(ref - 1, -1, -1):
+            maps[k] = compose(pairs[k].result(), maps[k + 1])
+        for k in range(ref + 1, n):
+            maps[k] = compose(pairs[k].result(), maps[k - 1])
+
+        def warp(k):
+            if k == ref:
+                return imgs[k]
+            # cubic: bilinear resampling low-passes each frame by its own sub-pixel shift and biases the focus
+            return cv2.warpAffine(imgs[k], maps[k], (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+
+        out = list(ex.map(warp, range(n)))
     return out, maps
