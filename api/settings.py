@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     workers: int = Field(default=2, ge=0, description="inspection worker processes (0: inspect in a thread of the service; tests only)")
     worker_mode: Literal["process", "thread"] = "process"
+    max_attempts: int = Field(default=3, ge=1, description="starts of one inspection before it is failed (its worker kept dying)")
     worker_nice: int = Field(default=10, ge=0, le=19, description="niceness of worker processes, so API requests win the CPU")
     inspect_func: str = Field(default="api.pipeline:inspect_board", description="module:function that inspects a BoardInput")
     max_in_flight: int = Field(default=0, ge=0, description="inspections handed to the pool at once (0: 2 x workers)")

@@ -13,6 +13,7 @@ import logging
 import multiprocessing as mp
 import threading
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
 from api.jobs import QueueFull
@@ -47,16 +48,20 @@ class LocalQueue:
         self.max_in_flight = settings.max_in_flight or 2 * n
         self.limit = settings.queue_max_depth
         self.on_done = on_done
-        if settings.workers > 0 and settings.worker_mode == "process":
-            self._pool: Executor = ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_warm,
-                                                  initargs=(settings.worker_nice,))
-        else:
-            self._pool = ThreadPoolExecutor(n, thread_name_prefix="inspect")
+        self._n = n
+        self._pool: Executor = self._make_pool()
         self._waiting: collections.deque[str] = collections.deque()
         self._queued: set[str] = set()
         self._in_flight: set[str] = set()
+        self._suspects: set[str] = set()
         self._lock = threading.Lock()
         self._closed = False
+
+    def _make_pool(self) -> Executor:
+        if self.settings.workers > 0 and self.settings.worker_mode == "process":
+            return ProcessPoolExecutor(self._n, mp_context=mp.get_context("spawn"), initializer=_warm,
+                                       initargs=(self.settings.worker_nice,))
+        return ThreadPoolExecutor(self._n, thread_name_prefix="inspect")
 
     def submit(self, inspection_id: str) -> None:
         with self._lock:
@@ -78,25 +83,50 @@ class LocalQueue:
     def _pump(self) -> None:
         while True:
             with self._lock:
-                if self._closed or not self._waiting or len(self._in_flight) >= self.max_in_flight:
+                # after a worker died, the boards that were in flight run one at a time until each has
+                # finished, so a board that kills its worker cannot use up a bystander's attempts
+                limit = 1 if self._suspects else self.max_in_flight
+                if self._closed or not self._waiting or len(self._in_flight) >= limit:
                     return
                 iid = self._waiting.popleft()
                 self._queued.discard(iid)
                 self._in_flight.add(iid)
+                pool = self._pool
             try:
-                fut = self._pool.submit(_run, iid, self._settings_json)
-            except RuntimeError:  # pool shut down
+                fut = pool.submit(_run, iid, self._settings_json)
+            except RuntimeError:  # pool shut down (closing) or broken (its callbacks replace it)
                 with self._lock:
                     self._in_flight.discard(iid)
-                return
-            fut.add_done_callback(lambda f, iid=iid: self._done(iid, f))
+                    if self._closed:
+                        return
+                    self._waiting.appendleft(iid)
+                    self._queued.add(iid)
+                    if self._pool is pool:
+                        return
+                continue  # the pool was replaced meanwhile: go on with the new one
+            fut.add_done_callback(lambda f, iid=iid, pool=pool: self._done(iid, f, pool))
 
-    def _done(self, iid: str, fut: Future) -> None:
+    def _done(self, iid: str, fut: Future, pool: Executor) -> None:
         exc = None if fut.cancelled() else fut.exception()
+        if isinstance(exc, BrokenProcessPool) and not self._closed:
+            # a worker process died (crash, OOM kill): new pool, and the inspection goes again;
+            # run_inspection fails it once it has been started Settings.max_attempts times
+            log.error("inspection %s: worker process died; restarting the pool", iid)
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = self._make_pool()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                self._in_flight.discard(iid)
+                self._waiting.appendleft(iid)
+                self._queued.add(iid)
+                self._suspects.add(iid)
+            self._pump()
+            return
         if exc is not None:
             log.error("inspection %s: worker failed: %s: %s", iid, type(exc).__name__, exc)
         with self._lock:
             self._in_flight.discard(iid)
+            self._suspects.discard(iid)
         if self.on_done is not None:
             try:
                 self.on_done(iid, exc)

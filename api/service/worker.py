@@ -100,6 +100,11 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
             return
         if row.status in FINISHED:
             return
+        if row.attempts >= settings.max_attempts:  # earlier starts never finished: the worker died on this board
+            s.close()
+            record_failure(inspection_id, f"gave up after {row.attempts} attempts: the worker process died while inspecting "
+                           "this board; see the service log", settings=settings)
+            return
         s.execute(
             update(InspectionRow)
             .where(InspectionRow.id == inspection_id, InspectionRow.status.not_in(FINISHED))

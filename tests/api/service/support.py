@@ -126,3 +126,12 @@ def setup_board(client: httpx.Client, board, *, view: str = "top") -> None:
     assert r.status_code == 201, r.text
     r = client.post("/v1/calibrations", json={"view": view, "record": board.record.model_dump(mode="json")})
     assert r.status_code == 201, r.text
+
+
+def crashing_inspect(inp):
+    """The real pipeline, except that a board whose serial starts with POISON kills its worker process."""
+    from api.pipeline import inspect_board
+
+    if inp.serial.startswith("POISON"):
+        os._exit(3)
+    return inspect_board(inp)
