@@ -20,7 +20,7 @@ from vision.tilt import fit_axis
 
 __all__ = ["CircleFit", "fit_circle", "radial_edge_circle", "dome_centre", "PinTopFit", "fit_pin_top", "gray_roi",
            "TopPinGeometry", "PinTop", "measure_pin_top", "CoaxialLight", "highlight_to_sphere_centre",
-           "fit_pins_top", "measure_pins_top", "radial_edge_circles"]
+           "fit_pins_top", "measure_pins_top", "radial_edge_circles", "dome_centres"]
 
 
 @dataclass
@@ -42,34 +42,6 @@ class CircleFit:
         return float(math.sqrt(max(np.linalg.eigvalsh(self.cov_px).max(), 0.0))) if self.ok else float("nan")
 
 
-def _kasa(q: np.ndarray) -> tuple[np.ndarray, float]:
-    """Algebraic circle fit (centre, radius) of points (N, 2) by the 3x3 normal equations."""
-    m = q.mean(0)
-    d = q - m
-    A = np.column_stack([2 * d, np.ones(len(d))])
-    b = (d**2).sum(1)
-    sol = np.linalg.solve(A.T @ A + np.eye(3) * 1e-12, A.T @ b)
-    c = sol[:2]
-    return c + m, math.sqrt(max(sol[2] + c @ c, 1e-12))
-
-
-def _gauss_newton(q: np.ndarray, c: np.ndarray, r: float, steps: int = 4):
-    """Geometric circle fit from (c, r): returns centre, radius, residuals and the Jacobian at the solution."""
-    for _ in range(steps):
-        dx, dy = q[:, 0] - c[0], q[:, 1] - c[1]
-        d = np.maximum(np.hypot(dx, dy), 1e-9)
-        J = np.column_stack([-dx / d, -dy / d, -np.ones(len(q))])
-        res = d - r
-        step = np.linalg.solve(J.T @ J + np.eye(3) * 1e-12, -J.T @ res)
-        c = c + step[:2]
-        r = r + step[2]
-        if np.abs(step).max() < 1e-5:
-            break
-    dx, dy = q[:, 0] - c[0], q[:, 1] - c[1]
-    d = np.maximum(np.hypot(dx, dy), 1e-9)
-    return c, float(r), d - r, np.column_stack([-dx / d, -dy / d, -np.ones(len(q))])
-
-
 def _median(x: np.ndarray) -> float:
     """Median of a small 1-D array (np.median's overhead dominates at this size)."""
     s = np.sort(x)
@@ -78,37 +50,14 @@ def _median(x: np.ndarray) -> float:
 
 
 def fit_circle(points: np.ndarray, *, iterations: int = 3) -> CircleFit:
-    """Least-squares circle through `points` (N, 2) px, with outlier trimming.
-
-    Starts from the algebraic (Kasa) fit, refines by Gauss-Newton on the geometric distance and
-    drops points beyond 3.5 robust sigmas (at least 0.05 px). The centre covariance comes from
-    the residuals and the Jacobian.
-    """
+    """Least-squares circle through `points` (N, 2) px, with outlier trimming (see `_fit_circles`)."""
     p = np.asarray(points, float).reshape(-1, 2)
     if len(p) < 8:
         return CircleFit(n_points=len(p), reason=f"only {len(p)} edge points (need 8)")
-    keep = np.ones(len(p), bool)
-    c, r = _kasa(p)
-    for _ in range(iterations):
-        res_all = np.hypot(p[:, 0] - c[0], p[:, 1] - c[1]) - r
-        rk = res_all[keep]
-        mad = 1.4826 * _median(np.abs(rk - _median(rk)))
-        new = np.abs(res_all) <= max(3.5 * mad, 0.05)
-        if new.sum() < 8 or np.array_equal(new, keep):
-            break
-        keep = new
-        c, r = _kasa(p[keep])
-    q = p[keep]
-    c, r, res, J = _gauss_newton(q, c, r, steps=1)
-    dof = max(len(q) - 3, 1)
-    s2 = float(res @ res) / dof
-    try:
-        cov = np.linalg.inv(J.T @ J) * s2
-    except np.linalg.LinAlgError:
-        return CircleFit(n_points=len(q), reason="edge points are degenerate (collinear)")
-    if not (np.all(np.isfinite(c)) and math.isfinite(r) and r > 0):
-        return CircleFit(n_points=len(q), reason="circle fit diverged")
-    return CircleFit(center_px=c, radius_px=float(r), cov_px=cov[:2, :2], rms_px=math.sqrt(s2), n_points=int(len(q)), ok=True)
+    c, r, cov, rms, n, ok = _fit_circles(p[None], np.ones((1, len(p)), bool), iterations=iterations)
+    if not ok[0]:
+        return CircleFit(n_points=int(n[0]), reason="edge points are degenerate or too few after trimming")
+    return CircleFit(center_px=c[0], radius_px=float(r[0]), cov_px=cov[0], rms_px=float(rms[0]), n_points=int(n[0]), ok=True)
 
 
 def gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,136 +85,19 @@ def gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarray, np
     return g, np.array([u0, v0], float)
 
 
-def radial_edge_circle(
-    gray: np.ndarray,
-    center_px,
-    radius_px: float,
-    *,
-    polarity: str = "falling",
-    band_px: float = 6.0,
-    n_rays: int = 72,
-    step_px: float = 0.5,
-    refine: int = 1,
-    first: bool = False,
-) -> CircleFit:
-    """Fit a circle to the strongest edge (or dark line) near `radius_px` around `center_px`.
+def radial_edge_circle(gray: np.ndarray, center_px, radius_px: float, **kw) -> CircleFit:
+    """Fit a circle to the strongest edge (or dark line) near `radius_px` around `center_px` of `gray` (H, W).
 
-    Parameters
-    ----------
-    gray : (H, W) float32 array
-        Luminance (a ROI is fine; coordinates are those of this array).
-    center_px : (2,) array
-        Initial centre guess (u, v).
-    radius_px : float
-        Expected edge radius.
-    polarity : {'falling', 'rising', 'valley'}
-        'falling': bright inside, dark outside; 'rising': the reverse; 'valley': a thin dark line
-        (a rim seen edge-on), located at its intensity minimum.
-    band_px : float
-        Half-width of the radial search band.
-    n_rays, step_px : angular and radial sampling; each ray gives one subpixel edge point
-        (parabola through the extremum of the derivative or of the intensity).
-    refine : number of re-centred passes after the first.
-    first : take, on each ray, the innermost edge at least half as strong as the ray's strongest
-        (a rim with another edge just outside it, e.g. the barrel top of a leaning pin over its flange).
+    `radial_edge_circles` for one image; the same keyword options.
     """
-    if polarity not in ("falling", "rising", "valley"):
-        raise ValueError("polarity must be 'falling', 'rising' or 'valley'")
-    c = np.asarray(center_px, float)
-    fit = CircleFit(reason="not fitted")
-    theta = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
-    cu, sv = np.cos(theta)[:, None], np.sin(theta)[:, None]
-    rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
-    rows = np.arange(n_rays)
-    for _ in range(1 + refine):
-        mx = (c[0] + rs[None, :] * cu).astype(np.float32)
-        my = (c[1] + rs[None, :] * sv).astype(np.float32)
-        prof = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if polarity == "valley":
-            d = -prof  # the minimum of intensity
-            # the line must be darker than both sides: depth against the band's ends
-            k = np.argmax(d[:, 1:-1], axis=1) + 1
-            strength = 0.5 * (prof[:, 0] + prof[:, -1]) - prof[rows, k]
-        else:
-            d = np.empty_like(prof)  # central differences; the end columns are never picked
-            d[:, 1:-1] = (prof[:, 2:] - prof[:, :-2]) * (0.5 / step_px)
-            d[:, 0] = d[:, 1]
-            d[:, -1] = d[:, -2]
-            if polarity == "falling":
-                d = -d
-            k = np.argmax(d[:, 1:-1], axis=1) + 1
-            if first:
-                inner = d[:, 1:-1]
-                peak = (inner >= d[:, :-2]) & (inner >= d[:, 2:]) & (inner >= 0.5 * d[rows, k][:, None])
-                k = np.argmax(peak, axis=1) + 1  # first True along the ray
-            strength = d[rows, k]
-        y0, y1, y2 = d[rows, k - 1], d[rows, k], d[rows, k + 1]
-        den = y0 - 2 * y1 + y2
-        safe = np.where(np.abs(den) > 1e-12, den, 1.0)
-        off = np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / safe, 0.0).clip(-0.5, 0.5)
-        r_e = rs[k] + off * step_px
-        med = _median(strength)
-        good = strength > max(0.35 * med, 1e-6)
-        pts = np.column_stack([c[0] + r_e * cu[:, 0], c[1] + r_e * sv[:, 0]])[good]
-        fit = fit_circle(pts)
-        fit.contrast = med
-        if not fit.ok:
-            return fit
-        if abs(fit.radius_px - radius_px) > band_px:
-            fit.ok, fit.reason = False, f"edge radius {fit.radius_px:.1f} px is far from the expected {radius_px:.1f} px"
-            return fit
-        c = fit.center_px
-    return fit
+    g = np.ascontiguousarray(gray, dtype=np.float32)
+    return radial_edge_circles(g, g.shape, np.asarray(center_px, float).reshape(1, 2), radius_px, **kw)[0]
 
 
 def dome_centre(gray: np.ndarray, center_px, radius_px: float, *, window_px: int = 3) -> CircleFit:
-    """Centre of the tip dome's specular highlight (the point whose normal faces the camera).
-
-    Under coaxial light a telecentric camera sees the highlight where the sphere's normal is
-    vertical: straight above the sphere centre, whatever the tilt. The highlight is small (the
-    light's cone over the dome radius, then blur), and a ring light adds a ring of weaker glints
-    around it, so the centre is the background-subtracted centroid in a (2*window+1)^2 window
-    around the brightest point within `radius_px` of `center_px` (window re-centred twice).
-    Its uncertainty comes from the noise of the window (the caller adds a floor for shading bias).
-    """
-    c = np.asarray(center_px, float)
-    h, w = gray.shape
-    r = int(math.ceil(radius_px))
-    iu0, iv0 = int(round(c[0])), int(round(c[1]))
-    u0, v0 = max(iu0 - r, 0), max(iv0 - r, 0)
-    u1, v1 = min(iu0 + r + 1, w), min(iv0 + r + 1, h)
-    sub = gray[v0:v1, u0:u1]
-    if sub.shape[0] < 3 or sub.shape[1] < 3:
-        return CircleFit(reason="dome search region is empty")
-    du = np.arange(u0, u1) - c[0]
-    dv = np.arange(v0, v1) - c[1]
-    inside = (du[None, :] ** 2 + dv[:, None] ** 2) <= radius_px**2
-    masked = np.where(inside, sub, -np.inf)
-    pv, pu = np.unravel_index(int(np.argmax(masked)), masked.shape)
-    peak, lo = float(sub[pv, pu]), _median(sub[inside])
-    if peak - lo < 20:
-        return CircleFit(reason="no specular highlight on the tip dome")
-    cu, cv_ = float(pu + u0), float(pv + v0)
-    k = window_px
-    offs = np.arange(-k, k + 1, dtype=float)
-    for _ in range(3):
-        iu, iv = int(round(cu)), int(round(cv_))
-        if not (k <= iu < w - k and k <= iv < h - k):
-            return CircleFit(reason="tip highlight at the edge of the search region")
-        win = gray[iv - k:iv + k + 1, iu - k:iu + k + 1]
-        ring = np.concatenate([win[0], win[-1], win[1:-1, 0], win[1:-1, -1]])
-        bg = _median(ring)
-        wts = np.clip(win - bg, 0, None)
-        s = float(wts.sum())
-        if s <= 0:
-            return CircleFit(reason="tip highlight too weak")
-        cu = iu + float(wts.sum(0) @ offs) / s
-        cv_ = iv + float(wts.sum(1) @ offs) / s
-    noise = float(np.std(ring)) + 1e-3
-    # centroid noise: sum over the window of (x - x0)^2 * noise^2 / s^2
-    var = float((2 * k + 1) * ((offs - (cu - iu)) ** 2).sum()) * noise**2 / s**2
-    return CircleFit(center_px=np.array([cu, cv_]), radius_px=float(k), cov_px=np.eye(2) * var, rms_px=noise,
-                     n_points=int(win.size), contrast=peak - lo, ok=True)
+    """Centre of the tip dome's specular highlight in `gray` (H, W): `dome_centres` for one image."""
+    g = np.ascontiguousarray(gray, dtype=np.float32)
+    return dome_centres(g, g.shape, np.asarray(center_px, float).reshape(1, 2), radius_px, window_px=window_px)[0]
 
 
 def _row_medians(x: np.ndarray) -> np.ndarray:
@@ -333,9 +165,75 @@ def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
     return c, r, cov, np.sqrt(s2), n.astype(int), ok
 
 
+def dome_centres(stack: np.ndarray, roi_px, centers_px: np.ndarray, radius_px: float, *,
+                 window_px: int = 3) -> list[CircleFit]:
+    """Centres of the tip domes' specular highlights (the points whose normal faces the camera).
+
+    Under coaxial light a telecentric camera sees the highlight where the sphere's normal is
+    vertical: straight above the sphere centre, whatever the tilt. The highlight is small (the
+    light's cone over the dome radius, then blur), and a ring light adds a ring of weaker glints
+    around it, so the centre is the background-subtracted centroid in a (2*window+1)^2 window
+    around the brightest point within `radius_px` of the given centre (window re-centred twice).
+    Its uncertainty comes from the noise of the window (the caller adds a floor for shading bias).
+
+    Parameters
+    ----------
+    stack : (N * h, w) float32, N ROIs of shape ``roi_px`` = (h, w) (or an int for square ROIs) stacked vertically.
+    centers_px : (N, 2) where to search, in each ROI's own coordinates (as are the results).
+    """
+    c = np.asarray(centers_px, float).reshape(-1, 2)
+    N = len(c)
+    roi_h, roi_w = (roi_px, roi_px) if isinstance(roi_px, (int, np.integer)) else (int(roi_px[0]), int(roi_px[1]))
+    r = int(math.ceil(radius_px))
+    k = window_px
+    off = np.arange(-r, r + 1)
+    iu = np.clip(np.round(c[:, 0]).astype(int)[:, None] + off[None, :], 0, roi_w - 1)  # (N, w)
+    iv = np.clip(np.round(c[:, 1]).astype(int)[:, None] + off[None, :], 0, roi_h - 1)
+    rows = iv + (np.arange(N) * roi_h)[:, None]
+    sub = stack[rows[:, :, None], iu[:, None, :]]  # (N, w, w)
+    inside = ((iu[:, None, :] - c[:, 0, None, None]) ** 2 + (iv[:, :, None] - c[:, 1, None, None]) ** 2) <= radius_px**2
+    masked = np.where(inside, sub, -np.inf).reshape(N, -1)
+    flat = masked.argmax(1)
+    w = 2 * r + 1
+    peak = masked[np.arange(N), flat]
+    lo = _row_medians(np.where(inside, sub, np.nan).reshape(N, -1))
+    cu = iu[np.arange(N), flat % w].astype(float)
+    cv_ = iv[np.arange(N), flat // w].astype(float)
+    offs = np.arange(-k, k + 1, dtype=float)
+    out: list[CircleFit] = []
+    for i in range(N):
+        if not np.isfinite(peak[i]) or peak[i] - lo[i] < 20:
+            out.append(CircleFit(reason="no specular highlight on the tip dome"))
+            continue
+        u, v = cu[i], cv_[i]
+        ok = True
+        for _ in range(3):
+            ju, jv = int(round(u)), int(round(v))
+            if not (k <= ju < roi_w - k and k <= jv < roi_h - k):
+                ok = False
+                break
+            win = stack[i * roi_h + jv - k:i * roi_h + jv + k + 1, ju - k:ju + k + 1]
+            ring = np.concatenate([win[0], win[-1], win[1:-1, 0], win[1:-1, -1]])
+            wts = np.clip(win - _median(ring), 0, None)
+            s = float(wts.sum())
+            if s <= 0:
+                ok = False
+                break
+            u = ju + float(wts.sum(0) @ offs) / s
+            v = jv + float(wts.sum(1) @ offs) / s
+        if not ok:
+            out.append(CircleFit(reason="tip highlight too weak or at the edge of the search region"))
+            continue
+        noise = float(np.std(ring)) + 1e-3
+        var = float((2 * k + 1) * ((offs - (u - ju)) ** 2).sum()) * noise**2 / s**2
+        out.append(CircleFit(center_px=np.array([u, v]), radius_px=float(k), cov_px=np.eye(2) * var, rms_px=noise,
+                             n_points=int(win.size), contrast=float(peak[i] - lo[i]), ok=True))
+    return out
+
+
 def radial_edge_circles(
     stack: np.ndarray,
-    roi_px: int,
+    roi_px,
     centers_px: np.ndarray,
     radius_px: float,
     *,
@@ -346,44 +244,63 @@ def radial_edge_circles(
     refine: int = 1,
     first: bool = False,
 ) -> list[CircleFit]:
-    """`radial_edge_circle` for N regions of interest at once.
+    """Fit a circle to the strongest edge (or dark line) near `radius_px` in each of N ROIs at once.
+
+    Along `n_rays` rays from the centre, each ray gives one subpixel edge point (parabola through
+    the extremum of the radial derivative, or of the intensity for 'valley'); the points of each
+    ROI are fitted by `_fit_circles`, and the fit is re-centred `refine` times.
 
     Parameters
     ----------
-    stack : (N * roi_px, roi_px) float32
-        The N square ROIs stacked vertically (ROI i is rows ``i*roi_px .. (i+1)*roi_px - 1``).
-    centers_px : (N, 2) initial centres in each ROI's own coordinates.
-    Other parameters as `radial_edge_circle`. Centres are returned in ROI coordinates.
+    stack : (N * h, w) float32
+        Luminance of N ROIs of shape ``roi_px`` = (h, w) (an int for square ones) stacked vertically
+        (ROI i is rows ``i*h .. (i+1)*h - 1``); samples never cross into a neighbouring ROI.
+    centers_px : (N, 2) initial centres (u, v) in each ROI's own coordinates (as are the results).
+    radius_px : expected edge radius.
+    polarity : {'falling', 'rising', 'valley'}
+        'falling': bright inside, dark outside; 'rising': the reverse; 'valley': a thin dark line
+        (a rim seen edge-on), located at its intensity minimum.
+    band_px : half-width of the radial search band.
+    n_rays, step_px : angular and radial sampling.
+    refine : number of re-centred passes after the first.
+    first : take, on each ray, the innermost edge at least half as strong as the ray's strongest
+        (a rim with another edge just outside it, e.g. the barrel top of a leaning pin over its flange).
     """
-    if polarity not in ("falling", "rising"):
-        raise ValueError("polarity must be 'falling' or 'rising'")
+    if polarity not in ("falling", "rising", "valley"):
+        raise ValueError("polarity must be 'falling', 'rising' or 'valley'")
+    roi_h, roi_w = (roi_px, roi_px) if isinstance(roi_px, (int, np.integer)) else (int(roi_px[0]), int(roi_px[1]))
     c = np.asarray(centers_px, float).reshape(-1, 2).copy()
     N = len(c)
     theta = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
     ct, st = np.cos(theta), np.sin(theta)
     rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
     rows = np.arange(N * n_rays)
-    vshift = (np.arange(N) * roi_px).repeat(n_rays)[:, None]
+    vshift = (np.arange(N) * roi_h).repeat(n_rays)[:, None]
     out = [CircleFit(reason="not fitted") for _ in range(N)]
     active = np.ones(N, bool)
     for _ in range(1 + refine):
         U = c[:, 0, None, None] + rs[None, None, :] * ct[None, :, None]  # (N, rays, r)
         V = c[:, 1, None, None] + rs[None, None, :] * st[None, :, None]
-        mx = np.minimum(np.maximum(U, 0), roi_px - 1).reshape(N * n_rays, -1).astype(np.float32)
-        my = (np.minimum(np.maximum(V, 0), roi_px - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
+        mx = np.minimum(np.maximum(U, 0), roi_w - 1).reshape(N * n_rays, -1).astype(np.float32)
+        my = (np.minimum(np.maximum(V, 0), roi_h - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
         prof = cv2.remap(stack, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        d = np.empty_like(prof)
-        d[:, 1:-1] = (prof[:, 2:] - prof[:, :-2]) * (0.5 / step_px)
-        d[:, 0] = d[:, 1]
-        d[:, -1] = d[:, -2]
-        if polarity == "falling":
-            d = -d
-        k = np.argmax(d[:, 1:-1], axis=1) + 1
-        if first:
-            inner = d[:, 1:-1]
-            peak = (inner >= d[:, :-2]) & (inner >= d[:, 2:]) & (inner >= 0.5 * d[rows, k][:, None])
-            k = np.argmax(peak, axis=1) + 1
-        strength = d[rows, k]
+        if polarity == "valley":
+            d = -prof  # the intensity minimum; its depth against the band's ends is the strength
+            k = np.argmax(d[:, 1:-1], axis=1) + 1
+            strength = 0.5 * (prof[:, 0] + prof[:, -1]) - prof[rows, k]
+        else:
+            d = np.empty_like(prof)  # central differences; the end columns are never picked
+            d[:, 1:-1] = (prof[:, 2:] - prof[:, :-2]) * (0.5 / step_px)
+            d[:, 0] = d[:, 1]
+            d[:, -1] = d[:, -2]
+            if polarity == "falling":
+                d = -d
+            k = np.argmax(d[:, 1:-1], axis=1) + 1
+            if first:
+                inner = d[:, 1:-1]
+                peak = (inner >= d[:, :-2]) & (inner >= d[:, 2:]) & (inner >= 0.5 * d[rows, k][:, None])
+                k = np.argmax(peak, axis=1) + 1  # first True along the ray
+            strength = d[rows, k]
         y0, y1, y2 = d[rows, k - 1], d[rows, k], d[rows, k + 1]
         den = y0 - 2 * y1 + y2
         safe = np.where(np.abs(den) > 1e-12, den, 1.0)
@@ -467,7 +384,7 @@ def fit_pins_top(
     band_b = max(3.0, 0.12 * barrel_r_px)
     barrels = radial_edge_circles(stack, S, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
     cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, c1)]).reshape(-1, 2)
-    domes = [dome_centre(g, c, 0.8 * plunger_r_px) for (g, _), c in zip(rois, cb)]
+    domes = dome_centres(stack, S, cb, 0.8 * plunger_r_px)
     cf = cb.copy()
     if barrel_length_px and dome_above_barrel_px:
         max_lean = math.sin(math.radians(8.0))
