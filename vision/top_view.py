@@ -307,7 +307,7 @@ def radial_edge_circles(
         off = np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / safe, 0.0).clip(-0.5, 0.5)
         r_e = (rs[k] + off * step_px).reshape(N, n_rays)
         strength = strength.reshape(N, n_rays)
-        med = np.median(strength, axis=1)
+        med = _row_medians(strength)
         good = strength > np.maximum(0.35 * med, 1e-6)[:, None]
         P = np.stack([c[:, 0, None] + r_e * ct[None], c[:, 1, None] + r_e * st[None]], axis=2)
         cc, rr, cov, rms, npts, ok = _fit_circles(P, good)
