@@ -447,12 +447,14 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
 
 
 def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, flat: Flatness, *, mm_per_px: float,
-                 center_px: tuple[float, float], uncertainty_mm: np.ndarray, resolvable_factor: float = 2.0):
+                 center_px: tuple[float, float], uncertainty_mm: np.ndarray, resolvable_factor: float = 2.0,
+                 method_floor_mm: float = 0.0):
     """Areal roughness Sa (um) around the fitted smooth surface, if the method resolves it.
 
     Returns ``(sa_um, u_sa_um, why)``: ``sa_um`` is None with the reason in ``why`` when the
-    scatter is not clearly above the depth-from-focus noise (``resolvable_factor`` times the median
-    per-pixel uncertainty).
+    scatter is not clearly above the depth-from-focus noise (``resolvable_factor`` times the larger
+    of the median per-pixel uncertainty and ``method_floor_mm`` -- the method's demonstrated
+    accuracy, e.g. 0.1 z step, since per-pixel uncertainties miss correlated errors).
     """
     if not flat.ok or flat.coeffs is None:
         return None, None, f"no smooth surface to measure roughness against ({flat.reason})"
@@ -464,7 +466,7 @@ def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, fla
     d = (height_mm[vv, uu] - z) * 1e3
     d = d - np.median(d)
     sa = float(np.mean(np.abs(d)))
-    noise = float(np.nanmedian(uncertainty_mm[vv, uu])) * 1e3 * math.sqrt(2 / math.pi)
+    noise = max(float(np.nanmedian(uncertainty_mm[vv, uu])), method_floor_mm) * 1e3 * math.sqrt(2 / math.pi)
     if sa <= resolvable_factor * noise:
         return None, None, (f"roughness below what depth from focus resolves here: pixel scatter Sa {sa:.1f} um is within "
                             f"{resolvable_factor:g}x the method noise ({noise:.1f} um); ENIG grain is far finer")
