@@ -109,3 +109,26 @@ def test_stack_for_an_unknown_pad_or_without_calibration(shared_data, truth):
     s.meta["target"] = "pad:Q05"
     with pytest.raises(InputError, match=r"focus stack 'a' has no calibration; give --calibration stack:a="):
         inspect_board(BoardInput(serial="x", recipe=R.recipe(truth), stacks={"a": s}))
+
+
+def test_top_view_and_stacks_fused_flag_every_expected_pad(top_view, stacks, truth):
+    """What the integrated pipeline does once the top view hands pad boards to `inspect_pads_top`."""
+    from api.pipeline.fusion import fuse
+    from models.rules import evaluate_pad
+
+    recipe = R.recipe(truth)
+    outputs = {"top": top_view, **{k: v for k, v in stacks.views.items()}}
+    _, pads, _, _ = fuse(recipe, outputs)
+    expected = truth["expected_defective_items"]
+    has_stack = {"Q02", "Q05"}
+    for q, iv in pads.items():
+        res = evaluate_pad(q, iv.measurements, iv.cues, recipe)
+        flags = set(expected.get(q, []))
+        if q not in has_stack:
+            flags.discard("warp_or_dent")  # flatness needs the pad's focus stack
+        if flags:
+            assert res.verdict.value in ("FAIL", "REVIEW") and flags <= set(res.reasons), (q, res.reasons)
+        else:
+            assert res.verdict.value == "PASS", (q, res.reasons)
+    assert pads["Q02"].measurements["flatness_pv_um"].source == "stack:Q02"
+    assert pads["Q02"].measurements["scratch_max_length_mm"].source == "top"
