@@ -49,7 +49,6 @@ from models.rules import evaluate_pin
 from vision.overlay import OverlayItem, draw_top_overlay
 from vision.registration import Registration, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
-from vision.tilt import tilt_from_lean
 from vision.top_view import CoaxialLight, PinTop, TopPinGeometry, measure_pins_top
 
 __all__ = ["inspect_view", "pin_geometry", "SEARCH_MM", "GREY_FLANGE_MIN", "GREY_RING_MEASURED", "GREY_RING_SUSPECT",
