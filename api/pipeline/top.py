@@ -8,26 +8,28 @@ Per pin (``ViewOutput.pins[id]``):
 * ``xy_error_mm`` (|flange-bottom centre - nominal pad centre|, board frame) and its components
   ``xy_error_x_mm`` / ``xy_error_y_mm``;
 * ``pitch_x_mm`` / ``pitch_y_mm`` to the next pin in the row / column, ``pitch_error_mm`` the worst
-  |pitch - nominal| over all row/column neighbours;
+  |pitch - nominal| charged to the pin (a pair's deviation is charged to its worse-placed member);
 * ``tilt_deg``, ``tilt_azimuth_deg`` (board frame, from +x towards +y);
 * for fusion with the side view: ``lean_x_mm`` / ``lean_y_mm`` (tip xy minus flange-bottom-centre xy,
   board frame) and ``tilt_xz_deg`` / ``tilt_yz_deg`` (= atan2(lean_x, H), atan2(lean_y, H)).
 
-  **Heights assumed.** The top view sees circle centres, not heights: the lean per unit axial length
-  comes from the flange top (axial height t_f), the barrel top (t_f + l_b) and the dome sphere centre
-  (nominal axial length L - r_dome), all from the recipe's pin type. The tip is put at the nominal
-  axial length ``L = t_f + l_b + plunger_protrusion`` (flange bottom to apex, plunger not
-  depressed), so ``lean = L sin(tilt) (cos az, sin az)`` and ``H = L cos(tilt)`` is the assumed tip
-  height above the flange bottom. ``tilt_deg`` depends only on the rim heights (fixed body geometry);
-  fusion with a measured tip height H' above the flange bottom can use
-  ``lean_x' = lean_x * H' / H`` (the lean scales with height), tilt_xz unchanged. The record says
-  ``assumed_axial_length_mm`` in ``ViewOutput.registration``;
+  **Heights assumed.** The top view sees circle centres, not heights. The axis is fitted through
+  the flange-top rim (axial height t_f above the flange bottom), the barrel-top rim (t_f + l_b;
+  weighted low) and the dome's sphere centre under its highlight, assumed at the *nominal* axial
+  height ``L - r_dome`` with ``L = t_f + l_b + plunger_protrusion`` (plunger not depressed), all
+  from the recipe's pin type. The tip is put at the nominal axial length L, so
+  ``lean = L sin(tilt) (cos az, sin az)`` and ``H = L cos(tilt)`` is the assumed tip height above
+  the flange bottom (``assumed_axial_length_mm`` in ``ViewOutput.registration``). With a measured
+  tip height H' above the flange bottom (side view or stack): the tip lean is ``lean * H' / H``;
+  and if the plunger is depressed by d, the dome centre sat d lower than assumed, so the top view's
+  lean per unit height is too small by about ``(L - r_dome - t_f - d) / (L - r_dome - t_f)``
+  (the flange-dome pair dominates the fit) -- divide lean and tan(tilt) by it.
 * ``tip_pad_margin_mm`` when the recipe gives mating pads (reason ``contact_alignment``);
 * cues ``missing`` (measured), ``solder_wicking`` (suspicion: a grey flange top says solder covers
   it, the height it climbed is for the side view), ``solder_in_plunger_gap`` (measured when the
   barrel-top ring is clearly grey, suspicion when partly), ``not_seated`` (suspicion: no fillet
   next to the flange);
-* ``image_px``: ``top.base``, ``top.tip`` (and ``top.flange``, ``top.barrel``).
+* ``image_px``: ``top.base``, ``top.tip`` (and the fitted ``top.flange``, ``top.barrel``, ``top.dome``).
 
 Heights (tip height, seating gap, wicking height) are placeholders ``not_measured``.
 The overlay (``overlays["top"]``) outlines each pin by its top-view-only verdict.
