@@ -165,7 +165,6 @@ def _bright_disc_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_h
     cnt = max(cnts, key=cv2.contourArea)
     if len(cnt) < 8:
         return None
-    (u, v), r = cv2.minEnclosingCircle(cnt)
     filled = np.zeros_like(m)
     cv2.drawContours(filled, [cnt], -1, 1, -1)
     M = cv2.moments(filled, binaryImage=True)

@@ -18,6 +18,7 @@ lines at the top of a CSV manifest):
 * ``stage_xy_mm``: board (x, y) of the optical axis, from the stage and the board's registration;
   with it pins are looked for where the recipe puts them, without it they are found in the image and
   named from ``items`` left to right.
+* ``align``: ``ecc`` or ``phase`` for hand-held stacks (frames registered before depth from focus).
 * ``z_mm`` of a slice is the height of its focus plane in the **board frame** (mm above the board
   surface), so the heights measured from the stack are board heights.
 

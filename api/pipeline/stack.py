@@ -8,7 +8,7 @@ what it images (``target: pins`` or ``target: pad:<ID>``, see `vision.stack_io`)
 * **pins** (`vision.micro_pins`): per pin ``tip_height_mm``, ``tip_height_error_mm``,
   ``seating_gap_mm``, ``plunger_depression_mm``, ``tilt_deg``, ``tilt_azimuth_deg``; a height whose
   surface lies outside the stack's z range is "not measured" with the reason.
-* **pad** (`vision.pads`): ``flatness_pv_um`` (+ cue ``pad_shape`` with the shape in its detail),
+* **pad** (`vision.pads`; manifest ``align: ecc`` aligns a hand-held stack first): ``flatness_pv_um`` (+ cue ``pad_shape`` with the shape in its detail),
   ``roughness_sa_um``, ``scratch_max_length_mm``, ``scratch_count``, and
   ``oxidation_area_fraction`` when the stack is in colour.
 
@@ -199,7 +199,10 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     q = _recipe_pad(recipe, pad_id)
     rec = _record(inp, name, st.shape)
     s = rec.scale_mm_per_px()
-    r = depth_from_focus(st.images, st.z_mm, **PAD_DFF)
+    align = st.meta.get("align")
+    if align not in (None, "none", "ecc", "phase"):
+        raise InputError(f"focus stack {name!r}: align {align!r} is not understood; use 'ecc' or 'phase' (hand-held) or leave it out")
+    r = depth_from_focus(st.images, st.z_mm, align=None if align in (None, "none") else align, **PAD_DFF)
     t1 = time.perf_counter()
     size_px = (q.size_mm[0] / s, q.size_mm[1] / s)
     regs = locate_pads(r.all_in_focus, pad_size_px=size_px, max_pads=8)

@@ -31,7 +31,7 @@ import numpy as np
 from calibration.record import CalibrationRecord, TelecentricModel
 from vision.stack_io import FocusStack, stack_from_arrays
 from vision.synth import render as R
-from vision.synth.scene import BoardScene, PadCondition, PinState
+from vision.synth.scene import BoardScene, PadCondition
 from vision.synth.truth import dome_centre_mm, pin_point_mm, pin_truth, tip_xyz_mm
 
 __all__ = ["MicroCamera", "SynthStack", "render_focus_stack", "pin_stack", "pad_surface", "pad_stack", "pad_top_image", "micro_record"]
