@@ -167,3 +167,78 @@ def test_sigterm_finishes_the_running_job_acks_it_and_exits(synth_board, pg_sche
     assert [t[2] for t in _attempts(conn, "slow")] == ["done"]  # finished, not abandoned
     assert [r[0] for r in _results(conn)] == ["slow"]
     assert queue.depth() == 0 and queue.workers() == 0  # acknowledged: nothing comes back
+
+
+class _Proxy:
+    """A TCP relay on loopback between one worker and RabbitMQ, so the test can cut that worker's
+    network (a partition) while its process, and its job, go on."""
+
+    def __init__(self, target_port: int = 5672):
+        import socket
+        import threading
+
+        self.target_port, self.socks = target_port, []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self):
+        import socket
+
+        self.server.close()
+        for s in self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+def test_partitioned_worker_its_job_runs_twice_but_is_committed_once(synth_board, pg_schema, worker_env, queue,
+                                                                     spawn_workers, broker_url):
+    _, conn = pg_schema
+    store = open_store(worker_env["POGOSCOPE_STORE_URL"])
+    for iid in ("p1", "p2"):
+        submit_board(conn, store, iid, synth_board(seed=11), dwell_s=2.0)
+    proxy = _Proxy()
+    try:
+        direct = spawn_workers(1)
+        worker_env["POGOSCOPE_BROKER_URL"] = broker_url.replace(":5672/", f":{proxy.port}/")
+        behind = spawn_workers(1)
+        wait_for(lambda: queue.workers() >= 2, timeout_s=40, what="2 workers")
+        queue.submit("p1")
+        queue.submit("p2")  # one job each (prefetch 1)
+        running = wait_for(lambda: len(_running(conn)) == 2 and _running(conn), timeout_s=30, poll_s=0.02,
+                           what="both jobs running")
+        cut_job = next(iid for iid, pid in running if pid == behind[0].pid)
+        proxy.cut()  # the broker sees the connection drop and hands the job to the other worker
+        wait_for(lambda: len(_attempts(conn, cut_job)) >= 2, timeout_s=30, what="the redelivery")
+        wait_for(lambda: all(o is not None for _, _, o in _attempts(conn)), timeout_s=30, what="all attempts to end")
+    finally:
+        proxy.cut()
+    tries = _attempts(conn, cut_job)
+    assert [pid for _, pid, _ in tries][:2] == [behind[0].pid, direct[0].pid]
+    assert sorted(o for _, _, o in tries) == ["done", "noop"], tries  # ran twice, committed once
+    assert sorted(r[0] for r in _results(conn)) == ["p1", "p2"]
