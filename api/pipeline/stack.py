@@ -109,7 +109,7 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         if items == [] and not mp.ok and "no pin found" in mp.reason:
             continue  # out of view: this stack says nothing about it
         vo.pins[mp.id] = _pin_item(mp, geo, nominal, src)
-    vo.overlays[src] = _pins_overlay(st, found)
+    vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
     vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
     return vo
 
@@ -152,7 +152,8 @@ def _pin_item(mp: MicroPin, geo: PinGeometryMM, nominal: float, src: str) -> Ite
     return iv
 
 
-def _pins_overlay(st, found: list[MicroPin]) -> np.ndarray:
+def _pins_overlay(st, found: list[MicroPin]) -> tuple[np.ndarray, np.ndarray]:
+    """All-in-focus image with the pins' findings, and the per-pixel height map (scale bar in mm)."""
     import cv2
 
     from vision.overlay import draw_marker, to_rgb8
@@ -174,7 +175,8 @@ def _pins_overlay(st, found: list[MicroPin]) -> np.ndarray:
             txt.append(mp.reason[:40])
         for i, t in enumerate(txt):
             cv2.putText(img, t, (int(mp.center_px[0]) + 12, int(mp.center_px[1]) - 10 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1, cv2.LINE_AA)
-    return img
+    # smooth gold has little texture: most pin pixels are flagged (grey); the rims and edges carry heights
+    return img, height_map_rgb(r.height_mm, r.valid, vmin=float(st.z_mm[1]), vmax=float(st.z_mm[-2]), unit="mm")
 
 
 # -- pads ------------------------------------------------------------------------------------------
