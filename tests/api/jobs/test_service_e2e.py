@@ -125,3 +125,32 @@ def test_service_poison_boards_end_failed_with_their_reason_and_do_not_block(ser
         assert events == len(submitted)  # the failures were published once each, like results
     finally:
         srv.kill()
+
+
+def test_service_answers_503_with_retry_after_when_the_broker_queue_is_full(service_env, worker_env, spawn_workers,
+                                                                           synth_board, tmp_path):
+    service_env["POGOSCOPE_QUEUE_MAX_DEPTH"] = "2"
+    service_env["POGOSCOPE_TEST_DELAY_S"] = "0"
+    worker_env.clear()
+    worker_env.update(service_env)
+    srv = support.Server(service_env, log=tmp_path / "service.log").start()
+    try:
+        b = synth_board(seed=400)
+        with srv.client() as c:
+            support.setup_board(c, b)
+
+            def submit(serial):
+                return c.post("/v1/inspections", data={"serial": serial, "recipe_id": b.recipe["recipe_id"]},
+                              files={"top": ("top.png", support.png(b.image), "image/png")})
+
+            assert [submit(f"BP-{i}").status_code for i in range(2)] == [202, 202]  # no worker yet: they wait
+            full = submit("BP-2")
+            assert full.status_code == 503 and full.headers["content-type"].startswith("application/problem+json")
+            assert int(full.headers["Retry-After"]) > 0 and "2 inspections are waiting (limit 2)" in full.json()["detail"]
+            spawn_workers(1)  # the backlog drains and submissions are accepted again
+            wait_for(lambda: c.get("/readyz").json()["queue_depth"] == 0, timeout_s=40, what="the queue to drain")
+            again = submit("BP-3")
+            assert again.status_code == 202
+            assert support.wait_done(c, again.json()["id"])["status"] == "done"
+    finally:
+        srv.kill()
