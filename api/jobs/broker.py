@@ -8,11 +8,15 @@ Delivery semantics (tested in tests/api/jobs with the real broker, database and 
 * **exactly-once result**: the job function writes idempotently, keyed by the inspection id, so a
   redelivered or duplicated message changes nothing once a result exists.
 * **poison jobs are bounded**: an exception is retried ``job_max_retries`` times with back-off, then
-  the inspection is recorded failed with the exception as the reason. An unreachable database or
-  image store is not the job's fault: such errors are retried ``job_max_infra_retries`` times. A job that kills its worker
+  the inspection is recorded failed with the exception as the reason. A job that kills its worker
   process (a decoder crash) is redelivered at most `DELIVERY_LIMIT` more times -- counted by the
   broker itself, a quorum queue's ``x-delivery-limit`` -- then dead-lettered, and a reaper in every
   worker records it failed. Neither blocks the queue: other jobs keep flowing meanwhile.
+* **outages are not poison**: an unreachable database or image store (or an image this worker's
+  share does not hold yet) is retried ``job_max_infra_retries`` times, about 25 minutes.
+* **known limit**: a graceful stop (SIGTERM) hands back the one job a worker had prefetched and not
+  started; RabbitMQ counts that as a delivery too, so a job unlucky enough to be handed back by
+  ``DELIVERY_LIMIT + 1`` stopping workers in a row would be recorded failed.
 * **back-pressure**: `BrokerQueue.submit` raises `api.jobs.QueueFull` once the number of waiting
   jobs reaches ``queue_max_depth``.
 
