@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from api.service.db import InspectionRow, ReviewRow
 from api.service.schemas import (
     CalibrationRef,
@@ -44,6 +46,7 @@ def inspection_public(row: InspectionRow, reviews: list[ReviewRow] = ()) -> Insp
         },
         stacks=sorted(row.stacks or {}),
         overlay_url=f"{url}/overlay.png" if row.overlay_sha256 else None,
+        overlays={n: f"{url}/overlays/{quote(n, safe='')}.png" for n in sorted(row.overlays or {})},
         reviews=[review_public(r) for r in reviews],
         result=row.result,
     )

@@ -71,6 +71,7 @@ class InspectionPublic(_M):
     images: dict[str, ImageRef]
     stacks: list[str]
     overlay_url: str | None
+    overlays: dict[str, str] = Field(default_factory=dict, description="every view's overlay: name -> URL (PNG)")
     reviews: list[ReviewPublic] = Field(default_factory=list)
     result: dict | None = Field(description="the BoardResult document (see `pogoscope schema`), once done")
 

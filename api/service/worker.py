@@ -79,13 +79,15 @@ def _load_stack(st: dict, store: ImageStore):
         return load_stack(manifest)
 
 
-def _overlay_png(overlays: dict) -> bytes | None:
-    if not overlays:
-        return None
-    name = sorted(overlays, key=lambda n: (n != "top", n))[0]
-    img = overlays[name]
-    ok, buf = cv2.imencode(".png", img[..., ::-1] if img.ndim == 3 else img)
-    return bytes(buf) if ok else None
+def _store_overlays(overlays: dict, store: ImageStore) -> tuple[str | None, dict[str, str]]:
+    """PNG-encode and store every overlay; returns (main overlay sha: top first, {name: sha})."""
+    shas = {}
+    for name, img in overlays.items():
+        ok, buf = cv2.imencode(".png", img[..., ::-1] if img.ndim == 3 else img)
+        if ok:
+            shas[name] = store.put(bytes(buf))
+    main = sorted(shas, key=lambda n: (n != "top", n))
+    return (shas[main[0]] if main else None), shas
 
 
 def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> None:
@@ -114,6 +116,7 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
         s.refresh(row)
         recipe_body = s.scalar(select(RecipeRow.body).where(RecipeRow.recipe_id == row.recipe_id, RecipeRow.version == row.recipe_version))
         result = error = overlay_sha = None
+        overlay_shas: dict[str, str] = {}
         t0 = time.perf_counter()
         try:
             if recipe_body is None:
@@ -125,9 +128,7 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
                 f = (row.files or {}).get(v["name"])
                 if f and not v.get("sha256"):
                     v["sha256"] = f["sha256"]
-            png = _overlay_png(insp.overlays)
-            if png is not None:
-                overlay_sha = store.put(png)
+            overlay_sha, overlay_shas = _store_overlays(insp.overlays, store)
         except InputError as exc:
             error = str(exc)
         except Exception as exc:  # a bug in a view must not leave the submission hanging, nor PASS it
@@ -143,6 +144,7 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
             result=result,
             error=error,
             overlay_sha256=overlay_sha,
+            overlays=overlay_shas,
             finished_at=finished,
             latency_s=(finished - row.created_at).total_seconds(),
         )

@@ -85,6 +85,8 @@ async function showInspection(id) {
       <div class="imgwrap" id="imgwrap">${img ? `<img id="overlay" alt="overlay" src="${esc(withKey(img))}">` : ""}</div>
       <div id="pin-detail"><p class="hint">click a pin</p></div>
     </div>
+    ${Object.entries(d.overlays).filter(([, u]) => !img || !u.endsWith("/overlays/top.png")).map(([n, u]) =>
+      `<figure class="view"><figcaption>${esc(n)}</figcaption><img class="other-overlay" alt="${esc(n)}" src="${esc(withKey(u))}"></figure>`).join("")}
     <h3>Pins and pads</h3>
     ${table(items, [["id", (p) => esc(p.id)], ["verdict", (p) => verdict(p.verdict)],
       ["tilt", (p) => fmt(p.measurements.tilt_deg)], ["xy error", (p) => fmt(p.measurements.xy_error_mm)],

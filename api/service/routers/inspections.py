@@ -242,6 +242,16 @@ def get_overlay(inspection_id: str, s: SessionDep, state: State, _: Reader):
     return FileResponse(state.store.path(row.overlay_sha256), media_type="image/png", headers={"Cache-Control": "max-age=31536000, immutable"})
 
 
+@router.get("/{inspection_id}/overlays/{name}.png", response_class=FileResponse, summary="One view's overlay (see 'overlays')",
+            responses={200: {"content": {"image/png": {}}}})
+def get_named_overlay(inspection_id: str, name: str, s: SessionDep, state: State, _: Reader):
+    row = get_row(s, inspection_id)
+    sha = (row.overlays or {}).get(name)
+    if sha is None:
+        raise ProblemError(404, "no-overlay", f"inspection {inspection_id} has no overlay {name!r}; it has {sorted(row.overlays or {})}")
+    return FileResponse(state.store.path(sha), media_type="image/png", headers={"Cache-Control": "max-age=31536000, immutable"})
+
+
 @router.get("/{inspection_id}/images/{view}", response_class=FileResponse, summary="An original image as submitted",
             responses={200: {"content": {"image/*": {}}}})
 def get_original(inspection_id: str, view: str, s: SessionDep, state: State, _: Reader):

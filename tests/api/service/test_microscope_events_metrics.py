@@ -113,3 +113,34 @@ def test_serve_rejects_a_bad_port_in_one_line(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "70000" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_top_and_side_views_record_both_calibrations_and_every_overlay(app_client):
+    from vision.synth import truth as T
+    from vision.synth.side import synth_row
+    from vision.synth.top import fit_top_camera, render_top
+
+    c = app_client
+    row = synth_row(seed=2, cols=4)
+    top_img, top_rec, _ = render_top(row.scene, fit_top_camera(row.scene, mm_per_px=0.02), seed=2)
+    recipe = T.recipe_dict(row.scene, views=["top", "side_front", "side_back"])
+    assert c.post("/v1/recipes", json=recipe).status_code == 201
+    assert c.post("/v1/calibrations", json={"view": "top", "record": top_rec.model_dump(mode="json")}).status_code == 201
+    side = row.record.model_dump(mode="json")
+    assert c.post("/v1/calibrations", json={"view": "side", "record": side}).status_code == 201
+    files = {"top": ("top.png", png(top_img), "image/png"), "side_front": ("f.png", png(row.front), "image/png"),
+             "side_back": ("b.png", png(row.back), "image/png")}
+    r = c.post("/v1/inspections", data={"serial": "TS-1", "recipe_id": recipe["recipe_id"]}, files=files)
+    assert r.status_code == 202, r.text
+    t0 = time.monotonic()
+    while (d := c.get(r.json()["url"]).json())["status"] not in ("done", "failed") and time.monotonic() - t0 < 60:
+        time.sleep(0.05)
+    assert d["status"] == "done", d["error"]
+    assert d["calibrations"] == {"side": {"camera_id": row.record.camera_id, "version": 1},
+                                 "top": {"camera_id": top_rec.camera_id, "version": 1}}
+    assert "top" in d["overlays"] and len(d["overlays"]) >= 2
+    for name, url in d["overlays"].items():
+        o = c.get(url)
+        assert o.status_code == 200 and o.content[:4] == b"\x89PNG", name
+    assert c.get(d["url"] + "/overlays/nope.png").status_code == 404
+    assert set(d["images"]) == {"top", "side_front", "side_back"}
