@@ -32,6 +32,29 @@ from api.settings import Settings, get_settings
 log = logging.getLogger("pogoscope.service")
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 
+DESCRIPTION = """
+Submit boards (`POST /v1/inspections`, multipart: one image per view named `top`, `side_front`,
+`side_back`, plus `serial`, `recipe_id`, `station_id`; header `Idempotency-Key`). The submission is
+stored before the `202`; a worker inspects it; fetch the result by id, by serial
+(`/v1/boards/{serial}`) or per pin, or follow it live.
+
+**Auth**: header `X-API-Key` (GET requests may use `?api_key=`). Roles: `station` submit; `mes`
+submit + read; `engineer` also uploads, recipes, calibrations, reviews; `admin` also keys.
+
+**Idempotency**: the same key with the same body returns the original inspection
+(`Idempotent-Replayed: true`); the same key with another body is `409`.
+
+**Events** (from a persisted outbox, so none is lost on a restart): `GET /v1/events` (server-sent
+events, resume with `Last-Event-ID`), webhooks (POST JSON; `X-Pogoscope-Signature: sha256=HMAC(secret,
+"<X-Pogoscope-Timestamp>.<body>")`, retried with exponential back-off; de-duplicate on
+`X-Pogoscope-Delivery`), MQTT topic `<prefix>/<station_id>/inspections` (QoS 1). Each event carries an
+IPC-CFX `CFX.Production.Assurance.UnitsInspected`-shaped body under `data.cfx`. CFX has no "review"
+state: a REVIEW verdict is sent as `Failed` with `ConfidenceLevel` 0.5 and `VerificationResult`
+`NotVerified`; a later human verification is an `inspection.verified` event.
+
+**Errors** are `application/problem+json` (RFC 9457) with a one-line `detail`.
+"""
+
 
 @dataclass
 class ServiceState:
@@ -116,6 +139,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
         title="pogoscope",
         version="1",
         summary="Pogo-pin inspection service: submissions, results by serial, live events, review.",
+        description=DESCRIPTION,
         lifespan=lifespan,
         responses=problems.PROBLEM_RESPONSES,
     )
