@@ -114,6 +114,11 @@ def inspect_board(inp: BoardInput) -> Inspection:
         registration={v: o.registration for v, o in outputs.items() if o.registration},
         notes=notes + [n for o in outputs.values() for n in o.notes],
     )
+    if len(outputs) > 1:  # another view may have changed verdicts: show the final ones
+        final = {r.id: r for r in [*pin_results, *pad_results]}
+        for o in outputs.values():
+            if o.redraw is not None:
+                o.overlays.update(o.redraw(final))
     overlays = {name: img for o in outputs.values() for name, img in o.overlays.items()}
     return Inspection(result=result, overlays=overlays, views=outputs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -30,3 +31,6 @@ class ViewOutput:
     overlays: dict[str, np.ndarray] = field(default_factory=dict)  # name -> RGB uint8 image
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # redraws this view's overlays with the board's final (fused) item results {id: ItemResult};
+    # a view's own overlay can only show what that view alone decided
+    redraw: Callable[[dict], dict[str, np.ndarray]] | None = None

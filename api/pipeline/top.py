@@ -214,6 +214,7 @@ def inspect_view(inp) -> ViewOutput:
                         "camera_id": rec.camera_id, "mm_per_px": mpp}
     t3 = time.perf_counter()
     out.overlays["top"] = _overlay(img, recipe, out, reg, rec)
+    out.redraw = lambda results: {"top": _overlay(img, recipe, out, reg, rec, results)}
     t4 = time.perf_counter()
     out.timings_ms = {"registration": (t1 - t0) * 1e3, "pins": (t2 - t1) * 1e3, "measurements": (t3 - t2) * 1e3,
                       "overlay": (t4 - t3) * 1e3}
@@ -341,21 +342,22 @@ def _pitches(recipe: Recipe, board: dict[str, PinTop], out: ViewOutput, reg: Reg
         iv.measurements["pitch_error_mm"] = _m(dev, u, "mm")
 
 
-def _overlay(img: np.ndarray, recipe: Recipe, out: ViewOutput, reg: Registration, rec: CalibrationRecord) -> np.ndarray:
-    """Outline each pin by its top-view verdict (the fused verdict may add side-view checks)."""
+def _overlay(img: np.ndarray, recipe: Recipe, out: ViewOutput, reg: Registration, rec: CalibrationRecord,
+             results: dict | None = None) -> np.ndarray:
+    """Outline each pin by its verdict: the board's final one from `results` ({pin id: PinResult}) when
+    given, else the top view's own (which cannot include side-view checks)."""
     mpp = rec.scale_mm_per_px()
     items = []
     to_px = lambda xy: rec.plane_to_pixel(reg.board_to_plane(np.asarray(xy, float))).reshape(-1, 2)  # noqa: E731
     for p in recipe.pins:
         iv = out.pins[p.id]
-        res = evaluate_pin(p.id, iv.measurements, iv.cues, recipe, image_px=iv.image_px)
+        res = (results or {}).get(p.id) or evaluate_pin(p.id, iv.measurements, iv.cues, recipe, image_px=iv.image_px)
         lines = []
         for name, fmt in (("tilt_deg", "tilt {:.2f} deg"), ("xy_error_mm", "xy {:.3f} mm")):
             m = iv.measurements.get(name)
             if m is not None and m.measured:
                 lines.append(fmt.format(m.value))
-        if res.reasons:
-            lines.append(",".join(res.reasons)[:40])
+        lines += res.reasons[:3] + (["..."] if len(res.reasons) > 3 else [])  # one per line: pins are close
         centre = iv.image_px.get("top.base") or to_px(p.xy_mm)[0].tolist()
         pts = {k.split(".")[1]: tuple(v) for k, v in iv.image_px.items() if k in ("top.base", "top.tip")}
         items.append(OverlayItem(id=p.id, center_px=tuple(centre), radius_px=recipe.pin_type.flange_diameter_mm / 2 / mpp + 4,
