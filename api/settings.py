@@ -8,6 +8,8 @@ Examples::
     POGOSCOPE_WEBHOOK_URLS='["https://mes.example/hooks/pogoscope"]'
     POGOSCOPE_WEBHOOK_SECRET=...                   # HMAC-SHA256 key for the signature header
     POGOSCOPE_MQTT_URL=mqtt://127.0.0.1:1883
+    POGOSCOPE_ADMIN_KEY=...                        # bootstrap admin API key; create the others with POST /v1/keys
+    POGOSCOPE_BROKER_URL=...                       # distributed job queue (api.jobs.broker); unset: in-process pool
 """
 
 from __future__ import annotations
