@@ -42,6 +42,20 @@ def _pairs(values: list[str], what: str) -> dict[str, Path]:
     return out
 
 
+def _calibration_pairs(values: list[str], images: dict[str, Path]) -> dict[str, Path]:
+    """KEY=FILE pairs; a bare FILE is allowed when the images need exactly one calibration (e.g. only top)."""
+    from api.boardset import calibration_key
+
+    bare = [v for v in values if "=" not in v]
+    out = _pairs([v for v in values if "=" in v], "--calibration")
+    if bare:
+        keys = sorted({calibration_key(v) for v in images} - set(out))
+        if len(bare) > 1 or len(keys) != 1:
+            raise InputError(f"--calibration {bare[0]!r}: say which camera it is for, e.g. --calibration top={bare[0]}")
+        out[keys[0]] = Path(bare[0])
+    return out
+
+
 def _fmt(m, nd: int) -> str:
     if m is None:
         return ""
@@ -149,12 +163,17 @@ def inspect(
     serial: str = typer.Option("UNKNOWN", "--serial", help="board serial number"),
     out: Path | None = typer.Option(None, "--out", help="write the result document (JSON) here"),
     overlay: Path | None = typer.Option(None, "--overlay", help="write the overlay image (PNG) here"),
-    as_json: bool = typer.Option(False, "--json", help="print the result document instead of the table"),
+    json_out: str | None = typer.Option(None, "--json", help="write the result document here; '-' prints it instead of the table"),
 ) -> None:
     """Inspect one board from image files and print the per-pin table and the board verdict."""
     from api.boardset import build_input, load_board_dir
     from models.recipe import Recipe
 
+    as_json = json_out == "-"
+    if json_out not in (None, "-"):
+        if out is not None and out != Path(json_out):
+            raise InputError("--json FILE and --out FILE name two different result files; give one")
+        out = Path(json_out)
     truth = None
     if board_dir is not None:
         if recipe or image or calibration or stack:
@@ -167,8 +186,9 @@ def inspect(
             raise InputError("give a board folder, or --recipe with at least one --image or --stack")
         if not image and not stack:
             raise InputError("nothing to inspect: give --image VIEW=FILE or --stack NAME=FOLDER")
-        inp = build_input(serial=serial, recipe=Recipe.from_yaml(recipe), images=_pairs(image, "--image"),
-                          calibrations=_pairs(calibration, "--calibration"), stacks=_pairs(stack, "--stack"))
+        images = _pairs(image, "--image")
+        inp = build_input(serial=serial, recipe=Recipe.from_yaml(recipe), images=images,
+                          calibrations=_calibration_pairs(calibration, images), stacks=_pairs(stack, "--stack"))
     _run(inp, out=out, overlay=overlay, as_json=as_json, truth=truth, console=make_console())
 
 

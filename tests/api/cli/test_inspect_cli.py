@@ -49,10 +49,19 @@ def test_inspect_board_folder_finds_the_placed_defects(board, tmp_path, capsys):
 
 def test_inspect_with_explicit_files_matches_the_folder(board, capsys):
     args = ["inspect", "--recipe", str(board / "recipe.yaml"), "--image", f"top={board / 'top.png'}",
-            "--calibration", f"top={board / 'cal_top.json'}", "--serial", "X", "--json"]
+            "--calibration", str(board / "cal_top.json"), "--serial", "X", "--json", "-"]
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["board"]["serial"] == "X" and len(res["pins"]) == 6
+
+
+def test_json_option_writes_the_document_and_prints_the_table(board, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    args = ["inspect", "--recipe", str(board / "recipe.yaml"), "--image", f"top={board / 'top.png'}",
+            "--calibration", str(board / "cal_top.json"), "--json", str(out)]
+    assert main(args) == 0
+    assert "board UNKNOWN" in capsys.readouterr().out
+    assert json.loads(out.read_text())["board"]["verdict"] in ("PASS", "FAIL", "REVIEW")
 
 
 def test_inspect_samples_table(board, tmp_path, capsys):
