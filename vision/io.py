@@ -22,7 +22,11 @@ def decode_image(data: bytes, *, name: str = "image", color: bool | None = None)
         raise InputError(f"{name}: the file is empty")
     buf = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_UNCHANGED
-    img = cv2.imdecode(buf, flags)
+    try:
+        img = cv2.imdecode(buf, flags)
+    except cv2.error as exc:  # e.g. a header declaring more pixels than OpenCV allows (a decompression bomb)
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "decoder error"
+        raise InputError(f"{name}: the decoder refused the image ({msg})") from None
     if img is None:
         raise InputError(f"{name}: not a decodable image (corrupt, truncated or an unsupported format)")
     if _looks_truncated(data):

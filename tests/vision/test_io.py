@@ -68,3 +68,18 @@ def test_float_tiff_rejected(tmp_path):
     cv2.imwrite(str(p), np.ones((4, 4), np.float32))
     with pytest.raises(InputError, match="8- or 16-bit"):
         read_image(p)
+
+
+def test_decompression_bomb_header_is_one_line_input_error():
+    """A PNG whose header declares 10^10 pixels: OpenCV refuses it; that is bad input, not a crash."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(InputError) as e:
+        decode_image(png, name="bomb.png")
+    assert "bomb.png" in str(e.value) and "\n" not in str(e.value)

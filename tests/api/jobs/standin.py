@@ -7,7 +7,8 @@ submission row is locked and its status checked in the same transaction, so a re
 no-op. The results table deliberately has no unique constraint: a duplicate write would show.
 
 Fault injection (a column of the submission, for the failure tests): ``segv`` kills the process
-with SIGSEGV where a crashing decoder would; ``die_after_commit`` SIGKILLs it after the commit and
+with SIGSEGV where a crashing decoder would; ``raise`` raises an unexpected (non-input) error where a
+faulty library would; ``die_after_commit`` SIGKILLs it after the commit and
 before the broker's ack. An id starting with ``flaky-db`` finds the database down for its first four
 connection attempts.
 """
@@ -86,6 +87,8 @@ def run_inspection(inspection_id: str) -> None:
         data = open_store(os.environ["POGOSCOPE_STORE_URL"]).get(key)
         if fault == "segv":
             os.kill(os.getpid(), signal.SIGSEGV)
+        if fault == "raise":
+            raise RuntimeError("decoder library fault (injected)")
         image = decode_image(data, name=f"{inspection_id}/top")
         out = inspect_board(BoardInput(serial=serial, recipe=Recipe.model_validate(recipe), images={"top": image},
                                        calibrations={"top": CalibrationRecord.model_validate(cal)}))

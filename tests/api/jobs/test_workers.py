@@ -123,7 +123,8 @@ def test_poison_jobs_are_bounded_recorded_failed_and_do_not_block(synth_board, p
     _, conn = pg_schema
     store = open_store(worker_env["POGOSCOPE_STORE_URL"])
     good = synth_board(seed=3)
-    submit_board(conn, store, "bomb", good, image_bytes=_bomb_png())  # cv2.error from the real decoder
+    submit_board(conn, store, "bomb", good, image_bytes=_bomb_png())  # the real decoder refuses it: bad input
+    submit_board(conn, store, "boom", good, fault="raise")  # an unexpected error: retried, bounded
     submit_board(conn, store, "segv", good, fault="segv")  # the worker process dies in the decoder
     submit_board(conn, store, "corrupt", good, image_bytes=b"\x89PNG\r\n\x1a\n not an image")  # InputError
     submit_board(conn, store, "flaky-db", good)  # the database is down for its first 4 attempts
@@ -132,22 +133,24 @@ def test_poison_jobs_are_bounded_recorded_failed_and_do_not_block(synth_board, p
     # a supervisor of 2 processes replaces the ones the segfaults kill
     spawn_workers(1, "--processes", "2")
     wait_for(lambda: queue.workers() >= 2, timeout_s=40, what="2 workers")
-    for iid in ["bomb", "segv", "corrupt", "flaky-db", "ok0", "ok1", "ok2", "ok3"]:
+    for iid in ["bomb", "boom", "segv", "corrupt", "flaky-db", "ok0", "ok1", "ok2", "ok3"]:
         queue.submit(iid)
 
     # Good boards are not held up by the poison ones (the segfault alone costs several restarts).
     wait_for(lambda: {r[0] for r in _results(conn) if r[1] == "done"} >= {"ok0", "ok1", "ok2", "ok3", "flaky-db"},
              timeout_s=40, what="the good boards")
-    wait_for(lambda: {"bomb", "segv", "corrupt"} <= {r[0] for r in _results(conn)}, timeout_s=60,
+    wait_for(lambda: {"bomb", "boom", "segv", "corrupt"} <= {r[0] for r in _results(conn)}, timeout_s=60,
              what="the poison jobs to be recorded failed")
     res = {r[0]: r for r in _results(conn)}
     seen = f"results {_results(conn)}; attempts {_attempts(conn)}"
-    assert len(_results(conn)) == 8, seen
+    assert len(_results(conn)) == 9, seen
     # an outage is retried past the poison bound (job_max_retries = 2) and then succeeds
     assert res["flaky-db"][1] == "done", seen
     assert (Path(worker_env["POGOSCOPE_STORE_URL"]) / "outage-flaky-db").read_text() == "x" * 5, seen
     assert res["bomb"][1] == "failed" and "CV_IO_MAX_IMAGE_PIXELS" in res["bomb"][2], seen
-    assert "3 attempt" in res["bomb"][2] and len(_attempts(conn, "bomb")) == 3, seen  # job_max_retries = 2
+    assert len(_attempts(conn, "bomb")) == 1, seen  # bad input: no retry can cure it
+    assert res["boom"][1] == "failed" and "decoder library fault" in res["boom"][2], seen
+    assert "3 attempt" in res["boom"][2] and len(_attempts(conn, "boom")) == 3, seen  # job_max_retries = 2
     assert res["corrupt"][1] == "failed" and "not a decodable image" in res["corrupt"][2], seen
     assert len(_attempts(conn, "corrupt")) == 1, seen  # bad input: no retry can cure it
     assert res["segv"][1] == "failed" and "died" in res["segv"][2], seen
