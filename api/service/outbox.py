@@ -34,6 +34,10 @@ from api.settings import Settings
 
 log = logging.getLogger("pogoscope.outbox")
 
+# Event ids come from a sequence: on PostgreSQL a lower id can commit after a higher one, so readers
+# look this far back behind what they have seen instead of trusting "id > last".
+LOOKBACK_IDS = 1000
+
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>`` HMAC of ``<timestamp>.<body>``."""
@@ -123,12 +127,15 @@ class Dispatcher:
                     cur = SinkCursor(sink=sink, last_event_id=0)
                     s.add(cur)
                     s.flush()
-                ids = s.scalars(select(EventRow.id).where(EventRow.id > cur.last_event_id).order_by(EventRow.id).limit(500)).all()
+                fanned = select(DeliveryRow.id).where(DeliveryRow.event_id == EventRow.id, DeliveryRow.sink == sink).exists()
+                ids = s.scalars(
+                    select(EventRow.id).where(EventRow.id > cur.last_event_id - LOOKBACK_IDS, ~fanned).order_by(EventRow.id).limit(500)
+                ).all()
                 if not ids:
                     continue
                 for eid in ids:
                     s.add(DeliveryRow(event_id=eid, sink=sink, status="pending", attempts=0, next_at=utcnow()))
-                cur.last_event_id = ids[-1]
+                cur.last_event_id = max(cur.last_event_id, ids[-1])
                 n += len(ids)
             try:
                 s.commit()
@@ -152,7 +159,8 @@ class Dispatcher:
                     break
                 if self._blocked_until.get(d.sink, 0) > time.monotonic():
                     continue  # this sink just failed: do not hammer it with the rest of the backlog
-                lease = now + dt.timedelta(seconds=max(30.0, 3 * self.settings.webhook_timeout_s))
+                # the claim expires after one send's worth of time, so a crash mid-send delays that event only briefly
+                lease = now + dt.timedelta(seconds=2 * self.settings.webhook_timeout_s + 1)
                 claimed = s.execute(
                     update(DeliveryRow).where(DeliveryRow.id == d.id, DeliveryRow.status == "pending", DeliveryRow.next_at <= now)
                     .values(next_at=lease)

@@ -15,18 +15,22 @@ from starlette.concurrency import run_in_threadpool
 
 from api.service.db import EventRow
 from api.service.deps import MAX_INT, Reader, get_state
-from api.service.outbox import envelope
+from api.service.outbox import LOOKBACK_IDS, envelope
 
 router = APIRouter(prefix="/v1", tags=["events"])
 State = Annotated[object, Depends(get_state)]
 
 
-def _fetch(Session, after: int, station_id: str | None, limit: int = 200):
+def _fetch(Session, after: int, station_id: str | None, seen: set[int], limit: int = 200):
+    """Events after `after` not in `seen`: ids first (cheap), then only the new rows."""
     with Session() as s:
-        q = select(EventRow).where(EventRow.id > after)
+        q = select(EventRow.id).where(EventRow.id > after)
         if station_id:
             q = q.where(EventRow.station_id == station_id)
-        return [envelope(e) for e in s.scalars(q.order_by(EventRow.id).limit(limit)).all()]
+        new = [i for i in s.scalars(q.order_by(EventRow.id)).all() if i not in seen][:limit]
+        if not new:
+            return []
+        return [envelope(e) for e in s.scalars(select(EventRow).where(EventRow.id.in_(new)).order_by(EventRow.id)).all()]
 
 
 def _last_id(Session) -> int:
@@ -54,16 +58,21 @@ async def events(
 
     async def stream():
         last, sent, beat = start, 0, time.monotonic()
+        seen: set[int] = set()  # ids sent within the look-back window (late commits of lower ids)
         yield "retry: 2000\n\n"
         while True:
             if await request.is_disconnected():
                 return
-            for ev in await run_in_threadpool(_fetch, Session, last, station_id):
-                last = ev["id"]
+            floor = max(start, last - LOOKBACK_IDS)
+            for ev in await run_in_threadpool(_fetch, Session, floor, station_id, seen):
+                seen.add(ev["id"])
+                last = max(last, ev["id"])
                 yield f"id: {ev['id']}\nevent: {ev['kind']}\ndata: {json.dumps(ev, separators=(',', ':'))}\n\n"
                 sent += 1
                 if max_events is not None and sent >= max_events:
                     return
+            if len(seen) > 2 * LOOKBACK_IDS:
+                seen = {i for i in seen if i > last - LOOKBACK_IDS}
             if time.monotonic() - beat > 15:
                 beat = time.monotonic()
                 yield ": keep-alive\n\n"

@@ -115,3 +115,22 @@ def test_concurrent_submissions_with_one_key_make_one_inspection(app_client, boa
     assert len({r.json()["id"] for r in out}) == 1
     assert sum(not r.json()["replayed"] for r in out) == 1
     assert len(c.get("/v1/inspections", params={"serial": "RACE"}).json()["items"]) == 1
+
+
+def test_an_event_committed_late_with_a_lower_id_is_not_skipped(settings):
+    """PostgreSQL sequences hand out ids at insert, so id 7 can commit after id 11 was fanned out."""
+    rec = FlakyReceiver(fail_first=0)
+    d, Session = _dispatcher(settings, rec)
+    try:
+        with Session() as s:
+            s.add_all([EventRow(id=10, kind="k", payload={"n": 10}), EventRow(id=11, kind="k", payload={"n": 11})])
+            s.commit()
+        d.fan_out()
+        with Session() as s:
+            s.add(EventRow(id=7, kind="k", payload={"n": 7}))
+            s.commit()
+        _drain(d, lambda: len(rec.calls) >= 4)
+    finally:
+        d.stop()
+        rec.close()
+    assert sorted(json.loads(b)["id"] for _, _, b in rec.calls) == [1, 7, 10, 11]
