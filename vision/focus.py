@@ -4,8 +4,8 @@ Pipeline (`depth_from_focus`):
 
 1. each slice -> grey float32 -> a focus measure (`FOCUS_MEASURES`, chosen by name) averaged over a
    ``window_px`` box, optionally after a Gaussian pre-blur that makes it a band-pass (``presmooth_px``);
-2. the best slice per pixel (a running maximum), the weakest response and each slice's sensor-noise
-   response (Immerkaer's noise sigma) are kept;
+2. the best slice per pixel (a running maximum) and its weakest response are kept; the response of
+   the sensor noise alone is measured from differences of neighbouring slices (per 32 px cell);
 3. the peak is refined below the step by a Gaussian fit: a parabola through the logarithm of the
    focus measure at the top three slices (``fit_points=3``, the classic fit), or a least-squares
    parabola over 5 or 7 slices when the depth of field spans several steps (``"auto"`` chooses);
@@ -137,30 +137,29 @@ def _kernels(measure: str, sigma: float, scale: float):
     return _KERNELS[key]
 
 
-_K_NOISE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+def _noise_response_map(images, *, measure: str, window_px: int, presmooth_px: float, pairs: int = 4, cell_px: int = 32) -> np.ndarray:
+    """What the sensor noise alone gives the focus measure, per pixel (H, W), from the stack itself.
 
-
-def _noise_sigma(img: np.ndarray) -> float:
-    """Sensor noise sigma of a slice (in `_to_gray32` units), Immerkaer's fast estimator (1996):
-    the mean |response| of a filter that cancels smooth structure. Texture leaks in a little, so
-    it errs high -- on the safe side for the weak-peak test."""
-    H, W = img.shape[:2]
-    y0, x0 = max(0, H // 2 - 256), max(0, W // 2 - 256)  # a central 512 x 512 crop is plenty
-    g, scale = _gray_native(np.ascontiguousarray(img[y0 : y0 + 512, x0 : x0 + 512]))
-    r = cv2.filter2D(g, cv2.CV_32F, _K_NOISE * np.float32(scale), borderType=cv2.BORDER_REFLECT)[1:-1, 1:-1]
-    return float(np.mean(np.abs(r)) * math.sqrt(math.pi / 2) / 6.0)
-
-
-_UNIT_NOISE: dict = {}
-
-
-def _unit_noise_response(measure: str, window_px: int, presmooth_px: float) -> float:
-    """Mean focus measure of white noise of unit sigma (cached per settings)."""
-    key = (measure, window_px, presmooth_px)
-    if key not in _UNIT_NOISE:
-        g = np.random.default_rng(12345).standard_normal((256, 256)).astype(np.float32)
-        _UNIT_NOISE[key] = float(focus_measure(g, measure=measure, window_px=window_px, presmooth_px=presmooth_px).mean())
-    return _UNIT_NOISE[key]
+    Neighbouring slices differ by their noise (and a little defocus): half the focus measure of
+    their difference is the noise response with the sensor's true spectrum (render or demosaicing
+    noise is not white, so a white-noise model misjudges it). Taken on up to `pairs` pairs spread
+    over the stack as per-cell means, then the median over the pairs (an in-focus edge leaks into
+    the difference of the pair that straddles its focus only), interpolated back to full size.
+    """
+    n = len(images)
+    ks = np.unique(np.linspace(0, n - 2, min(pairs, n - 1)).round().astype(int))
+    H, W = np.shape(images[0])[:2]
+    ch, cw = max(1, H // cell_px), max(1, W // cell_px)
+    maps = []
+    for k in ks:
+        a, sa = _gray_native(np.asarray(images[k]))
+        b, _ = _gray_native(np.asarray(images[k + 1]))
+        d = cv2.subtract(a, b, dtype=cv2.CV_32F)
+        d *= np.float32(sa)
+        f = focus_measure(d, measure=measure, window_px=window_px, presmooth_px=presmooth_px)
+        maps.append(cv2.resize(f, (cw, ch), interpolation=cv2.INTER_AREA) * np.float32(0.5))
+    m = np.median(np.stack(maps), axis=0).astype(np.float32)
+    return cv2.resize(m, (W, H), interpolation=cv2.INTER_LINEAR)
 
 
 def focus_curve(images, *, measure: str = "sml", window_px: int = 1, presmooth_px: float = 0.0, roi=None) -> np.ndarray:
@@ -276,7 +275,7 @@ def depth_from_focus(
         Averaging window of the focus measure (odd px). Larger: less noise, blurrier height edges.
     min_contrast : float
         A peak must exceed by this factor both the pixel's weakest response and the response the
-        slice's sensor noise alone would give (noise sigma by Immerkaer's estimator).
+        local sensor noise alone gives (from differences of neighbouring slices, per 32 px cell).
     presmooth_px : float
         Gaussian pre-blur (px) of each slice before the focus measure; see `focus_measure`.
     fit_points : {3, 5, 7, "auto"}
@@ -317,8 +316,6 @@ def depth_from_focus(
     m = None if fit_points == "auto" else min((int(fit_points) - 1) // 2, (n - 1) // 2)
     stream = m == 1  # the 3-point fit needs only the best slice and its neighbours: no volume kept
     F = None if stream else np.empty((n, H, W), np.float32)
-    noise = np.zeros(n, np.float32)  # focus response of each slice's sensor noise alone
-    unit_noise = _unit_noise_response(measure, int(window_px), float(presmooth_px))
     best = np.full((H, W), -1.0, np.float32)
     floor = np.full((H, W), np.inf, np.float32)
     idx = np.zeros((H, W), np.int16)
@@ -333,28 +330,29 @@ def depth_from_focus(
 
     def measure_slice(k):
         img = np.asarray(images[k])
-        return focus_measure(img, measure=measure, window_px=window_px, presmooth_px=presmooth_px), _noise_sigma(img)
+        return focus_measure(img, measure=measure, window_px=window_px, presmooth_px=presmooth_px)
 
-    for k, (f, sig_n) in enumerate(_prefetch(measure_slice, n, threads)):
+    for k, f in enumerate(_prefetch(measure_slice, n, threads)):
         img = np.asarray(images[k])
-        noise[k] = sig_n**2 * unit_noise
         if stream and k > 0:
             np.copyto(above, f, where=idx == k - 1)
         upd = f > best  # running argmax: one pass per slice instead of a strided argmax over a volume
-        np.copyto(best, f, where=upd)
+        mask = upd.view(np.uint8)  # cv2.copyTo: masked copies, fast also for colour
+        cv2.copyTo(f, mask, best)
         np.copyto(idx, np.int16(k), where=upd)
-        np.copyto(aif, img, where=upd if img.ndim == 2 else upd[..., None])
+        cv2.copyTo(np.ascontiguousarray(img), mask, aif)
         np.minimum(floor, f, out=floor)
         if stream:
             if prev is not None:
-                np.copyto(below, prev, where=upd)
+                cv2.copyTo(prev, mask, below)
             prev = f
         else:
             F[k] = f
     eps = np.float32(1e-12)
     with np.errstate(divide="ignore", invalid="ignore"):
         # over the pixel's own defocused floor, and over what the slice's sensor noise alone gives
-        contrast = best / (np.maximum(floor, noise[idx]) + eps)
+        nmap = _noise_response_map(images, measure=measure, window_px=window_px, presmooth_px=presmooth_px)
+        contrast = best / (np.maximum(floor, nmap) + eps)
     inner = (idx > 0) & (idx < n - 1)
     if stream:
         x, a, u = _fit3(below, best, above, idx, z, eps, contrast)
@@ -422,20 +420,32 @@ def _fit3(below, best, above, idx, z, eps, contrast):
     """Three-point Gaussian fit (parabola through log focus at idx-1, idx, idx+1), unequal steps
     allowed; returns (x, a, u) as `_fit_log_parabola` does with m = 1."""
     n = len(z)
+    steps = np.diff(z)
+    e = float(eps)
+    y1 = cv2.log(cv2.add(best, e))
+    d0 = cv2.subtract(cv2.log(cv2.add(below, e)), y1)
+    d2 = cv2.subtract(cv2.log(cv2.add(above, e)), y1)
+    dlog = np.reciprocal(np.maximum(contrast.astype(np.float32, copy=False), np.float32(1.0)))  # <= 1
+    if np.all(np.abs(steps - steps.mean()) <= 1e-6 * abs(steps.mean())):
+        # equal steps (the usual case): x = h (d0 - d2) / (2 (d0 + d2)), in float32 OpenCV passes
+        h = np.float32(steps.mean())
+        s2 = cv2.add(d0, d2)  # = 2 a h^2, negative at a peak
+        a = s2 * np.float32(1 / (2 * h * h))
+        x = cv2.divide(cv2.subtract(d0, d2), s2) * np.float32(h / 2)
+        np.clip(x, -h, h, out=x)
+        u_noise = cv2.divide(dlog, cv2.absdiff(s2, 0)) * np.float32(h / np.sqrt(2.0))
+        u = cv2.sqrt(cv2.add(cv2.multiply(u_noise, u_noise), float((0.03 * h) ** 2)))
+        return x, a, u
     z32 = z.astype(np.float32)
     kc = np.clip(idx, 1, n - 2)
     h0 = z32[kc] - z32[kc - 1]
     h1 = z32[kc + 1] - z32[kc]
-    y1 = np.log(best + eps)
-    d0 = np.log(below + eps) - y1
-    d2 = np.log(above + eps) - y1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         a = (d0 * h1 + d2 * h0) / (h0 * h1 * (h0 + h1))
         b = (d2 - a * h1 * h1) / h1
         x = np.clip(-b / (2 * a), -h0, h1)
         hm = 0.5 * (h0 + h1)
         # three points fit exactly: the relative noise of the focus measure is taken as 1/contrast
-        dlog = np.minimum(1.0 / np.maximum(contrast, 1.0), 1.0)
         u_noise = hm * dlog / (np.float32(np.sqrt(2.0)) * np.abs(2 * a * hm * hm))
         u = np.sqrt(u_noise**2 + (np.float32(0.03) * hm) ** 2)
     return x.astype(np.float32), a, u.astype(np.float32)
