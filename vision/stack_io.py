@@ -22,8 +22,9 @@ lines at the top of a CSV manifest):
 * ``z_mm`` of a slice is the height of its focus plane in the **board frame** (mm above the board
   surface), so the heights measured from the stack are board heights.
 
-Slices given out of z order are **sorted by z** (a stage may be driven top-down or bottom-up)
-and ``FocusStack.notes`` says so; a repeated z, a missing slice file, slices of different
+Slices listed top-down (z decreasing) are reversed (a stage may be driven either way) and
+``FocusStack.notes`` says so; slices out of order (z going up and down), a repeated z, a missing
+slice file, slices of different
 size, channel count or bit depth, and a gap in z (a step over 1.5x the median: a slice is missing)
 are an `InputError`.
 """
@@ -123,6 +124,12 @@ def stack_from_arrays(images, z_mm, *, names=None, source: str = "arrays", meta:
         dup = [n for n, zi in zip(names, z) if zi == zz]
         raise InputError(f"{source}: slices {', '.join(dup)} have the same z_mm {zz:g}; each slice needs its own focus height")
     notes = []
+    dz = np.diff(z)
+    if len(z) > 2 and not (np.all(dz > 0) or np.all(dz < 0)):
+        # a stage drives one way: a list that goes up and down has slices swapped or mislabelled
+        i = int(np.flatnonzero(np.sign(dz) != np.sign(dz[0]))[0])
+        raise InputError(f"{source}: slices out of order: {names[i + 1]} (z {z[i + 1]:g}) follows {names[i]} (z {z[i]:g}) but the stack "
+                         f"{'rises' if dz[0] > 0 else 'falls'} from {names[0]} to {names[1]}; list the slices in stage order with their own z")
     order = np.argsort(z, kind="stable")
     zs = z[order]
     if len(zs) >= 3:
@@ -135,7 +142,7 @@ def stack_from_arrays(images, z_mm, *, names=None, source: str = "arrays", meta:
                              f"(z {zs[i + 1]:g}) is {steps[i]:g} mm but the stack steps {med:g} mm; a slice is missing -- "
                              "re-acquire it or list it in the manifest")
     if np.any(order != np.arange(len(z))):
-        notes.append(f"{source}: slices were not in increasing z order; sorted by z_mm")
+        notes.append(f"{source}: slices were listed top-down (decreasing z); reversed to increasing z")
     arr = np.stack([imgs[i] for i in order])
     return FocusStack(arr, z[order], [names[i] for i in order], source=source, meta=dict(meta or {}), notes=notes)
 

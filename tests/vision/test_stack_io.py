@@ -47,16 +47,16 @@ def test_csv_manifest_round_trip(tmp_path, dtype, colour):
     assert np.array_equal(load_stack(tmp_path).images, st.images)
 
 
-def test_json_manifest_out_of_order_is_sorted_with_a_note(tmp_path):
+def test_json_manifest_top_down_is_reversed_with_a_note(tmp_path):
     imgs = _slices()
     names = _write(tmp_path, imgs)
-    z = [0.04, 0.0, 0.02, 0.01, 0.03]
+    z = [0.04, 0.03, 0.02, 0.01, 0.0]
     p = tmp_path / "stack.json"
     p.write_text(json.dumps({"target": "pins", "items": ["P01", "P02"], "slices": [{"file": n, "z_mm": v} for n, v in zip(names, z)]}))
     st = load_stack(p)
     assert st.z_mm.tolist() == sorted(z)
-    assert st.names[0] == names[1] and np.array_equal(st.images[0], imgs[1])
-    assert any("sorted" in n for n in st.notes)
+    assert st.names[0] == names[4] and np.array_equal(st.images[0], imgs[4])
+    assert any("reversed" in n for n in st.notes)
     assert st.target == ("pins", None) and st.meta["items"] == ["P01", "P02"]
 
 
@@ -81,6 +81,7 @@ def test_tiff_without_z_is_refused(tmp_path):
     "case,match",
     [
         ("repeated_z", r"slices s01.png, s02.png have the same z_mm 0.01"),
+        ("out_of_order", r"slices out of order: s03.png \(z 0.01\) follows s02.png \(z 0.03\) but the stack rises"),
         ("missing_file", r"slice file s09.png listed in the manifest does not exist"),
         ("gap", r"step between slices s02.png \(z 0.02\) and s03.png \(z 0.04\) is 0.02 mm .* a slice is missing"),
         ("mixed_size", r"slice s03.png is 40x24 .* all slices of a stack must have the same size"),
@@ -97,6 +98,8 @@ def test_bad_stacks_are_one_precise_line(tmp_path, case, match):
     header = "file,z_mm"
     if case == "repeated_z":
         z[2] = 0.01
+    elif case == "out_of_order":
+        z = [0.0, 0.02, 0.03, 0.01, 0.04]
     elif case == "missing_file":
         names[4] = "s09.png"
     elif case == "gap":
