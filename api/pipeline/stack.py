@@ -35,7 +35,7 @@ from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
 from vision.micro_pins import MicroPin, PinGeometryMM, _axis_mm_to_px, measure_pins
 from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
-                         locate_pads, pad_mask, roughness_sa)
+                         locate_pads, pad_mask, roughness_sa)  # noqa: F401 (PadRegion: type of the drawn regions)
 
 __all__ = ["inspect_view", "inspect_pads_top", "PAD_DFF", "PIN_DFF"]
 
@@ -251,13 +251,28 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     lines = [f"PV {fl.pv_um:.1f} um {fl.shape}" if fl.ok else "PV not measured"]
     if scr:
         lines.append(f"scratch {scr[0].length_mm:.3f} mm")
-    vo.overlays[src] = draw_pad_overlay(r.all_in_focus, reg, scratches=scr, discoloured=disc, lines=lines)
+    drawn = [(reg, scr, disc, lines)]
+    vo.overlays[src] = _draw_pads(r.all_in_focus, drawn)
+    vo.redraw = lambda final, base=r.all_in_focus, d=drawn, key=src: {key: _draw_pads(base, d, final)}
     # the engineer's views: the fitted pad surface (deviation from its best plane) and the raw height map
     if fl.ok:
         vo.overlays[f"{src}:height"] = height_map_rgb(fl.surface_mm, None, unit="um from plane", scale=1e3)
     vo.overlays[f"{src}:dff"] = height_map_rgb(r.height_mm, r.valid, unit="um (z)", scale=1e3)
     vo.timings_ms.update({"depth_from_focus": (t1 - t0) * 1e3, "pad": (time.perf_counter() - t1) * 1e3})
     return vo
+
+
+def _draw_pads(base: np.ndarray, drawn, final: dict | None = None) -> np.ndarray:
+    """Every pad's findings on `base`; outlined in its final verdict's colour once the board is decided."""
+    from vision.overlay import VERDICT_RGB, to_rgb8
+
+    out = to_rgb8(base)
+    for reg, scr, disc, lines in drawn:
+        res = (final or {}).get(reg.id)
+        colour = VERDICT_RGB[res.verdict.value] if res is not None else (255, 255, 0)
+        extra = [res.verdict.value] if res is not None else []
+        out = draw_pad_overlay(out, reg, scratches=scr, discoloured=disc, lines=[*lines, *extra], verdict_rgb=colour)
+    return out
 
 
 # -- pads from the top image -------------------------------------------------------------------------
@@ -306,7 +321,7 @@ def inspect_pads_top(inp) -> ViewOutput:
     regs = locate_pads(img, pad_size_px=(q0.size_mm[0] / s, q0.size_mm[1] / s), max_pads=4 * len(recipe.pads))
     found = _match_pads(recipe, rec, regs)
     vo = ViewOutput(view="top", registration={"pads_found": len(found), "pads_in_recipe": len(recipe.pads)})
-    overlay = img
+    drawn = []
     for q in recipe.pads:
         iv = ItemView()
         vo.pads[q.id] = iv
@@ -334,7 +349,8 @@ def inspect_pads_top(inp) -> ViewOutput:
         lines = [f"scr {scr[0].length_mm:.2f} mm" if scr else "no scratch"]
         if "oxidation_area_fraction" in M and M["oxidation_area_fraction"].measured:
             lines.append(f"ox {M['oxidation_area_fraction'].value * 100:.1f} %")
-        overlay = draw_pad_overlay(overlay, reg, scratches=scr, discoloured=disc, lines=lines)
-    vo.overlays["top:pads"] = overlay if overlay is not img else draw_pad_overlay(img, PadRegion((0, 0), (1, 1), 0.0))
+        drawn.append((reg, scr, disc, lines))
+    vo.overlays["top:pads"] = _draw_pads(img, drawn)
+    vo.redraw = lambda final, base=img, d=drawn: {"top:pads": _draw_pads(base, d, final)}
     vo.timings_ms["pads"] = (time.perf_counter() - t0) * 1e3
     return vo

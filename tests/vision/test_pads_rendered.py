@@ -132,3 +132,14 @@ def test_top_view_and_stacks_fused_flag_every_expected_pad(top_view, stacks, tru
             assert res.verdict.value == "PASS", (q, res.reasons)
     assert pads["Q02"].measurements["flatness_pv_um"].source == "stack:Q02"
     assert pads["Q02"].measurements["scratch_max_length_mm"].source == "top"
+
+
+def test_overlays_redrawn_with_the_final_verdicts(stacks):
+    from vision.overlay import VERDICT_RGB
+
+    def count(img, rgb):  # outline pixels near the verdict colour (anti-aliased lines blend at their edges)
+        return int((np.abs(img.astype(int) - np.array(rgb)).max(axis=-1) < 40).sum())
+
+    q02, q05 = stacks.overlays["stack:Q02"], stacks.overlays["stack:Q05"]
+    assert count(q02, VERDICT_RGB["FAIL"]) > 200 and count(q02, VERDICT_RGB["PASS"]) < 20
+    assert count(q05, VERDICT_RGB["PASS"]) > 200 and count(q05, VERDICT_RGB["FAIL"]) < 20
