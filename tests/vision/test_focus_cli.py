@@ -45,3 +45,28 @@ def test_focus_bad_input_is_one_line_exit_2(tmp_path):
     r = subprocess.run([sys.executable, "-m", "api.cli", "focus", str(tmp_path / "manifest.csv"), "--out", str(tmp_path / "h.png"), "--fit", "4"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "--fit must be 3, 5, 7 or auto" in r.stderr
+
+
+def test_inspect_with_a_pad_stack_from_disk(tmp_path):
+    import json
+
+    import yaml
+
+    pc = PadCondition("Q01", (2.0, 2.0), (1.4, 1.0), warp_shape="saddle", warp_pv_um=40.0)
+    ss = pad_stack(pc, np.round(np.arange(17) * 0.01, 6), seed=1)
+    d = tmp_path / "st"
+    d.mkdir()
+    man = _write_stack(d, ss)
+    man.write_text("# stage_xy_mm: 2.0 2.0\n" + man.read_text())
+    ss.record.save(tmp_path / "cal.json")
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump({
+        "recipe_id": "padsyn", "board": {"id": "padsyn", "size_mm": [4, 4, 1.6]}, "views": ["stack"],
+        "pads": [{"id": "Q01", "center_mm": [2.0, 2.0], "size_mm": [1.4, 1.0]}]}))
+    out = tmp_path / "result.json"
+    r = subprocess.run([sys.executable, "-m", "api.cli", "inspect", "--recipe", str(tmp_path / "recipe.yaml"), "--stack", f"Q={d}",
+                        "--calibration", f"stack:Q={tmp_path / 'cal.json'}", "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    pad = doc["pads"][0]
+    assert pad["id"] == "Q01" and pad["verdict"] == "FAIL" and pad["reasons"] == ["warp_or_dent"]
+    assert abs(pad["measurements"]["flatness_pv_um"]["value"] - ss.truth["macro_pv_um"]) < 3.0
