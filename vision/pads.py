@@ -3,10 +3,14 @@
 The reference for a good pad: flat to about 0.01 mm, no scratches, no oxidation, smooth gold.
 
 * **Flatness** (`flatness`): the pad's depth-from-focus height map is reduced to block medians
-  (robust to the noisy pixels of a weakly textured surface); a quadric ``z = c0 + c1 x + c2 y +
-  c3 x^2 + c4 y^2 + c5 xy`` is fitted to them (iteratively trimmed); blocks that depart from it
-  significantly are kept as local shape (dents). The peak-to-valley is taken over the pad of that
-  surface minus its best plane -- grooves and outliers do not reach it. The shape is named from the
+  (robust to the noisy pixels of a weakly textured surface; blocks whose pixels disagree are
+  dropped); the pad interior is used when it carries enough valid blocks, else the band along the
+  pad edge too (smooth, specular ENIG shows almost no focusable texture: its edge is then all there
+  is). A quadric ``z = c0 + c1 x + c2 y + c3 x^2 + c4 y^2 + c5 xy`` is fitted (iteratively
+  trimmed); a group of blocks well below it is a local dent, its depth from a paraboloid through
+  its pixels. The peak-to-valley is taken over the pad of that surface minus its best plane --
+  grooves and outliers do not reach it -- with a bootstrap bias correction (a PV of noisy
+  coefficients is never negative) and a Monte-Carlo uncertainty. The shape is named from the
   quadric's curvatures: ``flat``, ``dome``/``dish``, ``bow``, ``saddle``, plus ``local dent``.
 * **Scratches** (`find_scratches`): dark thin lines on the pad. Sato's ridge filter
   (scikit-image) at the groove widths, hysteresis thresholds relative to the pad's own response
@@ -18,9 +22,11 @@ The reference for a good pad: flat to about 0.01 mm, no scratches, no oxidation,
   clean gold when its re-shaded colour difference from the pad's median exceeds ``delta_e`` (or a
   smaller ``delta_e_dark`` together with darkening). Needs a colour image.
 * **Roughness** (`roughness_sa`): Sa of the height map around the smooth surface. Depth from focus
-  at 10 um steps has a per-pixel noise of several um, so ENIG grain (~0.25 um rms) is far below
-  what it resolves: Sa is reported only when it clearly exceeds the method's own noise, otherwise
-  "not measured" with the resolvable bound in the reason.
+  at 10 um steps has a per-pixel noise of a few um and averages over its focus window (~60 um),
+  so ENIG grain (~0.25 um rms, ~8 um correlation) is far below what it resolves: Sa is reported
+  only when it clearly exceeds the method's own noise (2x the larger of the median pixel
+  uncertainty and 0.1 z step), otherwise "not measured" with that bound in the reason. Waviness
+  at tens of um is what it can see; micro-roughness needs an interferometer or a stylus.
 """
 
 from __future__ import annotations
