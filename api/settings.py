@@ -32,6 +32,8 @@ class Settings(BaseSettings):
 
     workers: int = Field(default=2, ge=0, description="inspection worker processes (0: inspect in a thread of the service; tests only)")
     worker_mode: Literal["process", "thread"] = "process"
+    keep_overlays: Literal["all", "not_pass", "none"] = Field(
+        default="all", description="which inspections store overlay PNGs; encoding one costs about a third of a top-view board's CPU")
     max_attempts: int = Field(default=3, ge=1, description="starts of one inspection before it is failed (its worker kept dying)")
     worker_nice: int = Field(default=10, ge=0, le=19, description="niceness of worker processes, so API requests win the CPU")
     inspect_func: str = Field(default="api.pipeline:inspect_board", description="module:function that inspects a BoardInput")

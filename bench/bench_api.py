@@ -5,7 +5,7 @@ The service runs as `pogoscope serve` in its own process (SQLite, N worker proce
 is the load generator: `--clients` threads submit generated 1280x960 top images (bounded by
 `--boards` and `--seconds`) while one reader thread fetches boards by serial.
 
-    .venv/bin/python bench/bench_api.py [--boards 150] [--seconds 60] [--clients 6] [--workers 2]
+    .venv/bin/python bench/bench_api.py [--boards 150] [--seconds 60] [--clients 6] [--workers 2] [--keep-overlays all]
 
 Prints: submissions accepted per second (persisted, 202), boards inspected per second (submit to
 committed result), pipeline time per board, and p50/p95 of the reads. Goals (issue 7): >= 25 boards/s,
@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--clients", type=int, default=6)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--keep-overlays", default="all", choices=["all", "not_pass", "none"])
     a = ap.parse_args()
 
     imgs = [board_1280x960(s) for s in range(3)]
@@ -64,7 +65,7 @@ def main() -> None:
     pngs = [png(i[0]) for i in imgs]
     assert imgs[0][0].shape[:2] == (960, 1280)
     with tempfile.TemporaryDirectory(prefix="pogoscope-bench-") as tmp:
-        srv = Server({"POGOSCOPE_DATA_DIR": tmp, "POGOSCOPE_WORKERS": str(a.workers)}).start()
+        srv = Server({"POGOSCOPE_DATA_DIR": tmp, "POGOSCOPE_WORKERS": str(a.workers), "POGOSCOPE_KEEP_OVERLAYS": a.keep_overlays}).start()
         try:
             run(srv, a, pngs, rec, recipe)
         finally:
@@ -148,7 +149,9 @@ def run(srv: Server, a, pngs: list[bytes], rec, recipe: dict) -> None:
         print(f"not done: {d['serial']} {d['status']} {d['error']}")
     pipe_ms = [d["result"]["board"]["timings_ms"]["total"] for d in docs if d["result"]]
     lat_s = [(_t(d["finished_at"]) - _t(d["created_at"])) for d in docs if d["finished_at"]]
-    print(f"image 1280x960, {len(pngs)} distinct boards, {a.clients} submitting clients, {a.workers} worker processes, {n} boards")
+    verdicts = sorted({d["verdict"] for d in docs if d["verdict"]})
+    print(f"image 1280x960, {len(pngs)} distinct boards, {a.clients} submitting clients, {a.workers} worker processes, {n} boards, "
+          f"verdicts {verdicts}, overlays kept: {a.keep_overlays}")
     print(f"submissions accepted (persisted, 202): {n / (t_submitted - t_start):.1f} boards/s; submit latency median {statistics.median(submit_ms):.1f} ms, p95 {pct(submit_ms, 95):.1f} ms")
     print(f"boards inspected end to end:           {n / (t_done - t_start):.1f} boards/s ({len(failed)} not done)")
     print(f"pipeline time per board (in worker):   median {statistics.median(pipe_ms):.0f} ms")

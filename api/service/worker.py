@@ -128,7 +128,9 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
                 f = (row.files or {}).get(v["name"])
                 if f and not v.get("sha256"):
                     v["sha256"] = f["sha256"]
-            overlay_sha, overlay_shas = _store_overlays(insp.overlays, store)
+            keep = settings.keep_overlays == "all" or (settings.keep_overlays == "not_pass" and result["board"]["verdict"] != "PASS")
+            if keep:
+                overlay_sha, overlay_shas = _store_overlays(insp.overlays, store)
         except InputError as exc:
             error = str(exc)
         except Exception as exc:  # a bug in a view must not leave the submission hanging, nor PASS it

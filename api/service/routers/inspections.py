@@ -237,7 +237,8 @@ def get_inspection(inspection_id: str, s: SessionDep, _: Reader):
 def get_overlay(inspection_id: str, s: SessionDep, state: State, _: Reader):
     row = get_row(s, inspection_id)
     if not row.overlay_sha256:
-        why = {"queued": "is still queued", "running": "is still running", "failed": f"failed: {row.error}"}.get(row.status, "produced no overlay")
+        why = {"queued": "is still queued", "running": "is still running", "failed": f"failed: {row.error}"}.get(
+            row.status, "has no stored overlay (no view drew one, or POGOSCOPE_KEEP_OVERLAYS kept none for this verdict)")
         raise ProblemError(404, "no-overlay", f"inspection {inspection_id} {why}")
     return FileResponse(state.store.path(row.overlay_sha256), media_type="image/png", headers={"Cache-Control": "max-age=31536000, immutable"})
 

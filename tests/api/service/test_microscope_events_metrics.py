@@ -144,3 +144,30 @@ def test_top_and_side_views_record_both_calibrations_and_every_overlay(app_clien
         assert o.status_code == 200 and o.content[:4] == b"\x89PNG", name
     assert c.get(d["url"] + "/overlays/nope.png").status_code == 404
     assert set(d["images"]) == {"top", "side_front", "side_back"}
+
+
+def test_overlays_can_be_kept_only_for_boards_that_did_not_pass(settings, board):
+    from fastapi.testclient import TestClient
+
+    from api.service.app import create_app
+    from tests.api.service.support import ADMIN_KEY
+
+    s = settings.model_copy(update={"keep_overlays": "not_pass"})
+    with TestClient(create_app(s), headers={"X-API-Key": ADMIN_KEY}) as c:
+        setup_board(c, board)
+        strict = {**board.recipe, "recipe_id": "STRICT", "limits": {**board.recipe["limits"], "xy_position": {"upper": 1e-6}}}
+        assert c.post("/v1/recipes", json=strict).status_code == 201
+        docs = {}
+        for rid in (board.recipe["recipe_id"], "STRICT"):
+            r = c.post("/v1/inspections", data={"serial": f"OV-{rid}", "recipe_id": rid}, files={"top": ("t.png", png(board.image), "image/png")})
+            t0 = time.monotonic()
+            while (d := c.get(r.json()["url"]).json())["status"] not in ("done", "failed") and time.monotonic() - t0 < 30:
+                time.sleep(0.05)
+            docs[rid] = d
+        strict_doc = docs["STRICT"]
+        assert strict_doc["verdict"] == "FAIL" and strict_doc["overlay_url"] and c.get(strict_doc["overlay_url"]).status_code == 200
+        normal = docs[board.recipe["recipe_id"]]
+        if normal["verdict"] == "PASS":
+            assert normal["overlay_url"] is None and normal["overlays"] == {}
+            miss = c.get(normal["url"] + "/overlay.png")
+            assert miss.status_code == 404 and "KEEP_OVERLAYS" in miss.json()["detail"]
