@@ -85,6 +85,12 @@ class BoardResult(BaseModel):
                 return p
         raise KeyError(pin_id)
 
+    def pad(self, pad_id: str) -> PadResult:
+        for p in self.pads:
+            if p.id == pad_id:
+                return p
+        raise KeyError(pad_id)
+
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(self.model_dump_json(indent=2) + "\n")
 

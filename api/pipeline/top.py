@@ -170,6 +170,10 @@ def _grey_cue(ring: GreyRing | None, *, measured_min: float | None, suspect_min:
 
 def inspect_view(inp) -> ViewOutput:
     """Inspect the top image of `inp` (a `api.pipeline.BoardInput`). Raises InputError for unusable input."""
+    if not inp.recipe.pins and inp.recipe.pads:  # a mating-pad board: its top image is judged pad by pad
+        from api.pipeline.stack import inspect_pads_top
+
+        return inspect_pads_top(inp)
     t0 = time.perf_counter()
     img, rec, recipe = _inputs(inp)
     geom = pin_geometry(recipe)

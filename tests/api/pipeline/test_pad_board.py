@@ -1,0 +1,35 @@
+"""A mating-pad board through the whole pipeline: the top image (scratches, oxidation) and two pad focus
+stacks (flatness) of rendered-dev d05, fused into one result whose pad verdicts match the truth."""
+
+from __future__ import annotations
+
+from api.pipeline import BoardInput, inspect_board
+from tests.support import rendered as R
+from vision.io import read_image
+
+SCENE = "d05_pads2x3_p200"
+
+
+def test_pad_board_top_plus_stacks(shared_data):
+    truth = R.load_truth(shared_data, SCENE)
+    stacks, cals = {}, {"top": R.top_record(truth)}
+    for q in ("Q02", "Q05"):
+        stacks[q], cals[f"stack:{q}"] = R.focus_stack(shared_data, SCENE, f"focus_{q}")
+    recipe = R.recipe(truth)
+    res = inspect_board(BoardInput(serial=SCENE, recipe=recipe, images={"top": read_image(R.top_image_path(shared_data, SCENE))},
+                                   stacks=stacks, calibrations=cals)).result
+    expected = truth["expected_defective_items"]
+    assert {p.id for p in res.pads} == {q.id for q in recipe.pads}
+    for pad in res.pads:
+        flags = set(expected.get(pad.id, []))
+        if pad.id not in stacks:
+            flags.discard("warp_or_dent")  # flatness needs the pad's focus stack
+        if flags:
+            assert pad.verdict.value == "FAIL" and flags <= set(pad.reasons), (pad.id, pad.reasons)
+        elif pad.id in stacks:
+            assert pad.verdict.value == "PASS", (pad.id, pad.reasons)
+        else:  # no stack: flatness is REVIEW not_measured when required, never a silent PASS
+            assert pad.verdict.value in ("PASS", "REVIEW") and "warp_or_dent" not in pad.reasons, (pad.id, pad.reasons)
+    assert res.pad("Q02").measurements["flatness_pv_um"].source == "stack:Q02"
+    assert res.pad("Q02").measurements["scratch_max_length_mm"].source == "top"
+    assert res.board.verdict.value == "FAIL"
