@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup browser clean bench
+.PHONY: run test setup browser clean bench samples
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# regenerate the bundled sample boards (the commands are listed in sample_images/README.md)
+samples: $(STAMP)
+	sed -n 's/^pogoscope generate /generate /p' sample_images/README.md | while read -r line; do rm -rf "$$(echo $$line | cut -d' ' -f2)"; $(BIN)/pogoscope $$line || exit 1; done
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
