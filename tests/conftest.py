@@ -12,7 +12,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The read-only shared data set (``shared/data`` beside the repository checkout)."""
-    p = (REPO_ROOT / ".." / "shared" / "data").resolve()
+    import os
+
+    candidates = [os.environ.get("POGOSCOPE_SHARED_DATA"), REPO_ROOT / ".." / "shared" / "data", "/work/shared/data"]
+    p = next((Path(c).resolve() for c in candidates if c and Path(c).is_dir()), (REPO_ROOT / ".." / "shared" / "data").resolve())
     if not p.is_dir():
         pytest.skip(f"shared data not found at {p} (CI clones the repo with shared/ beside it)")
     return p
