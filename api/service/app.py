@@ -38,6 +38,12 @@ Submit boards (`POST /v1/inspections`, multipart: one image per view named `top`
 stored before the `202`; a worker inspects it; fetch the result by id, by serial
 (`/v1/boards/{serial}`) or per pin, or follow it live.
 
+**Calibration records**: form field `calibrations` names each view's record, `{"top": "CAMERA@VERSION"}`
+or `{"top": "CAMERA#FINGERPRINT"}` (the newest stored version with that content: sha256 of the record's
+JSON without `version`; a station sends this for the record it inspected with). Without it the newest
+record for the view of this `station_id`, else of any station, is used. The inspection records the
+exact version it used.
+
 **Auth**: header `X-API-Key` (GET requests may use `?api_key=`). Roles: `station` submit; `mes`
 submit + read; `engineer` also uploads, recipes, calibrations, reviews; `admin` also keys.
 

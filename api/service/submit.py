@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.boardset import calibration_key
 from api.problems import ProblemError
+from api.service.calref import fingerprint
 from api.service.db import CalibrationRow, ImageRow, InspectionRow, RecipeRow
 from api.service.store import ImageStore
 
@@ -31,8 +32,17 @@ def resolve_recipe(s: Session, recipe_id: str, version: int | None = None) -> Re
 
 
 def resolve_calibration(s: Session, key: str, station_id: str | None, ref: str | None) -> CalibrationRow:
-    """The record for calibration key `key` ("top", "side", "stack:NAME"): ``ref`` (``CAMERA[@VERSION]``)
-    if given, else the newest record for that view of this station, else of any station."""
+    """The record for calibration key `key` ("top", "side", "stack:NAME"): ``ref`` if given
+    (``CAMERA[@VERSION]`` or ``CAMERA#FINGERPRINT``, see `api.service.calref`), else the newest
+    record for that view of this station, else of any station."""
+    if ref and "#" in ref:
+        cam, _, fp = ref.partition("#")
+        for row in s.scalars(select(CalibrationRow).where(CalibrationRow.camera_id == cam).order_by(CalibrationRow.version.desc())):
+            if fingerprint(row.body) == fp:
+                return row
+        raise ProblemError(422, "unknown-calibration",
+                           f"no stored calibration record of camera {cam!r} has the content this submission was taken with "
+                           f"(fingerprint {fp[:12]}...); upload that record with POST /v1/calibrations", field="calibrations")
     if ref:
         cam, _, ver = ref.partition("@")
         q = select(CalibrationRow).where(CalibrationRow.camera_id == cam)

@@ -1,13 +1,16 @@
 """Submitting boards to the pogoscope service, and the thread that drains the outbox.
 
 Contract: ``POST {url}/v1/inspections``, multipart: one image file per view (field name =
-view name), form fields ``serial``, ``recipe_id``, ``station_id``; headers ``X-API-Key``
+view name), form fields ``serial``, ``recipe_id``, ``station_id`` and ``calibrations`` (JSON: the
+record of each view as ``CAMERA#FINGERPRINT``, so the service inspects with the records the station
+used, see `api.service.calref`); headers ``X-API-Key``
 and ``Idempotency-Key`` (the board key, so a retry after a lost response never creates a
 second inspection).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 
@@ -33,6 +36,8 @@ class ServiceClient:
         data = {"serial": item["serial"], "station_id": item["station_id"]}
         if item.get("recipe_id"):
             data["recipe_id"] = item["recipe_id"]
+        if item.get("calibrations"):  # the exact records the station inspected with (api.service.calref)
+            data["calibrations"] = json.dumps(item["calibrations"], sort_keys=True)
         try:
             r = self._http.post(self.url, files=files, data=data, headers={"Idempotency-Key": item["key"]})
         except httpx.HTTPError as exc:
@@ -57,6 +62,15 @@ class Deliverer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+
+    @classmethod
+    def for_sink(cls, sink, outbox: Outbox) -> "Deliverer":
+        """The deliverer of a station config's ``sink: {kind: service, ...}`` (key from ``api_key`` or ``api_key_env``)."""
+        import os
+
+        key = sink.api_key or (os.environ.get(sink.api_key_env) if sink.api_key_env else None)
+        return cls(outbox, ServiceClient(sink.url, api_key=key, timeout_s=sink.timeout_s), base_s=sink.retry_base_s,
+                   max_s=sink.retry_max_s)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="deliverer", daemon=True)

@@ -89,13 +89,14 @@ class Outbox:
         now = time.time() if now is None else now
         with self._lock:
             rows = self._db.execute(
-                "SELECT key, serial, recipe_id, station_id, attempts FROM boards WHERE delivery='pending' AND next_attempt<=? "
-                "ORDER BY created LIMIT ?", (now, limit)).fetchall()
+                "SELECT key, serial, recipe_id, station_id, attempts, record_json FROM boards WHERE delivery='pending' "
+                "AND next_attempt<=? ORDER BY created LIMIT ?", (now, limit)).fetchall()
             out = []
-            for key, serial, recipe_id, station_id, attempts in rows:
+            for key, serial, recipe_id, station_id, attempts, record_json in rows:
                 imgs = dict(self._db.execute("SELECT view, png FROM images WHERE key=?", (key,)).fetchall())
                 out.append({"key": key, "serial": serial, "recipe_id": recipe_id, "station_id": station_id,
-                            "attempts": attempts, "images": imgs})
+                            "attempts": attempts, "images": imgs,
+                            "calibrations": json.loads(record_json).get("calibrations") or {}})
             return out
 
     def mark_delivered(self, key: str, response: dict | None) -> None:

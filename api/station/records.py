@@ -38,3 +38,5 @@ class StationRecord(BaseModel):
     views: dict[str, CapturedView] = Field(default_factory=dict)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     result: dict | None = Field(default=None, description="the BoardResult document when inspected")
+    calibrations: dict[str, str] = Field(
+        default_factory=dict, description="record used per calibration key, 'CAMERA#FINGERPRINT' (api.service.calref); sent to the service")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 
+from api.service.calref import record_ref
 from api.station.outbox import Outbox
 from api.station.records import CapturedView, StationRecord
 from calibration.errors import InputError
@@ -205,6 +206,7 @@ class StationRunner:
         key = str(uuid.uuid4())
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
         serial, recipe, reason, verdict, result = trig.serial, self._recipe, None, None, None
+        cal_refs: dict[str, str] = {}
         frames: dict = {}
         meta: dict = {}
         timings = {}
@@ -234,6 +236,7 @@ class StationRunner:
             t1 = time.perf_counter()
             try:
                 cals = self._board_calibrations(meta)
+                cal_refs = {k: record_ref(rec) for k, rec in cals.items()}  # the service must use these same records
                 board_dir = Path(meta["dir"]) if meta.get("dir") else None
                 if recipe is None and board_dir is not None and (board_dir / "recipe.yaml").is_file():
                     recipe = self._load_recipe(board_dir / "recipe.yaml")
@@ -251,7 +254,7 @@ class StationRunner:
             reason=reason, trigger=trig.source, triggered_utc=now, timings_ms=timings,
             views={v: CapturedView(source=f.source, frame_id=f.frame_id, shape=list(f.image.shape), pixel_format=f.pixel_format,
                                    timestamp_s=f.timestamp_s) for v, f in frames.items()},
-            result=result)
+            result=result, calibrations=cal_refs)
         images = None
         if self.submit and frames:
             images = {v: _png(f.image) for v, f in frames.items()}
