@@ -10,6 +10,7 @@ Examples::
     POGOSCOPE_MQTT_URL=mqtt://127.0.0.1:1883
     POGOSCOPE_ADMIN_KEY=...                        # bootstrap admin API key; create the others with POST /v1/keys
     POGOSCOPE_BROKER_URL=...                       # distributed job queue (api.jobs.broker); unset: in-process pool
+    POGOSCOPE_STORE_URL=s3://bucket/prefix?endpoint_url=http://minio:9000   # image store (api.jobs.store); or a directory
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="SQLite database and image store live here unless overridden")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file <data_dir>/pogoscope.sqlite (WAL)")
     db_schema: str | None = Field(default=None, description="PostgreSQL schema to use (created if absent); tests isolate with it")
-    store_dir: Path | None = Field(default=None, description="content-addressed image store; default <data_dir>/images")
+    store_dir: Path | None = Field(default=None, description="content-addressed image store directory; default <data_dir>/images")
+    store_url: str | None = Field(
+        default=None, description="image store by URL (api.jobs.store.open_store): a shared directory, file:///path or "
+                                  "s3://bucket/prefix?endpoint_url=...&region=...; overrides store_dir; must exist already")
 
     workers: int = Field(default=2, ge=0, description="inspection worker processes (0: inspect in a thread of the service; tests only)")
     worker_mode: Literal["process", "thread"] = "process"
@@ -69,6 +73,11 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.store_dir or (self.data_dir / "images")
+
+    @property
+    def image_store_url(self) -> str:
+        """What the service and every worker open (`api.jobs.store.open_store`)."""
+        return self.store_url or str(self.images_dir)
 
 
 @lru_cache

@@ -74,7 +74,7 @@ class JobSettings(BaseSettings):
 
 def job_settings(settings=None, **overrides) -> JobSettings:
     """`JobSettings` from the environment, with the service `Settings` fields (broker_url,
-    queue_max_depth, store_dir) taking precedence when present, then explicit `overrides`."""
+    queue_max_depth, store_url, else store_dir/data_dir) taking precedence when present, then explicit `overrides`."""
     js = JobSettings()
     merged = {}
     if settings is not None:
@@ -82,7 +82,9 @@ def job_settings(settings=None, **overrides) -> JobSettings:
             value = getattr(settings, name, None)
             if value is not None:
                 merged[name] = value
-        if js.store_url is None and getattr(settings, "images_dir", None) is not None:
+        if getattr(settings, "store_url", None):
+            merged["store_url"] = settings.store_url
+        elif js.store_url is None and getattr(settings, "images_dir", None) is not None:
             merged["store_url"] = str(settings.images_dir)
     merged.update({k: v for k, v in overrides.items() if v is not None})
     return js.model_copy(update=merged)

@@ -3,8 +3,7 @@
 Two backends behind one small interface, chosen by a URL:
 
 * a directory (default; a local path or ``file:///shared/images``): every machine mounts the same
-  shared directory (NFS/SMB). Blobs live at ``<root>/<sha[:2]>/<sha[2:]>`` (the layout of
-  `api.service.store.ImageStore`, so both read the same tree); writes go to a temporary
+  shared directory (NFS/SMB). Blobs live at ``<root>/<sha[:2]>/<sha[2:]>``; writes go to a temporary
   file in the same directory and are renamed into place, so a reader never sees half a file and
   two writers of the same content cannot corrupt each other.
 * an S3-compatible object store (``s3://bucket/prefix?endpoint_url=http://minio:9000&region=…``):
@@ -13,6 +12,9 @@ Two backends behind one small interface, chosen by a URL:
 
 Keys are the sha256 of the content, so storing the same image twice stores it once, and a blob
 fetched by key can be verified against its key (`get` does).
+
+The service, its workers (`api.service.worker`, `pogoscope worker`) and the image routes all open
+the store with `open_store` from ``POGOSCOPE_STORE_URL`` (default ``<data_dir>/images``).
 """
 
 from __future__ import annotations
@@ -63,13 +65,14 @@ class DirectoryStore:
         self.root = Path(root)
         self.url = self.root.resolve().as_uri()
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
+        """The file of blob `key` (InputError unless `key` is a sha256 hex digest)."""
         key = _check_key(key)
         return self.root / key[:2] / key[2:]
 
     def put(self, data: bytes) -> str:
         key = sha256_hex(data)
-        path = self._path(key)
+        path = self.path(key)
         if path.is_file() and path.stat().st_size == len(data):
             return key
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,7 +89,7 @@ class DirectoryStore:
         return key
 
     def get(self, key: str) -> bytes:
-        path = self._path(key)
+        path = self.path(key)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -96,7 +99,7 @@ class DirectoryStore:
         return data
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        return self.path(key).is_file()
 
     def check(self) -> None:
         """InputError unless the store's directory is there (a worker calls this at start)."""

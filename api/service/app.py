@@ -26,7 +26,7 @@ from api.service.deps import hash_key, key_cache
 from api.service.metrics import Metrics
 from api.service.migrate import upgrade
 from api.service.outbox import Dispatcher
-from api.service.store import ImageStore
+from api.service.store import ImageStore, service_store
 from api.settings import Settings, get_settings
 
 log = logging.getLogger("pogoscope.service")
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
         engine = make_engine(settings)
         upgrade(engine)
         Session = session_factory(engine)
-        state = ServiceState(settings=settings, engine=engine, Session=Session, store=ImageStore(settings.images_dir),
+        state = ServiceState(settings=settings, engine=engine, Session=Session, store=service_store(settings),
                              metrics=Metrics(Session))
         app.state.svc = state
         key_cache.clear()

@@ -1,14 +1,20 @@
-"""Content-addressed image store on disk: a blob lives at ``<root>/ab/cdef...`` named by its sha256,
-so the same image uploaded twice is stored once and a stored blob can never change."""
+"""The service's side of the image store: which store (`service_store`, from Settings), checking an
+upload is an image (`sniff_image`), and serving a blob over HTTP (`blob_response`).
+
+The store itself is `api.jobs.store` (a directory or an S3-compatible bucket, content-addressed by
+sha256): one abstraction for the service, its workers and `pogoscope worker` on other machines."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
-from pathlib import Path
+from fastapi.responses import FileResponse, Response
 
+from api.jobs.store import BlobNotFound, DirectoryStore, ImageStore, S3Store, open_store, sha256_hex
+from api.problems import ProblemError
 from calibration.errors import InputError
+
+__all__ = ["sniff_image", "service_store", "blob_response", "sha256_hex", "ImageStore", "DirectoryStore", "S3Store"]
+
+IMMUTABLE = {"Cache-Control": "max-age=31536000, immutable"}  # a blob named by its hash never changes
 
 # Leading bytes of the image formats the pipeline decodes (vision.io).
 _MAGIC = [
@@ -39,46 +45,30 @@ def sniff_image(data: bytes, *, name: str) -> str:
     raise InputError(f"{name}: not a decodable image (expected PNG, JPEG, TIFF, BMP or PGM/PPM)")
 
 
-class ImageStore:
-    """Blobs by sha256 under `root`."""
+def service_store(settings, *, create: bool = True) -> ImageStore:
+    """The image store of `settings` (``store_url``, else the directory ``<data_dir>/images``).
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+    The default directory is created (`create`); a store named by ``POGOSCOPE_STORE_URL`` must
+    exist already (a shared directory that is not mounted, a bucket that is not there or refuses
+    these credentials is an InputError naming it, not an empty new store).
+    """
+    store = open_store(settings.image_store_url)
+    if settings.store_url is None and create and isinstance(store, DirectoryStore):
+        store.root.mkdir(parents=True, exist_ok=True)
+    else:
+        store.check()
+    return store
 
-    @staticmethod
-    def digest(data: bytes) -> str:
-        return hashlib.sha256(data).hexdigest()
 
-    def path(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise InputError(f"{sha256!r} is not a sha256 hex digest")
-        return self.root / sha256[:2] / sha256[2:]
-
-    def put(self, data: bytes) -> str:
-        """Store `data` (once) and return its sha256; the write is atomic (temp file + rename)."""
-        sha = self.digest(data)
-        p = self.path(sha)
-        if p.exists():
-            return sha
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return sha
-
-    def get(self, sha256: str) -> bytes:
-        try:
-            return self.path(sha256).read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"image {sha256} is not in the store") from None
-
-    def exists(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
+def blob_response(store: ImageStore, key: str, media_type: str) -> Response:
+    """HTTP response with blob `key`: streamed from the file of a directory store, read from a bucket
+    otherwise. A blob the database knows and the store lacks is an outage (503), not the client's fault."""
+    try:
+        if isinstance(store, DirectoryStore):
+            path = store.path(key)
+            if not path.is_file():
+                raise BlobNotFound(f"image {key} is not in the store {store.url}; is the shared directory mounted?")
+            return FileResponse(path, media_type=media_type, headers=IMMUTABLE)
+        return Response(store.get(key), media_type=media_type, headers=IMMUTABLE)
+    except BlobNotFound as exc:
+        raise ProblemError(503, "image-store-unavailable", str(exc), headers={"Retry-After": "30"}) from None

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 
 from api.service.cfx import units_inspected
 from api.service.db import CalibrationRow, EventRow, InspectionRow, RecipeRow, engine_for, session_factory, utcnow
-from api.service.store import ImageStore
+from api.service.store import ImageStore, service_store
 from api.settings import Settings, get_settings
 from calibration.errors import InputError
 
@@ -96,7 +96,7 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
     """Inspect persisted submission `inspection_id` and commit the result (once)."""
     settings = settings or get_settings()
     Session = session_factory(engine_for(settings))
-    store = ImageStore(settings.images_dir)
+    store = service_store(settings, create=False)
     with Session() as s:
         row = s.get(InspectionRow, inspection_id)
         if row is None:

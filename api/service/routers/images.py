@@ -11,7 +11,7 @@ from api.problems import ProblemError
 from api.service.db import ImageRow
 from api.service.deps import Reader, SessionDep, Submitter, get_state
 from api.service.schemas import ImageUploaded
-from api.service.store import sniff_image
+from api.service.store import blob_response, sniff_image
 from api.service.submit import store_blob
 from calibration.errors import InputError
 
@@ -37,4 +37,4 @@ def get_image(sha256: str, s: SessionDep, state: State, _: Reader):
     row = s.get(ImageRow, sha256)
     if row is None:
         raise ProblemError(404, "unknown-image", f"no stored image {sha256!r}")
-    return FileResponse(state.store.path(sha256), media_type=row.media_type, headers={"Cache-Control": "max-age=31536000, immutable"})
+    return blob_response(state.store, sha256, row.media_type)

@@ -18,7 +18,7 @@ from api.service import present
 from api.service.db import EventRow, ImageRow, InspectionRow, RecipeRow, ReviewRow
 from api.service.deps import MAX_INT, Reader, Reviewer, SessionDep, Submitter, get_state
 from api.service.schemas import InspectionAccepted, InspectionPublic, Page, ReviewCreate, ReviewPublic
-from api.service.store import sniff_image
+from api.service.store import blob_response, sha256_hex, sniff_image
 from api.service.submit import (
     VIEWS,
     calibration_key,
@@ -123,7 +123,7 @@ def submit_inspection(
         except InputError as exc:
             raise ProblemError(422, "image-does-not-decode", str(exc), field=view) from None
         blobs[view] = (data, media)
-        files[view] = {"sha256": state.store.digest(data), "name": up.filename, "media_type": media}
+        files[view] = {"sha256": sha256_hex(data), "name": up.filename, "media_type": media}
     for view, sha in refs.items():
         img = s.get(ImageRow, sha)
         if img is None:
@@ -240,7 +240,7 @@ def get_overlay(inspection_id: str, s: SessionDep, state: State, _: Reader):
         why = {"queued": "is still queued", "running": "is still running", "failed": f"failed: {row.error}"}.get(
             row.status, "has no stored overlay (no view drew one, or POGOSCOPE_KEEP_OVERLAYS kept none for this verdict)")
         raise ProblemError(404, "no-overlay", f"inspection {inspection_id} {why}")
-    return FileResponse(state.store.path(row.overlay_sha256), media_type="image/png", headers={"Cache-Control": "max-age=31536000, immutable"})
+    return blob_response(state.store, row.overlay_sha256, "image/png")
 
 
 @router.get("/{inspection_id}/overlays/{name}.png", response_class=FileResponse, summary="One view's overlay (see 'overlays')",
@@ -250,7 +250,7 @@ def get_named_overlay(inspection_id: str, name: str, s: SessionDep, state: State
     sha = (row.overlays or {}).get(name)
     if sha is None:
         raise ProblemError(404, "no-overlay", f"inspection {inspection_id} has no overlay {name!r}; it has {sorted(row.overlays or {})}")
-    return FileResponse(state.store.path(sha), media_type="image/png", headers={"Cache-Control": "max-age=31536000, immutable"})
+    return blob_response(state.store, sha, "image/png")
 
 
 @router.get("/{inspection_id}/images/{view}", response_class=FileResponse, summary="An original image as submitted",
@@ -260,8 +260,7 @@ def get_original(inspection_id: str, view: str, s: SessionDep, state: State, _: 
     f = (row.files or {}).get(view)
     if f is None:
         raise ProblemError(404, "no-such-view", f"inspection {inspection_id} has no {view!r} image; it has {sorted(row.files or {})}")
-    return FileResponse(state.store.path(f["sha256"]), media_type=f.get("media_type") or "application/octet-stream",
-                        headers={"Cache-Control": "max-age=31536000, immutable"})
+    return blob_response(state.store, f["sha256"], f.get("media_type") or "application/octet-stream")
 
 
 @router.post("/{inspection_id}/reviews", status_code=201, response_model=ReviewPublic, summary="Confirm or override the verdict")

@@ -18,6 +18,7 @@ from api.service.db import InspectionRow
 from api.service.deps import MAX_INT, SessionDep, Uploader, get_state
 from api.service.routers.inspections import _check_backlog, queue_or_503, read_upload
 from api.service.schemas import InspectionAccepted
+from api.service.store import sha256_hex
 from api.service.submit import existing_for_key, persist, request_hash, resolve_calibration, resolve_recipe, store_blob
 from calibration.errors import InputError
 
@@ -74,7 +75,7 @@ def submit_stack(
     except ProblemError:
         pass  # a stack may carry its scale in the manifest (mm_per_px); the view says if it lacks one
     h = request_hash({"serial": serial, "recipe": [recipe_id, recipe_version], "station": station_id, "kind": kind,
-                      "manifest": state.store.digest(mdata), "slices": {n: state.store.digest(b) for n, b in sorted(datas.items())}})
+                      "manifest": sha256_hex(mdata), "slices": {n: sha256_hex(b) for n, b in sorted(datas.items())}})
     old = existing_for_key(s, idempotency_key, h)
     if old is not None:
         response.headers["Idempotent-Replayed"] = "true"

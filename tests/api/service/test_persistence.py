@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
@@ -12,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.service.app import create_app
 from api.service.db import Base, make_engine
 from api.service.migrate import upgrade
-from api.service.store import ImageStore
+from api.service.store import DirectoryStore, service_store
 from tests.api.service.support import ADMIN_KEY, png, setup_board
 
 
@@ -26,11 +28,17 @@ def test_migrations_match_the_models(settings):
     assert diff == []
 
 
-def test_store_is_content_addressed_and_deduplicated(tmp_path):
-    st = ImageStore(tmp_path)
+def test_service_store_default_directory_is_created_a_named_one_must_exist(tmp_path):
+    from api.settings import Settings
+    from calibration.errors import InputError
+
+    st = service_store(Settings(data_dir=tmp_path / "data"))
+    assert isinstance(st, DirectoryStore) and st.root == tmp_path / "data" / "images" and st.root.is_dir()
     a = st.put(b"abc")
     assert st.put(b"abc") == a == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert st.get(a) == b"abc" and len(list(tmp_path.rglob("*"))) == 2  # one folder, one blob
+    assert st.get(a) == b"abc" and len(list(st.root.rglob("*"))) == 2  # one folder, one blob
+    with pytest.raises(InputError, match="not-mounted does not exist on this machine"):
+        service_store(Settings(data_dir=tmp_path, store_url=str(tmp_path / "not-mounted")))  # an unmounted share is no new store
 
 
 def test_full_queue_answers_503_with_retry_after(settings, board, monkeypatch):
