@@ -34,6 +34,7 @@ class BoardInput:
     calibrations: dict[str, CalibrationRecord] = field(default_factory=dict)  # "top", "side", "stack:NAME" -> record
     stacks: dict[str, object] = field(default_factory=dict)  # NAME -> vision.stack_io.FocusStack
     files: dict[str, str] = field(default_factory=dict)  # view -> file name / sha, for the record
+    overlays: bool = True  # False: skip drawing overlay images (the inline station keeps only the result)
 
 
 @dataclass
@@ -114,7 +115,7 @@ def inspect_board(inp: BoardInput) -> Inspection:
         registration={v: o.registration for v, o in outputs.items() if o.registration},
         notes=notes + [n for o in outputs.values() for n in o.notes],
     )
-    if len(outputs) > 1:  # another view may have changed verdicts: show the final ones
+    if len(outputs) > 1 and inp.overlays:  # another view may have changed verdicts: show the final ones
         final = {r.id: r for r in [*pin_results, *pad_results]}
         for o in outputs.values():
             if o.redraw is not None:

@@ -99,7 +99,8 @@ def inspect_view(inp) -> ViewOutput:
     out.registration = {"side_board_line_v_px": row.line.v0_px, "side_board_line_slope": row.line.slope,
                         "side_board_line_rms_px": row.line.rms_px, "side_board_line_columns": row.line.n_columns,
                         "side_row_shift_mm": row.match.shift_mm}
-    out.overlays = _overlays(back, front, row, pins, out)
+    if getattr(inp, "overlays", True):
+        out.overlays = _overlays(back, front, row, pins, out)
     out.timings_ms = {"measure": (t1 - t0) * 1e3, "total": (time.perf_counter() - t0) * 1e3}
     return out
 

@@ -217,7 +217,8 @@ def inspect_view(inp) -> ViewOutput:
     out.registration = {**reg.as_dict(), "assumed_axial_length_mm": geom.axial_length_mm,
                         "camera_id": rec.camera_id, "mm_per_px": mpp}
     t3 = time.perf_counter()
-    out.overlays["top"] = _overlay(img, recipe, out, reg, rec)
+    if getattr(inp, "overlays", True):
+        out.overlays["top"] = _overlay(img, recipe, out, reg, rec)
     out.redraw = lambda results: {"top": _overlay(img, recipe, out, reg, rec, results)}
     t4 = time.perf_counter()
     out.timings_ms = {"registration": (t1 - t0) * 1e3, "pins": (t2 - t1) * 1e3, "measurements": (t3 - t2) * 1e3,

@@ -50,7 +50,8 @@ def make_source(cam) -> FrameSource:
 def default_inspect(serial, images, calibrations, recipe):
     from api.pipeline import BoardInput, inspect_board
 
-    return inspect_board(BoardInput(serial=serial, recipe=recipe, images=images, calibrations=calibrations)).result
+    # the station keeps and delivers the result document; overlays are drawn where someone looks at them
+    return inspect_board(BoardInput(serial=serial, recipe=recipe, images=images, calibrations=calibrations, overlays=False)).result
 
 
 class StationRunner:

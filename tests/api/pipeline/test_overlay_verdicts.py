@@ -35,3 +35,16 @@ def test_side_only_failure_is_red_on_the_top_overlay():
         got = _outline_rgb(insp.overlays["top"], pin.image_px["top.base"], r_px)
         want = np.array(VERDICT_RGB[pin.verdict.value], float)
         assert np.abs(got - want).max() < 40, (pin.id, pin.verdict, got)
+
+
+def test_overlays_can_be_skipped_without_changing_the_result():
+    scene = random_board(12, rows=1, cols=3, defects={"P02": "tilt"})
+    top, rec_top, _ = render_top(scene, fit_top_camera(scene), seed=12)
+    back, front, rec_side, _ = render_side(scene, seed=12)
+    recipe = Recipe.from_dict(T.recipe_dict(scene, views=["top", "side_front", "side_back"]))
+    kw = dict(serial="ov", recipe=recipe, images={"top": top, "side_front": front, "side_back": back},
+              calibrations={"top": rec_top, "side": rec_side})
+    full, bare = inspect_board(BoardInput(**kw)), inspect_board(BoardInput(**kw, overlays=False))
+    assert set(full.overlays) >= {"top", "side_back", "side_front"} and bare.overlays == {}
+    strip = lambda r: r.model_dump(exclude={"board": {"timings_ms"}})  # noqa: E731
+    assert strip(full.result) == strip(bare.result)
