@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     keep_overlays: Literal["all", "not_pass", "none"] = Field(
         default="all", description="which inspections store overlay PNGs; encoding one costs about a third of a top-view board's CPU")
     max_attempts: int = Field(default=3, ge=1, description="starts of one inspection before it is failed (its worker kept dying)")
+    outage_retries: int = Field(default=30, ge=0, description="in-process queue: retries of an inspection whose stored image "
+                                                             "the worker could not find (share not mounted) before it is failed")
+    outage_retry_base_s: float = Field(default=2.0, gt=0, description="first such retry delay; doubles per retry up to outage_retry_max_s")
+    outage_retry_max_s: float = Field(default=60.0, gt=0)
     worker_nice: int = Field(default=10, ge=0, le=19, description="niceness of worker processes, so API requests win the CPU")
     inspect_func: str = Field(default="api.pipeline:inspect_board", description="module:function that inspects a BoardInput")
     max_in_flight: int = Field(default=0, ge=0, description="inspections handed to the pool at once (0: 2 x workers)")

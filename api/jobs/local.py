@@ -4,6 +4,10 @@ Submissions wait in a FIFO; at most ``max_in_flight`` are handed to the pool at 
 backlog stays countable (`depth`) and bounded (`QueueFull` beyond ``Settings.queue_max_depth``).
 Nothing here is durable: the database is. On start the service re-submits every inspection that
 is not finished, and `run_inspection` is idempotent, so a restart loses none and inspects none twice.
+
+An inspection whose worker could not find a stored image (`api.jobs.store.BlobNotFound`: an outage
+such as a share not mounted) is submitted again after a back-off (``outage_retry_base_s``,
+doubling), up to ``Settings.outage_retries`` times, then recorded failed with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
 from api.jobs import QueueFull
+from api.jobs.store import BlobNotFound
 from api.settings import Settings
 
 log = logging.getLogger("pogoscope.jobs")
@@ -54,6 +59,8 @@ class LocalQueue:
         self._queued: set[str] = set()
         self._in_flight: set[str] = set()
         self._suspects: set[str] = set()
+        self._outages: dict[str, int] = {}  # inspection id -> retries after a missing image
+        self._timers: dict[str, threading.Timer] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -67,8 +74,8 @@ class LocalQueue:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the job queue is closed")
-            if inspection_id in self._queued or inspection_id in self._in_flight:
-                return  # already waiting or running: a redelivery would only be a no-op
+            if inspection_id in self._queued or inspection_id in self._in_flight or inspection_id in self._timers:
+                return  # already waiting, running or due for a retry: a redelivery would only be a no-op
             depth = len(self._waiting) + len(self._in_flight)
             if depth >= self.limit:
                 raise QueueFull(depth, self.limit)
@@ -122,11 +129,19 @@ class LocalQueue:
                 self._suspects.add(iid)
             self._pump()
             return
+        if isinstance(exc, BlobNotFound) and not self._closed:
+            with self._lock:
+                self._in_flight.discard(iid)
+                self._suspects.discard(iid)
+            self._retry_later(iid, exc)
+            self._pump()
+            return
         if exc is not None:
             log.error("inspection %s: worker failed: %s: %s", iid, type(exc).__name__, exc)
         with self._lock:
             self._in_flight.discard(iid)
             self._suspects.discard(iid)
+            self._outages.pop(iid, None)
         if self.on_done is not None:
             try:
                 self.on_done(iid, exc)
@@ -134,9 +149,45 @@ class LocalQueue:
                 log.exception("on_done hook failed")
         self._pump()
 
+    def _retry_later(self, iid: str, exc: BaseException) -> None:
+        """Submit `iid` again after a back-off, or record it failed once the retries are used up."""
+        with self._lock:
+            n = self._outages.get(iid, 0)
+            if n >= self.settings.outage_retries:
+                self._outages.pop(iid, None)
+                give_up = True
+            else:
+                self._outages[iid] = n + 1
+                give_up = False
+                delay = min(self.settings.outage_retry_max_s, self.settings.outage_retry_base_s * 2 ** n)
+                t = threading.Timer(delay, self._resubmit, (iid,))
+                t.daemon = True
+                self._timers[iid] = t
+        if give_up:
+            from api.service.worker import record_failure
+
+            log.error("inspection %s: image still missing after %d retries; failing it", iid, n)
+            record_failure(iid, f"{exc} (still missing after {n} retries)", settings=self.settings)
+            return
+        log.warning("inspection %s: %s; retry %d in %.1f s", iid, exc, n + 1, delay)
+        t.start()
+
+    def _resubmit(self, iid: str) -> None:
+        with self._lock:
+            self._timers.pop(iid, None)
+            if self._closed:
+                return
+        try:
+            self.submit(iid)
+        except QueueFull:  # it stays queued in the database: the next start re-submits it
+            log.warning("inspection %s: queue full, retry left to the next start", iid)
+
     def close(self, *, wait: bool = True) -> None:
         with self._lock:
             self._closed = True
+            for t in self._timers.values():
+                t.cancel()
+            self._timers.clear()
             self._waiting.clear()
             self._queued.clear()
         self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -45,18 +45,21 @@ def sniff_image(data: bytes, *, name: str) -> str:
     raise InputError(f"{name}: not a decodable image (expected PNG, JPEG, TIFF, BMP or PGM/PPM)")
 
 
-def service_store(settings, *, create: bool = True) -> ImageStore:
+def service_store(settings, *, at_start: bool = True) -> ImageStore:
     """The image store of `settings` (``store_url``, else the directory ``<data_dir>/images``).
 
-    The default directory is created (`create`); a store named by ``POGOSCOPE_STORE_URL`` must
-    exist already (a shared directory that is not mounted, a bucket that is not there or refuses
-    these credentials is an InputError naming it, not an empty new store).
+    At the service's start (`at_start`) the default directory is created, and a store named by
+    ``POGOSCOPE_STORE_URL`` must exist already: a shared directory that is not mounted, a bucket
+    that is not there or refuses these credentials is an InputError naming it, not an empty new
+    store. A worker opening it for a job checks nothing: a blob it cannot read is `BlobNotFound`,
+    which its queue retries (the share may come back).
     """
     store = open_store(settings.image_store_url)
-    if settings.store_url is None and create and isinstance(store, DirectoryStore):
-        store.root.mkdir(parents=True, exist_ok=True)
-    else:
-        store.check()
+    if at_start:
+        if settings.store_url is None and isinstance(store, DirectoryStore):
+            store.root.mkdir(parents=True, exist_ok=True)
+        else:
+            store.check()
     return store
 
 

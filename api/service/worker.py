@@ -5,6 +5,11 @@ image store, so a worker on another machine (api.jobs.broker) can call it. A sec
 finished inspection is a no-op, and two workers racing on the same id commit one result: the final
 UPDATE only matches a row that is not finished yet, and the outbox event is written in that same
 transaction.
+
+A stored image the worker cannot find (`api.jobs.store.BlobNotFound`: a share not mounted on this
+machine, an object store not yet consistent) is an outage, not bad input: the inspection goes back
+to ``queued`` (the attempt is not counted) and the error propagates, so the queue retries it
+(`api.jobs.local.LocalQueue` and the broker's retry policy, `api.jobs.tasks.retry_policy`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy import select, update
 
 from api.service.cfx import units_inspected
 from api.service.db import CalibrationRow, EventRow, InspectionRow, RecipeRow, engine_for, session_factory, utcnow
+from api.jobs.store import BlobNotFound
 from api.service.store import ImageStore, service_store
 from api.settings import Settings, get_settings
 from calibration.errors import InputError
@@ -96,7 +102,7 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
     """Inspect persisted submission `inspection_id` and commit the result (once)."""
     settings = settings or get_settings()
     Session = session_factory(engine_for(settings))
-    store = service_store(settings, create=False)
+    store = service_store(settings, at_start=False)
     with Session() as s:
         row = s.get(InspectionRow, inspection_id)
         if row is None:
@@ -133,6 +139,13 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
             keep = settings.keep_overlays == "all" or (settings.keep_overlays == "not_pass" and result["board"]["verdict"] != "PASS")
             if keep:
                 overlay_sha, overlay_shas = _store_overlays(insp.overlays, store)
+        except BlobNotFound:
+            s.rollback()
+            s.execute(update(InspectionRow).where(InspectionRow.id == inspection_id, InspectionRow.status == "running").values(
+                status="queued", attempts=InspectionRow.attempts - 1))  # not the board's fault: this start does not count
+            s.commit()
+            log.warning("inspection %s: a stored image is missing; handed back to the queue", inspection_id)
+            raise
         except InputError as exc:
             error = str(exc)
         except Exception as exc:  # a bug in a view must not leave the submission hanging, nor PASS it
