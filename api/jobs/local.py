@@ -87,6 +87,10 @@ class LocalQueue:
         with self._lock:
             return len(self._waiting) + len(self._in_flight)
 
+    def workers(self) -> int:
+        """Inspections this pool runs at once (its processes or threads)."""
+        return self._n
+
     def _pump(self) -> None:
         while True:
             with self._lock:

@@ -21,6 +21,10 @@ def healthz() -> dict:
 
 @router.get("/readyz", summary="Database and job queue reachable (public)")
 def readyz(state: State) -> dict:
+    """Ready: the database answers and the job queue is reachable. Reports the queue depth and the
+    workers attached: the in-process pool's size, or the worker processes consuming the broker's
+    queue (`BrokerQueue.workers`). Zero workers is still ready (submissions are kept and wait),
+    with a note saying so."""
     try:
         with state.engine.connect() as c:
             c.execute(text("SELECT 1"))
@@ -29,10 +33,13 @@ def readyz(state: State) -> dict:
     if state.queue is None:
         raise ProblemError(503, "not-ready", "no job queue: this service does not run inspections")
     try:
-        depth = state.queue.depth()
+        depth, workers = state.queue.depth(), state.queue.workers()
     except Exception as exc:
         raise ProblemError(503, "not-ready", f"job queue unreachable: {type(exc).__name__}: {exc}") from None
-    return {"status": "ready", "queue_depth": depth}
+    out = {"status": "ready", "queue_depth": depth, "workers": workers}
+    if workers == 0:
+        out["note"] = "no worker is attached to the job queue: submissions are kept and wait; start `pogoscope worker`"
+    return out
 
 
 @router.get("/metrics", summary="Prometheus metrics (public)", response_class=Response,
