@@ -98,11 +98,24 @@ def _store_overlays(overlays: dict, store: ImageStore) -> tuple[str | None, dict
     return (shas[main[0]] if main else None), shas
 
 
+_STORES: dict[str, ImageStore] = {}
+
+
+def _job_store(settings: Settings) -> ImageStore:
+    """This process's store for `settings`, opened once: an S3 client costs ~0.1 s to build, a
+    sizeable part of one board's inspection (clients are thread-safe, so threads share it)."""
+    url = settings.image_store_url
+    store = _STORES.get(url)
+    if store is None:
+        store = _STORES[url] = service_store(settings, at_start=False)
+    return store
+
+
 def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> None:
     """Inspect persisted submission `inspection_id` and commit the result (once)."""
     settings = settings or get_settings()
     Session = session_factory(engine_for(settings))
-    store = service_store(settings, at_start=False)
+    store = _job_store(settings)
     with Session() as s:
         row = s.get(InspectionRow, inspection_id)
         if row is None:
