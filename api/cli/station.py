@@ -28,7 +28,7 @@ def _build(config: Path, record_dir: Path | None = None, inspect: bool = True):
 def run(config: Path = typer.Option(..., "--config", help="station YAML"),
         max_boards: int | None = typer.Option(None, "--max-boards", help="stop after this many boards")) -> None:
     """Run the station until interrupted (or the replay / timer ends)."""
-    from api.station.delivery import Deliverer, ServiceClient
+    from api.station.delivery import Deliverer
     from api.station.health import HealthServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -36,11 +36,7 @@ def run(config: Path = typer.Option(..., "--config", help="station YAML"),
     health = HealthServer(runner, host=cfg.health.host, port=cfg.health.port)
     deliverer = None
     if cfg.sink.kind == "service":
-        import os
-
-        key = cfg.sink.api_key or (os.environ.get(cfg.sink.api_key_env) if cfg.sink.api_key_env else None)
-        deliverer = Deliverer(runner.outbox, ServiceClient(cfg.sink.url, api_key=key, timeout_s=cfg.sink.timeout_s),
-                              base_s=cfg.sink.retry_base_s, max_s=cfg.sink.retry_max_s)
+        deliverer = Deliverer.for_sink(cfg.sink, runner.outbox)
         deliverer.start()
     health.start()
     typer.echo(f"station {cfg.station_id}: healthz at {health.url}/healthz")
