@@ -14,9 +14,9 @@ import numpy as np
 
 from calibration.errors import InputError
 from calibration.record import CalibrationRecord
-from vision.top_view import CircleFit, gray_roi, radial_edge_circle
+from vision.top_view import CircleFit, gray_roi, radial_edge_circles
 
-__all__ = ["Registration", "rigid_fit", "find_fiducial", "register_board", "nominal_pose", "register_top",
+__all__ = ["Registration", "rigid_fit", "find_fiducial", "find_fiducials", "register_board", "nominal_pose", "register_top",
            "register_on_pattern", "robust_rigid_fit", "fiducials_in_view"]
 
 
@@ -97,10 +97,44 @@ def find_fiducial(image: np.ndarray, guess_px, *, radius_px: float, search_px: f
     search region; the best peak seeds a radial edge fit. Returns a failed CircleFit with the
     reason when no dot matches well enough or two equally good dots are in the search region.
     """
+    return find_fiducials(image, np.asarray(guess_px, float).reshape(1, 2), radius_px=radius_px, search_px=[search_px],
+                          min_score=min_score)[0]
+
+
+def find_fiducials(image: np.ndarray, guesses_px: np.ndarray, *, radius_px: float, search_px, min_score: float = 0.5
+                   ) -> list[CircleFit]:
+    """`find_fiducial` for N dots of one size: guesses (N, 2) px, `search_px` (N,); the edge fits run together."""
+    k = _search_scale(radius_px)
+    band = max(3.0, 0.25 * radius_px)
+    found = [_locate_dot(image, g, radius_px=radius_px, search_px=float(sp), min_score=min_score)
+             for g, sp in zip(np.asarray(guesses_px, float).reshape(-1, 2), search_px)]
+    out = list(found)  # failures stay; located dots are replaced by their edge fits
+    idx = [i for i, f in enumerate(found) if not isinstance(f, CircleFit)]
+    if idx:
+        half = int(math.ceil(radius_px + band + k + 6))
+        rois = [gray_roi(image, found[i], half) for i in idx]
+        origins = np.array([o for _, o in rois])
+        stack = np.concatenate([g for g, _ in rois], axis=0)
+        fits = radial_edge_circles(stack, 2 * half + 1, np.array([found[i] for i in idx]) - origins, radius_px,
+                                   polarity="falling", band_px=band, refine=2)
+        for i, fit, o in zip(idx, fits, origins):
+            if fit.ok:
+                fit.center_px = fit.center_px + o
+            out[i] = fit
+    return out
+
+
+def _search_scale(radius_px: float) -> int:
+    """Downsampling of the dot search: the dot stays >= 6 px in radius."""
+    return max(1, int(radius_px // 6))
+
+
+def _locate_dot(image: np.ndarray, guess_px, *, radius_px: float, search_px: float, min_score: float):
+    """Centre (2,) px (to a search pixel) of the best-matching dot, or a failed CircleFit saying why."""
     half = int(math.ceil(search_px + 1.6 * radius_px))
-    # the search runs at a reduced scale (the dot stays >= 6 px in radius, area averaging is the
-    # smoothing), the edge fit on a smoothed full-scale patch around the dot found
-    k = max(1, int(radius_px // 6))
+    # the search runs at a reduced scale (area averaging is the smoothing), the edge fit on a
+    # smoothed full-scale patch around the dot found
+    k = _search_scale(radius_px)
     if k > 1:
         g, o = _raw_gray_roi(image, guess_px, half)
         small = cv2.resize(g, (g.shape[1] // k, g.shape[0] // k), interpolation=cv2.INTER_AREA)
@@ -130,13 +164,7 @@ def find_fiducial(image: np.ndarray, guess_px, *, radius_px: float, search_px: f
     if second > max(min_score, best - 0.05):
         return CircleFit(reason=f"two round dots match equally well ({best:.2f}, {second:.2f}) near "
                                 f"({guess_px[0]:.0f}, {guess_px[1]:.0f}); the fiducial is ambiguous")
-    found = np.array([cu_full[v, u], cv_full[v, u]], float) + o
-    band = max(3.0, 0.25 * radius_px)
-    g2, o2 = gray_roi(image, found, int(math.ceil(radius_px + band + k + 6)))
-    fit = radial_edge_circle(g2, found - o2, radius_px, polarity="falling", band_px=band, refine=2)
-    if fit.ok:
-        fit.center_px = fit.center_px + o2
-    return fit
+    return np.array([cu_full[v, u], cv_full[v, u]], float) + o
 
 
 def _raw_gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,19 +201,17 @@ def register_board(
     guess = nominal_pose(record, anchor_board_mm)
     mpp = record.scale_mm_per_px()
     r_px = 0.5 * fiducial_diameter_mm / mpp
-    fits, plane_pts = [], []
-    for f in fid:
-        lever = float(np.hypot(*(f - anchor_board_mm)))
-        search_mm = max_shift_mm + lever * math.sin(math.radians(max_rotation_deg))
-        g_px = record.plane_to_pixel(guess.board_to_plane(f))
-        fit = find_fiducial(image, g_px, radius_px=r_px, search_px=search_mm / mpp)
+    levers = np.hypot(*(fid - anchor_board_mm).T)
+    search_px = (max_shift_mm + levers * math.sin(math.radians(max_rotation_deg))) / mpp
+    fits = find_fiducials(image, record.plane_to_pixel(guess.board_to_plane(fid)).reshape(-1, 2), radius_px=r_px,
+                          search_px=search_px)
+    for f, fit in zip(fid, fits):
         if not fit.ok:
             raise InputError(
                 f"fiducial at board ({f[0]:.2f}, {f[1]:.2f}) mm not found: {fit.reason}; "
                 "check that a board is under the camera and that recipe and calibration match it"
             )
-        fits.append(fit)
-        plane_pts.append(record.pixel_to_plane(fit.center_px))
+    plane_pts = [record.pixel_to_plane(fit.center_px) for fit in fits]
     u_pt = max(f.u_center_px for f in fits) * mpp
     reg = rigid_fit(fid, np.array(plane_pts), u_point_mm=u_pt)
     reg.points_px = [f.center_px.tolist() for f in fits]

@@ -116,51 +116,61 @@ def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
     Returns centres (N, 2), radii (N,), centre covariances (N, 2, 2), RMS (N,), point counts (N,)
     and ok (N,) (at least 8 points and a finite fit).
     """
-    N = P.shape[0]
-    eye3 = np.eye(3) * 1e-12
+    x, y = P[..., 0], P[..., 1]
 
     def kasa(w):
+        # algebraic fit 2 a.d + c = |d|^2 on points d centred at their weighted mean: the normal
+        # equations split into a 2x2 system for a and c = mean |d|^2, solved in closed form
         wsum = np.maximum(w.sum(1), 1)
-        m = (P * w[..., None]).sum(1) / wsum[:, None]
-        d = P - m[:, None, :]
-        A = np.concatenate([2 * d, np.ones(d.shape[:2] + (1,))], axis=2)
-        b = (d**2).sum(2)
-        Aw = A * w[..., None]
-        ATA = np.matmul(Aw.transpose(0, 2, 1), A) + eye3
-        ATb = np.matmul(Aw.transpose(0, 2, 1), b[..., None])[..., 0]
-        sol = np.linalg.solve(ATA, ATb[..., None])[..., 0]
-        c = sol[:, :2] + m
-        r = np.sqrt(np.maximum(sol[:, 2] + (sol[:, :2] ** 2).sum(1), 1e-12))
+        mx, my = (w * x).sum(1) / wsum, (w * y).sum(1) / wsum
+        dx, dy = x - mx[:, None], y - my[:, None]
+        z = dx * dx + dy * dy
+        wdx, wdy = w * dx, w * dy
+        sxx, sxy, syy = (wdx * dx).sum(1), (wdx * dy).sum(1), (wdy * dy).sum(1)
+        sxz, syz = (wdx * z).sum(1), (wdy * z).sum(1)
+        det = sxx * syy - sxy * sxy
+        a = 0.5 * (syy * sxz - sxy * syz) / det
+        b = 0.5 * (sxx * syz - sxy * sxz) / det
+        c = np.column_stack([a + mx, b + my])
+        r = np.sqrt(np.maximum((w * z).sum(1) / wsum + a * a + b * b, 1e-12))
         return c, r
 
-    keep0 = keep.copy()
-    w = keep0.astype(float)
-    c, r = kasa(w)
-    for _ in range(iterations):
-        res = np.hypot(P[..., 0] - c[:, None, 0], P[..., 1] - c[:, None, 1]) - r[:, None]
-        rk = np.where(w > 0, res, np.nan)
-        med = _row_medians(rk)
-        mad = 1.4826 * _row_medians(np.abs(rk - med[:, None]))
-        new = keep0 & (np.abs(res) <= np.maximum(3.5 * np.nan_to_num(mad), 0.05)[:, None])
-        if np.array_equal(new, w > 0):
-            break
-        w = new.astype(float)
-        c, r = kasa(w)
-    # one Gauss-Newton step on the geometric distance, then its covariance
-    for step in range(2):
-        dx, dy = P[..., 0] - c[:, None, 0], P[..., 1] - c[:, None, 1]
+    def normal_matrix(w):
+        # J^T W J of the geometric residual |p - c| - r (rows -u_x, -u_y, -1), and the unit vectors
+        dx, dy = x - c[:, None, 0], y - c[:, None, 1]
         d = np.maximum(np.hypot(dx, dy), 1e-9)
-        J = np.stack([-dx / d, -dy / d, -np.ones_like(d)], axis=2)
-        res = d - r[:, None]
-        Jw = (J * w[..., None]).transpose(0, 2, 1)
-        JTJ = np.matmul(Jw, J) + eye3
-        if step == 0:
-            delta = np.linalg.solve(JTJ, -np.matmul(Jw, res[..., None]))[..., 0]
-            c = c + delta[:, :2]
-            r = r + delta[:, 2]
-    n = w.sum(1)
-    s2 = (w * res**2).sum(1) / np.maximum(n - 3, 1)
-    cov = np.linalg.inv(JTJ)[:, :2, :2] * s2[:, None, None]
+        ux, uy = dx / d, dy / d
+        wux, wuy = w * ux, w * uy
+        sxy = (wux * uy).sum(1)
+        sx, sy = wux.sum(1), wuy.sum(1)
+        JTJ = np.stack([np.stack([(wux * ux).sum(1), sxy, sx], 1), np.stack([sxy, (wuy * uy).sum(1), sy], 1),
+                        np.stack([sx, sy, w.sum(1)], 1)], 1) + eye3
+        return JTJ, d - r[:, None], wux, wuy
+
+    eye3 = np.eye(3) * 1e-12
+    with np.errstate(divide="ignore", invalid="ignore"):  # degenerate sets come out non-finite: ok False
+        w = keep.astype(float)
+        c, r = kasa(w)
+        for _ in range(iterations):
+            res = np.hypot(x - c[:, None, 0], y - c[:, None, 1]) - r[:, None]
+            rk = np.where(w > 0, res, np.nan)
+            med = _row_medians(rk)
+            mad = 1.4826 * _row_medians(np.abs(rk - med[:, None]))
+            new = keep & (np.abs(res) <= np.maximum(3.5 * np.nan_to_num(mad), 0.05)[:, None])
+            if np.array_equal(new, w > 0):
+                break
+            w = new.astype(float)
+            c, r = kasa(w)
+        # one Gauss-Newton step on the geometric distance, then its covariance at the result
+        JTJ, res, wux, wuy = normal_matrix(w)
+        g = np.stack([(wux * res).sum(1), (wuy * res).sum(1), (w * res).sum(1)], 1)
+        delta = np.linalg.solve(JTJ, g[..., None])[..., 0]
+        c = c + delta[:, :2]
+        r = r + delta[:, 2]
+        JTJ, res, _, _ = normal_matrix(w)
+        n = w.sum(1)
+        s2 = (w * res**2).sum(1) / np.maximum(n - 3, 1)
+        cov = np.linalg.inv(JTJ)[:, :2, :2] * s2[:, None, None]
     ok = (n >= 8) & np.all(np.isfinite(c), axis=1) & np.isfinite(r) & (r > 0)
     return c, r, cov, np.sqrt(s2), n.astype(int), ok
 
@@ -231,6 +241,15 @@ def dome_centres(stack: np.ndarray, roi_px, centers_px: np.ndarray, radius_px: f
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _ray_directions(n_rays: int) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of `n_rays` equally spaced ray angles (read-only, shared between calls)."""
+    theta = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
+    ct, st = np.cos(theta), np.sin(theta)
+    ct.flags.writeable = st.flags.writeable = False
+    return ct, st
+
+
 def radial_edge_circles(
     stack: np.ndarray,
     roi_px,
@@ -271,18 +290,18 @@ def radial_edge_circles(
     roi_h, roi_w = (roi_px, roi_px) if isinstance(roi_px, (int, np.integer)) else (int(roi_px[0]), int(roi_px[1]))
     c = np.asarray(centers_px, float).reshape(-1, 2).copy()
     N = len(c)
-    theta = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
-    ct, st = np.cos(theta), np.sin(theta)
+    ct, st = _ray_directions(n_rays)
     rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
+    du, dv = rs[None, :] * ct[:, None], rs[None, :] * st[:, None]  # (rays, r) offsets from the centre
     rows = np.arange(N * n_rays)
     vshift = (np.arange(N) * roi_h).repeat(n_rays)[:, None]
-    out = [CircleFit(reason="not fitted") for _ in range(N)]
+    # the last pass's fit of each ROI; a ROI whose fit fails stops being re-centred
+    fc, fr, fcov, frms = np.full((N, 2), np.nan), np.full(N, np.nan), np.full((N, 2, 2), np.nan), np.full(N, np.nan)
+    fn, fmed, status = np.zeros(N, int), np.zeros(N), np.zeros(N, int)  # status 0 ok, 1 too few points, 2 radius off
     active = np.ones(N, bool)
     for _ in range(1 + refine):
-        U = c[:, 0, None, None] + rs[None, None, :] * ct[None, :, None]  # (N, rays, r)
-        V = c[:, 1, None, None] + rs[None, None, :] * st[None, :, None]
-        mx = np.minimum(np.maximum(U, 0), roi_w - 1).reshape(N * n_rays, -1).astype(np.float32)
-        my = (np.minimum(np.maximum(V, 0), roi_h - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
+        mx = np.clip(c[:, 0, None, None] + du, 0, roi_w - 1).reshape(N * n_rays, -1).astype(np.float32)
+        my = (np.clip(c[:, 1, None, None] + dv, 0, roi_h - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
         prof = cv2.remap(stack, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if polarity == "valley":
             d = -prof  # the intensity minimum; its depth against the band's ends is the strength
@@ -311,20 +330,25 @@ def radial_edge_circles(
         good = strength > np.maximum(0.35 * med, 1e-6)[:, None]
         P = np.stack([c[:, 0, None] + r_e * ct[None], c[:, 1, None] + r_e * st[None]], axis=2)
         cc, rr, cov, rms, npts, ok = _fit_circles(P, good)
-        for i in np.nonzero(active)[0]:
-            if not ok[i]:
-                out[i] = CircleFit(n_points=int(npts[i]), contrast=float(med[i]), reason=f"only {npts[i]} edge points (need 8)")
-                active[i] = False
-            elif abs(rr[i] - radius_px) > band_px:
-                out[i] = CircleFit(n_points=int(npts[i]), contrast=float(med[i]),
-                                   reason=f"edge radius {rr[i]:.1f} px is far from the expected {radius_px:.1f} px")
-                active[i] = False
-            else:
-                out[i] = CircleFit(center_px=cc[i].copy(), radius_px=float(rr[i]), cov_px=cov[i], rms_px=float(rms[i]),
-                                   n_points=int(npts[i]), contrast=float(med[i]), ok=True)
-                c[i] = cc[i]
+        fn[active], fmed[active], fr[active] = npts[active], med[active], rr[active]
+        status[active & ~ok] = 1
+        status[active & ok & (np.abs(rr - radius_px) > band_px)] = 2
+        fit = active & (status == 0)
+        fc[fit], fcov[fit], frms[fit] = cc[fit], cov[fit], rms[fit]
+        c[fit] = cc[fit]
+        active = fit
         if not active.any():
             break
+    out = []
+    for i in range(N):
+        if status[i] == 1:
+            out.append(CircleFit(n_points=int(fn[i]), contrast=float(fmed[i]), reason=f"only {fn[i]} edge points (need 8)"))
+        elif status[i] == 2:
+            out.append(CircleFit(n_points=int(fn[i]), contrast=float(fmed[i]),
+                                 reason=f"edge radius {fr[i]:.1f} px is far from the expected {radius_px:.1f} px"))
+        else:
+            out.append(CircleFit(center_px=fc[i].copy(), radius_px=float(fr[i]), cov_px=fcov[i].copy(), rms_px=float(frms[i]),
+                                 n_points=int(fn[i]), contrast=float(fmed[i]), ok=True))
     return out
 
 
