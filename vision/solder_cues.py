@@ -49,19 +49,19 @@ def grey_rings(image_rgb: np.ndarray, rings: list[tuple], *, n_angles: int = 64,
     h, w = img.shape[:2]
     theta = np.linspace(0, 2 * np.pi, n_angles, endpoint=False)
     ct, st = np.cos(theta), np.sin(theta)
-    us, vs, ids = [], [], []
-    for i, (c, r_in, r_out, exclude) in enumerate(rings):
-        rs = np.arange(float(r_in), float(r_out) + 1e-9, step_px)
-        U = (c[0] + rs[:, None] * ct[None]).ravel()
-        V = (c[1] + rs[:, None] * st[None]).ravel()
-        m = (U >= 0) & (U <= w - 1) & (V >= 0) & (V <= h - 1)
-        if exclude is not None:
-            ec, er = exclude
-            m &= np.hypot(U - ec[0], V - ec[1]) > er
-        us.append(U[m])
-        vs.append(V[m])
-        ids.append(np.full(int(m.sum()), i))
-    U, V, ids = np.concatenate(us), np.concatenate(vs), np.concatenate(ids)
+    # every ring on one padded (ring, radius, angle) grid; `m` marks the samples that exist
+    c = np.array([r[0] for r in rings], float).reshape(-1, 2)
+    r_in = np.array([r[1] for r in rings], float)
+    n_r = np.ceil((np.array([r[2] for r in rings], float) + 1e-9 - r_in) / step_px).astype(int)  # as np.arange counts
+    rs = r_in[:, None] + np.arange(max(int(n_r.max()), 0)) * step_px  # (rings, radii)
+    U = c[:, 0, None, None] + rs[..., None] * ct  # (rings, radii, angles)
+    V = c[:, 1, None, None] + rs[..., None] * st
+    m = (np.arange(rs.shape[1]) < n_r[:, None])[..., None] & (U >= 0) & (U <= w - 1) & (V >= 0) & (V <= h - 1)
+    for i, ex in enumerate(r[3] for r in rings):
+        if ex is not None:
+            m[i] &= np.hypot(U[i] - ex[0][0], V[i] - ex[0][1]) > ex[1]
+    ids = np.broadcast_to(np.arange(len(rings))[:, None, None], m.shape)[m]
+    U, V = U[m], V[m]
     if len(U) == 0:
         return [empty for _ in rings]
     # remap maps must stay below 32767 px a side: lay the samples out in rows of 1024
@@ -76,17 +76,19 @@ def grey_rings(image_rgb: np.ndarray, rings: list[tuple], *, n_angles: int = 64,
     chroma = np.hypot(lab[:, 1] - 128, lab[:, 2] - 128)
     dark = L < 12  # deep shadow says nothing about colour
     grey = (~dark) & (chroma < CHROMA_GOLD_MIN)
+    # the samples are ordered ring by ring: one reduceat sums every ring's columns at once
     n = np.bincount(ids, minlength=len(rings))
-    n_lit = np.bincount(ids, weights=~dark, minlength=len(rings))
-    sums = {k: np.bincount(ids, weights=v, minlength=len(rings))
-            for k, v in (("grey", grey), ("dark", dark), ("chroma", np.where(dark, 0.0, chroma)), ("L", L))}
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    per = np.column_stack([~dark, grey, dark, np.where(dark, 0.0, chroma), L]).astype(float)
+    per = np.vstack([per, np.zeros((1, 5))])  # a zero row, so a trailing empty ring still has a valid start
+    sums = np.add.reduceat(per, starts, axis=0)  # (rings, 5); rows of empty rings are skipped below
     out = []
-    for i in range(len(rings)):
+    for i, (n_lit, s_grey, s_dark, s_chroma, s_L) in enumerate(sums.tolist()):
         if n[i] == 0:
             out.append(empty)
             continue
-        out.append(GreyRing(float(sums["grey"][i] / n[i]), float(sums["dark"][i] / n[i]),
-                            float(sums["chroma"][i] / n_lit[i]) if n_lit[i] else 0.0, int(n[i]), float(sums["L"][i] / n[i])))
+        k = int(n[i])
+        out.append(GreyRing(s_grey / k, s_dark / k, s_chroma / n_lit if n_lit else 0.0, k, s_L / k))
     return out
 
 

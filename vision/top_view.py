@@ -42,13 +42,6 @@ class CircleFit:
         return float(math.sqrt(max(np.linalg.eigvalsh(self.cov_px).max(), 0.0))) if self.ok else float("nan")
 
 
-def _median(x: np.ndarray) -> float:
-    """Median of a small 1-D array (np.median's overhead dominates at this size)."""
-    s = np.sort(x)
-    n = len(s)
-    return float(s[n // 2]) if n % 2 else 0.5 * float(s[n // 2 - 1] + s[n // 2])
-
-
 def fit_circle(points: np.ndarray, *, iterations: int = 3) -> CircleFit:
     """Least-squares circle through `points` (N, 2) px, with outlier trimming (see `_fit_circles`)."""
     p = np.asarray(points, float).reshape(-1, 2)
@@ -210,34 +203,39 @@ def dome_centres(stack: np.ndarray, roi_px, centers_px: np.ndarray, radius_px: f
     cu = iu[np.arange(N), flat % w].astype(float)
     cv_ = iv[np.arange(N), flat // w].astype(float)
     offs = np.arange(-k, k + 1, dtype=float)
+    # re-centre the window twice on every pin at once; a pin whose window leaves the ROI or holds
+    # nothing above its border's median drops out (`alive`)
+    with np.errstate(invalid="ignore"):  # no pixel inside: peak -inf, lo NaN
+        has_peak = np.isfinite(peak) & (peak - lo >= 20)
+    alive = has_peak.copy()
+    u, v = cu.copy(), cv_.copy()
+    span = np.arange(2 * k + 1)
+    for _ in range(3):
+        ju, jv = np.round(u).astype(int), np.round(v).astype(int)
+        alive &= (k <= ju) & (ju < roi_w - k) & (k <= jv) & (jv < roi_h - k)
+        ju, jv = np.where(alive, ju, k), np.where(alive, jv, k)
+        win = stack[(np.arange(N) * roi_h + jv - k)[:, None, None] + span[None, :, None], (ju - k)[:, None, None] + span]
+        ring = np.concatenate([win[:, 0], win[:, -1], win[:, 1:-1, 0], win[:, 1:-1, -1]], axis=1)
+        rs = np.sort(ring, axis=1)
+        m = ring.shape[1]
+        med = rs[:, m // 2] if m % 2 else 0.5 * (rs[:, m // 2 - 1].astype(float) + rs[:, m // 2])
+        wts = np.clip(win - med.astype(np.float32)[:, None, None], 0, None)
+        s = wts.reshape(N, -1).sum(1).astype(float)
+        alive &= s > 0
+        s = np.where(alive, s, 1.0)
+        u = np.where(alive, ju + (wts.sum(1) @ offs) / s, u)
+        v = np.where(alive, jv + (wts.sum(2) @ offs) / s, v)
+    noise = np.std(ring, axis=1).astype(float) + 1e-3
+    var = (2 * k + 1) * ((offs[None] - (u - ju)[:, None]) ** 2).sum(1) * noise**2 / s**2
     out: list[CircleFit] = []
     for i in range(N):
-        if not np.isfinite(peak[i]) or peak[i] - lo[i] < 20:
+        if not has_peak[i]:
             out.append(CircleFit(reason="no specular highlight on the tip dome"))
-            continue
-        u, v = cu[i], cv_[i]
-        ok = True
-        for _ in range(3):
-            ju, jv = int(round(u)), int(round(v))
-            if not (k <= ju < roi_w - k and k <= jv < roi_h - k):
-                ok = False
-                break
-            win = stack[i * roi_h + jv - k:i * roi_h + jv + k + 1, ju - k:ju + k + 1]
-            ring = np.concatenate([win[0], win[-1], win[1:-1, 0], win[1:-1, -1]])
-            wts = np.clip(win - _median(ring), 0, None)
-            s = float(wts.sum())
-            if s <= 0:
-                ok = False
-                break
-            u = ju + float(wts.sum(0) @ offs) / s
-            v = jv + float(wts.sum(1) @ offs) / s
-        if not ok:
+        elif not alive[i]:
             out.append(CircleFit(reason="tip highlight too weak or at the edge of the search region"))
-            continue
-        noise = float(np.std(ring)) + 1e-3
-        var = float((2 * k + 1) * ((offs - (u - ju)) ** 2).sum()) * noise**2 / s**2
-        out.append(CircleFit(center_px=np.array([u, v]), radius_px=float(k), cov_px=np.eye(2) * var, rms_px=noise,
-                             n_points=int(win.size), contrast=float(peak[i] - lo[i]), ok=True))
+        else:
+            out.append(CircleFit(center_px=np.array([u[i], v[i]]), radius_px=float(k), cov_px=np.eye(2) * var[i],
+                                 rms_px=float(noise[i]), n_points=int(win[i].size), contrast=float(peak[i] - lo[i]), ok=True))
     return out
 
 
