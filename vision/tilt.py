@@ -96,21 +96,23 @@ def tilt_from_lean(s, cov_s) -> tuple[float, float, float, float]:
     -------
     tilt_deg, u_tilt_deg, azimuth_deg in [0, 360), u_azimuth_deg (at most 180).
     """
-    s = np.asarray(s, float)
-    Cs = np.asarray(cov_s, float)
-    ns = float(np.hypot(*s))
+    # plain floats: this runs a few times per pin, where numpy's per-call overhead on 2x2 dominates
+    (sx, sy), ((c00, c01), (c10, c11)) = np.asarray(s, float).tolist(), np.asarray(cov_s, float).tolist()
+
+    def quad(a: float, b: float) -> float:  # (a, b) @ Cs @ (a, b)
+        return a * (c00 * a + c01 * b) + b * (c10 * a + c11 * b)
+
+    ns = math.hypot(sx, sy)
     tilt = math.degrees(math.asin(min(ns, 1.0)))
-    rms = math.sqrt(max(np.trace(Cs) / 2, 0.0))
+    rms = math.sqrt(max((c00 + c11) / 2, 0.0))
     if ns > 1e-12:
-        g = s / ns
-        u_ns = math.sqrt(max(g @ Cs @ g, 0.0))
-        perp = np.array([-s[1], s[0]]) / ns**2
-        u_az = math.degrees(math.sqrt(max(perp @ Cs @ perp, 0.0)))
+        u_ns = math.sqrt(max(quad(sx / ns, sy / ns), 0.0))
+        u_az = math.degrees(math.sqrt(max(quad(-sy / ns**2, sx / ns**2), 0.0)))
     else:
         u_ns, u_az = rms, 180.0
     # near zero the magnitude of a 2-D vector is biased up by noise; the RMS of its noise is a fair uncertainty
     if ns < 3 * rms:
         u_ns = max(u_ns, rms)
     u_tilt = math.degrees(u_ns / max(math.sqrt(1 - min(ns, 0.999) ** 2), 1e-6))
-    az = math.degrees(math.atan2(s[1], s[0])) % 360.0
+    az = math.degrees(math.atan2(sy, sx)) % 360.0
     return tilt, u_tilt, az, min(u_az, 180.0)

@@ -134,10 +134,12 @@ def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
         d = np.maximum(np.hypot(dx, dy), 1e-9)
         ux, uy = dx / d, dy / d
         wux, wuy = w * ux, w * uy
-        sxy = (wux * uy).sum(1)
-        sx, sy = wux.sum(1), wuy.sum(1)
-        JTJ = np.stack([np.stack([(wux * ux).sum(1), sxy, sx], 1), np.stack([sxy, (wuy * uy).sum(1), sy], 1),
-                        np.stack([sx, sy, w.sum(1)], 1)], 1) + eye3
+        JTJ = np.empty((len(w), 3, 3))
+        JTJ[:, 0, 0], JTJ[:, 1, 1], JTJ[:, 2, 2] = (wux * ux).sum(1), (wuy * uy).sum(1), w.sum(1)
+        JTJ[:, 0, 1] = JTJ[:, 1, 0] = (wux * uy).sum(1)
+        JTJ[:, 0, 2] = JTJ[:, 2, 0] = wux.sum(1)
+        JTJ[:, 1, 2] = JTJ[:, 2, 1] = wuy.sum(1)
+        JTJ += eye3
         return JTJ, d - r[:, None], wux, wuy
 
     eye3 = np.eye(3) * 1e-12
@@ -149,7 +151,7 @@ def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
             rk = np.where(w > 0, res, np.nan)
             med = _row_medians(rk)
             mad = 1.4826 * _row_medians(np.abs(rk - med[:, None]))
-            new = keep & (np.abs(res) <= np.maximum(3.5 * np.nan_to_num(mad), 0.05)[:, None])
+            new = keep & (np.abs(res) <= np.fmax(3.5 * mad, 0.05)[:, None])  # fmax: a NaN MAD (no points) -> 0.05
             if np.array_equal(new, w > 0):
                 break
             w = new.astype(float)
