@@ -78,6 +78,36 @@ def gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarray, np
     return g, np.array([u0, v0], float)
 
 
+def _gray_rois(image: np.ndarray, centers_px: np.ndarray, half_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """`gray_roi` around each of N centres, stacked vertically: (N * S, S) float32 with S = 2*half+1, origins (N, 2).
+
+    ROIs wholly inside the image share one colour conversion; each is smoothed on its own (as `gray_roi` does).
+    """
+    S = 2 * half_px + 1
+    h, w = image.shape[:2]
+    out = np.empty((len(centers_px) * S, S), np.float32)
+    origins = np.zeros((len(centers_px), 2))
+    inside, raw = [], []
+    for i, c in enumerate(centers_px):
+        u, v = int(round(c[0])), int(round(c[1]))
+        if half_px <= u < w - half_px and half_px <= v < h - half_px:
+            inside.append(i)
+            raw.append(image[v - half_px:v + half_px + 1, u - half_px:u + half_px + 1])
+            origins[i] = u - half_px, v - half_px
+        else:  # at the border: replicated by gray_roi (which also raises for a centre off the image)
+            out[i * S:(i + 1) * S], origins[i] = gray_roi(image, c, half_px)
+    if raw:
+        g = np.concatenate(raw, axis=0)
+        if g.ndim == 3:
+            g = cv2.cvtColor(g, cv2.COLOR_RGB2GRAY)
+        g = g.astype(np.float32)
+        if image.dtype == np.uint16:
+            g /= 257.0
+        for j, i in enumerate(inside):
+            out[i * S:(i + 1) * S] = cv2.GaussianBlur(g[j * S:(j + 1) * S], (0, 0), 0.8)  # ROI by ROI: no bleeding
+    return out, origins
+
+
 def radial_edge_circle(gray: np.ndarray, center_px, radius_px: float, **kw) -> CircleFit:
     """Fit a circle to the strongest edge (or dark line) near `radius_px` around `center_px` of `gray` (H, W).
 
@@ -399,9 +429,8 @@ def fit_pins_top(
     guesses = np.asarray(guesses_px, float).reshape(-1, 2)
     half = int(math.ceil(flange_r_px + search_px + 6))
     S = 2 * half + 1
-    rois = [gray_roi(image, g, half) for g in guesses]
-    stack = np.concatenate([r[0] for r in rois], axis=0) if rois else np.zeros((0, S), np.float32)
-    origins = np.array([r[1] for r in rois]).reshape(-1, 2)
+    stack, origins = _gray_rois(image, guesses, half)
+    rois = [(stack[i * S:(i + 1) * S], o) for i, o in enumerate(origins)]
     c1, scores = _coarse_centres(stack, S, guesses - origins, barrel_r_px, plunger_r_px + bore_clearance_px, search_px,
                                  plunger_r_px)
     coarse = list(zip(c1, scores))
@@ -468,8 +497,12 @@ def _coarse_centres(stack: np.ndarray, roi_px: int, c0: np.ndarray, r_px: float,
     if k == 2:  # pad each ROI to an even size so that halving keeps the ROIs apart
         S2 = roi_px + (roi_px % 2)
         st = stack.reshape(N, roi_px, roi_px)
-        if S2 != roi_px:
-            st = np.pad(st, ((0, 0), (0, 1), (0, 1)), mode="edge")
+        if S2 != roi_px:  # replicate the last row and column (np.pad's "edge", without its overhead)
+            padded = np.empty((N, S2, S2), stack.dtype)
+            padded[:, :roi_px, :roi_px] = st
+            padded[:, roi_px, :roi_px] = st[:, -1]
+            padded[:, :, roi_px] = padded[:, :, roi_px - 1]
+            st = padded
         small = cv2.pyrDown(np.ascontiguousarray(st.reshape(N * S2, S2)))
         h2 = S2 // 2
     else:
@@ -639,11 +672,15 @@ def measure_pins_top(
     feats = (("flange", g.h_flange_top_mm, U_FLOOR_FLANGE_PX), ("barrel", g.h_barrel_top_mm, U_FLOOR_BARREL_PX),
              ("dome", g.h_dome_centre_mm, U_FLOOR_DOME_PX))
     # every fitted centre to mm at once, with the local Jacobian (central differences, 1 px)
-    uv = np.array([getattr(f, n).center_px if getattr(f, n).ok else (0.0, 0.0) for f in all_fits for n, _, _ in feats],
-                  float).reshape(-1, 2)
+    fitted = [getattr(f, n) for f in all_fits for n, _, _ in feats]
+    uv = np.array([f.center_px if f.ok else (0.0, 0.0) for f in fitted], float).reshape(-1, 2)
     steps = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], float)
     mm = np.asarray(to_board((uv[:, None, :] + steps[None]).reshape(-1, 2)), float).reshape(-1, 5, 2)
     jac = np.stack([(mm[:, 1] - mm[:, 2]) / 2, (mm[:, 3] - mm[:, 4]) / 2], axis=2)  # (M, 2, 2)
+    # each centre's covariance in mm: the fit's plus its feature's floor, through the Jacobian
+    floors = np.array([fl for _, _, fl in feats] * len(all_fits), float) ** 2
+    cov_px = np.array([f.cov_px if f.ok else np.zeros((2, 2)) for f in fitted], float).reshape(-1, 2, 2)
+    cov_mm = jac @ (cov_px + floors[:, None, None] * np.eye(2)) @ jac.transpose(0, 2, 1)
     out = []
     rings: list[tuple] = []
     ring_of: dict[int, int] = {}
@@ -655,7 +692,7 @@ def measure_pins_top(
         if not pres.present:
             continue
         pts = {}
-        for j, (name, h, floor) in enumerate(feats):
+        for j, (name, h, _) in enumerate(feats):
             fit = getattr(fits, name)
             if not fit.ok:
                 continue
@@ -663,7 +700,7 @@ def measure_pins_top(
             xy = mm[k, 0]
             if name == "dome":
                 xy = highlight_to_sphere_centre(xy, dome_radius_mm=g.dome_radius_mm, light=light, dome_height_mm=h)
-            pts[name] = (h, xy, jac[k] @ (fit.cov_px + np.eye(2) * floor**2) @ jac[k].T)
+            pts[name] = (h, xy, cov_mm[k])
         if {"flange", "barrel", "dome"} <= pts.keys():
             (hf, f, _), (hb, b, _), (hd, d, _) = pts["flange"], pts["barrel"], pts["dome"]
             pred = f + (d - f) * (hb - hf) / (hd - hf)
