@@ -322,17 +322,20 @@ def radial_edge_circles(
     N = len(c)
     ct, st = _ray_directions(n_rays)
     rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
-    du, dv = rs[None, :] * ct[:, None], rs[None, :] * st[:, None]  # (rays, r) offsets from the centre
+    duv = np.stack([rs[None, :] * ct[:, None], rs[None, :] * st[:, None]], axis=2)  # (rays, r, 2) offsets from the centre
     rows = np.arange(N * n_rays)
-    vshift = (np.arange(N) * roi_h).repeat(n_rays)[:, None]
+    vshift = (np.arange(N) * roi_h)[:, None, None]
+    hi = np.array([roi_w - 1, roi_h - 1], float)
     # the last pass's fit of each ROI; a ROI whose fit fails stops being re-centred
     fc, fr, fcov, frms = np.full((N, 2), np.nan), np.full(N, np.nan), np.full((N, 2, 2), np.nan), np.full(N, np.nan)
     fn, fmed, status = np.zeros(N, int), np.zeros(N), np.zeros(N, int)  # status 0 ok, 1 too few points, 2 radius off
     active = np.ones(N, bool)
     for _ in range(1 + refine):
-        mx = np.clip(c[:, 0, None, None] + du, 0, roi_w - 1).reshape(N * n_rays, -1).astype(np.float32)
-        my = (np.clip(c[:, 1, None, None] + dv, 0, roi_h - 1).reshape(N * n_rays, -1) + vshift).astype(np.float32)
-        prof = cv2.remap(stack, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        xy = c[:, None, None, :] + duv  # (N, rays, r, 2), kept inside each ROI (in place: np.clip is slow here)
+        np.minimum(np.maximum(xy, 0, out=xy), hi, out=xy)
+        xy[..., 1] += vshift
+        prof = cv2.remap(stack, xy.reshape(N * n_rays, -1, 2).astype(np.float32), None, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
         if polarity == "valley":
             d = -prof  # the intensity minimum; its depth against the band's ends is the strength
             k = np.argmax(d[:, 1:-1], axis=1) + 1
