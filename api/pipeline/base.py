@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from calibration.errors import InputError
 from models.measurement import Cue, Measurement
 
 
@@ -34,3 +35,27 @@ class ViewOutput:
     # redraws this view's overlays with the board's final (fused) item results {id: ItemResult};
     # a view's own overlay can only show what that view alone decided
     redraw: Callable[[dict], dict[str, np.ndarray]] | None = None
+
+
+def top_image(inp) -> tuple[np.ndarray, object]:
+    """The checked top image (H, W) or (H, W, 3), uint8/uint16, and its board-plane calibration record, from a
+    `BoardInput`; one-line InputErrors for a missing, malformed, mismatched or blank image."""
+    img = inp.images.get("top")
+    if img is None:
+        raise InputError("no top image given; pass --image top=FILE")
+    rec = inp.calibrations.get("top")
+    if rec is None:
+        raise InputError("no calibration record for the top view; pass the top camera's record (--calibration top=FILE)")
+    if rec.plane != "board":
+        raise InputError(f"calibration record {rec.camera_id!r} is for a {rec.plane} plane; the top view needs a board-plane record")
+    img = np.asarray(img)
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
+        raise InputError(f"the top image has shape {img.shape}; expected (H, W) mono or (H, W, 3) RGB")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"the top image is {img.dtype}; expected 8- or 16-bit pixels")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    rec.check_image(img.shape, what="the top image")
+    if float(img.max()) - float(img.min()) < (10 if img.dtype == np.uint8 else 2570):
+        raise InputError("the top image is blank (no contrast); check the camera, the light and that a board is under it")
+    return img, rec

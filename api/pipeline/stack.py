@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from api.pipeline.base import ItemView, ViewOutput
+from api.pipeline.base import ItemView, ViewOutput, top_image
 from calibration.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurement import Cue, Measurement
@@ -309,13 +309,7 @@ def inspect_pads_top(inp) -> ViewOutput:
     recipe: Recipe = inp.recipe
     if not recipe.pads:
         raise InputError(f"recipe {recipe.key} has no pads to judge")
-    img = inp.images.get("top")
-    if img is None:
-        raise InputError("pads from the top view need inp.images['top']")
-    rec = inp.calibrations.get("top")
-    if rec is None:
-        raise InputError("the top image has no calibration; give --calibration top=RECORD.json")
-    rec.check_image(img.shape, what="top image")
+    img, rec = top_image(inp)
     s = rec.scale_mm_per_px()
     q0 = recipe.pads[0]
     regs = locate_pads(img, pad_size_px=(q0.size_mm[0] / s, q0.size_mm[1] / s), max_pads=4 * len(recipe.pads))

@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 
-from api.pipeline.base import ItemView, ViewOutput
+from api.pipeline.base import ItemView, ViewOutput, top_image
 from calibration.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurement import Cue, Measurement
@@ -102,26 +102,9 @@ def coaxial_light(rec: CalibrationRecord) -> CoaxialLight | None:
 
 
 def _inputs(inp) -> tuple[np.ndarray, CalibrationRecord, Recipe]:
-    img = inp.images.get("top")
-    if img is None:
-        raise InputError("no top image given; pass --image top=FILE")
-    rec = inp.calibrations.get("top")
-    if rec is None:
-        raise InputError("no calibration record for the top view; pass the top camera's record (--calibration)")
-    if rec.plane != "board":
-        raise InputError(f"calibration record {rec.camera_id!r} is for a {rec.plane} plane; the top view needs a board-plane record")
-    img = np.asarray(img)
-    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3)):
-        raise InputError(f"the top image has shape {img.shape}; expected (H, W) mono or (H, W, 3) RGB")
-    if img.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"the top image is {img.dtype}; expected 8- or 16-bit pixels")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[..., 0]
-    rec.check_image(img.shape, what="the top image")
+    img, rec = top_image(inp)
     if not inp.recipe.pins:
         raise InputError(f"recipe {inp.recipe.key} has no pins; the top view inspects pin boards")
-    if float(img.max()) - float(img.min()) < (10 if img.dtype == np.uint8 else 2570):
-        raise InputError("the top image is blank (no contrast); check the camera, the light and that a board is under it")
     return img, rec, inp.recipe
 
 
