@@ -89,9 +89,9 @@ def _store_overlays(overlays: dict, store: ImageStore) -> tuple[str | None, dict
     """PNG-encode and store every overlay; returns (main overlay sha: top first, {name: sha})."""
     shas = {}
     for name, img in overlays.items():
-        # fastest zlib level: an overlay is mostly sensor noise, level 3 (the default) costs ~2x the CPU
-        # for a 3 % smaller file, and encoding was a third of a worker's time per board
-        ok, buf = cv2.imencode(".png", img[..., ::-1] if img.ndim == 3 else img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        # OpenCV's default PNG settings: measured on a 1104x1104 overlay they encode in 35 ms (1.8 MB), while an
+        # explicit zlib level 1 takes 71 ms (2.0 MB) -- setting the level also changes the filter strategy
+        ok, buf = cv2.imencode(".png", img[..., ::-1] if img.ndim == 3 else img)
         if ok:
             shas[name] = store.put(bytes(buf))
     main = sorted(shas, key=lambda n: (n != "top", n))
