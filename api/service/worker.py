@@ -143,6 +143,7 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
             if recipe_body is None:
                 raise InputError(f"recipe {row.recipe_id}@{row.recipe_version} is no longer stored")
             inp = build_input(row, s, store, recipe_body)
+            inp.overlays = settings.keep_overlays != "none"  # don't draw what will not be kept
             insp = _inspect_func(settings.inspect_func)(inp)
             result = insp.result.model_dump(mode="json")
             for v in result.get("views", []):
