@@ -10,6 +10,7 @@ import numpy as np
 from calibration.errors import InputError
 
 _SUPPORTED = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".pnm"}
+_WRITABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
 def decode_image(data: bytes, *, name: str = "image", color: bool | None = None) -> np.ndarray:
@@ -59,6 +60,36 @@ def read_image(path: str | Path, *, color: bool | None = None) -> np.ndarray:
     except IsADirectoryError:
         raise InputError(f"{p}: is a directory, not an image") from None
     return decode_image(data, name=str(p), color=color)
+
+
+def encode_image(img: np.ndarray, *, ext: str = ".png", name: str = "image") -> bytes:
+    """Encoded bytes (PNG by default; ``ext`` ".jpg"/".tif" too) of an (H, W) mono or (H, W, 3) RGB image,
+    8- or 16-bit (RGB, not OpenCV's BGR).
+
+    OpenCV's default PNG settings on purpose: an explicit ``IMWRITE_PNG_COMPRESSION`` also changes the
+    filter strategy and, on noisy sensor images, doubles the encoding time (1280x960 RGB: 36 vs 73 ms).
+    """
+    img = np.asarray(img)
+    if ext.lower() not in _WRITABLE:
+        raise InputError(f"{name}: cannot write {ext or 'a file without extension'}; use one of {', '.join(_WRITABLE)}")
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(img[..., ::-1]) if img.ndim == 3 else img)
+    if not ok:
+        raise InputError(f"{name}: cannot be encoded as {ext} (shape {img.shape}, {img.dtype})")
+    return buf.tobytes()
+
+
+def encode_png(img: np.ndarray, *, name: str = "image") -> bytes:
+    return encode_image(img, ext=".png", name=name)
+
+
+def write_image(path: str | Path, img: np.ndarray) -> None:
+    """Write an (H, W) mono or (H, W, 3) RGB image in the format its suffix names; one-line InputError on failure."""
+    p = Path(path)
+    data = encode_image(img, ext=p.suffix, name=str(p))
+    try:
+        p.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write ({exc.strerror or exc}); check the folder exists and is writable") from None
 
 
 def _looks_truncated(data: bytes) -> bool:

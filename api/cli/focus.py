@@ -23,7 +23,7 @@ def focus(
     unit: str = typer.Option("um", "--unit", help="height map labels: um | mm"),
 ) -> None:
     """Depth from focus: write the height map and the all-in-focus image, print one summary line."""
-    import cv2
+    from vision.io import write_image
     import numpy as np
 
     from calibration.errors import InputError
@@ -45,11 +45,9 @@ def focus(
     scale = 1e3 if unit == "um" else 1.0
     rgb = height_map_rgb(r.height_mm, r.valid, unit=unit, scale=scale)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise InputError(f"--out {out}: could not write the file; check the folder exists and is writable")
+    write_image(out, rgb)
     aif_path = aif or out.with_name(out.stem + "_aif.png")
-    a = r.all_in_focus
-    cv2.imwrite(str(aif_path), a if a.ndim == 2 else cv2.cvtColor(a, cv2.COLOR_RGB2BGR))
+    write_image(aif_path, r.all_in_focus)
     ok = r.valid
     n_end, n_weak = int((r.reason == REASON_PEAK_AT_END).sum()), int((r.reason == REASON_WEAK).sum())
     if ok.any():

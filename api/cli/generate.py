@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import typer
 import yaml
 
 from api.cli.app import app
 from calibration.errors import InputError
+from vision.io import write_image
 
 
 def _parse_defects(text: str) -> dict[str, str]:
@@ -21,11 +21,6 @@ def _parse_defects(text: str) -> dict[str, str]:
             raise InputError(f"--defects entry {part!r} must be PIN=DEFECT (e.g. P03=tilt)")
         out[pid] = kind
     return out
-
-
-def _write_png(path: Path, img) -> None:
-    if not cv2.imwrite(str(path), img[..., ::-1] if img.ndim == 3 else img):
-        raise InputError(f"cannot write {path}")
 
 
 def generate_board(out: Path, *, seed: int, rows: int, cols: int, pitch_mm: float, pin_type: str, defects: dict[str, str],
@@ -51,7 +46,7 @@ def generate_board(out: Path, *, seed: int, rows: int, cols: int, pitch_mm: floa
     if "top" in views:
         cam = fit_top_camera(scene, mm_per_px=mm_per_px)
         img, rec, truth = render_top(scene, cam, seed=seed, lighting=lighting)
-        _write_png(out / "top.png", img)
+        write_image(out / "top.png", img)
         rec.save(out / "cal_top.json")
         manifest["views"]["top"] = "top.png"
         manifest["calibrations"]["top"] = "cal_top.json"
@@ -62,8 +57,8 @@ def generate_board(out: Path, *, seed: int, rows: int, cols: int, pitch_mm: floa
         except ImportError:
             raise InputError("the side-view generator is not available in this build") from None
         back, front, rec_side, side_truth = render_side(scene, seed=seed)
-        _write_png(out / "side_front.png", front)
-        _write_png(out / "side_back.png", back)
+        write_image(out / "side_front.png", front)
+        write_image(out / "side_back.png", back)
         rec_side.save(out / "cal_side.json")
         manifest["views"].update(side_front="side_front.png", side_back="side_back.png")
         manifest["calibrations"]["side"] = "cal_side.json"
@@ -111,7 +106,7 @@ def _write_pin_stack(out: Path, scene, *, seed: int) -> None:
     d.mkdir(exist_ok=True)
     rows = []
     for i, (img, zi) in enumerate(zip(ss.stack.images, ss.stack.z_mm)):
-        _write_png(d / f"slice_{i:02d}.png", img)
+        write_image(d / f"slice_{i:02d}.png", img)
         rows.append(f"slice_{i:02d}.png,{zi:.6f}")
     meta = ss.stack.meta
     (d / "manifest.csv").write_text(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from api.cli.app import app
 from calibration.errors import InputError
+from vision.io import write_image
 
 VERDICT_STYLE = {"PASS": "green", "FAIL": "bold red", "REVIEW": "yellow"}
 # (measurement, column header, decimals)
@@ -119,10 +119,7 @@ def write_overlays(overlays: dict, path: Path) -> list[Path]:
     names = sorted(overlays, key=lambda n: (n != "top", n))
     for i, name in enumerate(names):
         p = path if i == 0 else path.with_name(f"{path.stem}_{name.replace(':', '_')}{path.suffix}")
-        img = overlays[name]
-        ok = cv2.imwrite(str(p), img[..., ::-1] if img.ndim == 3 else img)
-        if not ok:
-            raise InputError(f"cannot write overlay {p} (use a .png or .jpg name in a writable folder)")
+        write_image(p, overlays[name])
         written.append(p)
     return written
 

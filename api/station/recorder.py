@@ -6,9 +6,9 @@ import re
 import shutil
 from pathlib import Path
 
-import cv2
-import numpy as np
 import yaml
+
+from vision.io import write_image
 
 
 class Recorder:
@@ -28,9 +28,7 @@ class Recorder:
         d.mkdir(parents=True, exist_ok=False)
         views = {}
         for view, fr in frames.items():
-            img = fr.image
-            out = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
-            cv2.imwrite(str(d / f"{view}.png"), np.ascontiguousarray(out), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            write_image(d / f"{view}.png", fr.image)
             views[view] = f"{view}.png"
         doc = {"serial": serial, "views": views,
                "frames": {v: {"source": f.source, "frame_id": f.frame_id, "pixel_format": f.pixel_format,

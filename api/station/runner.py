@@ -15,7 +15,6 @@ import time
 import uuid
 from pathlib import Path
 
-import cv2
 
 from api.service.calref import record_ref
 from api.station.outbox import Outbox
@@ -290,6 +289,6 @@ class StationRunner:
 
 
 def _png(img) -> bytes:
-    out = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
-    ok, buf = cv2.imencode(".png", out, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    return buf.tobytes()
+    from vision.io import encode_png
+
+    return encode_png(img)

@@ -83,3 +83,25 @@ def test_decompression_bomb_header_is_one_line_input_error():
     with pytest.raises(InputError) as e:
         decode_image(png, name="bomb.png")
     assert "bomb.png" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("dtype, channels", [(np.uint8, 3), (np.uint8, 1), (np.uint16, 1)])
+def test_write_image_round_trips_exactly_in_rgb_order(tmp_path, dtype, channels):
+    from vision.io import write_image
+
+    rng = np.random.default_rng(1)
+    shape = (17, 23, 3) if channels == 3 else (17, 23)
+    img = rng.integers(0, np.iinfo(dtype).max, shape).astype(dtype)
+    write_image(tmp_path / "a.png", img)
+    back = read_image(tmp_path / "a.png")
+    assert back.dtype == dtype and np.array_equal(back, img)
+
+
+def test_write_image_refuses_what_it_cannot_write(tmp_path):
+    from vision.io import write_image
+
+    img = np.zeros((4, 4), np.uint8)
+    with pytest.raises(InputError, match="use one of"):
+        write_image(tmp_path / "a.gif", img)
+    with pytest.raises(InputError, match="writable"):
+        write_image(tmp_path / "missing" / "a.png", img)
