@@ -17,9 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import yaml
-
-from calibration.errors import InputError
+from calibration.errors import InputError, read_yaml
 from vision.acquisition.base import FetchTimeout, FrameError, FrameSource
 from vision.io import read_image
 
@@ -31,10 +29,7 @@ def read_board_folder(d: Path) -> dict:
     meta: dict = {}
     by = d / "board.yaml"
     if by.is_file():
-        try:
-            meta = yaml.safe_load(by.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{by}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        meta = read_yaml(by, what="board manifest") or {}
         if not isinstance(meta, dict):
             raise InputError(f"{by}: expected a mapping with serial and views")
     views = meta.get("views")
