@@ -19,8 +19,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.pipeline import BoardInput
-from calibration.errors import InputError, read_yaml, validated
+from vision.inspect import BoardInput
+from models.errors import InputError, read_yaml, validated
 from calibration.record import CalibrationRecord
 from models.recipe import Recipe
 from vision.io import read_image

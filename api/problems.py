@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from calibration.errors import InputError
+from models.errors import InputError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("pogoscope.api")

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     outage_retry_base_s: float = Field(default=2.0, gt=0, description="first such retry delay; doubles per retry up to outage_retry_max_s")
     outage_retry_max_s: float = Field(default=60.0, gt=0)
     worker_nice: int = Field(default=10, ge=0, le=19, description="niceness of worker processes, so API requests win the CPU")
-    inspect_func: str = Field(default="api.pipeline:inspect_board", description="module:function that inspects a BoardInput")
+    inspect_func: str = Field(default="vision.inspect:inspect_board", description="module:function that inspects a BoardInput")
     max_in_flight: int = Field(default=0, ge=0, description="inspections handed to the pool at once (0: 2 x workers)")
     broker_url: str | None = Field(default=None, description="distributed job queue (see api.jobs.broker); unset: in-process pool")
     queue_max_depth: int = Field(default=10000, ge=1, description="inspections waiting before submissions get 503 + Retry-After")

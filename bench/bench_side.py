@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
-from api.pipeline import BoardInput  # noqa: E402
-from api.pipeline.side import inspect_view, pin_geom  # noqa: E402
+from vision.inspect import BoardInput  # noqa: E402
+from vision.inspect.side import inspect_view, pin_geom  # noqa: E402
 from models.recipe import Recipe  # noqa: E402
 from vision.side_view import inspect_side_row  # noqa: E402
 from vision.synth import truth as T  # noqa: E402

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_station.py [--boards 60] [--minutes 5] [--period 0.25]
 
 The boards are generated 1280x960 top images of 16-pin (4x4) boards with their recipes and
-calibration records, replayed in a loop. Inspection is the real `api.pipeline.inspect_board`.
+calibration records, replayed in a loop. Inspection is the real `vision.inspect.inspect_board`.
 """
 
 from __future__ import annotations

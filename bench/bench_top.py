@@ -7,8 +7,8 @@ sees it. Reported medians (ms, wall clock and CPU of this process; the machine i
 wall time includes waiting for a core):
 
 * ``decode``: PNG -> array (``vision.io.decode_image``), excluded from the inspection figure;
-* ``view``: ``api.pipeline.top.inspect_view`` without the overlay (registration, pins, measurements);
-* ``board without overlay``: ``api.pipeline.inspect_board`` with the overlay left out -- registration +
+* ``view``: ``vision.inspect.top.inspect_view`` without the overlay (registration, pins, measurements);
+* ``board without overlay``: ``vision.inspect.inspect_board`` with the overlay left out -- registration +
   all pins + fusion + verdicts + result document: the figure the issue budgets (20 ms);
 * ``board``: the same with the overlay image drawn (pins outlined and labelled).
 
@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from api.pipeline import BoardInput, inspect_board  # noqa: E402
-from api.pipeline import top as top_view  # noqa: E402
+from vision.inspect import BoardInput, inspect_board  # noqa: E402
+from vision.inspect import top as top_view  # noqa: E402
 from models.recipe import Recipe  # noqa: E402
 from vision.io import decode_image  # noqa: E402
 from vision.synth import truth as T  # noqa: E402

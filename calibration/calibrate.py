@@ -6,7 +6,7 @@ from typing import Literal
 
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.lattice import detect_lattice
 from calibration.pinhole import fit_pinhole
 from calibration.record import CalibrationRecord

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.record import PinholeModel
 
 

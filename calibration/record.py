@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from calibration.errors import InputError
+from models.errors import InputError
 
 RECORD_SCHEMA_VERSION = 1
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.record import TelecentricModel
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from calibration.errors import InputError, read_yaml, validated
+from models.errors import InputError, read_yaml, validated
 from models.decision import Check, Limit
 
 ViewName = Literal["top", "side_front", "side_back", "stack"]

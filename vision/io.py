@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 
 _SUPPORTED = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".ppm", ".pnm"}
 _WRITABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.record import CalibrationRecord
 from vision.focus import focus_measure, refine_peak
 
@@ -107,7 +107,7 @@ def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float) -> np.ndarray:
     return p.reshape(np.shape(uv))
 
 
-def _axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarray:
+def axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarray:
     D = working_distance_mm(record)
     q = np.asarray(xy, float).reshape(-1, 2)
     if math.isfinite(D):

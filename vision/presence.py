@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # top_view imports this module
-    from vision.top_view import PinTopFit
+from vision.subpixel.circles import CircleFit
 
 __all__ = ["Presence", "pin_presence", "PRESENCE_MIN_SCORE", "GoldHead", "gold_score", "find_gold_heads"]
 
@@ -25,12 +23,13 @@ class Presence:
     detail: str
 
 
-def pin_presence(fit: "PinTopFit", *, min_score: float = PRESENCE_MIN_SCORE) -> Presence:
-    b = fit.barrel
+def pin_presence(barrel: CircleFit, flange: CircleFit, *, min_score: float = PRESENCE_MIN_SCORE) -> Presence:
+    """From a pin's barrel-top and flange rim fits (pixels): is a pin there?"""
+    b = barrel
     if not b.ok:
         return Presence(False, 0.0, 0.9, f"no barrel-top rim found ({b.reason})")
     score = b.contrast / (b.rms_px + 0.2)
-    present = score >= min_score and fit.flange.ok
+    present = score >= min_score and flange.ok
     # confidence grows with the distance of the score from the threshold (log scale)
     conf = min(0.99, 0.5 + 0.25 * abs(math.log(max(score, 1e-3) / min_score)))
     detail = f"barrel-top rim score {score:.1f} (threshold {min_score:g})"
@@ -93,7 +92,7 @@ def find_gold_heads(image_rgb, *, diameter_px: float, min_fill: float = 0.25, mi
     import cv2
     import numpy as np
 
-    from calibration.errors import InputError
+    from models.errors import InputError
 
     if getattr(image_rgb, "ndim", 0) != 3 or image_rgb.shape[2] != 3:
         raise InputError("teaching needs a colour (RGB) top image: gold is found by its colour")

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.record import CalibrationRecord
-from vision.top_view import CircleFit, gray_roi, radial_edge_circles
+from vision.subpixel.circles import CircleFit, gray_roi, radial_edge_circles
 
 __all__ = ["Registration", "rigid_fit", "find_fiducial", "find_fiducials", "register_board", "nominal_pose", "register_top",
            "register_on_pattern", "robust_rigid_fit", "fiducials_in_view"]

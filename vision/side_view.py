@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.record import CalibrationRecord
 
 __all__ = ["PinGeom", "BoardLine", "SidePin", "SideRow", "linearize", "find_board_line", "find_pin_columns",

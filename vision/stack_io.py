@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.io import read_image
 
 __all__ = ["FocusStack", "load_stack", "stack_from_arrays"]

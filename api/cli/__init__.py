@@ -14,7 +14,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as _cx
 
 from api.cli.app import app
-from calibration.errors import InputError
+from models.errors import InputError
 
 # Sub-command modules; each registers its commands on `app` when imported.
 _COMMAND_MODULES = ["schema", "calibrate", "inspect", "teach", "generate", "focus", "serve", "station", "worker"]

@@ -27,7 +27,7 @@ def calibrate(
 ) -> None:
     """Calibrate one camera from target images and write its record."""
     from calibration.calibrate import calibrate as _calibrate
-    from calibration.errors import InputError
+    from models.errors import InputError
     from calibration.targets import parse_grid
     from vision.io import read_image
 

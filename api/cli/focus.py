@@ -26,7 +26,7 @@ def focus(
     from vision.io import write_image
     import numpy as np
 
-    from calibration.errors import InputError
+    from models.errors import InputError
     from vision.focus import REASON_PEAK_AT_END, REASON_WEAK, depth_from_focus
     from vision.pads import height_map_rgb
     from vision.stack_io import load_stack

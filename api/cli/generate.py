@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from api.cli.app import app
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.io import write_image
 
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.app import app
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.io import write_image
 
 VERDICT_STYLE = {"PASS": "green", "FAIL": "bold red", "REVIEW": "yellow"}
@@ -132,7 +132,7 @@ def make_console() -> Console:
 
 
 def _run(inp, *, out: Path | None, overlay: Path | None, as_json: bool, truth: dict | None, console: Console):
-    from api.pipeline import inspect_board
+    from vision.inspect import inspect_board
 
     insp = inspect_board(inp)
     if as_json:

@@ -16,7 +16,7 @@ def schema(
     out: Path | None = typer.Option(None, "--out", help="write here instead of stdout"),
 ) -> None:
     """Print (or write) the JSON Schema of the result document, the recipe or a calibration record."""
-    from calibration.errors import InputError
+    from models.errors import InputError
     from calibration.record import CalibrationRecord
     from models.recipe import Recipe
     from models.result import result_json_schema

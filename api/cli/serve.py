@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from api.cli.app import app
-from calibration.errors import InputError
+from models.errors import InputError
 
 
 @app.command()

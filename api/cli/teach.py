@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from api.cli.app import app
-from calibration.errors import InputError
+from models.errors import InputError
 
 
 def split_heads(pin_heads, fid_heads, *, pin_diameter_px: float):

@@ -17,7 +17,7 @@ import time
 import typer
 
 from api.cli.app import app
-from calibration.errors import InputError
+from models.errors import InputError
 
 
 def _install_stop(stop: threading.Event) -> None:

@@ -37,7 +37,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.jobs import QueueFull
-from calibration.errors import InputError
+from models.errors import InputError
 
 __all__ = ["ACTOR_NAME", "DELIVERY_LIMIT", "JobSettings", "BrokerQueue", "make_broker", "job_settings"]
 

@@ -39,7 +39,7 @@ def _warm(nice: int = 0) -> None:  # import the heavy modules once per worker pr
 
     if nice:
         os.nice(nice)  # reads and submissions must not wait behind inspections for the CPU
-    import api.pipeline  # noqa: F401
+    import vision.inspect  # noqa: F401
     import api.service.worker  # noqa: F401
 
 

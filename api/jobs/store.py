@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlparse
 
-from calibration.errors import InputError
+from models.errors import InputError
 
 __all__ = ["ImageStore", "BlobNotFound", "DirectoryStore", "S3Store", "open_store", "sha256_hex"]
 

@@ -29,7 +29,7 @@ from dramatiq.common import xq_name
 from dramatiq.middleware import CurrentMessage, Middleware, Retries
 
 from api.jobs.broker import ACTOR_NAME, DELIVERY_LIMIT, JobSettings, _broker_error, make_broker
-from calibration.errors import InputError
+from models.errors import InputError
 
 __all__ = ["resolve", "register", "RecordFailure", "DeadLetterReaper", "Worker"]
 

@@ -8,7 +8,6 @@ not finished is handed to the queue again: the database is the queue's memory.
 from __future__ import annotations
 
 import logging
-import secrets
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +80,6 @@ def ensure_key(Session, key: str, *, name: str, role: str) -> None:
         if s.scalar(select(ApiKey.id).where(ApiKey.key_hash == h)) is None:
             s.add(ApiKey(name=name, role=role, key_hash=h))
             s.commit()
-
-
-def new_key() -> str:
-    return "pgs_" + secrets.token_urlsafe(24)
 
 
 def requeue_unfinished(state: ServiceState) -> int:

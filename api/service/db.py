@@ -214,7 +214,7 @@ def make_engine(settings: Settings) -> Engine:
     if settings.db_schema:
         schema = settings.db_schema
         if not schema.replace("_", "").isalnum():
-            from calibration.errors import InputError
+            from models.errors import InputError
 
             raise InputError(f"db_schema {schema!r} must be letters, digits and underscores")
 

@@ -17,6 +17,7 @@ headers, so GET requests may also pass it as ``?api_key=``. Keys are stored as s
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "engineer": frozenset({"submit", "read", "upload", "recipes", "calibrations", "review"}),
     "admin": frozenset({"submit", "read", "upload", "recipes", "calibrations", "review", "keys"}),
 }
+
+
+def new_key() -> str:
+    """A new API key's secret (shown once; only its hash is stored)."""
+    return "pgs_" + secrets.token_urlsafe(24)
 
 
 def hash_key(key: str) -> str:

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, Response
 
 from api.jobs.store import BlobNotFound, DirectoryStore, ImageStore, S3Store, open_store, sha256_hex
 from api.problems import ProblemError
-from calibration.errors import InputError
+from models.errors import InputError
 
 __all__ = ["sniff_image", "service_store", "blob_response", "sha256_hex", "ImageStore", "DirectoryStore", "S3Store"]
 

@@ -27,7 +27,7 @@ from api.service.db import CalibrationRow, EventRow, InspectionRow, RecipeRow, e
 from api.jobs.store import BlobNotFound
 from api.service.store import ImageStore, service_store
 from api.settings import Settings, get_settings
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.io import encode_png
 
 log = logging.getLogger("pogoscope.worker")
@@ -42,7 +42,7 @@ def _inspect_func(spec: str):
 def build_input(row: InspectionRow, session, store: ImageStore, recipe_body: dict):
     """The `BoardInput` of a persisted submission: decode images, load records and stacks."""
     from api.boardset import calibration_key
-    from api.pipeline import BoardInput
+    from vision.inspect import BoardInput
     from calibration.record import CalibrationRecord
     from models.recipe import Recipe
     from vision.io import decode_image

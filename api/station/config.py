@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from calibration.errors import InputError, read_yaml, validated
+from models.errors import InputError, read_yaml, validated
 
 
 class _Strict(BaseModel):

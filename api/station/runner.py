@@ -19,7 +19,7 @@ from pathlib import Path
 from api.service.calref import record_ref
 from api.station.outbox import Outbox
 from api.station.records import CapturedView, StationRecord
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameSource
 
 log = logging.getLogger("pogoscope.station")
@@ -47,7 +47,7 @@ def make_source(cam) -> FrameSource:
 
 
 def default_inspect(serial, images, calibrations, recipe):
-    from api.pipeline import BoardInput, inspect_board
+    from vision.inspect import BoardInput, inspect_board
 
     # the station keeps and delivers the result document; overlays are drawn where someone looks at them
     return inspect_board(BoardInput(serial=serial, recipe=recipe, images=images, calibrations=calibrations, overlays=False)).result

@@ -9,7 +9,7 @@ import pytest
 
 from api.cli import main
 from calibration.calibrate import calibrate
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.record import CalibrationRecord
 
 

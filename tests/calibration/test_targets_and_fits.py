@@ -8,7 +8,7 @@ import pytest
 
 from calibration.pinhole import fit_pinhole
 from calibration.targets import detect_chessboard, detect_charuco, detect_circles, parse_grid
-from calibration.errors import InputError
+from models.errors import InputError
 from calibration.telecentric import fit_affine
 
 

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from calibration.errors import InputError
+from models.errors import InputError
 from models.decision import Check
 from models.recipe import Recipe
 

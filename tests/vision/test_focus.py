@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.focus import (FOCUS_MEASURES, REASON_OK, REASON_PEAK_AT_END, REASON_WEAK, align_stack, depth_from_focus,
                           focus_curve, focus_measure, refine_peak)
 from vision.synth import render as R

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.io import decode_image, read_image, to_gray_float
 
 

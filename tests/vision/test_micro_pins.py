@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.pipeline import BoardInput, inspect_board
-from api.pipeline.stack import pin_geometry
-from calibration.errors import InputError
+from vision.inspect import BoardInput, inspect_board
+from vision.inspect.stack import pin_geometry
+from models.errors import InputError
 from models.recipe import Recipe
 from tests.support import rendered as R
-from vision.micro_pins import _axis_mm_to_px, measure_pins
+from vision.micro_pins import axis_mm_to_px, measure_pins
 from vision.synth.scene import BoardScene, PinState
 from vision.synth.stack import MicroCamera, pin_stack
 from vision.synth.truth import recipe_dict
@@ -32,7 +32,7 @@ def _run(z, seed):
     rc = Recipe.from_dict(recipe_dict(sc, views=["top"]))
     ss = pin_stack(sc, (5.0, 2.5), z, cam=CAM, seed=seed)
     sx = np.asarray(ss.stack.meta["stage_xy_mm"])
-    exp = {p.id: _axis_mm_to_px(ss.record, np.asarray(p.xy_mm) - sx) for p in rc.pins}
+    exp = {p.id: axis_mm_to_px(ss.record, np.asarray(p.xy_mm) - sx) for p in rc.pins}
     got = {m.id: m for m in measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, pin_geometry(rc), expected_px=exp)}
     return ss, rc, got, {p["id"]: p for p in ss.truth["pins"]}
 

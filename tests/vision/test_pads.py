@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.focus import depth_from_focus
 from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
                          locate_pads, pad_mask, roughness_sa)
@@ -16,7 +16,7 @@ from vision.synth.stack import pad_stack, pad_top_image
 STEP = 0.01
 Z = np.round(np.arange(17) * STEP, 6)  # pad top at 0.05: 5 steps below, 11 above (as rendered-dev)
 SIZE = (1.4, 1.0)
-DFF = dict(window_px=15, presmooth_px=1.0, min_contrast=3.0, fit_points="auto")  # = api.pipeline.stack.PAD_DFF
+DFF = dict(window_px=15, presmooth_px=1.0, min_contrast=3.0, fit_points="auto")  # = vision.inspect.stack.PAD_DFF
 
 
 def _flatness(ss):
@@ -167,7 +167,7 @@ def test_bad_input_is_one_line():
 
 
 def test_pipeline_verdicts_on_generated_pad_stacks():
-    from api.pipeline import BoardInput, inspect_board
+    from vision.inspect import BoardInput, inspect_board
     from models.recipe import Recipe
 
     sc = {"p0_pad_mm": (-0.5, -0.3), "p1_pad_mm": (0.2, 0.35), "width_mm": 0.02, "depth_um": 2.0}
@@ -187,7 +187,7 @@ def test_pipeline_verdicts_on_generated_pad_stacks():
 
 
 def test_colour_pad_stack_measures_oxidation():
-    from api.pipeline import BoardInput, inspect_board
+    from vision.inspect import BoardInput, inspect_board
     from models.recipe import Recipe
 
     pc = PadCondition("Q1", (2.0, 2.0), SIZE, oxidation=[{"center_pad_mm": (0.2, 0.1), "radii_mm": (0.2, 0.12), "angle_deg": 30.0}])

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.pipeline import BoardInput, inspect_board
-from api.pipeline.stack import inspect_pads_top
-from calibration.errors import InputError
+from vision.inspect import BoardInput, inspect_board
+from vision.inspect.stack import inspect_pads_top
+from models.errors import InputError
 from tests.support import rendered as R
 from vision.io import read_image
 
@@ -113,7 +113,7 @@ def test_stack_for_an_unknown_pad_or_without_calibration(shared_data, truth):
 
 def test_top_view_and_stacks_fused_flag_every_expected_pad(top_view, stacks, truth):
     """What the integrated pipeline does once the top view hands pad boards to `inspect_pads_top`."""
-    from api.pipeline.fusion import fuse
+    from vision.inspect.fusion import fuse
     from models.rules import evaluate_pad
 
     recipe = R.recipe(truth)

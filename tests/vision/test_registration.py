@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.registration import find_fiducial, register_top, rigid_fit, robust_rigid_fit
 from vision.synth import truth as T
 from vision.synth.boards import random_board

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.side_view import PinGeom, find_board_line, inspect_side_row, linearize, match_row
 from vision.synth import truth as T
 from vision.synth.side import synth_row
@@ -73,7 +73,7 @@ def test_tilt_across_the_row_within_0p3_deg_and_honest(measured):
 def test_seating_gap_within_10_um_plus_the_hidden_dip(measured):
     """Alone, the side view cannot see a tilt towards or away from the camera; it lowers the flange's
     silhouette by up to r_f sin(tilt_y). Beyond that the gap is within 10 um (the fused gap, which the
-    top view's lean corrects, is held to 10 um in tests/api/pipeline/test_fusion_side.py)."""
+    top view's lean corrects, is held to 10 um in tests/vision/inspect/test_fusion_side.py)."""
     for p, sp, sc, truth, _ in measured:
         a = T.board_to_world_matrix(sc)[:3, :3] @ np.asarray(p["axis_dir"])
         dip = truth["board_layout"]["pin_dimensions_mm"]["r_f"] * abs(a[1]) if p["seating_gap_mm"] > 0 else 0.0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.stack_io import load_stack, stack_from_arrays
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from api.pipeline import BoardInput, inspect_board
-from calibration.errors import InputError
+from vision.inspect import BoardInput, inspect_board
+from models.errors import InputError
 from models.recipe import Recipe
 
 

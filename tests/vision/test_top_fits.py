@@ -11,7 +11,8 @@ import pytest
 from vision.overlay import OverlayItem, draw_top_overlay, to_rgb8
 from vision.solder_cues import grey_rings
 from vision.tilt import fit_axis, tilt_from_lean
-from vision.top_view import CoaxialLight, dome_centre, fit_circle, highlight_to_sphere_centre, radial_edge_circle
+from vision.subpixel.circles import dome_centre, fit_circle, radial_edge_circle
+from vision.top_view import CoaxialLight, highlight_to_sphere_centre
 
 
 def _disc(shape, centre, radius, *, inside=200.0, outside=40.0, ss=8, sigma=0.7, noise=2.0, seed=0):

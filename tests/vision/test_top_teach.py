@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.io import read_image
 from vision.presence import find_gold_heads
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pytest
 
-from api.pipeline import BoardInput, inspect_board
+from vision.inspect import BoardInput, inspect_board
 from tests.support import rendered as RD
 from vision.io import read_image
 

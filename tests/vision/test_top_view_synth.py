@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from api.pipeline import BoardInput, inspect_board
+from vision.inspect import BoardInput, inspect_board
 from models.recipe import Recipe
 from vision.synth import truth as T
 

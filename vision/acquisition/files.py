@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.acquisition.base import FetchTimeout, FrameSource
 from vision.io import read_image
 

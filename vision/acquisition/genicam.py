@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameError, FrameSource
 from vision.acquisition.pixelformats import FORMATS, to_numpy
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from calibration.errors import InputError, read_yaml
+from models.errors import InputError, read_yaml
 from vision.acquisition.base import FetchTimeout, FrameError, FrameSource
 from vision.io import read_image
 

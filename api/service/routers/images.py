@@ -13,7 +13,7 @@ from api.service.deps import Reader, SessionDep, Submitter, get_state
 from api.service.schemas import ImageUploaded
 from api.service.store import blob_response, sniff_image
 from api.service.submit import store_blob
-from calibration.errors import InputError
+from models.errors import InputError
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 State = Annotated[object, Depends(get_state)]

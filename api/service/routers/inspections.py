@@ -30,7 +30,7 @@ from api.service.submit import (
     store_blob,
 )
 from api.service.worker import event_payload
-from calibration.errors import InputError
+from models.errors import InputError
 
 router = APIRouter(prefix="/v1/inspections", tags=["inspections"])
 State = Annotated[object, Depends(get_state)]
@@ -62,7 +62,7 @@ def queue_or_503(state, iid: str) -> None:
         raise ProblemError(503, "queue-full", str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
 
 
-def _check_backlog(state) -> None:
+def check_backlog(state) -> None:
     q = state.queue
     if q is not None and q.depth() >= state.settings.queue_max_depth:
         raise ProblemError(503, "queue-full", f"{q.depth()} inspections are waiting (limit {state.settings.queue_max_depth}); retry later",
@@ -141,7 +141,7 @@ def submit_inspection(
     })
     old = existing_for_key(s, idempotency_key, h)
     if old is None:
-        _check_backlog(state)
+        check_backlog(state)
         for data, media in blobs.values():
             store_blob(state.Session, state.store, data, media)
         row = InspectionRow(

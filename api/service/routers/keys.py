@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from api.problems import ProblemError
 from api.service.db import ApiKey, utcnow
-from api.service.deps import IdPath, KeyAdmin, SessionDep, hash_key, key_cache
+from api.service.deps import IdPath, KeyAdmin, SessionDep, hash_key, key_cache, new_key
 from api.service.schemas import KeyCreate, KeyCreated, KeyPublic
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -19,8 +19,6 @@ def _public(k: ApiKey) -> KeyPublic:
 
 @router.post("", status_code=201, response_model=KeyCreated, summary="Create an API key")
 def create_key(body: KeyCreate, s: SessionDep, _: KeyAdmin):
-    from api.service.app import new_key
-
     secret = new_key()
     k = ApiKey(name=body.name, role=body.role, key_hash=hash_key(secret))
     s.add(k)

@@ -16,11 +16,11 @@ from api.problems import ProblemError
 from api.service import present
 from api.service.db import InspectionRow
 from api.service.deps import MAX_INT, SessionDep, Uploader, get_state
-from api.service.routers.inspections import _check_backlog, queue_or_503, read_upload
+from api.service.routers.inspections import check_backlog, queue_or_503, read_upload
 from api.service.schemas import InspectionAccepted
 from api.service.store import sha256_hex
 from api.service.submit import existing_for_key, persist, request_hash, resolve_calibration, resolve_recipe, store_blob
-from calibration.errors import InputError
+from models.errors import InputError
 
 router = APIRouter(prefix="/v1/microscope", tags=["microscope"])
 State = Annotated[object, Depends(get_state)]
@@ -80,7 +80,7 @@ def submit_stack(
     if old is not None:
         response.headers["Idempotent-Replayed"] = "true"
         return InspectionAccepted(id=old.id, url=present.inspection_url(old.id), status=old.status, serial=old.serial, replayed=True)
-    _check_backlog(state)
+    check_backlog(state)
     slices_sha = {n: store_blob(state.Session, state.store, b, "image/tiff" if n.lower().endswith((".tif", ".tiff")) else "image/png")
                   for n, b in datas.items() if n in used}
     msha = store_blob(state.Session, state.store, mdata, "text/csv" if mname.endswith(".csv") else "application/json")

@@ -6,7 +6,7 @@ import json
 
 from api.boardset import MANIFEST, load_board_dir
 from api.cli import main
-from api.pipeline import inspect_board
+from vision.inspect import inspect_board
 from tests.conftest import REPO_ROOT
 
 SAMPLES = REPO_ROOT / "sample_images"

@@ -69,7 +69,7 @@ def _attempt(conn, inspection_id: str) -> int:
 
 def run_inspection(inspection_id: str) -> None:
     from api.jobs.store import open_store
-    from api.pipeline import BoardInput, inspect_board
+    from vision.inspect import BoardInput, inspect_board
     from calibration.record import CalibrationRecord
     from models.recipe import Recipe
     from vision.io import decode_image

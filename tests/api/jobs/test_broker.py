@@ -8,7 +8,7 @@ import pytest
 
 from api.jobs import QueueFull, get_queue
 from api.jobs.broker import BrokerQueue, job_settings
-from calibration.errors import InputError
+from models.errors import InputError
 from tests.api.jobs.conftest import wait_for
 
 

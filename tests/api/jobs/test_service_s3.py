@@ -54,7 +54,7 @@ def test_service_stores_and_serves_images_from_s3(s3_endpoint, synth_board, tmp_
 
 
 def test_a_missing_bucket_stops_the_service_at_start_with_one_line(s3_endpoint, tmp_path):
-    from calibration.errors import InputError
+    from models.errors import InputError
 
     settings = Settings(data_dir=tmp_path, store_url=f"s3://no-bucket-here?endpoint_url={s3_endpoint}", workers=1,
                         worker_mode="thread")

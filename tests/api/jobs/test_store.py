@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from api.jobs.store import DirectoryStore, S3Store, open_store, sha256_hex
-from calibration.errors import InputError
+from models.errors import InputError
 
 
 def _blobs(seed: int, n: int = 3) -> list[bytes]:

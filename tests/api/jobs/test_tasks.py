@@ -8,7 +8,7 @@ import pytest
 from api.jobs.broker import JobSettings
 from api.jobs.store import BlobNotFound, open_store
 from api.jobs.tasks import is_infrastructure_error, retry_policy
-from calibration.errors import InputError
+from models.errors import InputError
 
 
 def _raised(fn):

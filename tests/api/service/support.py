@@ -58,7 +58,7 @@ def free_port() -> int:
 
 def delayed_inspect(inp):
     """The real pipeline, after a pause (POGOSCOPE_TEST_DELAY_S): keeps a queue long enough to kill the service in it."""
-    from api.pipeline import inspect_board
+    from vision.inspect import inspect_board
 
     time.sleep(float(os.environ.get("POGOSCOPE_TEST_DELAY_S", "0")))
     return inspect_board(inp)
@@ -130,7 +130,7 @@ def setup_board(client: httpx.Client, board, *, view: str = "top") -> None:
 
 def crashing_inspect(inp):
     """The real pipeline, except that a board whose serial starts with POISON kills its worker process."""
-    from api.pipeline import inspect_board
+    from vision.inspect import inspect_board
 
     if inp.serial.startswith("POISON"):
         os._exit(3)

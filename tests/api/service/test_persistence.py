@@ -30,7 +30,7 @@ def test_migrations_match_the_models(settings):
 
 def test_service_store_default_directory_is_created_a_named_one_must_exist(tmp_path):
     from api.settings import Settings
-    from calibration.errors import InputError
+    from models.errors import InputError
 
     st = service_store(Settings(data_dir=tmp_path / "data"))
     assert isinstance(st, DirectoryStore) and st.root == tmp_path / "data" / "images" and st.root.is_dir()

@@ -13,7 +13,7 @@ from api.station.outbox import Outbox
 from api.station.recorder import Recorder
 from api.station.runner import StationRunner
 from api.station.triggers import parse_payload
-from calibration.errors import InputError
+from models.errors import InputError
 from models.decision import Verdict
 from models.result import BoardResult, BoardSummary
 from vision.acquisition.base import Frame

@@ -1,7 +1,7 @@
 """Station -> service end to end over real HTTP: `pogoscope serve` on a free loopback port, a
 StationRunner replaying generated boards with ``sink: {kind: service}``, its outbox delivered by the
 station's Deliverer. Every board must end in the service inspected exactly once with the result
-`api.pipeline.inspect_board` gives for the same images, also when the service is down during part
+`vision.inspect.inspect_board` gives for the same images, also when the service is down during part
 of the run (the outbox keeps the boards and delivers them when it is back)."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def replay(tmp_path_factory):
 
 def _expected(board_dir, serial: str, image_png: bytes) -> dict:
     """What the pipeline gives for the image the service stored, with the board's own record and recipe."""
-    from api.pipeline import BoardInput, inspect_board
+    from vision.inspect import BoardInput, inspect_board
     from calibration.record import CalibrationRecord
     from models.recipe import Recipe
     from vision.io import decode_image

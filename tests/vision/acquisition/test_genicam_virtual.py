@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from calibration.errors import InputError
+from models.errors import InputError
 from vision.acquisition.base import DeviceLost, FrameError
 from vision.acquisition.genicam import GenICamSource, find_virtual_cti, list_devices
 

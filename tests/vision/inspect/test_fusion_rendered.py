@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.pipeline import BoardInput, inspect_board
+from vision.inspect import BoardInput, inspect_board
 from models.decision import Verdict
 from models.recipe import Recipe
 from tests.support import rendered as RD
@@ -32,7 +32,7 @@ def run(shared_data, scene_id, views):
 
 @pytest.mark.parametrize("scene_id", SCENES)
 def test_top_and_side_find_every_flag(shared_data, scene_id):
-    pytest.importorskip("api.pipeline.top")
+    pytest.importorskip("vision.inspect.top")
     t, res = run(shared_data, scene_id, ["top", "side_front", "side_back"])
     by_id = {p.id: p for p in res.result.pins}
     for p in t["pins"]:

@@ -3,7 +3,7 @@ stacks (flatness) of rendered-dev d05, fused into one result whose pad verdicts 
 
 from __future__ import annotations
 
-from api.pipeline import BoardInput, inspect_board
+from vision.inspect import BoardInput, inspect_board
 from tests.support import rendered as R
 from vision.io import read_image
 

@@ -1,13 +1,13 @@
-"""api.pipeline.side: names, nominal values and recipe checks on a generated row; bad input in one line."""
+"""vision.inspect.side: names, nominal values and recipe checks on a generated row; bad input in one line."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from api.pipeline import BoardInput, inspect_board
-from api.pipeline.side import inspect_view
-from calibration.errors import InputError
+from vision.inspect import BoardInput, inspect_board
+from vision.inspect.side import inspect_view
+from models.errors import InputError
 from models.recipe import Recipe
 from vision.synth.side import synth_row
 from vision.synth.top import top_calibration_record, fit_top_camera

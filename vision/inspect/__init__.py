@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from api.pipeline.base import ItemView, ViewOutput
-from calibration.errors import InputError
+from vision.inspect.base import ItemView, ViewOutput
+from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.recipe import Recipe
 from models.result import BoardResult, CalibrationUsed, ViewUsed
@@ -46,9 +46,9 @@ class Inspection:
 
 def _view_runner(module: str):
     try:
-        mod = importlib.import_module(f"api.pipeline.{module}")
+        mod = importlib.import_module(f"vision.inspect.{module}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"api.pipeline.{module}":
+        if exc.name == f"vision.inspect.{module}":
             return None
         raise
     return mod.inspect_view
@@ -86,7 +86,7 @@ def inspect_board(inp: BoardInput) -> Inspection:
         for name, out in run(inp).items():
             outputs[f"stack:{name}"] = out
 
-    fuse = importlib.import_module("api.pipeline.fusion").fuse
+    fuse = importlib.import_module("vision.inspect.fusion").fuse
     pins, pads, board_meas, notes = fuse(recipe, outputs)
 
     pin_results = [evaluate_pin(pid, iv.measurements, iv.cues, recipe, image_px=iv.image_px) for pid, iv in pins.items()]

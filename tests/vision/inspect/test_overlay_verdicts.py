@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from api.pipeline import BoardInput, inspect_board
+from vision.inspect import BoardInput, inspect_board
 from models.recipe import Recipe
 from vision.overlay import VERDICT_RGB
 from vision.synth import truth as T

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from api.pipeline import BoardInput
-from api.pipeline.base import ItemView, ViewOutput
-from api.pipeline.fusion import fuse
-from api.pipeline.side import inspect_view
+from vision.inspect import BoardInput
+from vision.inspect.base import ItemView, ViewOutput
+from vision.inspect.fusion import fuse
+from vision.inspect.side import inspect_view
 from models.decision import Verdict
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe

@@ -27,13 +27,13 @@ import time
 
 import numpy as np
 
-from api.pipeline.base import ItemView, ViewOutput, top_image
-from calibration.errors import InputError
+from vision.inspect.base import ItemView, ViewOutput, top_image
+from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
-from vision.micro_pins import MicroPin, PinGeometryMM, _axis_mm_to_px, measure_pins
+from vision.micro_pins import MicroPin, PinGeometryMM, axis_mm_to_px, measure_pins
 from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
                          locate_pads, pad_mask, roughness_sa)  # noqa: F401 (PadRegion: type of the drawn regions)
 
@@ -99,7 +99,7 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         if sxy.shape != (2,):
             raise InputError(f"focus stack {name!r}: stage_xy_mm must be two numbers (board x, y of the optical axis)")
         pins = [p for p in recipe.pins if not items or p.id in items]
-        expected = {p.id: tuple(_axis_mm_to_px(rec, np.asarray(p.xy_mm) - sxy)) for p in pins}
+        expected = {p.id: tuple(axis_mm_to_px(rec, np.asarray(p.xy_mm) - sxy)) for p in pins}
     elif not items:
         raise InputError(f"focus stack {name!r} says neither which pins it shows ('items') nor where the stage was ('stage_xy_mm')")
     found = measure_pins(st.images, st.z_mm, rec, geo, expected_px=expected, ids=items)
@@ -220,7 +220,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
         return vo
     H, W = st.shape
     if "stage_xy_mm" in st.meta:
-        want = _axis_mm_to_px(rec, np.asarray(q.center_mm) - np.asarray(st.meta["stage_xy_mm"], float))
+        want = axis_mm_to_px(rec, np.asarray(q.center_mm) - np.asarray(st.meta["stage_xy_mm"], float))
     else:
         want = np.array([W / 2 - 0.5, H / 2 - 0.5])
     reg = min(regs, key=lambda g: math.dist(g.center_px, want))

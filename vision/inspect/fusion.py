@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-from api.pipeline.base import ItemView, ViewOutput
+from vision.inspect.base import ItemView, ViewOutput
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
 from vision.side_view import PinGeom, across_tilt_u_mm, shoulder_bulge_mm

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from calibration.errors import InputError
+from models.errors import InputError
 from models.measurement import Cue, Measurement
 
 

@@ -42,8 +42,8 @@ import time
 
 import numpy as np
 
-from api.pipeline.base import ItemView, ViewOutput, top_image
-from calibration.errors import InputError
+from vision.inspect.base import ItemView, ViewOutput, top_image
+from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
@@ -152,9 +152,9 @@ def _grey_cue(ring: GreyRing | None, *, measured_min: float | None, suspect_min:
 
 
 def inspect_view(inp) -> ViewOutput:
-    """Inspect the top image of `inp` (a `api.pipeline.BoardInput`). Raises InputError for unusable input."""
+    """Inspect the top image of `inp` (a `vision.inspect.BoardInput`). Raises InputError for unusable input."""
     if not inp.recipe.pins and inp.recipe.pads:  # a mating-pad board: its top image is judged pad by pad
-        from api.pipeline.stack import inspect_pads_top
+        from vision.inspect.stack import inspect_pads_top
 
         return inspect_pads_top(inp)
     t0 = time.perf_counter()

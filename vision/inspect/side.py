@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from api.pipeline.base import ItemView, ViewOutput
-from calibration.errors import InputError
+from vision.inspect.base import ItemView, ViewOutput
+from models.errors import InputError
 from models.measurement import Cue, Measurement
 from vision.coplanarity import fit_seating_plane
 from vision.side_overlay import draw_side_overlay
@@ -45,7 +45,7 @@ def _miss(reason: str, unit: str) -> Measurement:
 
 
 def inspect_view(inp) -> ViewOutput:
-    """Inspect the side view of `inp` (a `api.pipeline.BoardInput`). Raises InputError for unusable input."""
+    """Inspect the side view of `inp` (a `vision.inspect.BoardInput`). Raises InputError for unusable input."""
     t0 = time.perf_counter()
     recipe = inp.recipe
     name = f"board {inp.serial} side view"
