@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from models.errors import InputError, read_yaml, validated
 from models.decision import Check, Limit
+from models.measurands import CUE_CHECKS, DEFAULT_LIMITS, MEASURANDS
 
 ViewName = Literal["top", "side_front", "side_back", "stack"]
 
@@ -113,27 +114,26 @@ class Mating(_Strict):
     pads: list[MatingPad] = Field(default_factory=list, description="mating pads in this board's frame, one per pin id")
 
 
-class Limits(_Strict):
-    """Acceptance limits, keyed by check. Defaults follow common pogo-pin practice."""
+def _limit_doc(check: Check) -> str:
+    m = next((m for m in MEASURANDS.values() if m.check is check), None)
+    if m is not None:
+        return f"limit on {m.name} ({m.unit})"
+    return next(f"cue {q.cue}" for q in CUE_CHECKS if q.check is check)
 
-    tilt: Limit = Limit(upper=2.0)  # tilt_deg
-    xy_position: Limit = Limit(upper=0.10)  # xy_error_mm
-    pitch: Limit = Limit(upper=0.10)  # |pitch - nominal| mm
-    tip_height: Limit = Limit(lower=-0.10, upper=0.10)  # tip_height_mm - nominal
-    coplanarity: Limit = Limit(upper=0.10)  # coplanarity_mm (max deviation from the seating plane)
-    not_seated: Limit = Limit(upper=0.05)  # seating_gap_mm
-    solder_wicking: Limit = Limit(upper=0.40)  # wicking_above_flange_mm
-    contact_alignment: Limit = Limit(lower=0.0)  # tip_pad_margin_mm
-    compression: Limit = Limit(lower=60.0, upper=80.0)  # compression_pct of nominal travel
-    plunger_depression: Limit = Limit(upper=0.15)  # plunger_depression_mm
-    view_disagreement: Limit = Limit(upper=0.0, guard_band_k=2.0)  # |tilt_x top - side| beyond combined uncertainty
-    scratch: Limit = Limit(upper=0.10, inclusive_upper=False)  # longest scratch mm
-    oxidation: Limit = Limit(upper=0.02, inclusive_upper=False)  # discoloured area fraction
-    warp_or_dent: Limit = Limit(upper=15.0)  # flatness peak-to-valley um
-    roughness: Limit = Limit(upper=1.0)  # Sa um
 
+class _LimitsBase(_Strict):
     def for_check(self, check: Check) -> Limit:
         return getattr(self, check.value)
+
+
+#: Acceptance limits, keyed by check: one field per check that has a limit, its default from the measurement
+#: table (`models.measurands`), which follows common pogo-pin practice.
+Limits = create_model(
+    "Limits",
+    __base__=_LimitsBase,
+    __doc__="Acceptance limits, keyed by check (defaults: models.measurands).",
+    **{c.value: (Limit, Field(default=lim, description=_limit_doc(c))) for c, lim in DEFAULT_LIMITS.items()},
+)
 
 
 DEFAULT_REQUIRED = [Check.missing, Check.xy_position, Check.tilt, Check.pitch, Check.solder_in_plunger_gap, Check.solder_wicking]
@@ -152,7 +152,7 @@ class Recipe(_Strict):
     fiducials: list[Fiducial] = Field(default_factory=list)
     mating: Mating | None = None
     pads: list[MatingPad] = Field(default_factory=list, description="pads to judge on a mating-pad board")
-    limits: Limits = Limits()
+    limits: Limits = Field(default_factory=Limits)
     views: list[ViewName] = Field(default_factory=lambda: ["top"])
     required_checks: list[Check] = Field(default_factory=lambda: list(DEFAULT_REQUIRED))
     allow_pin_registration: bool = Field(default=False, description="register on the pin pattern when fiducials are not found")

@@ -9,32 +9,14 @@ check is REVIEW ``not_measured:<check>``.
 from __future__ import annotations
 
 from models.decision import Check, Decision, Verdict, board_verdict, combine, decide, decide_cue
+from models.measurands import checks_for
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
 from models.result import BoardResult, BoardSummary, PadResult, PinResult
 
-# check -> (measurement name, cue name)
-PIN_CHECKS: dict[Check, tuple[str | None, str | None]] = {
-    Check.tilt: ("tilt_deg", None),
-    Check.xy_position: ("xy_error_mm", None),
-    Check.pitch: ("pitch_error_mm", None),
-    Check.tip_height: ("tip_height_error_mm", None),
-    Check.coplanarity: ("coplanarity_mm", None),
-    Check.not_seated: ("seating_gap_mm", "not_seated"),
-    Check.solder_wicking: ("wicking_above_flange_mm", "solder_wicking"),
-    Check.solder_in_plunger_gap: (None, "solder_in_plunger_gap"),
-    Check.contact_alignment: ("tip_pad_margin_mm", None),
-    Check.compression: ("compression_pct", None),
-    Check.plunger_depression: ("plunger_depression_mm", None),
-    Check.view_disagreement: (None, "view_disagreement"),
-}
-
-PAD_CHECKS: dict[Check, tuple[str | None, str | None]] = {
-    Check.scratch: ("scratch_max_length_mm", None),
-    Check.oxidation: ("oxidation_area_fraction", None),
-    Check.warp_or_dent: ("flatness_pv_um", None),
-    Check.roughness: ("roughness_sa_um", None),
-}
+# check -> (measurement name, cue name), from the measurement table
+PIN_CHECKS: dict[Check, tuple[str | None, str | None]] = checks_for("pin")
+PAD_CHECKS: dict[Check, tuple[str | None, str | None]] = checks_for("pad")
 
 
 def _decide_check(check, mname, cname, measurements, cues, recipe, required) -> Decision | None:

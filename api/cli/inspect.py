@@ -11,25 +11,13 @@ from rich.table import Table
 
 from api.cli.app import app
 from models.errors import InputError
+from models.measurands import cli_columns
 from vision.io import write_image
 
 VERDICT_STYLE = {"PASS": "green", "FAIL": "bold red", "REVIEW": "yellow"}
-# (measurement, column header, decimals)
-COLUMNS = [
-    ("xy_error_mm", "xy err mm", 3),
-    ("tilt_deg", "tilt °", 2),
-    ("tilt_azimuth_deg", "az °", 0),
-    ("tip_height_mm", "tip h mm", 3),
-    ("seating_gap_mm", "gap mm", 3),
-    ("wicking_above_flange_mm", "wick mm", 2),
-    ("coplanarity_mm", "coplan mm", 3),
-]
-PAD_COLUMNS = [
-    ("flatness_pv_um", "PV µm", 1),
-    ("scratch_max_length_mm", "scratch mm", 2),
-    ("oxidation_area_fraction", "oxid.", 3),
-    ("roughness_sa_um", "Sa µm", 2),
-]
+# (measurement, column header, decimals), from the measurement table
+COLUMNS = cli_columns("pin")
+PAD_COLUMNS = cli_columns("pad")
 
 
 def _pairs(values: list[str], what: str) -> dict[str, Path]:

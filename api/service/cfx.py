@@ -16,29 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from models.measurands import MEASURANDS
 from models.recipe import Limits
 
 CFX_RESULT = {"PASS": "Passed", "FAIL": "Failed", "REVIEW": "Failed"}
 CONFIDENCE = {"PASS": 1.0, "FAIL": 0.95, "REVIEW": 0.5}
-
-# measurement name -> (check on Limits, expected value)
-_LIMIT_OF = {
-    "tilt_deg": "tilt",
-    "xy_error_mm": "xy_position",
-    "pitch_error_mm": "pitch",
-    "tip_height_error_mm": "tip_height",
-    "coplanarity_mm": "coplanarity",
-    "seating_gap_mm": "not_seated",
-    "wicking_above_flange_mm": "solder_wicking",
-    "tip_pad_margin_mm": "contact_alignment",
-    "compression_pct": "compression",
-    "plunger_depression_mm": "plunger_depression",
-    "scratch_max_length_mm": "scratch",
-    "oxidation_area_fraction": "oxidation",
-    "flatness_pv_um": "warp_or_dent",
-    "roughness_sa_um": "roughness",
-}
-
 
 def _iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds") if t else None
@@ -49,7 +31,9 @@ def _measurements(item: dict, limits: Limits) -> list[dict]:
     for name, m in item.get("measurements", {}).items():
         if m.get("value") is None:
             continue
-        lim = getattr(limits, _LIMIT_OF[name]) if name in _LIMIT_OF else None
+        entry = MEASURANDS.get(name)
+        check = entry.check if entry is not None else None
+        lim = limits.for_check(check) if check is not None else None
         lo = lim.lower if lim else None
         hi = lim.upper if lim else None
         expected = 0.0 if lim is not None and (lo is None or lo <= 0 <= (hi if hi is not None else 0)) else None
@@ -57,7 +41,7 @@ def _measurements(item: dict, limits: Limits) -> list[dict]:
             expected = (lo + hi) / 2
         out.append(
             {
-                "MeasurementName": name,
+                "MeasurementName": entry.mes_name if entry is not None and entry.mes_name else name,
                 "MeasuredValue": {
                     "Value": m["value"],
                     "ValueUnits": m.get("unit"),

@@ -31,14 +31,14 @@ from __future__ import annotations
 import math
 
 from vision.inspect.base import ItemView, ViewOutput
+from models.measurands import top_first
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
 from vision.side_view import PinGeom, across_tilt_u_mm, shoulder_bulge_mm
 
 PRIORITY = ["side", "top"]  # heights: side first; stacks after these
 #: quantities in the board plane: the top view measures them directly, the side only a projection
-TOP_FIRST = {"xy_error_mm", "pitch_error_mm", "tilt_deg", "tilt_azimuth_deg", "lean_x_mm", "lean_y_mm",
-             "tip_pad_margin_mm", "x_error_mm"}
+TOP_FIRST = top_first()
 #: uncertainty (deg) of the board's rotation about z between the two cameras' frames: it mixes the lean's
 #: y part into the side's x-z tilt (placement tolerance ~3 deg, uniform)
 FRAME_ROTATION_U_DEG = 1.8

@@ -15,6 +15,7 @@ import numpy as np
 
 from vision.inspect.base import ItemView, ViewOutput
 from models.errors import InputError
+from models.measurands import unmeasured
 from models.measurement import Cue, Measurement
 from vision.coplanarity import fit_seating_plane
 from vision.side_overlay import draw_side_overlay
@@ -82,14 +83,14 @@ def inspect_view(inp) -> ViewOutput:
         j = row.match.assign[k]
         if j is None:
             out.pins[p.id] = ItemView(
-                measurements={n: _miss("no pin seen at this position in the side view", u) for n, u in _NAMES.items()},
+                measurements=unmeasured(_NAMES, "no pin seen at this position in the side view"),
                 cues={"missing": Cue(present=True, kind="measured", confidence=0.9, source=SRC,
                                      detail="no silhouette at the pin's position in the row")},
             )
             continue
         sp = row.pins[j]
         if not sp.ok:
-            out.pins[p.id] = ItemView(measurements={n: _miss(sp.reason, u) for n, u in _NAMES.items()},
+            out.pins[p.id] = ItemView(measurements=unmeasured(_NAMES, sp.reason),
                                       cues={"missing": Cue(present=False, kind="measured", confidence=0.9, source=SRC)})
             out.notes.append(f"{name}: pin {p.id}: {sp.reason}")
             continue
@@ -105,9 +106,9 @@ def inspect_view(inp) -> ViewOutput:
     return out
 
 
-_NAMES = {"tip_height_mm": "mm", "tip_height_error_mm": "mm", "seating_gap_mm": "mm", "tilt_xz_deg": "deg",
-          "plunger_protrusion_mm": "mm", "plunger_depression_mm": "mm", "wicking_above_flange_mm": "mm",
-          "x_error_mm": "mm", "coplanarity_mm": "mm"}
+#: what the side view measures of a pin (placeholders when it cannot)
+_NAMES = ("tip_height_mm", "tip_height_error_mm", "seating_gap_mm", "tilt_xz_deg", "plunger_protrusion_mm",
+          "plunger_depression_mm", "wicking_above_flange_mm", "x_error_mm", "coplanarity_mm")
 
 
 def _pin_view(sp: SidePin, p, recipe, g: PinGeom, shift_mm: float) -> ItemView:

@@ -30,6 +30,7 @@ import numpy as np
 from vision.inspect.base import ItemView, ViewOutput, top_image
 from models.errors import InputError
 from calibration.record import CalibrationRecord
+from models.measurands import unmeasured
 from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
@@ -123,9 +124,8 @@ def _pin_item(mp: MicroPin, geo: PinGeometryMM, nominal: float, src: str) -> Ite
     iv.cues["missing"] = Cue(present=not found_pin, kind="measured" if found_pin else "suspicion", confidence=0.9 if found_pin else 0.6,
                              source=src, detail="" if found_pin else mp.reason)
     if not mp.ok:
-        for k, unit in (("tip_height_mm", "mm"), ("tip_height_error_mm", "mm"), ("seating_gap_mm", "mm"),
-                        ("plunger_depression_mm", "mm"), ("tilt_deg", "deg"), ("tilt_azimuth_deg", "deg")):
-            M[k] = _miss(f"{src}: {mp.reason}", unit)
+        M.update(unmeasured(("tip_height_mm", "tip_height_error_mm", "seating_gap_mm", "plunger_depression_mm", "tilt_deg",
+                             "tilt_azimuth_deg"), f"{src}: {mp.reason}"))
         return iv
     M["tip_height_mm"] = _m(mp.apex_z_mm, mp.u_apex_z_mm, "mm", src)
     M["tip_height_error_mm"] = _m(mp.apex_z_mm - nominal, mp.u_apex_z_mm, "mm", src)
@@ -214,8 +214,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     M = iv.measurements
     if not regs:
         why = f"{src}: no pad of {q.size_mm[0]}x{q.size_mm[1]} mm found in the all-in-focus image"
-        for k, unit in (("flatness_pv_um", "um"), ("roughness_sa_um", "um"), ("scratch_max_length_mm", "mm"), ("oxidation_area_fraction", "1")):
-            M[k] = _miss(why, unit)
+        M.update(unmeasured(("flatness_pv_um", "roughness_sa_um", "scratch_max_length_mm", "oxidation_area_fraction"), why))
         vo.overlays[src] = height_map_rgb(r.height_mm, r.valid, unit="um", scale=1e3)
         return vo
     H, W = st.shape

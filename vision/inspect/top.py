@@ -45,6 +45,7 @@ import numpy as np
 from vision.inspect.base import ItemView, ViewOutput, top_image
 from models.errors import InputError
 from calibration.record import CalibrationRecord
+from models.measurands import unmeasured
 from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from models.rules import evaluate_pin
@@ -230,14 +231,13 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: TopP
     conf = float(min(max(pt.presence_confidence, 0.0), 1.0))
     iv.cues["missing"] = Cue(present=not pt.present, kind="measured", confidence=conf, score=pt.presence_score,
                              source=SRC, detail=pt.detail)
-    for name, unit in (("tip_height_error_mm", "mm"), ("seating_gap_mm", "mm"), ("wicking_above_flange_mm", "mm")):
-        iv.measurements[name] = Measurement.missing("the top view does not measure heights", unit)
+    iv.measurements.update(unmeasured(("tip_height_error_mm", "seating_gap_mm", "wicking_above_flange_mm"),
+                                      "the top view does not measure heights"))
     if not pt.present:
         return iv
     if pt.axis is None or not pt.axis.ok:
         why = f"pin fit failed: {pt.reason or 'no rim found'}"
-        for name, unit in (("xy_error_mm", "mm"), ("tilt_deg", "deg"), ("pitch_error_mm", "mm")):
-            iv.measurements[name] = Measurement.missing(why, unit)
+        iv.measurements.update(unmeasured(("xy_error_mm", "tilt_deg", "pitch_error_mm"), why))
         return iv
     ax = pt.axis
     # base centre: fit covariance + registration

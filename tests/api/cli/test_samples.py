@@ -29,6 +29,24 @@ def test_bundled_samples_agree_with_their_truth():
     assert {"PASS", "FAIL"} <= verdicts  # the samples show both outcomes
 
 
+def test_every_measurement_of_the_samples_is_in_the_measurement_table():
+    """Views emit measurements by the table's keys and units (top, side, microscope stack and pad boards)."""
+    from models.measurands import MEASURANDS
+
+    seen = set()
+    for d in sorted(p.parent for p in SAMPLES.glob(f"*/{MANIFEST}")):
+        inp, _ = load_board_dir(d)
+        inp.overlays = False
+        res = inspect_board(inp).result
+        items = [*res.pins, *res.pads]
+        pairs = [(k, m.unit) for i in items for k, m in i.measurements.items()] + [(k, m.unit) for k, m in res.board.measurements.items()]
+        for key, unit in pairs:
+            assert key in MEASURANDS, f"{d.name}: {key} is not in models.measurands"
+            assert unit == MEASURANDS[key].unit, (d.name, key, unit)
+            seen.add(key)
+    assert {"tilt_deg", "xy_error_mm", "tip_height_mm", "seating_gap_mm"} <= seen
+
+
 def test_generated_microscope_stack_board(tmp_path, capsys):
     d = tmp_path / "m"
     assert main(["generate", str(d), "--seed", "5", "--cols", "3", "--pitch-mm", "2.0", "--defects", "P03=depressed",
