@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 
 from vision.inspect import BoardInput  # noqa: E402
-from vision.inspect.side import inspect_view, pin_geom  # noqa: E402
+from vision.inspect.side import inspect_view  # noqa: E402
 from models.recipe import Recipe  # noqa: E402
 from vision.side_view import inspect_side_row  # noqa: E402
 from vision.synth import truth as T  # noqa: E402
@@ -67,7 +67,7 @@ def main() -> None:
         cam = fit_side_camera(scene, width_px=1600)
         back, front, rec, _ = render_side(scene, cam, seed=1)
         recipe = Recipe.from_dict(T.recipe_dict(scene, views=["side_front", "side_back"]))
-        g = pin_geom(recipe)
+        g = recipe.pin_type.geometry
         kw = row_args(recipe)
         t_row = median_ms(lambda: inspect_side_row(back, front, rec, g, **kw), a.repeat)
         inp = BoardInput(serial="bench", recipe=recipe, images={"side_back": back, "side_front": front}, calibrations={"side": rec})
@@ -88,7 +88,7 @@ def main() -> None:
             back, front = read_image(d / "side_back.png"), read_image(d / "side_front.png")
             rec = RD.side_record(t)
             kw = row_args(recipe)
-            g = pin_geom(recipe)
+            g = recipe.pin_type.geometry
             t_row = median_ms(lambda: inspect_side_row(back, front, rec, g, **kw), a.repeat)
             print(f"  rendered-dev {sc} ({len(recipe.pins)} pins): vision {t_row}")
 

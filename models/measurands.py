@@ -183,6 +183,7 @@ def limit_check_of(name: str) -> Check | None:
     return m.check if m is not None else None
 
 
-def unmeasured(names, reason: str) -> dict[str, Measurement]:
-    """Placeholders for the quantities `names` that a view cannot measure, each saying why."""
-    return {n: MEASURANDS[n].missing(reason) for n in names}
+def unmeasured(names, reason: str, *, source: str | None = None) -> dict[str, Measurement]:
+    """Placeholders for the quantities `names` that a view (`source`) cannot measure, each saying why."""
+    return {n: MEASURANDS[n].missing(reason).model_copy(update={"source": source}) if source else MEASURANDS[n].missing(reason)
+            for n in names}

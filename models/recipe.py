@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from models.errors import InputError, read_yaml, validated
 from models.decision import Check, Limit
+from models.pin_geometry import PinGeometry
 from models.measurands import CUE_CHECKS, DEFAULT_LIMITS, MEASURANDS
 
 ViewName = Literal["top", "side_front", "side_back", "stack"]
@@ -64,6 +65,14 @@ class PinType(_Strict):
     def axial_length_mm(self) -> float:
         """Flange bottom to tip apex along the axis."""
         return self.flange_thickness_mm + self.barrel_length_mm + self.plunger_protrusion_mm
+
+    @property
+    def geometry(self) -> PinGeometry:
+        """The pin type as the geometry the views measure with (radii, heights, derived quantities; mm)."""
+        return PinGeometry(flange_radius_mm=self.flange_diameter_mm / 2, flange_thickness_mm=self.flange_thickness_mm,
+                           barrel_radius_mm=self.barrel_diameter_mm / 2, barrel_length_mm=self.barrel_length_mm,
+                           plunger_radius_mm=self.plunger_diameter_mm / 2, plunger_protrusion_mm=self.plunger_protrusion_mm,
+                           dome_radius_mm=self.tip_dome_radius_mm, name=self.name)
 
 
 class PinSpec(_Strict):

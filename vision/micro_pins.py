@@ -30,37 +30,10 @@ import numpy as np
 
 from models.errors import InputError
 from calibration.record import CalibrationRecord
+from models.pin_geometry import PinGeometry
 from vision.focus import focus_measure, refine_peak
 
-__all__ = ["PinGeometryMM", "MicroPin", "measure_pins", "working_distance_mm", "locate_pins"]
-
-
-@dataclass(frozen=True)
-class PinGeometryMM:
-    """What the stack analysis needs from the recipe's pin type (mm)."""
-
-    flange_radius: float
-    flange_thickness: float
-    barrel_radius: float
-    barrel_length: float
-    plunger_radius: float
-    protrusion: float
-    dome_radius: float
-    pad_top_z: float
-
-    @property
-    def cap_mm(self) -> float:
-        """Apex above the rim where the dome meets the plunger cylinder."""
-        r, rp = self.dome_radius, min(self.plunger_radius, self.dome_radius)
-        return r - math.sqrt(r * r - rp * rp)
-
-    @property
-    def barrel_top_nominal_z(self) -> float:
-        return self.pad_top_z + self.flange_thickness + self.barrel_length
-
-    @property
-    def apex_nominal_z(self) -> float:
-        return self.barrel_top_nominal_z + self.protrusion
+__all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins"]
 
 
 @dataclass
@@ -220,8 +193,9 @@ def measure_pins(
     images: np.ndarray,
     z_mm: np.ndarray,
     record: CalibrationRecord,
-    geometry: PinGeometryMM,
+    geometry: PinGeometry,
     *,
+    pad_top_z_mm: float = 0.0,
     expected_px: dict[str, tuple[float, float]] | None = None,
     ids: list[str] | None = None,
     search_radius_px: float | None = None,
@@ -236,7 +210,10 @@ def measure_pins(
     z_mm : ndarray (N,)
     record : CalibrationRecord
         The microscope's record at the focus plane (plane origin on the optical axis).
-    geometry : PinGeometryMM
+    geometry : PinGeometry
+        The pin type (`models.recipe.PinType.geometry`).
+    pad_top_z_mm : float
+        Pad top above the board surface (the flange bottom of a seated pin).
     expected_px : {id: (u, v)}, optional
         Predicted pin centres (from the stage position and the recipe); pins are searched within
         `search_radius_px` of these. Without it, pins are found by template matching and named
@@ -253,7 +230,7 @@ def measure_pins(
     n, H, W = imgs.shape
     record.check_image((H, W), what="focus-stack slice")
     s = record.scale_mm_per_px()
-    rp, rb, rf = geometry.plunger_radius / s, geometry.barrel_radius / s, geometry.flange_radius / s
+    rp, rb, rf = geometry.plunger_radius_mm / s, geometry.barrel_radius_mm / s, geometry.flange_radius_mm / s
     step = float(np.median(np.diff(z)))
     mid = imgs[n // 2]
     if expected_px:
@@ -315,20 +292,20 @@ def measure_pins(
         rim_c, u_rim_px = (got_r[0], 0.3) if got_r is not None else (c, 1.0)
         # barrel top: its ring is centred on the barrel, which a leaning pin shifts off the plunger;
         # find the disc near the nominal barrel height first, measure its height around that centre
-        k_b = int(np.argmin(np.abs(z - geometry.barrel_top_nominal_z)))
+        k_b = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
         bcen = _bright_disc_centre(sm(imgs[k_b]), c, rp, rb, 0.5 * (rb + rf))
         cb = bcen if bcen is not None else c
         bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
         mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
         zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
         if not math.isfinite(zb):
-            zb, u_zb, mp.tilt_uses_nominal_barrel = geometry.barrel_top_nominal_z, 0.02, True
+            zb, u_zb, mp.tilt_uses_nominal_barrel = (pad_top_z_mm + geometry.h_barrel_top_mm), 0.02, True
         else:
             k_b = int(np.argmin(np.abs(z - zb)))
             bcen = _bright_disc_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf))
             cb = bcen if bcen is not None else cb
         # flange: centred where the axis (rim centre -> barrel centre) reaches the nominal flange top
-        zf_nom = geometry.pad_top_z + geometry.flange_thickness
+        zf_nom = pad_top_z_mm + geometry.flange_thickness_mm
         cf = np.asarray(cb) + (np.asarray(cb) - rim_c) * (zb - zf_nom) / max(z_rim - zb, 1e-3)
         fc = _feature_curve(F, cf, rf - 0.1 * (rf - rb), rf + 0.1 * (rf - rb))
         mp.flange_top_z_mm, mp.u_flange_top_z_mm, mp.flange_why = _height(z, fc, step)

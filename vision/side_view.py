@@ -25,8 +25,9 @@ import numpy as np
 
 from models.errors import InputError
 from calibration.record import CalibrationRecord
+from models.pin_geometry import PinGeometry
 
-__all__ = ["PinGeom", "BoardLine", "SidePin", "SideRow", "linearize", "find_board_line", "find_pin_columns",
+__all__ = ["BoardLine", "SidePin", "SideRow", "linearize", "find_board_line", "find_pin_columns",
            "measure_pin_silhouette", "measure_wicking", "inspect_side_row"]
 
 _LUT8 = None
@@ -60,29 +61,12 @@ def linearize(img: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class PinGeom:
-    """Pin type dimensions the side view needs (mm); see `models.recipe.PinType`."""
-
-    flange_radius_mm: float
-    flange_thickness_mm: float
-    barrel_radius_mm: float
-    barrel_length_mm: float
-    plunger_radius_mm: float
-    plunger_protrusion_mm: float
-    dome_radius_mm: float
-
-    @property
-    def axial_length_mm(self) -> float:
-        return self.flange_thickness_mm + self.barrel_length_mm + self.plunger_protrusion_mm
-
-
-def shoulder_span_mm(g: PinGeom) -> tuple[float, float]:
+def shoulder_span_mm(g: PinGeometry) -> tuple[float, float]:
     """Distances from the axis (mm) of the barrel-top shoulder columns: clear of the plunger and of the rim."""
     return g.plunger_radius_mm + 0.08, g.barrel_radius_mm - 0.07
 
 
-def shoulder_bulge_mm(g: PinGeom) -> float:
+def shoulder_bulge_mm(g: PinGeometry) -> float:
     """Mean of sqrt(r_b^2 - d^2) over the shoulder columns: a tilt across the view raises the barrel top's
     silhouette there by sin(tilt) times this (the top face's rim seen as a thin ellipse)."""
     d = np.linspace(*shoulder_span_mm(g), 32)
@@ -431,7 +415,7 @@ def _fit_circle_fixed_r(x, h, r, x0, h0, iters=12):
     return xc, hc, cov, math.sqrt(var)
 
 
-def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u_guess: float, g: PinGeom, *,
+def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u_guess: float, g: PinGeometry, *,
                            pad_top_mm: float = 0.0) -> SidePin:
     """Measure one pin in the normalised silhouette (`_brightness`) near column `u_guess`.
 
@@ -622,7 +606,7 @@ FLANGE_THICKNESS_U_MM = 0.005
 
 
 def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx: float, gap: float, pad_top_mm: float,
-                             g: PinGeom, erosion_px: float) -> tuple[float | None, float]:
+                             g: PinGeometry, erosion_px: float) -> tuple[float | None, float]:
     """|a_y| of a raised pin from its flange's apparent thickness in the columns beside the barrel.
 
     A disc of radius r whose normal leans by a_y across the view projects to an ellipse of vertical half-height
@@ -657,7 +641,7 @@ def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx:
 
 
 # -- wicking (front-lit colour) -------------------------------------------------------------------------------
-def measure_wicking(front: np.ndarray, frame: _Frame, pin: SidePin, g: PinGeom, *, pad_top_mm: float = 0.0) -> None:
+def measure_wicking(front: np.ndarray, frame: _Frame, pin: SidePin, g: PinGeometry, *, pad_top_mm: float = 0.0) -> None:
     """Solder top edge on the barrel from gold vs grey, filled into `pin` (wicking_above_flange_mm, ...).
 
     Chroma ``(R - B) / (R + G + B)`` is independent of shading; gold is strongly chromatic, solder neutral.
@@ -783,7 +767,7 @@ class SideRow:
     notes: list[str] = field(default_factory=list)
 
 
-def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: CalibrationRecord, g: PinGeom, *,
+def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: CalibrationRecord, g: PinGeometry, *,
                      nominal_x_mm, pad_top_mm: float = 0.0, pad_radius_mm: float | None = None,
                      fiducials: list[tuple[float, float]] = (), name: str = "side view") -> SideRow:
     """Board line, pin matching and every pin of a side view.

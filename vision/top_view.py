@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from models.pin_geometry import PinGeometry
 from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
 from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
 from vision.tilt import fit_axis
 
-__all__ = ["PinTopFit", "fit_pin_top", "TopPinGeometry", "PinTop", "measure_pin_top", "CoaxialLight",
+__all__ = ["PinTopFit", "fit_pin_top", "PinTop", "measure_pin_top", "CoaxialLight",
            "highlight_to_sphere_centre", "fit_pins_top", "measure_pins_top"]
 
 
@@ -175,32 +176,6 @@ def _coarse_centres(stack: np.ndarray, roi_px: int, c0: np.ndarray, r_px: float,
 
 
 # -- one pin, pixels to board-frame numbers ----------------------------------------------------------------
-@dataclass(frozen=True)
-class TopPinGeometry:
-    """Nominal pin geometry (mm) the top view needs; heights are axial, above the flange bottom."""
-
-    flange_radius_mm: float
-    flange_thickness_mm: float
-    barrel_radius_mm: float
-    barrel_length_mm: float
-    plunger_radius_mm: float
-    dome_radius_mm: float
-    axial_length_mm: float  # flange bottom -> tip apex (nominal: plunger not depressed)
-    bore_clearance_mm: float = 0.05
-
-    @property
-    def h_flange_top_mm(self) -> float:
-        return self.flange_thickness_mm
-
-    @property
-    def h_barrel_top_mm(self) -> float:
-        return self.flange_thickness_mm + self.barrel_length_mm
-
-    @property
-    def h_dome_centre_mm(self) -> float:
-        return self.axial_length_mm - self.dome_radius_mm
-
-
 #: floors on the centre uncertainty (px, per axis) of each feature: the fit's own covariance only
 #: sees noise, not the bias of shading and blur. Measured on rendered-dev: flange rim 0.07 px RMS;
 #: dome highlight 0.1-0.25 px once corrected for the light's position; the barrel-top rim is good
@@ -280,7 +255,7 @@ def measure_pins_top(
     *,
     to_board,
     to_pixel,
-    geometry: TopPinGeometry,
+    geometry: PinGeometry,
     mm_per_px: float,
     search_mm: float = 0.5,
     light: CoaxialLight | None = None,

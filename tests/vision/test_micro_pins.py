@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from vision.inspect import BoardInput, inspect_board
-from vision.inspect.stack import pin_geometry
 from models.errors import InputError
 from models.recipe import Recipe
 from tests.support import rendered as R
@@ -33,7 +32,7 @@ def _run(z, seed):
     ss = pin_stack(sc, (5.0, 2.5), z, cam=CAM, seed=seed)
     sx = np.asarray(ss.stack.meta["stage_xy_mm"])
     exp = {p.id: axis_mm_to_px(ss.record, np.asarray(p.xy_mm) - sx) for p in rc.pins}
-    got = {m.id: m for m in measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, pin_geometry(rc), expected_px=exp)}
+    got = {m.id: m for m in measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, rc.pin_type.geometry, pad_top_z_mm=rc.pad_top_z_mm, expected_px=exp)}
     return ss, rc, got, {p["id"]: p for p in ss.truth["pins"]}
 
 
@@ -72,26 +71,26 @@ def test_tilt_from_rim_and_barrel_centres(tip_stack):
 
 def test_long_stack_measures_barrel_flange_seating_and_depression(long_stack):
     _, rc, got, truth = long_stack
-    g = pin_geometry(rc)
+    g = rc.pin_type.geometry
     for pid, m in got.items():
         t = truth[pid]
         assert m.ok, (pid, m.reason)
         assert abs(m.apex_z_mm - t["tip_height_mm"]) < 0.025, pid  # 0.25 of this 100 um step
         bz = t["barrel_top_center_mm"][2]
         assert abs(m.barrel_top_z_mm - bz) < 0.02, pid
-        flange_top = t["base_z_mm"] + g.flange_thickness
+        flange_top = t["base_z_mm"] + g.flange_thickness_mm
         if np.isfinite(m.flange_top_z_mm):
             assert abs(m.flange_top_z_mm - flange_top) < 0.02, pid
     p3 = got["P3"]
-    gap = p3.flange_top_z_mm - g.flange_thickness - g.pad_top_z
+    gap = p3.flange_top_z_mm - g.flange_thickness_mm - rc.pad_top_z_mm
     assert abs(gap - truth["P3"]["seating_gap_mm"]) < 0.03
-    depression = g.protrusion - (p3.apex_z_mm - p3.barrel_top_z_mm)
+    depression = g.plunger_protrusion_mm - (p3.apex_z_mm - p3.barrel_top_z_mm)
     assert abs(depression - truth["P3"]["plunger_depression_mm"]) < 0.03
 
 
 def test_pins_found_without_a_stage_position(tip_stack):
     ss, rc, _, truth = tip_stack
-    got = measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, pin_geometry(rc), ids=["P1", "P2", "P3"])
+    got = measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, rc.pin_type.geometry, pad_top_z_mm=rc.pad_top_z_mm, ids=["P1", "P2", "P3"])
     for m in got:
         assert m.ok and abs(m.apex_z_mm - truth[m.id]["tip_height_mm"]) <= 0.008
 

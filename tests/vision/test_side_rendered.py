@@ -13,7 +13,8 @@ import pytest
 
 from tests.support import rendered as RD
 from vision.io import read_image
-from vision.side_view import PinGeom, inspect_side_row
+from models.pin_geometry import PinGeometry
+from vision.side_view import inspect_side_row
 
 SCENES = ("d01_row7_p254_green", "d02_row6_p200_black")
 
@@ -24,7 +25,7 @@ def scene(request, shared_data):
     d = RD.scene_dir(shared_data, request.param)
     bl = t["board_layout"]
     dm = bl["pin_dimensions_mm"]
-    g = PinGeom(dm["r_f"], dm["t_f"], dm["r_b"], dm["l_b"], dm["r_p"], dm["prot"], dm["r_dome"])
+    g = PinGeometry(dm["r_f"], dm["t_f"], dm["r_b"], dm["l_b"], dm["r_p"], dm["prot"], dm["r_dome"])
     row = inspect_side_row(read_image(d / "side_back.png"), read_image(d / "side_front.png"), RD.side_record(t), g,
                            nominal_x_mm=[p["nominal_xy_mm"][0] for p in t["pins"]], pad_top_mm=bl["pad_top_z_mm"],
                            pad_radius_mm=bl["pad_diameter_mm"] / 2,

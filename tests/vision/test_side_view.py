@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 from models.errors import InputError
-from vision.side_view import PinGeom, find_board_line, inspect_side_row, linearize, match_row
+from models.pin_geometry import PinGeometry
+from vision.side_view import find_board_line, inspect_side_row, linearize, match_row
 from vision.synth import truth as T
 from vision.synth.side import synth_row
 
 
-def geom(truth: dict) -> PinGeom:
+def geom(truth: dict) -> PinGeometry:
     d = truth["board_layout"]["pin_dimensions_mm"]
-    return PinGeom(d["r_f"], d["t_f"], d["r_b"], d["l_b"], d["r_p"], d["prot"], d["r_dome"])
+    return PinGeometry(d["r_f"], d["t_f"], d["r_b"], d["l_b"], d["r_p"], d["prot"], d["r_dome"])
 
 
 def run(back, front, rec, truth):

@@ -9,6 +9,7 @@ import numpy as np
 
 from models.errors import InputError
 from models.measurement import Cue, Measurement
+from models.pin_geometry import PinGeometry
 
 
 @dataclass
@@ -35,6 +36,13 @@ class ViewOutput:
     # redraws this view's overlays with the board's final (fused) item results {id: ItemResult};
     # a view's own overlay can only show what that view alone decided
     redraw: Callable[[dict], dict[str, np.ndarray]] | None = None
+
+
+def pin_geometry(recipe, *, what: str) -> PinGeometry:
+    """The recipe's pin type as the geometry the views measure with; a one-line InputError without one."""
+    if recipe.pin_type is None:
+        raise InputError(f"recipe {recipe.key} has no pin_type; {what} measures pins and needs their geometry")
+    return recipe.pin_type.geometry
 
 
 def top_image(inp) -> tuple[np.ndarray, object]:

@@ -34,7 +34,7 @@ from vision.inspect.base import ItemView, ViewOutput
 from models.measurands import top_first
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
-from vision.side_view import PinGeom, across_tilt_u_mm, shoulder_bulge_mm
+from vision.side_view import across_tilt_u_mm, shoulder_bulge_mm
 
 PRIORITY = ["side", "top"]  # heights: side first; stacks after these
 #: quantities in the board plane: the top view measures them directly, the side only a projection
@@ -236,8 +236,7 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
             w_axial - t.flange_thickness_mm, math.hypot(u0, t.barrel_diameter_mm / 2 * upy, 0.05 * shift), "mm", source="side+top")
     prot = _val(side, "plunger_protrusion_mm")
     if prot is not None and _val(side, "barrel_top_across_tilt_abs_deg") is None:
-        g = PinGeom(t.flange_diameter_mm / 2, t.flange_thickness_mm, t.barrel_diameter_mm / 2, t.barrel_length_mm,
-                    t.plunger_diameter_mm / 2, t.plunger_protrusion_mm, t.tip_dome_radius_mm)
+        g = t.geometry
         bulge = abs(a_y) * shoulder_bulge_mm(g) / a_z  # the barrel top looked this much higher (axial)
         u0 = _without(prot.uncertainty, across_tilt_u_mm(shoulder_bulge_mm(g)))
         u1 = math.hypot(u0, shoulder_bulge_mm(g) * upy)

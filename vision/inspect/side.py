@@ -13,28 +13,19 @@ import time
 
 import numpy as np
 
-from vision.inspect.base import ItemView, ViewOutput
+from vision.inspect.base import ItemView, ViewOutput, pin_geometry
 from models.errors import InputError
 from models.measurands import unmeasured
 from models.measurement import Cue, Measurement
 from vision.coplanarity import fit_seating_plane
 from vision.side_overlay import draw_side_overlay
-from vision.side_view import PinGeom, SidePin, inspect_side_row
+from models.pin_geometry import PinGeometry
+from vision.side_view import SidePin, inspect_side_row
 
 SRC = "side"
 
 #: a pin whose plunger shows at least this grey fraction just above the barrel has solder in the plunger gap
 PLUNGER_GREY_MIN = 0.4
-
-
-def pin_geom(recipe) -> PinGeom:
-    t = recipe.pin_type
-    return PinGeom(
-        flange_radius_mm=t.flange_diameter_mm / 2, flange_thickness_mm=t.flange_thickness_mm,
-        barrel_radius_mm=t.barrel_diameter_mm / 2, barrel_length_mm=t.barrel_length_mm,
-        plunger_radius_mm=t.plunger_diameter_mm / 2, plunger_protrusion_mm=t.plunger_protrusion_mm,
-        dome_radius_mm=t.tip_dome_radius_mm,
-    )
 
 
 def _m(v: float, u: float, unit: str) -> Measurement:
@@ -68,7 +59,7 @@ def inspect_view(inp) -> ViewOutput:
     if front is not None and np.asarray(front).shape[:2] != np.asarray(back).shape[:2]:
         raise InputError(f"{name}: side_front is {front.shape[1]}x{front.shape[0]} px but side_back is "
                          f"{back.shape[1]}x{back.shape[0]} px; give both images of the same side camera")
-    g = pin_geom(recipe)
+    g = pin_geometry(recipe, what="the side view")
     pins = sorted(recipe.pins, key=lambda p: p.xy_mm[0])
     nominal_x = [p.xy_mm[0] for p in pins]
     pad_r = (recipe.pad_diameter_mm / 2) if recipe.pad_diameter_mm else None
@@ -83,14 +74,14 @@ def inspect_view(inp) -> ViewOutput:
         j = row.match.assign[k]
         if j is None:
             out.pins[p.id] = ItemView(
-                measurements=unmeasured(_NAMES, "no pin seen at this position in the side view"),
+                measurements=unmeasured(_NAMES, "no pin seen at this position in the side view", source=SRC),
                 cues={"missing": Cue(present=True, kind="measured", confidence=0.9, source=SRC,
                                      detail="no silhouette at the pin's position in the row")},
             )
             continue
         sp = row.pins[j]
         if not sp.ok:
-            out.pins[p.id] = ItemView(measurements=unmeasured(_NAMES, sp.reason),
+            out.pins[p.id] = ItemView(measurements=unmeasured(_NAMES, sp.reason, source=SRC),
                                       cues={"missing": Cue(present=False, kind="measured", confidence=0.9, source=SRC)})
             out.notes.append(f"{name}: pin {p.id}: {sp.reason}")
             continue
@@ -111,7 +102,7 @@ _NAMES = ("tip_height_mm", "tip_height_error_mm", "seating_gap_mm", "tilt_xz_deg
           "plunger_depression_mm", "wicking_above_flange_mm", "x_error_mm", "coplanarity_mm")
 
 
-def _pin_view(sp: SidePin, p, recipe, g: PinGeom, shift_mm: float) -> ItemView:
+def _pin_view(sp: SidePin, p, recipe, g: PinGeometry, shift_mm: float) -> ItemView:
     t = recipe.pin_type
     m: dict[str, Measurement] = {}
     cues: dict[str, Cue] = {"missing": Cue(present=False, kind="measured", confidence=0.9, source=SRC)}

@@ -27,14 +27,15 @@ import time
 
 import numpy as np
 
-from vision.inspect.base import ItemView, ViewOutput, top_image
+from vision.inspect.base import ItemView, ViewOutput, pin_geometry, top_image
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurands import unmeasured
 from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
-from vision.micro_pins import MicroPin, PinGeometryMM, axis_mm_to_px, measure_pins
+from models.pin_geometry import PinGeometry
+from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
                          locate_pads, pad_mask, roughness_sa)  # noqa: F401 (PadRegion: type of the drawn regions)
 
@@ -76,20 +77,12 @@ def inspect_view(inp) -> dict[str, ViewOutput]:
 
 
 # -- pins ------------------------------------------------------------------------------------------
-def pin_geometry(recipe: Recipe) -> PinGeometryMM:
-    pt = recipe.pin_type
-    if pt is None:
-        raise InputError(f"recipe {recipe.key} has no pin_type; a pin focus stack needs the pin geometry")
-    return PinGeometryMM(pt.flange_diameter_mm / 2, pt.flange_thickness_mm, pt.barrel_diameter_mm / 2, pt.barrel_length_mm,
-                         pt.plunger_diameter_mm / 2, pt.plunger_protrusion_mm, pt.tip_dome_radius_mm, recipe.pad_top_z_mm)
-
-
 def _pins_view(inp, name: str, st) -> ViewOutput:
     t0 = time.perf_counter()
     recipe: Recipe = inp.recipe
     src = f"stack:{name}"
     rec = _record(inp, name, st.shape)
-    geo = pin_geometry(recipe)
+    geo = pin_geometry(recipe, what="a pin focus stack")
     items = list(st.meta.get("items") or [])
     unknown = [i for i in items if i not in {p.id for p in recipe.pins}]
     if unknown:
@@ -103,19 +96,19 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         expected = {p.id: tuple(axis_mm_to_px(rec, np.asarray(p.xy_mm) - sxy)) for p in pins}
     elif not items:
         raise InputError(f"focus stack {name!r} says neither which pins it shows ('items') nor where the stage was ('stage_xy_mm')")
-    found = measure_pins(st.images, st.z_mm, rec, geo, expected_px=expected, ids=items)
+    found = measure_pins(st.images, st.z_mm, rec, geo, pad_top_z_mm=recipe.pad_top_z_mm, expected_px=expected, ids=items)
     vo = ViewOutput(view=src, registration={"stage_xy_mm": st.meta.get("stage_xy_mm"), "z_range_mm": [float(st.z_mm[0]), float(st.z_mm[-1])]})
     nominal = recipe.pin_type.tip_height_nominal_mm
     for mp in found:
         if items == [] and not mp.ok and "no pin found" in mp.reason:
             continue  # out of view: this stack says nothing about it
-        vo.pins[mp.id] = _pin_item(mp, geo, nominal, src)
+        vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
     vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
     vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
     return vo
 
 
-def _pin_item(mp: MicroPin, geo: PinGeometryMM, nominal: float, src: str) -> ItemView:
+def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: float, src: str) -> ItemView:
     iv = ItemView(image_px={f"{src}.tip": list(mp.center_px)})
     M = iv.measurements
     # a plunger found where the pin should be settles presence; none found is only a suspicion
@@ -131,13 +124,13 @@ def _pin_item(mp: MicroPin, geo: PinGeometryMM, nominal: float, src: str) -> Ite
     M["tip_height_error_mm"] = _m(mp.apex_z_mm - nominal, mp.u_apex_z_mm, "mm", src)
     cos_t = math.cos(math.radians(mp.tilt_deg)) if math.isfinite(mp.tilt_deg) else 1.0
     if math.isfinite(mp.flange_top_z_mm):
-        gap = mp.flange_top_z_mm - geo.flange_thickness - geo.pad_top_z
+        gap = mp.flange_top_z_mm - geo.flange_thickness_mm - pad_top_z_mm
         M["seating_gap_mm"] = _m(max(gap, 0.0), mp.u_flange_top_z_mm, "mm", src)
     else:
         M["seating_gap_mm"] = _miss(f"{src}: flange top {mp.flange_why}", "mm")
     if math.isfinite(mp.barrel_top_z_mm):
         prot = (mp.apex_z_mm - mp.barrel_top_z_mm) / cos_t
-        M["plunger_depression_mm"] = _m(max(geo.protrusion - prot, 0.0), math.hypot(mp.u_apex_z_mm, mp.u_barrel_top_z_mm), "mm", src)
+        M["plunger_depression_mm"] = _m(max(geo.plunger_protrusion_mm - prot, 0.0), math.hypot(mp.u_apex_z_mm, mp.u_barrel_top_z_mm), "mm", src)
     else:
         M["plunger_depression_mm"] = _miss(f"{src}: barrel top {mp.barrel_why}", "mm")
     if math.isfinite(mp.tilt_deg):

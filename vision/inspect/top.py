@@ -42,7 +42,8 @@ import time
 
 import numpy as np
 
-from vision.inspect.base import ItemView, ViewOutput, top_image
+from models.pin_geometry import PinGeometry
+from vision.inspect.base import ItemView, ViewOutput, pin_geometry, top_image
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurands import unmeasured
@@ -52,9 +53,9 @@ from models.rules import evaluate_pin
 from vision.overlay import OverlayItem, draw_top_overlay
 from vision.registration import Registration, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
-from vision.top_view import CoaxialLight, PinTop, TopPinGeometry, measure_pins_top
+from vision.top_view import CoaxialLight, PinTop, measure_pins_top
 
-__all__ = ["inspect_view", "pin_geometry", "SEARCH_MM", "GREY_FLANGE_MIN", "GREY_RING_MEASURED", "GREY_RING_SUSPECT",
+__all__ = ["inspect_view", "SEARCH_MM", "GREY_FLANGE_MIN", "GREY_RING_MEASURED", "GREY_RING_SUSPECT",
            "FILLET_LIGHTNESS_MAX_RATIO", "coaxial_light"]
 
 SRC = "top"
@@ -71,22 +72,6 @@ FILLET_LIGHTNESS_MAX_RATIO = 0.5
 #: registration on pins: a pin farther than this from the consensus is left out of the fit (good pins sit
 #: within ~0.02 mm of their pads, marginal ones within 0.06)
 PIN_REG_REJECT_MM = 0.07
-
-
-def pin_geometry(recipe: Recipe) -> TopPinGeometry:
-    """The recipe's pin type as the top view's geometry (mm)."""
-    pt = recipe.pin_type
-    if pt is None:
-        raise InputError(f"recipe {recipe.key} has no pin_type; the top view measures pins")
-    return TopPinGeometry(
-        flange_radius_mm=pt.flange_diameter_mm / 2,
-        flange_thickness_mm=pt.flange_thickness_mm,
-        barrel_radius_mm=pt.barrel_diameter_mm / 2,
-        barrel_length_mm=pt.barrel_length_mm,
-        plunger_radius_mm=pt.plunger_diameter_mm / 2,
-        dome_radius_mm=pt.tip_dome_radius_mm,
-        axial_length_mm=pt.axial_length_mm,
-    )
 
 
 def coaxial_light(rec: CalibrationRecord) -> CoaxialLight | None:
@@ -160,7 +145,7 @@ def inspect_view(inp) -> ViewOutput:
         return inspect_pads_top(inp)
     t0 = time.perf_counter()
     img, rec, recipe = _inputs(inp)
-    geom = pin_geometry(recipe)
+    geom = pin_geometry(recipe, what="the top view")
     mpp = rec.scale_mm_per_px()
     out = ViewOutput(view="top")
     pins_mm = np.array([p.xy_mm for p in recipe.pins], float)
@@ -226,7 +211,7 @@ def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTo
     return reg
 
 
-def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: TopPinGeometry, recipe: Recipe) -> ItemView:
+def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinGeometry, recipe: Recipe) -> ItemView:
     iv = ItemView()
     conf = float(min(max(pt.presence_confidence, 0.0), 1.0))
     iv.cues["missing"] = Cue(present=not pt.present, kind="measured", confidence=conf, score=pt.presence_score,

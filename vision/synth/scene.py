@@ -13,24 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class PinGeometry:
-    flange_radius_mm: float = 0.70
-    flange_thickness_mm: float = 0.30
-    barrel_radius_mm: float = 0.50
-    barrel_length_mm: float = 2.00  # above the flange top
-    plunger_radius_mm: float = 0.28
-    plunger_protrusion_mm: float = 1.00  # barrel top to tip apex
-    dome_radius_mm: float = 0.35
-    name: str = "A"
-
-    @property
-    def axial_length_mm(self) -> float:
-        return self.flange_thickness_mm + self.barrel_length_mm + self.plunger_protrusion_mm
+from models.pin_geometry import PinGeometry
 
 
-PIN_TYPE_A = PinGeometry()
+PIN_TYPE_A = PinGeometry(0.70, 0.30, 0.50, 2.00, 0.28, 1.00, 0.35, name="A")
 PIN_TYPE_B = PinGeometry(0.65, 0.25, 0.45, 1.80, 0.25, 0.90, 0.25, name="B")
 
 
