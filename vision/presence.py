@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vision.params import PARAMS
 from vision.subpixel.circles import CircleFit
 
-__all__ = ["Presence", "pin_presence", "PRESENCE_MIN_SCORE", "GoldHead", "gold_score", "find_gold_heads"]
+__all__ = ["Presence", "pin_presence", "GoldHead", "gold_score", "find_gold_heads"]
 
-# score = rim edge step (grey levels/px) / (fit RMS + 0.2 px). Pins score 26-180 on rendered-dev and
-# generated boards (both lightings and masks); empty pads, bare or with paste, score 0.8-1.6.
-PRESENCE_MIN_SCORE = 5.0
 
 
 @dataclass
@@ -23,8 +21,10 @@ class Presence:
     detail: str
 
 
-def pin_presence(barrel: CircleFit, flange: CircleFit, *, min_score: float = PRESENCE_MIN_SCORE) -> Presence:
-    """From a pin's barrel-top and flange rim fits (pixels): is a pin there?"""
+def pin_presence(barrel: CircleFit, flange: CircleFit, *, min_score: float | None = None) -> Presence:
+    """From a pin's barrel-top and flange rim fits (pixels): is a pin there? The score is the rim's edge step
+    (grey levels/px) over (fit RMS + 0.2 px); `min_score` defaults to ``PARAMS.top.presence_min_score``."""
+    min_score = PARAMS.top.presence_min_score if min_score is None else min_score
     b = barrel
     if not b.ok:
         return Presence(False, 0.0, 0.9, f"no barrel-top rim found ({b.reason})")

@@ -26,21 +26,19 @@ import numpy as np
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.pin_geometry import PinGeometry
+from vision.params import PARAMS
 
 __all__ = ["BoardLine", "SidePin", "SideRow", "linearize", "find_board_line", "find_pin_columns",
            "measure_pin_silhouette", "measure_wicking", "inspect_side_row"]
 
 _LUT8 = None
 
-#: A tilt across the view (towards or away from the camera) is invisible in a side image. It lowers the
-#: flange's silhouette and moves the solder ring's front point; the side view alone states these effects
-#: for a tilt of up to this much (uniform, as a standard uncertainty); a top view removes them (fusion).
-TILT_ACROSS_BOUND_DEG = 2.0
 
 
 def across_tilt_u_mm(radius_mm: float) -> float:
     """Standard uncertainty (mm) a hidden tilt across the view gives a height read at `radius_mm` from the axis."""
-    return radius_mm * math.sin(math.radians(TILT_ACROSS_BOUND_DEG)) / math.sqrt(3)
+    # the hidden tilt lowers the flange's silhouette and moves the solder ring's front point; bounded, uniform
+    return radius_mm * math.sin(math.radians(PARAMS.side.tilt_across_bound_deg)) / math.sqrt(3)
 
 
 def linearize(img: np.ndarray) -> np.ndarray:
@@ -480,8 +478,8 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
         coef, *_ = np.linalg.lstsq(A, ptsk[:, 0], rcond=None)
         res = ptsk[:, 0] - A @ coef
     var = float(res @ res) / max(len(res) - 2, 1)
-    # rows are correlated by the blur (~2 px): inflate the LS covariance by that
-    cov_ax = np.linalg.inv(A.T @ A) * var * 3.0
+    # rows are correlated by the blur: each independent sample counts several times in the LS covariance
+    cov_ax = np.linalg.inv(A.T @ A) * var * PARAMS.side.axis_row_correlation
     x0, kx = float(coef[0]), float(coef[1])  # x = x0 + kx * h
     tilt = math.degrees(math.atan(kx))
     lever = float(np.ptp(A[:, 1])) if len(A) else 1.0
@@ -600,9 +598,6 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     return out
 
 
-#: standard uncertainty of a flange's thickness about its nominal (manufacturing); it limits how well the
-#: flange's apparent thickness tells the tilt across the view
-FLANGE_THICKNESS_U_MM = 0.005
 
 
 def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx: float, gap: float, pad_top_mm: float,
@@ -636,7 +631,7 @@ def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx:
     k = float(((E - g.flange_thickness_mm) @ q2) / (q2 @ q2))
     res = E - g.flange_thickness_mm - k * q2
     u_fit = math.sqrt(float(res @ res) / max(len(E) - 1, 1) / float(q2 @ q2))
-    u_k = math.sqrt(u_fit**2 + (FLANGE_THICKNESS_U_MM / float(np.mean(q2))) ** 2 + (0.3 * erosion_px * s / float(np.mean(q2))) ** 2)
+    u_k = math.sqrt(u_fit**2 + (PARAMS.side.flange_thickness_u_mm / float(np.mean(q2))) ** 2 + (0.3 * erosion_px * s / float(np.mean(q2))) ** 2)
     return max(k, 0.0), u_k
 
 

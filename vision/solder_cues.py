@@ -12,12 +12,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["ring_grey_fraction", "grey_rings", "GreyRing", "CHROMA_GOLD_MIN"]
+from vision.params import PARAMS
 
-# Lab chroma (8-bit OpenCV Lab, a/b offset removed) below which a pixel counts as grey, not gold.
-# Rendered and synthetic gold sits at chroma 25-60 and SAC solder below 12; the midpoint keeps
-# margin on both sides.
-CHROMA_GOLD_MIN = 16.0
+__all__ = ["ring_grey_fraction", "grey_rings", "GreyRing"]
+
 
 
 @dataclass
@@ -75,7 +73,7 @@ def grey_rings(image_rgb: np.ndarray, rings: list[tuple], *, n_angles: int = 64,
     L = lab[:, 0] * (100 / 255)
     chroma = np.hypot(lab[:, 1] - 128, lab[:, 2] - 128)
     dark = L < 12  # deep shadow says nothing about colour
-    grey = (~dark) & (chroma < CHROMA_GOLD_MIN)
+    grey = (~dark) & (chroma < PARAMS.top.chroma_gold_min)  # Lab chroma, a/b offset removed
     # the samples are ordered ring by ring: one reduceat sums every ring's columns at once
     n = np.bincount(ids, minlength=len(rings))
     starts = np.concatenate([[0], np.cumsum(n)[:-1]])

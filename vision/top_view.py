@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from models.pin_geometry import PinGeometry
+from vision.params import PARAMS
 from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
 from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
@@ -176,16 +177,6 @@ def _coarse_centres(stack: np.ndarray, roi_px: int, c0: np.ndarray, r_px: float,
 
 
 # -- one pin, pixels to board-frame numbers ----------------------------------------------------------------
-#: floors on the centre uncertainty (px, per axis) of each feature: the fit's own covariance only
-#: sees noise, not the bias of shading and blur. Measured on rendered-dev: flange rim 0.07 px RMS;
-#: dome highlight 0.1-0.25 px once corrected for the light's position; the barrel-top rim is good
-#: on upright pins but moves against the lean on leaning ones (0.3-0.5 px at 4 deg, where its edge
-#: runs into the visible barrel wall), so it only steadies the axis the flange and the dome define.
-U_FLOOR_FLANGE_PX = 0.08
-U_FLOOR_BARREL_PX = 0.5
-U_FLOOR_DOME_PX = 0.25
-#: a barrel-top centre farther than this (px) from the flange-dome axis is left out of the axis fit
-BARREL_OUTLIER_PX = 1.5
 
 
 @dataclass(frozen=True)
@@ -284,8 +275,8 @@ def measure_pins_top(
                             barrel_length_px=g.barrel_length_mm / s,
                             dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s,
                             bore_clearance_px=g.bore_clearance_mm / s)
-    feats = (("flange", g.h_flange_top_mm, U_FLOOR_FLANGE_PX), ("barrel", g.h_barrel_top_mm, U_FLOOR_BARREL_PX),
-             ("dome", g.h_dome_centre_mm, U_FLOOR_DOME_PX))
+    feats = (("flange", g.h_flange_top_mm, PARAMS.top.u_floor_flange_px), ("barrel", g.h_barrel_top_mm, PARAMS.top.u_floor_barrel_px),
+             ("dome", g.h_dome_centre_mm, PARAMS.top.u_floor_dome_px))
     # every fitted centre to mm at once, with the local Jacobian (central differences, 1 px)
     fitted = [getattr(f, n) for f in all_fits for n, _, _ in feats]
     uv = np.array([f.center_px if f.ok else (0.0, 0.0) for f in fitted], float).reshape(-1, 2)
@@ -319,7 +310,7 @@ def measure_pins_top(
         if {"flange", "barrel", "dome"} <= pts.keys():
             (hf, f, _), (hb, b, _), (hd, d, _) = pts["flange"], pts["barrel"], pts["dome"]
             pred = f + (d - f) * (hb - hf) / (hd - hf)
-            if np.hypot(*(b - pred)) > BARREL_OUTLIER_PX * s:
+            if np.hypot(*(b - pred)) > PARAMS.top.barrel_outlier_px * s:
                 pt.detail += f"; barrel-top rim {np.hypot(*(b - pred)) / s:.1f} px off the flange-dome axis, left out"
                 del pts["barrel"]
         axis = fit_axis([v[0] for v in pts.values()], [v[1] for v in pts.values()], [v[2] for v in pts.values()])

@@ -34,14 +34,12 @@ from vision.inspect.base import ItemView, ViewOutput
 from models.measurands import top_first
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
+from vision.params import PARAMS
 from vision.side_view import across_tilt_u_mm, shoulder_bulge_mm
 
 PRIORITY = ["side", "top"]  # heights: side first; stacks after these
 #: quantities in the board plane: the top view measures them directly, the side only a projection
 TOP_FIRST = top_first()
-#: uncertainty (deg) of the board's rotation about z between the two cameras' frames: it mixes the lean's
-#: y part into the side's x-z tilt (placement tolerance ~3 deg, uniform)
-FRAME_ROTATION_U_DEG = 1.8
 
 
 def _order(outputs: dict[str, ViewOutput], priority: list[str] = PRIORITY) -> list[ViewOutput]:
@@ -183,7 +181,7 @@ def fuse_top_side(out: ItemView, top: ItemView, side: ItemView, recipe: Recipe, 
         c = math.cos(math.radians(txz_side.value))
         ps_x = math.tan(math.radians(txz_side.value))
         ups_x = math.radians(txz_side.uncertainty) / (c * c)
-        u_frame = abs(py) * math.radians(FRAME_ROTATION_U_DEG)  # the boards' rotation between the two cameras
+        u_frame = abs(py) * math.radians(PARAMS.fusion.frame_rotation_u_deg)  # the boards' rotation between the two cameras
         u_c = math.sqrt(upx**2 + ups_x**2 + u_frame**2)
         k = recipe.limits.view_disagreement.guard_band_k
         diff = math.degrees(math.atan(px)) - txz_side.value

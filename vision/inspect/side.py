@@ -20,12 +20,11 @@ from models.measurement import Cue, Measurement
 from vision.coplanarity import fit_seating_plane
 from vision.side_overlay import draw_side_overlay
 from models.pin_geometry import PinGeometry
+from vision.params import PARAMS
 from vision.side_view import SidePin, inspect_side_row
 
 SRC = "side"
 
-#: a pin whose plunger shows at least this grey fraction just above the barrel has solder in the plunger gap
-PLUNGER_GREY_MIN = 0.4
 
 
 def _m(v: float, u: float, unit: str) -> Measurement:
@@ -138,7 +137,7 @@ def _pin_view(sp: SidePin, p, recipe, g: PinGeometry, shift_mm: float) -> ItemVi
         m["wicking_above_flange_mm"] = _m(sp.wicking_above_flange_mm, sp.u_wicking_mm, "mm")
         f = sp.plunger_grey_fraction
         if math.isfinite(f):
-            cues["solder_in_plunger_gap"] = Cue(present=bool(f >= PLUNGER_GREY_MIN), kind="measured", confidence=0.85,
+            cues["solder_in_plunger_gap"] = Cue(present=bool(f >= PARAMS.side.plunger_grey_min), kind="measured", confidence=0.85,
                                                 score=f, source=SRC, detail="grey fraction of the plunger just above the barrel")
     else:
         why = sp.wicking_reason or "no front-lit image (side_front)"

@@ -35,16 +35,16 @@ from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
 from models.pin_geometry import PinGeometry
+from vision.params import PARAMS
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
                          locate_pads, pad_mask, roughness_sa)  # noqa: F401 (PadRegion: type of the drawn regions)
 
-__all__ = ["inspect_view", "inspect_pads_top", "PAD_DFF", "PIN_DFF"]
+__all__ = ["inspect_view", "inspect_pads_top"]
 
-#: depth-from-focus settings per target. Pads: a wide window and a band-pass (ENIG shows little
-#: texture), the fit width chosen from the focus-curve width; pins are measured per feature.
-PAD_DFF = dict(measure="sml", window_px=15, presmooth_px=1.0, min_contrast=3.0, fit_points="auto")
-PIN_DFF = dict(measure="sml", window_px=9, presmooth_px=1.0, min_contrast=3.0, fit_points="auto")
+#: depth-from-focus settings per target (vision.params)
+PAD_DFF = PARAMS.stack.pads.kwargs()
+PIN_DFF = PARAMS.stack.pins.kwargs()
 
 
 def _m(value, u, unit, src):

@@ -50,28 +50,16 @@ from models.measurands import unmeasured
 from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from models.rules import evaluate_pin
+from vision.params import PARAMS
 from vision.overlay import OverlayItem, draw_top_overlay
 from vision.registration import Registration, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
 from vision.top_view import CoaxialLight, PinTop, measure_pins_top
 
-__all__ = ["inspect_view", "SEARCH_MM", "GREY_FLANGE_MIN", "GREY_RING_MEASURED", "GREY_RING_SUSPECT",
-           "FILLET_LIGHTNESS_MAX_RATIO", "coaxial_light"]
+__all__ = ["inspect_view", "coaxial_light"]
 
 SRC = "top"
-#: how far (mm) a pin may sit from its registered nominal position and still be found
-SEARCH_MM = 0.45
-#: grey (solder) fraction of the flange-top annulus above which solder is suspected to have wicked
-GREY_FLANGE_MIN = 0.35
-#: grey fraction of the barrel-top ring: solder in the plunger gap (measured) / suspected
-GREY_RING_MEASURED = 0.55
-GREY_RING_SUSPECT = 0.30
-#: a concave solder fillet next to the flange is steep, so dark under coaxial light (L* about a quarter
-#: of the gold's); a pin that sits on a flat film has a bright ring there instead (about half)
-FILLET_LIGHTNESS_MAX_RATIO = 0.5
-#: registration on pins: a pin farther than this from the consensus is left out of the fit (good pins sit
-#: within ~0.02 mm of their pads, marginal ones within 0.06)
-PIN_REG_REJECT_MM = 0.07
+P = PARAMS.top
 
 
 def coaxial_light(rec: CalibrationRecord) -> CoaxialLight | None:
@@ -162,12 +150,12 @@ def inspect_view(inp) -> ViewOutput:
     plane_px = rec.plane_to_pixel
     guesses = plane_px(reg.board_to_plane(pins_mm)).reshape(-1, 2)
     h, w = img.shape[:2]
-    margin = (geom.flange_radius_mm + SEARCH_MM) / mpp
+    margin = (geom.flange_radius_mm + P.search_mm) / mpp
     for p, g in zip(recipe.pins, guesses):
         if not (margin <= g[0] <= w - 1 - margin and margin <= g[1] <= h - 1 - margin):
             raise InputError(f"pin {p.id} falls outside the top image (at pixel {g[0]:.0f}, {g[1]:.0f} of {w}x{h}); "
                              "check that the recipe is for this board and the camera sees all of it")
-    search = SEARCH_MM + (0.15 if reg.method != "fiducials" else 0.0)
+    search = P.search_mm + (P.search_extra_pin_registration_mm if reg.method != "fiducials" else 0.0)
     light = coaxial_light(rec)
     fitted = measure_pins_top(img, guesses, to_board=rec.pixel_to_plane, to_pixel=plane_px, geometry=geom,
                               mm_per_px=mpp, search_mm=search, light=light)
@@ -204,7 +192,7 @@ def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTo
     b = np.array([recipe.pin(i).xy_mm for i in ids], float)
     q = np.array([plane[i].base_mm for i in ids], float)
     u_pt = float(np.median([math.sqrt(np.trace(plane[i].base_cov_mm2) / 2) for i in ids]))
-    reg, keep = robust_rigid_fit(b, q, u_point_mm=u_pt, reject_mm=PIN_REG_REJECT_MM)
+    reg, keep = robust_rigid_fit(b, q, u_point_mm=u_pt, reject_mm=P.pin_registration_reject_mm)
     reg.method = "pins"
     reg.points_px = []
     reg.n_points = int(keep.sum())
@@ -251,19 +239,19 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
         else:
             C_tip = pt.tip_cov_mm2 + _registration_cov(reg, p.xy_mm, centroid)
             iv.measurements["tip_pad_margin_mm"] = _m(_pad_margin(pt.tip_mm, pad), math.sqrt(max(np.linalg.eigvalsh(C_tip).max(), 0)), "mm")
-    cue = _grey_cue(pt.grey_flange, measured_min=None, suspect_min=GREY_FLANGE_MIN, what="flange top")
+    cue = _grey_cue(pt.grey_flange, measured_min=None, suspect_min=P.grey_flange_min, what="flange top")
     if cue is not None:
         iv.cues["solder_wicking"] = cue
-    cue = _grey_cue(pt.grey_barrel_ring, measured_min=GREY_RING_MEASURED, suspect_min=GREY_RING_SUSPECT, what="barrel-top ring")
+    cue = _grey_cue(pt.grey_barrel_ring, measured_min=P.grey_ring_measured, suspect_min=P.grey_ring_suspect, what="barrel-top ring")
     if cue is not None:
         iv.cues["solder_in_plunger_gap"] = cue
     ref = max((x.mean_lightness for x in (pt.grey_flange, pt.grey_barrel_ring) if x is not None and x.n_pixels), default=float("nan"))
     if pt.grey_fillet is not None and pt.grey_fillet.n_pixels and ref > 0:
         ratio = pt.grey_fillet.mean_lightness / ref
-        iv.cues["not_seated"] = Cue(present=bool(ratio > FILLET_LIGHTNESS_MAX_RATIO), kind="suspicion", confidence=0.6,
+        iv.cues["not_seated"] = Cue(present=bool(ratio > P.fillet_lightness_max_ratio), kind="suspicion", confidence=0.6,
                                     score=float(ratio), source=SRC,
                                     detail=f"ring next to the flange at {ratio:.2f} of the gold's lightness (a fillet is darker than "
-                                           f"{FILLET_LIGHTNESS_MAX_RATIO}; brighter: the pin sits on a flat film, not a joint)")
+                                           f"{P.fillet_lightness_max_ratio}; brighter: the pin sits on a flat film, not a joint)")
     iv.image_px = {"top.base": [float(x) for x in pt.base_px], "top.tip": [float(x) for x in pt.tip_px]}
     if pt.fits is not None:
         for name, fit in (("top.flange", pt.fits.flange), ("top.barrel", pt.fits.barrel), ("top.dome", pt.fits.dome)):
