@@ -44,6 +44,9 @@ class MicroPin:
     center_px: tuple[float, float]
     ok: bool
     reason: str = ""
+    #: whether a pin was seen at all (False: nothing there, or no plunger where it should be) -- a failed
+    #: measurement of a pin that is there keeps it True; callers read this, never the reason's text
+    pin_seen: bool = True
     apex_z_mm: float = float("nan")
     u_apex_z_mm: float = float("nan")
     rim_z_mm: float = float("nan")
@@ -259,13 +262,14 @@ def measure_pins(
     out = []
     for pid, c in cands.items():
         if c is None:
-            out.append(MicroPin(pid, (float("nan"), float("nan")), False, "no pin found where the recipe puts it in this stack's view"))
+            out.append(MicroPin(pid, (float("nan"), float("nan")), False, "no pin found where the recipe puts it in this stack's view",
+                                pin_seen=False))
             continue
         c = np.asarray(c, float)
         # centre on the dark disc, then the rim curve, then re-centre in the rim's sharpest slice
         got = _dark_disc_centre(mid, c, rp)
         if got is None:
-            out.append(MicroPin(pid, tuple(c), False, "no dark plunger disc at the pin position"))
+            out.append(MicroPin(pid, tuple(c), False, "no dark plunger disc at the pin position", pin_seen=False))
             continue
         c = got[0]
         rim_curve = _feature_curve(F, c, 0.92 * rp, 1.12 * rp)

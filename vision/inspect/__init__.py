@@ -1,6 +1,6 @@
 """Inspect one board: every view the recipe and the inputs provide, fused into one result.
 
-frames -> calibration -> vision -> models (verdicts); this module only orchestrates.
+Pixels in, verdicts out, no I/O: api/ reads the files and stores the result.
 Each view module (``top``, ``side``, ``stack``) turns images + calibration + recipe into a
 `ViewOutput`; `fusion` merges the views of a board (side heights into top tilt, cross-checks);
 `models.rules` turns measurements and cues into verdicts.
@@ -8,13 +8,14 @@ Each view module (``top``, ``side``, ``stack``) turns images + calibration + rec
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from vision.inspect import side, stack, top
 from vision.inspect.base import ItemView, ViewOutput
+from vision.inspect.fusion import fuse
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.recipe import Recipe
@@ -44,16 +45,6 @@ class Inspection:
     views: dict[str, ViewOutput]
 
 
-def _view_runner(module: str):
-    try:
-        mod = importlib.import_module(f"vision.inspect.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"vision.inspect.{module}":
-            return None
-        raise
-    return mod.inspect_view
-
-
 def inspect_board(inp: BoardInput) -> Inspection:
     """Run every available view of `inp`, fuse, decide. Raises InputError for unusable input."""
     t0 = time.perf_counter()
@@ -70,23 +61,13 @@ def inspect_board(inp: BoardInput) -> Inspection:
 
     outputs: dict[str, ViewOutput] = {}
     if "top" in inp.images:
-        run = _view_runner("top")
-        if run is None:
-            raise InputError("the top view is not available in this build")
-        outputs["top"] = run(inp)
+        outputs["top"] = top.inspect_view(inp)
     if "side_front" in inp.images or "side_back" in inp.images:
-        run = _view_runner("side")
-        if run is None:
-            raise InputError("the side view is not available in this build")
-        outputs["side"] = run(inp)
+        outputs["side"] = side.inspect_view(inp)
     if inp.stacks:
-        run = _view_runner("stack")
-        if run is None:
-            raise InputError("focus stacks are not available in this build")
-        for name, out in run(inp).items():
+        for name, out in stack.inspect_view(inp).items():
             outputs[f"stack:{name}"] = out
 
-    fuse = importlib.import_module("vision.inspect.fusion").fuse
     pins, pads, board_meas, notes = fuse(recipe, outputs)
 
     pin_results = [evaluate_pin(pid, iv.measurements, iv.cues, recipe, image_px=iv.image_px) for pid, iv in pins.items()]

@@ -100,10 +100,11 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
     vo = ViewOutput(view=src, registration={"stage_xy_mm": st.meta.get("stage_xy_mm"), "z_range_mm": [float(st.z_mm[0]), float(st.z_mm[-1])]})
     nominal = recipe.pin_type.tip_height_nominal_mm
     for mp in found:
-        if items == [] and not mp.ok and "no pin found" in mp.reason:
+        if items == [] and not mp.pin_seen and not math.isfinite(mp.center_px[0]):
             continue  # out of view: this stack says nothing about it
         vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
-    vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
+    if getattr(inp, "overlays", True):  # the overlay needs a full depth from focus: only when one is drawn
+        vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
     vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
     return vo
 
@@ -113,7 +114,7 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
     M = iv.measurements
     # a plunger found where the pin should be settles presence; none found is only a suspicion
     # (an odd look, debris) for an operator to confirm
-    found_pin = mp.ok or "no dark plunger" not in mp.reason and "no pin found" not in mp.reason
+    found_pin = mp.pin_seen
     iv.cues["missing"] = Cue(present=not found_pin, kind="measured" if found_pin else "suspicion", confidence=0.9 if found_pin else 0.6,
                              source=src, detail="" if found_pin else mp.reason)
     if not mp.ok:

@@ -32,7 +32,6 @@ def run(shared_data, scene_id, views):
 
 @pytest.mark.parametrize("scene_id", SCENES)
 def test_top_and_side_find_every_flag(shared_data, scene_id):
-    pytest.importorskip("vision.inspect.top")
     t, res = run(shared_data, scene_id, ["top", "side_front", "side_back"])
     by_id = {p.id: p for p in res.result.pins}
     for p in t["pins"]:
