@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vision.subpixel.robust import robust_sigma
+
 __all__ = ["SeatingPlane", "fit_seating_plane"]
 
 
@@ -79,7 +81,7 @@ def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float =
     for _ in range(5):
         coef, *_ = np.linalg.lstsq(A[inl], h[inl], rcond=None)
         r = h - A @ coef
-        sig = 1.4826 * np.median(np.abs(r[inl] - np.median(r[inl])))
+        sig = robust_sigma(r[inl])
         thr = np.maximum(k * max(sig, 1e-9), tol)
         new = np.abs(r) <= thr
         if new.sum() < A.shape[1] + 1 or (new == inl).all():

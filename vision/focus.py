@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from models.errors import InputError
+from vision.io import luma
 
 __all__ = [
     "FOCUS_MEASURES",
@@ -47,7 +48,7 @@ REASON_NAMES = {REASON_OK: "ok", REASON_PEAK_AT_END: "peak_at_end_of_stack", REA
 
 def _to_gray32(img: np.ndarray) -> np.ndarray:
     """(H, W[, 3]) uint8/uint16/float -> (H, W) float32 scaled to [0, 1] for integer types."""
-    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    g = luma(img)
     if g.dtype == np.uint8:
         return g.astype(np.float32) * np.float32(1 / 255)
     if g.dtype == np.uint16:
@@ -113,7 +114,7 @@ def focus_measure(image: np.ndarray, *, measure: str = "sml", window_px: int = 9
 
 def _gray_native(img: np.ndarray) -> tuple[np.ndarray, float]:
     """Luma in the slice's own type and the factor that maps it to [0, 1]."""
-    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    g = luma(img)
     if g.dtype == np.uint8:
         return g, 1 / 255
     if g.dtype == np.uint16:

@@ -101,8 +101,14 @@ def _looks_truncated(data: bytes) -> bool:
     return False
 
 
+def luma(img: np.ndarray) -> np.ndarray:
+    """The one grey conversion: (H, W[, 3]) RGB -> (H, W) luma (Rec. 601 weights, OpenCV's), in the image's own
+    type; a mono image is returned as it is."""
+    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
 def to_gray_float(img: np.ndarray) -> np.ndarray:
-    """(H, W[, 3]) uint8/uint16 -> (H, W) float32 in [0, 1]."""
-    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    scale = 65535.0 if g.dtype == np.uint16 else 255.0
-    return g.astype(np.float32) / scale
+    """(H, W[, 3]) uint8/uint16/float -> (H, W) float32 luma, integer types scaled to [0, 1]."""
+    g = luma(img)
+    scale = 65535.0 if g.dtype == np.uint16 else (255.0 if g.dtype == np.uint8 else 1.0)
+    return g.astype(np.float32) / np.float32(scale)

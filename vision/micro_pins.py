@@ -31,6 +31,7 @@ import numpy as np
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.pin_geometry import PinGeometry
+from vision.io import luma
 from vision.focus import focus_measure, refine_peak
 
 __all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins"]
@@ -228,7 +229,7 @@ def measure_pins(
     """
     imgs = np.asarray(images)
     if imgs.ndim == 4:
-        imgs = np.stack([cv2.cvtColor(i, cv2.COLOR_RGB2GRAY) for i in imgs])
+        imgs = np.stack([luma(i) for i in imgs])
     z = np.asarray(z_mm, float)
     n, H, W = imgs.shape
     record.check_image((H, W), what="focus-stack slice")

@@ -38,6 +38,8 @@ import cv2
 import numpy as np
 
 from models.errors import InputError
+from vision.subpixel.robust import robust_sigma
+from vision.io import to_gray_float
 
 __all__ = [
     "PadRegion",
@@ -67,12 +69,6 @@ class PadRegion:
         return cv2.boxPoints((self.center_px, self.size_px, self.angle_deg)).astype(np.float64)
 
 
-def _gray(img: np.ndarray) -> np.ndarray:
-    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    scale = 65535.0 if g.dtype == np.uint16 else (255.0 if g.dtype == np.uint8 else 1.0)
-    return g.astype(np.float32) / np.float32(scale)
-
-
 def locate_pads(image: np.ndarray, *, pad_size_px: tuple[float, float], max_pads: int = 64,
                 area_tolerance: float = 0.4) -> list[PadRegion]:
     """Bright rectangular pads of about `pad_size_px` (w, h) on a darker board.
@@ -89,7 +85,7 @@ def locate_pads(image: np.ndarray, *, pad_size_px: tuple[float, float], max_pads
     -------
     list of PadRegion, largest first (at most `max_pads`).
     """
-    g = _gray(np.asarray(image))
+    g = to_gray_float(np.asarray(image))
     g8 = np.clip(cv2.GaussianBlur(g, (0, 0), 1.5) * 255, 0, 255).astype(np.uint8)
     _, m = cv2.threshold(g8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -164,7 +160,7 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
     pad = 6
     y0, y1 = max(0, ys.min() - pad), min(mask.shape[0], ys.max() + pad + 1)
     x0, x1 = max(0, xs.min() - pad), min(mask.shape[1], xs.max() + pad + 1)
-    g = _gray(np.asarray(image))[y0:y1, x0:x1]
+    g = to_gray_float(np.asarray(image))[y0:y1, x0:x1]
     m = mask[y0:y1, x0:x1]
     if exclude is not None:
         m = m & ~np.asarray(exclude, bool)[y0:y1, x0:x1]
@@ -173,7 +169,7 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
     r = sato(g, sigmas=sig, black_ridges=True)
     vals = r[m]
     med = float(np.median(vals))
-    mad = 1.4826 * float(np.median(np.abs(vals - med))) + 1e-9
+    mad = robust_sigma(vals, center=med, floor=1e-9)
     lines = apply_hysteresis_threshold(np.where(m, r, 0.0), med + k_low * mad, med + k_high * mad)
     n, lab = cv2.connectedComponents(lines.astype(np.uint8), connectivity=8)
     out = []
@@ -347,7 +343,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
                 continue
             hv = h[v0 : v0 + B, u0 : u0 + B][ob]
             med = float(np.median(hv))
-            sc = 1.4826 * float(np.median(np.abs(hv - med)))
+            sc = robust_sigma(hv, center=med)
             if max_scatter_mm is not None and sc > max_scatter_mm:
                 continue  # the block's pixels disagree: noise peaks, not a surface
             u = 1.2533 * sc / math.sqrt(len(hv))
@@ -375,7 +371,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     for _ in range(6):
         c, *_ = np.linalg.lstsq(A[keep], P[keep, 2], rcond=None)
         r = P[:, 2] - A @ c
-        s = 1.4826 * float(np.median(np.abs(r[keep]))) + 1e-6
+        s = robust_sigma(r[keep], center=0.0, floor=1e-6)
         new = np.abs(r) < 3 * s
         if new.sum() < 6 or np.array_equal(new, keep):
             break

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from vision.params import PARAMS
 from vision.subpixel.circles import CircleFit
+from vision.subpixel.peaks import parabolic_offset
 
 __all__ = ["Presence", "pin_presence", "GoldHead", "gold_score", "find_gold_heads"]
 
@@ -119,9 +120,7 @@ def find_gold_heads(image_rgb, *, diameter_px: float, min_fill: float = 0.25, mi
             continue  # a plateau gives several equal maxima
         du = dv = 0.0
         if 0 < u < w - 1 and 0 < v < h - 1:  # parabolic subpixel peak
-            den = resp[v, u - 1] - 2 * resp[v, u] + resp[v, u + 1]
-            du = float(0.5 * (resp[v, u - 1] - resp[v, u + 1]) / den) if den < 0 else 0.0
-            den = resp[v - 1, u] - 2 * resp[v, u] + resp[v + 1, u]
-            dv = float(0.5 * (resp[v - 1, u] - resp[v + 1, u]) / den) if den < 0 else 0.0
+            du = float(parabolic_offset(resp[v, u - 1], resp[v, u], resp[v, u + 1]))
+            dv = float(parabolic_offset(resp[v - 1, u], resp[v, u], resp[v + 1, u]))
         heads.append(GoldHead((u + du, v + dv), r, float(resp[v, u]), True))
     return heads

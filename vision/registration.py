@@ -15,6 +15,7 @@ import numpy as np
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from vision.subpixel.circles import CircleFit, gray_roi, radial_edge_circles
+from vision.io import luma
 
 __all__ = ["Registration", "rigid_fit", "find_fiducial", "find_fiducials", "register_board", "nominal_pose", "register_top",
            "register_on_pattern", "robust_rigid_fit", "fiducials_in_view"]
@@ -176,9 +177,7 @@ def _raw_gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarra
     if u1 - u0 < 3 or v1 - v0 < 3:
         return gray_roi(image, center_px, half_px)  # raises the clear error for a point off the image
     roi = image[v0:v1, u0:u1]
-    if roi.ndim == 3:
-        roi = cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY)
-    g = roi.astype(np.float32)
+    g = luma(roi).astype(np.float32)
     if image.dtype == np.uint16:
         g /= 257.0
     return g, np.array([u0, v0], float)
@@ -232,7 +231,7 @@ def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_score: float 
     little on a whole frame.
     """
     k = max(1, int(radius_px // 8))
-    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    g = luma(image)
     small = cv2.resize(g, (g.shape[1] // k, g.shape[0] // k), interpolation=cv2.INTER_AREA).astype(np.float32)
     r = radius_px / k
     size = int(2 * math.ceil(1.4 * r) + 1)

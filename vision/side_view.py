@@ -27,6 +27,7 @@ from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.pin_geometry import PinGeometry
 from vision.params import PARAMS
+from vision.subpixel.robust import robust_sigma
 
 __all__ = ["BoardLine", "SidePin", "SideRow", "linearize", "find_board_line", "find_pin_columns",
            "measure_pin_silhouette", "measure_wicking", "inspect_side_row"]
@@ -191,7 +192,7 @@ def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_
         coef = _linefit(us[keep] - u_ref, e[keep], 1)
     for it in range(3):
         r = e - np.polyval(coef, us - u_ref)
-        s = 1.4826 * np.median(np.abs(r[keep] - np.median(r[keep]))) + 1e-3
+        s = robust_sigma(r[keep], floor=1e-3)
         thr = max(3 * s, 0.15)
         if step_px > 0:
             thr = min(thr, max(0.45 * step_px, 0.15))
@@ -471,7 +472,7 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     coef, *_ = np.linalg.lstsq(A, pts[:, 0], rcond=None)
     res = pts[:, 0] - A @ coef
     # robust: drop rows that disagree (e.g. a solder meniscus or a chipped edge), refit
-    sd = 1.4826 * np.median(np.abs(res)) + 1e-6
+    sd = robust_sigma(res, center=0.0, floor=1e-6)
     k = np.abs(res) < 4 * sd + 0.2 * s
     if k.sum() >= 8:
         A, ptsk = A[k], pts[k]

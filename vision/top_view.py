@@ -18,6 +18,7 @@ from vision.params import PARAMS
 from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
 from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
+from vision.subpixel.peaks import parabolic_offset
 from vision.tilt import fit_axis
 
 __all__ = ["PinTopFit", "fit_pin_top", "PinTop", "measure_pin_top", "CoaxialLight",
@@ -169,9 +170,9 @@ def _coarse_centres(stack: np.ndarray, roi_px: int, c0: np.ndarray, r_px: float,
     um, up = R[i, v, np.maximum(u - 1, 0)], R[i, v, np.minimum(u + 1, ww - 1)]
     vm, vp = R[i, np.maximum(v - 1, 0), u], R[i, np.minimum(v + 1, hh - 1), u]
     with np.errstate(invalid="ignore", divide="ignore"):
-        den_u, den_v = um - 2 * best + up, vm - 2 * best + vp
-        du = np.where(np.isfinite(den_u) & (den_u < 0) & (u > 0) & (u < ww - 1), 0.5 * (um - up) / den_u, 0.0)
-        dv = np.where(np.isfinite(den_v) & (den_v < 0) & (v > 0) & (v < hh - 1), 0.5 * (vm - vp) / den_v, 0.0)
+        den_u, den_v = um - 2 * best + up, vm - 2 * best + vp  # -inf outside the search disc
+        du = np.where(np.isfinite(den_u) & (u > 0) & (u < ww - 1), parabolic_offset(um, best, up), 0.0)
+        dv = np.where(np.isfinite(den_v) & (v > 0) & (v < hh - 1), parabolic_offset(vm, best, vp), 0.0)
     centres = np.column_stack([k * (u + np.nan_to_num(du) + off) + sh, k * (v + np.nan_to_num(dv) + off) + sh])
     return centres, best.astype(float)
 

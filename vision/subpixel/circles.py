@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 from models.errors import InputError
+from vision.io import luma
+from vision.subpixel.peaks import parabolic_offset
 
 __all__ = ["CircleFit", "fit_circle", "gray_roi", "gray_rois", "radial_edge_circle", "radial_edge_circles", "dome_centre", "dome_centres"]
 
@@ -68,9 +70,7 @@ def gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarray, np
     roi = image[max(v0, 0):min(v1, h), max(u0, 0):min(u1, w)]
     if (u0, v0, u1, v1) != (max(u0, 0), max(v0, 0), min(u1, w), min(v1, h)):  # near the border: replicate
         roi = cv2.copyMakeBorder(roi, max(-v0, 0), max(v1 - h, 0), max(-u0, 0), max(u1 - w, 0), cv2.BORDER_REPLICATE)
-    if roi.ndim == 3:
-        roi = cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY)
-    g = roi.astype(np.float32)
+    g = luma(roi).astype(np.float32)
     if image.dtype == np.uint16:
         g /= 257.0
     g = cv2.GaussianBlur(g, (0, 0), 0.8)  # tame sensor noise before differentiating
@@ -97,9 +97,7 @@ def gray_rois(image: np.ndarray, centers_px: np.ndarray, half_px: int) -> tuple[
             out[i * S:(i + 1) * S], origins[i] = gray_roi(image, c, half_px)
     if raw:
         g = np.concatenate(raw, axis=0)
-        if g.ndim == 3:
-            g = cv2.cvtColor(g, cv2.COLOR_RGB2GRAY)
-        g = g.astype(np.float32)
+        g = luma(g).astype(np.float32)
         if image.dtype == np.uint16:
             g /= 257.0
         for j, i in enumerate(inside):
@@ -354,9 +352,7 @@ def radial_edge_circles(
                 k = np.argmax(peak, axis=1) + 1  # first True along the ray
             strength = d[rows, k]
         y0, y1, y2 = d[rows, k - 1], d[rows, k], d[rows, k + 1]
-        den = y0 - 2 * y1 + y2
-        safe = np.where(np.abs(den) > 1e-12, den, 1.0)
-        off = np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / safe, 0.0).clip(-0.5, 0.5)
+        off = parabolic_offset(y0, y1, y2, maximum_only=False, clip=0.5)
         r_e = (rs[k] + off * step_px).reshape(N, n_rays)
         strength = strength.reshape(N, n_rays)
         med = _row_medians(strength)
