@@ -4,7 +4,8 @@ Mapping (where CFX fits):
 
 * one inspected unit per board (``UnitIdentifier`` = serial); one ``Inspection`` per pin/pad check
   that has a measurement, with ``Measurements`` (value, units, expected value, min/max acceptable);
-* ``DefectsFound`` per pin/pad reason, with ``ConfidenceLevel``;
+* ``DefectsFound`` per pin/pad reason, with ``ConfidenceLevel`` (the deciding cue's own confidence for a FAIL a
+  view's cue settled);
 * verdicts: PASS -> ``Passed``; FAIL -> ``Failed``; REVIEW -> ``Failed`` with ``ConfidenceLevel`` 0.5
   and ``VerificationResult`` ``"NotVerified"`` -- CFX has no "needs review" state, so a REVIEW is a
   failed result of low confidence awaiting human verification;
@@ -83,7 +84,7 @@ def units_inspected(*, inspection_id: str, serial: str, station_id: str | None, 
                                 "DefectCode": reason,
                                 "Description": _detail(item, reason),
                                 "ComponentOfInterest": {"ReferenceDesignator": item["id"]},
-                                "ConfidenceLevel": CONFIDENCE[v],
+                                "ConfidenceLevel": _confidence(item, reason, v),
                                 "VerificationResult": "NotVerified" if v == "REVIEW" else "NotApplicable",
                             }
                             for reason in item.get("reasons", [])
@@ -127,6 +128,15 @@ def units_inspected(*, inspection_id: str, serial: str, station_id: str | None, 
             ],
         },
     }
+
+
+def _confidence(item: dict, reason: str, verdict: str) -> float:
+    """A FAIL that a view's cue settled (a missing pin, solder in the plunger gap) carries that cue's own
+    confidence; a measured value's FAIL is as sure as its guard band (0.95); a REVIEW is 0.5 by definition."""
+    cue = (item.get("cues") or {}).get(reason)
+    if verdict == "FAIL" and cue is not None and cue.get("present") and cue.get("kind") == "measured":
+        return float(cue["confidence"])
+    return CONFIDENCE[verdict]
 
 
 def _detail(item: dict, reason: str) -> str:
