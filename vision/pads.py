@@ -448,31 +448,40 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
                     notes=notes + [f"{int(keep.sum())}/{len(P)} blocks of {B} px fit the surface; block scatter {res_sigma * 1e3:.1f} um"])
 
 
+@dataclass
+class Roughness:
+    """Areal roughness of a pad; ``ok`` False says why in ``reason`` (never a number the method cannot resolve)."""
+
+    ok: bool
+    reason: str = ""
+    sa_um: float = float("nan")
+    u_sa_um: float = float("nan")
+
+
 def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, flat: Flatness, *, mm_per_px: float,
                  center_px: tuple[float, float], uncertainty_mm: np.ndarray, resolvable_factor: float = 2.0,
-                 method_floor_mm: float = 0.0):
+                 method_floor_mm: float = 0.0) -> Roughness:
     """Areal roughness Sa (um) around the fitted smooth surface, if the method resolves it.
 
-    Returns ``(sa_um, u_sa_um, why)``: ``sa_um`` is None with the reason in ``why`` when the
-    scatter is not clearly above the depth-from-focus noise (``resolvable_factor`` times the larger
-    of the median per-pixel uncertainty and ``method_floor_mm`` -- the method's demonstrated
-    accuracy, e.g. 0.1 z step, since per-pixel uncertainties miss correlated errors).
+    Not ``ok`` (with the reason) when the scatter is not clearly above the depth-from-focus noise
+    (``resolvable_factor`` times the larger of the median per-pixel uncertainty and ``method_floor_mm`` -- the
+    method's demonstrated accuracy, e.g. 0.1 z step, since per-pixel uncertainties miss correlated errors).
     """
     if not flat.ok or flat.coeffs is None:
-        return None, None, f"no smooth surface to measure roughness against ({flat.reason})"
+        return Roughness(False, f"no smooth surface to measure roughness against ({flat.reason})")
     m = np.asarray(valid, bool) & np.asarray(mask, bool) & np.isfinite(height_mm)
     vv, uu = np.nonzero(m)
     if len(uu) < 100:
-        return None, None, "too few pad pixels with a usable focus peak for roughness"
+        return Roughness(False, "too few pad pixels with a usable focus peak for roughness")
     z = _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px) @ flat.coeffs
     d = (height_mm[vv, uu] - z) * 1e3
     d = d - np.median(d)
     sa = float(np.mean(np.abs(d)))
     noise = max(float(np.nanmedian(uncertainty_mm[vv, uu])), method_floor_mm) * 1e3 * math.sqrt(2 / math.pi)
     if sa <= resolvable_factor * noise:
-        return None, None, (f"roughness below what depth from focus resolves here: pixel scatter Sa {sa:.1f} um is within "
-                            f"{resolvable_factor:g}x the method noise ({noise:.1f} um); ENIG grain is far finer")
-    return math.sqrt(max(sa * sa - noise * noise, 0.0)), noise, ""
+        return Roughness(False, f"roughness below what depth from focus resolves here: pixel scatter Sa {sa:.1f} um is "
+                                f"within {resolvable_factor:g}x the method noise ({noise:.1f} um); ENIG grain is far finer")
+    return Roughness(True, sa_um=math.sqrt(max(sa * sa - noise * noise, 0.0)), u_sa_um=noise)
 
 
 # -- drawing ----------------------------------------------------------------------------------------

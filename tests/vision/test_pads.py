@@ -66,12 +66,12 @@ def test_scratch_in_a_stack_and_roughness_honestly_unresolved():
     true_angle = np.degrees(np.arctan2(-(0.35 + 0.3), 0.2 + 0.5)) % 180  # image v points down
     assert abs(((found[0].angle_deg - true_angle) + 90) % 180 - 90) < 3
     # the generator's grain is 0.25 um rms: far below what depth from focus resolves at a 10 um step
-    sa, u, why = roughness_sa(r.height_mm, r.valid, pad_mask(r.valid.shape, reg), fl, mm_per_px=s, center_px=reg.center_px,
-                              uncertainty_mm=r.uncertainty_mm)
-    assert sa is None and "below what depth from focus resolves" in why
-    sa, _, why = roughness_sa(r.height_mm, r.valid, pad_mask(r.valid.shape, reg), fl, mm_per_px=s, center_px=reg.center_px,
-                              uncertainty_mm=r.uncertainty_mm, method_floor_mm=0.1 * STEP)
-    assert sa is None
+    ra = roughness_sa(r.height_mm, r.valid, pad_mask(r.valid.shape, reg), fl, mm_per_px=s, center_px=reg.center_px,
+                      uncertainty_mm=r.uncertainty_mm)
+    assert not ra.ok and "below what depth from focus resolves" in ra.reason and np.isnan(ra.sa_um)
+    ra = roughness_sa(r.height_mm, r.valid, pad_mask(r.valid.shape, reg), fl, mm_per_px=s, center_px=reg.center_px,
+                      uncertainty_mm=r.uncertainty_mm, method_floor_mm=0.1 * STEP)
+    assert not ra.ok
 
 
 def test_rough_pad_is_measured():
@@ -90,15 +90,16 @@ def test_rough_pad_is_measured():
     reg = locate_pads(r.all_in_focus, pad_size_px=(SIZE[0] / s, SIZE[1] / s), max_pads=1)[0]
     m = pad_mask(r.valid.shape, reg)
     fl = flatness(r.height_mm, r.valid, m, mm_per_px=s, center_px=reg.center_px, max_scatter_mm=2 * STEP, edge_band_px=10)
-    sa, u, why = roughness_sa(r.height_mm, r.valid, m, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm)
+    ra = roughness_sa(r.height_mm, r.valid, m, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm)
     true_sa = float(np.mean(np.abs(bumps[ss.extra["inside"]] - bumps[ss.extra["inside"]].mean()))) * 1e3
-    assert sa is not None, why
+    assert ra.ok, ra.reason
+    sa = ra.sa_um
     # Sa of the bumps is 2.4 um; depth from focus smooths them over its 15 px window, so it reads low
     assert 0.3 * true_sa < sa < 1.5 * true_sa
     # the pipeline's floor (0.1 z step, the method's demonstrated accuracy) still lets it through
-    sa2, _, why2 = roughness_sa(r.height_mm, r.valid, m, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm,
-                                method_floor_mm=0.1 * STEP)
-    assert sa2 is not None, why2
+    ra2 = roughness_sa(r.height_mm, r.valid, m, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm,
+                       method_floor_mm=0.1 * STEP)
+    assert ra2.ok, ra2.reason
 
 
 @pytest.fixture(scope="module")

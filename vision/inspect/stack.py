@@ -229,9 +229,9 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
         iv.cues["pad_shape"] = Cue(present=fl.shape != "flat", kind="measured", confidence=1.0, score=fl.pv_um, source=src, detail=fl.shape)
     else:
         M["flatness_pv_um"] = _miss(f"{src}: {fl.reason}", "um")
-    sa, u_sa, why = roughness_sa(r.height_mm, r.valid, fm, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm,
-                                 method_floor_mm=0.1 * step)
-    M["roughness_sa_um"] = _m(sa, u_sa, "um", src) if sa is not None else _miss(f"{src}: {why}", "um")
+    ra = roughness_sa(r.height_mm, r.valid, fm, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm,
+                      method_floor_mm=0.1 * step)
+    M["roughness_sa_um"] = _m(ra.sa_um, ra.u_sa_um, "um", src) if ra.ok else _miss(f"{src}: {ra.reason}", "um")
     inner = pad_mask((H, W), reg, inset_px=4)
     disc = None
     if r.all_in_focus.ndim == 3:
