@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vision.focus import align_stack, depth_from_focus  # noqa: E402
+from vision.align import align_stack  # noqa: E402
+from vision.focus import depth_from_focus  # noqa: E402
 from vision.synth import render as R  # noqa: E402
 from vision.synth.stack import MicroCamera, render_focus_stack  # noqa: E402
 

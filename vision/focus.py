@@ -28,7 +28,9 @@ import cv2
 import numpy as np
 
 from models.errors import InputError
-from vision.io import luma
+from vision.align import align_stack
+from vision.focus_peaks import fit3, fit_log_parabola
+from vision.io import luma, to_gray_float
 
 __all__ = [
     "FOCUS_MEASURES",
@@ -36,25 +38,13 @@ __all__ = [
     "REASON_OK",
     "REASON_PEAK_AT_END",
     "REASON_WEAK",
-    "align_stack",
     "depth_from_focus",
     "focus_curve",
     "focus_measure",
-    "refine_peak",
 ]
 
 REASON_OK, REASON_PEAK_AT_END, REASON_WEAK = 0, 1, 2
 REASON_NAMES = {REASON_OK: "ok", REASON_PEAK_AT_END: "peak_at_end_of_stack", REASON_WEAK: "weak_peak"}
-
-def _to_gray32(img: np.ndarray) -> np.ndarray:
-    """(H, W[, 3]) uint8/uint16/float -> (H, W) float32 scaled to [0, 1] for integer types."""
-    g = luma(img)
-    if g.dtype == np.uint8:
-        return g.astype(np.float32) * np.float32(1 / 255)
-    if g.dtype == np.uint16:
-        return g.astype(np.float32) * np.float32(1 / 65535)
-    return g.astype(np.float32, copy=False)
-
 
 def _lapv_raw(g: np.ndarray) -> np.ndarray:
     return cv2.Laplacian(g, cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT)
@@ -172,44 +162,13 @@ def focus_curve(images, *, measure: str = "sml", window_px: int = 1, presmooth_p
         if roi is not None:
             im = im[roi[0], roi[1]]
         if measure == "lapv":
-            g = _to_gray32(im)
+            g = to_gray_float(im)
             if presmooth_px > 0:
                 g = cv2.GaussianBlur(g, (0, 0), float(presmooth_px))
             out.append(float(_lapv_raw(g).var()))
         else:
             out.append(float(focus_measure(im, measure=measure, window_px=window_px, presmooth_px=presmooth_px).mean()))
     return np.array(out)
-
-
-def refine_peak(z, values, *, points: int = 3) -> tuple[float, float, int]:
-    """Sub-step peak of a 1-D focus curve by a Gaussian fit through the top `points` samples
-    (3: exact through three; 5 or 7: least squares, kept inside the curve).
-
-    Returns ``(z_peak, sigma, k)``: refined position (units of `z`), width of the fitted Gaussian
-    and the index of the best sample. ``z_peak`` is NaN when the best sample is the first or last.
-    """
-    z = np.asarray(z, float)
-    f = np.asarray(values, float)
-    k = int(np.argmax(f))
-    if k == 0 or k == len(f) - 1:
-        return float("nan"), float("nan"), k
-    m = min((points - 1) // 2, k, len(f) - 1 - k) if points > 3 else 1
-    if m > 1:
-        sl = slice(k - m, k + m + 1)
-        a, b, _ = np.polyfit(z[sl] - z[k], np.log(np.maximum(f[sl], 1e-30)), 2)
-        if a >= 0:
-            return float(z[k]), float("nan"), k
-        x = float(np.clip(-b / (2 * a), z[k - m] - z[k], z[k + m] - z[k]))
-        return float(z[k] + x), math.sqrt(-1 / (2 * a)), k
-    y = np.log(np.maximum(f[k - 1 : k + 2], 1e-30))
-    h0, h1 = z[k] - z[k - 1], z[k + 1] - z[k]
-    d0, d2 = y[0] - y[1], y[2] - y[1]
-    a = (d0 * h1 + d2 * h0) / (h0 * h1 * (h0 + h1))
-    b = (d2 - a * h1 * h1) / h1
-    if a >= 0:
-        return float(z[k]), float("nan"), k
-    x = float(np.clip(-b / (2 * a), -h0 / 2, h1 / 2))
-    return float(z[k] + x), math.sqrt(-1 / (2 * a)), k
 
 
 @dataclass
@@ -308,8 +267,10 @@ def depth_from_focus(
         raise InputError(f"fit_points must be 3, 5, 7 or 'auto', got {fit_points!r}")
     notes: list[str] = []
     if align is not None:
-        images, shifts = align_stack(images, method=align, threads=threads)
+        al = align_stack(images, method=align, threads=threads)
+        images, shifts = al.aligned, al.transforms
         notes.append(f"aligned with {align}; largest shift {max(math.hypot(*s[:2, 2]) for s in shifts):.1f} px")
+        notes += [f"slice {k} not aligned: {why}" for k, why in al.failed]
 
     first = np.asarray(images[0])
     H, W = first.shape[:2]
@@ -356,16 +317,16 @@ def depth_from_focus(
         contrast = best / (np.maximum(floor, nmap) + eps)
     inner = (idx > 0) & (idx < n - 1)
     if stream:
-        x, a, u = _fit3(below, best, above, idx, z, eps, contrast)
+        x, a, u = fit3(below, best, above, idx, z, eps, contrast)
     else:
         if m is None:
-            x3, a3, _ = _fit_log_parabola(F, idx, z, 1, eps)
+            x3, a3, _ = fit_log_parabola(F, idx, z, 1, eps)
             cand = inner & (contrast >= min_contrast) & (a3 < 0)
             sig = np.sqrt(-1.0 / (2.0 * a3[cand])) if cand.any() else np.array([np.median(steps)])
             m = int(np.clip(np.round(np.median(sig) / np.median(steps)), 1, 3))
             m = min(m, (n - 1) // 2)
             notes.append(f"fit over {2 * m + 1} slices (median focus-curve sigma {np.median(sig) * 1e3:.1f} um)")
-        x, a, u = _fit_log_parabola(F, idx, z, m, eps, contrast=contrast)
+        x, a, u = fit_log_parabola(F, idx, z, m, eps, contrast=contrast)
     kc = np.clip(idx, m, n - 1 - m)
     z32 = z.astype(np.float32)
     zpk = z32[kc] + x
@@ -415,178 +376,3 @@ def _prefetch(fn, n: int, threads: int | None):
                 pending.append(ex.submit(fn, nxt))
                 nxt += 1
             yield res
-
-
-def _fit3(below, best, above, idx, z, eps, contrast):
-    """Three-point Gaussian fit (parabola through log focus at idx-1, idx, idx+1), unequal steps
-    allowed; returns (x, a, u) as `_fit_log_parabola` does with m = 1."""
-    n = len(z)
-    steps = np.diff(z)
-    e = float(eps)
-    y1 = cv2.log(cv2.add(best, e))
-    d0 = cv2.subtract(cv2.log(cv2.add(below, e)), y1)
-    d2 = cv2.subtract(cv2.log(cv2.add(above, e)), y1)
-    dlog = np.reciprocal(np.maximum(contrast.astype(np.float32, copy=False), np.float32(1.0)))  # <= 1
-    if np.all(np.abs(steps - steps.mean()) <= 1e-6 * abs(steps.mean())):
-        # equal steps (the usual case): x = h (d0 - d2) / (2 (d0 + d2)), in float32 OpenCV passes
-        h = np.float32(steps.mean())
-        s2 = cv2.add(d0, d2)  # = 2 a h^2, negative at a peak
-        a = s2 * np.float32(1 / (2 * h * h))
-        x = cv2.divide(cv2.subtract(d0, d2), s2) * np.float32(h / 2)
-        np.clip(x, -h, h, out=x)
-        u_noise = cv2.divide(dlog, cv2.absdiff(s2, 0)) * np.float32(h / np.sqrt(2.0))
-        u = cv2.sqrt(cv2.add(cv2.multiply(u_noise, u_noise), float((0.03 * h) ** 2)))
-        return x, a, u
-    z32 = z.astype(np.float32)
-    kc = np.clip(idx, 1, n - 2)
-    h0 = z32[kc] - z32[kc - 1]
-    h1 = z32[kc + 1] - z32[kc]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        a = (d0 * h1 + d2 * h0) / (h0 * h1 * (h0 + h1))
-        b = (d2 - a * h1 * h1) / h1
-        x = np.clip(-b / (2 * a), -h0, h1)
-        hm = 0.5 * (h0 + h1)
-        # three points fit exactly: the relative noise of the focus measure is taken as 1/contrast
-        u_noise = hm * dlog / (np.float32(np.sqrt(2.0)) * np.abs(2 * a * hm * hm))
-        u = np.sqrt(u_noise**2 + (np.float32(0.03) * hm) ** 2)
-    return x.astype(np.float32), a, u.astype(np.float32)
-
-
-def _fit_uniform(F: np.ndarray, kc: np.ndarray, h: float, m: int, eps, contrast):
-    """`_fit_log_parabola` for equal steps: Savitzky-Golay weights, float32, a few passes per plane."""
-    j = np.arange(-m, m + 1, dtype=np.float64)
-    V = np.vander(j, 3, increasing=True)  # columns 1, j, j^2
-    Wt = np.linalg.pinv(V)  # rows: weights for c0, b, a (in step units)
-    ys = [np.log(np.take_along_axis(F, (kc + jj)[None], axis=0)[0] + eps) for jj in range(-m, m + 1)]
-    c0 = sum(np.float32(Wt[0, i]) * y for i, y in enumerate(ys))
-    b = sum(np.float32(Wt[1, i]) * y for i, y in enumerate(ys))
-    a = sum(np.float32(Wt[2, i]) * y for i, y in enumerate(ys))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.clip(-b / (2 * a), -m, m)
-        a_mm = a / np.float32(h * h)
-        if contrast is None:
-            return (x * np.float32(h)).astype(np.float32), a_mm, None
-        if m == 1:
-            dlog = np.minimum(1.0 / np.maximum(contrast, 1.0), 1.0)
-            u_noise = dlog / (np.float32(np.sqrt(2.0)) * np.abs(2 * a))
-        else:
-            r2 = sum((y - (c0 + b * np.float32(jj) + a * np.float32(jj * jj))) ** 2 for jj, y in zip(j, ys))
-            s2 = r2 / np.float32(2 * m + 1 - 3)
-            C = np.linalg.inv(V.T @ V)  # covariance of (c0, b, a) per unit noise variance
-            dxb, dxa = -1 / (2 * a), b / (2 * a * a)
-            u_noise = np.sqrt(np.maximum(s2 * (dxb * dxb * C[1, 1] + dxa * dxa * C[2, 2] + 2 * dxb * dxa * C[1, 2]), 0))
-        u = np.sqrt(u_noise**2 + np.float32(0.03**2)) * np.float32(h)
-    return (x * np.float32(h)).astype(np.float32), a_mm, u.astype(np.float32)
-
-
-def _fit_log_parabola(F: np.ndarray, idx: np.ndarray, z: np.ndarray, m: int, eps, *, contrast=None):
-    """Least-squares parabola through log F at slices idx-m..idx+m (window kept inside the stack).
-
-    Returns (x, a, u): vertex offset from z[centre] (mm, clipped to the window), curvature a
-    (< 0 for a peak) and the vertex's standard uncertainty (NaN if `contrast` is None).
-    """
-    n = F.shape[0]
-    kc = np.clip(idx, m, n - 1 - m)
-    steps = np.diff(z)
-    if np.all(np.abs(steps - steps.mean()) <= 1e-6 * abs(steps.mean())):
-        return _fit_uniform(F, kc, float(steps.mean()), m, eps, contrast)
-    X = np.stack([(z[np.clip(kc + j, 0, n - 1)] - z[kc]) for j in range(-m, m + 1)]).astype(np.float64)
-    Y = np.stack([np.log(np.take_along_axis(F, np.clip(kc + j, 0, n - 1)[None], axis=0)[0] + eps) for j in range(-m, m + 1)]).astype(np.float64)
-    S0 = float(2 * m + 1)
-    S1, S2, S3, S4 = X.sum(0), (X**2).sum(0), (X**3).sum(0), (X**4).sum(0)
-    T0, T1, T2 = Y.sum(0), (X * Y).sum(0), (X * X * Y).sum(0)
-    # normal equations [[S0,S1,S2],[S1,S2,S3],[S2,S3,S4]] @ (c0, b, a) = (T0, T1, T2), by Cramer's rule
-    with np.errstate(divide="ignore", invalid="ignore"):
-        det = S0 * (S2 * S4 - S3 * S3) - S1 * (S1 * S4 - S3 * S2) + S2 * (S1 * S3 - S2 * S2)
-        c0 = (T0 * (S2 * S4 - S3 * S3) - S1 * (T1 * S4 - S3 * T2) + S2 * (T1 * S3 - S2 * T2)) / det
-        b = (S0 * (T1 * S4 - S3 * T2) - T0 * (S1 * S4 - S3 * S2) + S2 * (S1 * T2 - T1 * S2)) / det
-        a = (S0 * (S2 * T2 - T1 * S3) - S1 * (S1 * T2 - T1 * S2) + T0 * (S1 * S3 - S2 * S2)) / det
-        lo, hi = X[0], X[-1]
-        x = np.clip(-b / (2 * a), lo, hi)
-        if contrast is None:
-            return x.astype(np.float32), a, None
-        hm = (hi - lo) / (2 * m)
-        if m == 1:
-            # 3 points fit exactly: take the relative noise of the focus measure as floor/peak
-            dlog = np.minimum(1.0 / np.maximum(contrast, 1.0), 1.0)
-            u_noise = hm * dlog / (np.sqrt(2.0) * np.abs(2 * a * hm * hm))
-        else:
-            r = Y - (c0 + b * X + a * X * X)
-            s2 = (r * r).sum(0) / (2 * m + 1 - 3)
-            # covariance of (b, a): s2 * inverse normal matrix (cofactors / det)
-            vbb = s2 * (S0 * S4 - S2 * S2) / det
-            vaa = s2 * (S0 * S2 - S1 * S1) / det
-            vab = -s2 * (S0 * S3 - S1 * S2) / det
-            dxb, dxa = -1 / (2 * a), b / (2 * a * a)
-            u_noise = np.sqrt(np.maximum(dxb * dxb * vbb + dxa * dxa * vaa + 2 * dxb * dxa * vab, 0))
-        u = np.sqrt(u_noise**2 + (0.03 * hm) ** 2)  # + 3 % of a step for the parabola-model mismatch
-    return x.astype(np.float32), a, u.astype(np.float32)
-
-
-def align_stack(images, *, method: str = "ecc", max_side_px: int = 512, reference: int | None = None, threads: int | None = None):
-    """Align hand-held slices to one reference frame.
-
-    Neighbouring frames are registered to each other (their blur differs least) and the transforms
-    chained out from the reference (the middle frame by default). ``"ecc"``: affine ECC
-    (`cv2.findTransformECC`, handles the small magnification change of refocusing) on frames
-    downscaled to `max_side_px`; ``"phase"``: translation by phase correlation.
-
-    Returns
-    -------
-    aligned : list of ndarray, same shapes as the input
-    transforms : list of ndarray (2, 3)
-        Affine maps from each input frame to the reference frame (pixels).
-    """
-    if method not in ("ecc", "phase"):
-        raise InputError(f"unknown alignment {method!r}; use 'ecc' or 'phase'")
-    imgs = [np.asarray(i) for i in images]
-    n = len(imgs)
-    H, W = imgs[0].shape[:2]
-    s = min(1.0, max_side_px / max(H, W))
-    small = [_to_gray32(cv2.resize(i, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else i) for i in imgs]
-    small = [cv2.GaussianBlur(g, (0, 0), 1.0) for g in small]
-    ref = n // 2 if reference is None else int(reference)
-
-    def pair(src: int, dst: int) -> np.ndarray:
-        """Affine (2, 3) mapping frame src onto frame dst, in full-resolution pixels."""
-        if method == "phase":
-            win = cv2.createHanningWindow(small[dst].shape[::-1], cv2.CV_32F)
-            (dx, dy), _ = cv2.phaseCorrelate(small[dst], small[src], win)
-            m = np.array([[1, 0, dx], [0, 1, dy]], np.float64)
-        else:
-            m = np.eye(2, 3, dtype=np.float32)
-            crit = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
-            try:
-                _, m = cv2.findTransformECC(small[dst], small[src], m, cv2.MOTION_AFFINE, crit, None, 3)
-            except cv2.error:
-                m = np.eye(2, 3, dtype=np.float32)  # no convergence: keep the frame as is
-            m = m.astype(np.float64)
-        # warp maps dst coords -> src coords (WARP_INVERSE_MAP convention); scale to full resolution
-        m[:, 2] /= s
-        return m
-
-    def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        A = np.vstack([a, [0, 0, 1]])
-        B = np.vstack([b, [0, 0, 1]])
-        return (A @ B)[:2]
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    t = max(1, cv2.getNumThreads() if threads is None else int(threads))
-    with ThreadPoolExecutor(max_workers=t) as ex:  # pairs are independent; OpenCV releases the GIL
-        pairs = {k: ex.submit(pair, k, k + 1 if k < ref else k - 1) for k in range(n) if k != ref}
-        maps = [None] * n
-        maps[ref] = np.eye(2, 3)
-        for k in range(ref - 1, -1, -1):
-            maps[k] = compose(pairs[k].result(), maps[k + 1])
-        for k in range(ref + 1, n):
-            maps[k] = compose(pairs[k].result(), maps[k - 1])
-
-        def warp(k):
-            if k == ref:
-                return imgs[k]
-            # cubic: bilinear resampling low-passes each frame by its own sub-pixel shift and biases the focus
-            return cv2.warpAffine(imgs[k], maps[k], (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-
-        out = list(ex.map(warp, range(n)))
-    return out, maps

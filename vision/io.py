@@ -110,5 +110,8 @@ def luma(img: np.ndarray) -> np.ndarray:
 def to_gray_float(img: np.ndarray) -> np.ndarray:
     """(H, W[, 3]) uint8/uint16/float -> (H, W) float32 luma, integer types scaled to [0, 1]."""
     g = luma(img)
-    scale = 65535.0 if g.dtype == np.uint16 else (255.0 if g.dtype == np.uint8 else 1.0)
-    return g.astype(np.float32) / np.float32(scale)
+    if g.dtype == np.uint8:
+        return g.astype(np.float32) * np.float32(1 / 255)
+    if g.dtype == np.uint16:
+        return g.astype(np.float32) * np.float32(1 / 65535)
+    return g.astype(np.float32, copy=False)

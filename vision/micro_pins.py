@@ -32,7 +32,8 @@ from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.pin_geometry import PinGeometry
 from vision.io import luma
-from vision.focus import focus_measure, refine_peak
+from vision.focus import focus_measure
+from vision.focus_peaks import refine_peak
 
 __all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins"]
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from models.errors import InputError
-from vision.focus import (FOCUS_MEASURES, REASON_OK, REASON_PEAK_AT_END, REASON_WEAK, align_stack, depth_from_focus,
-                          focus_curve, focus_measure, refine_peak)
+from vision.align import align_stack
+from vision.focus import FOCUS_MEASURES, REASON_OK, REASON_PEAK_AT_END, REASON_WEAK, depth_from_focus, focus_curve, focus_measure
+from vision.focus_peaks import refine_peak
 from vision.synth import render as R
 from vision.synth.stack import MicroCamera, render_focus_stack
 
@@ -166,3 +167,12 @@ def test_focus_measures_rise_with_sharpness():
     blurred = cv2.GaussianBlur(img, (0, 0), 2.0)
     for m in FOCUS_MEASURES:
         assert focus_measure(img, measure=m).mean() > 3 * focus_measure(blurred, measure=m).mean(), m
+
+
+def test_ecc_that_does_not_converge_is_reported_not_hidden():
+    """Featureless frames cannot be registered: the frames stay where they were and the result says which and why."""
+    flat = [np.full((64, 80), 128, np.uint8) for _ in range(3)]
+    al = align_stack(flat, method="ecc")
+    aligned, maps = al  # unpacks as before
+    assert len(aligned) == 3 and all(np.allclose(m, np.eye(2, 3)) for m in maps)
+    assert [k for k, _ in al.failed] == [0, 2] and all("did not converge" in why for _, why in al.failed)

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.focus import align_stack, depth_from_focus, focus_curve, refine_peak
+from vision.align import align_stack
+from vision.focus import depth_from_focus, focus_curve
+from vision.focus_peaks import refine_peak
 from vision.io import read_image
 
 
