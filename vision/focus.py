@@ -260,6 +260,7 @@ def depth_from_focus(
     fit_points: int | str = 3,
     align: str | None = None,
     threads: int | None = None,
+    picture: str = "best_slice",
 ) -> DepthResult:
     """Height map by depth from focus.
 
@@ -288,6 +289,9 @@ def depth_from_focus(
     threads : int, optional
         Slices measured in parallel (OpenCV releases the GIL); default ``cv2.getNumThreads()``.
         At most ``threads + 1`` focus maps are held at once with the 3-point fit.
+    picture : {"best_slice", "pyramid"}
+        ``all_in_focus``: each pixel from its best slice (what the height map saw; the measurements
+        of pads use it), or the Laplacian-pyramid merge of `vision.allfocus` (the picture to look at).
 
     Returns
     -------
@@ -305,6 +309,8 @@ def depth_from_focus(
         raise InputError(f"min_contrast must be >= 1, got {min_contrast}")
     if fit_points not in (3, 5, 7, "auto"):
         raise InputError(f"fit_points must be 3, 5, 7 or 'auto', got {fit_points!r}")
+    if picture not in ("best_slice", "pyramid"):
+        raise InputError(f"picture must be 'best_slice' or 'pyramid', got {picture!r}")
     notes: list[str] = []
     if align is not None:
         images, shifts = align_stack(images, method=align, threads=threads)
@@ -340,7 +346,8 @@ def depth_from_focus(
         mask = upd.view(np.uint8)  # cv2.copyTo: masked copies, fast also for colour
         cv2.copyTo(f, mask, best)
         np.copyto(idx, np.int16(k), where=upd)
-        cv2.copyTo(np.ascontiguousarray(img), mask, aif)
+        if picture == "best_slice":
+            cv2.copyTo(np.ascontiguousarray(img), mask, aif)
         np.minimum(floor, f, out=floor)
         if stream:
             if prev is not None:
@@ -380,6 +387,10 @@ def depth_from_focus(
     unc = np.where(valid, u, np.nan).astype(np.float32)
     if not valid.any():
         notes.append("no pixel has a usable focus peak")
+    if picture == "pyramid":
+        from vision.allfocus import fuse_all_in_focus
+
+        aif = fuse_all_in_focus(images, threads=threads)
     return DepthResult(
         height_mm=height,
         uncertainty_mm=unc,
