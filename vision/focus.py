@@ -229,7 +229,8 @@ class DepthResult:
     contrast : ndarray (H, W) float32
         Peak focus over the defocused floor (>= 1); a confidence figure.
     all_in_focus : ndarray (H, W[, 3])
-        Each pixel from its best slice, same dtype as the slices.
+        Each pixel from its best slice (``picture="best_slice"``) or the pyramid merge of
+        `vision.allfocus` (``picture="pyramid"``), same dtype as the slices.
     """
 
     height_mm: np.ndarray
