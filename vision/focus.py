@@ -31,6 +31,7 @@ from models.errors import InputError
 from vision.align import align_stack
 from vision.focus_peaks import fit3, fit_log_parabola
 from vision.io import luma, to_gray_float
+from vision.parallel import prefetch
 
 __all__ = [
     "FOCUS_MEASURES",
@@ -189,7 +190,8 @@ class DepthResult:
     contrast : ndarray (H, W) float32
         Peak focus over the defocused floor (>= 1); a confidence figure.
     all_in_focus : ndarray (H, W[, 3])
-        Each pixel from its best slice, same dtype as the slices.
+        Each pixel from its best slice (``picture="best_slice"``) or the pyramid merge of
+        `vision.allfocus` (``picture="pyramid"``), same dtype as the slices.
     """
 
     height_mm: np.ndarray
@@ -220,6 +222,7 @@ def depth_from_focus(
     fit_points: int | str = 3,
     align: str | None = None,
     threads: int | None = None,
+    picture: str = "best_slice",
 ) -> DepthResult:
     """Height map by depth from focus.
 
@@ -248,6 +251,9 @@ def depth_from_focus(
     threads : int, optional
         Slices measured in parallel (OpenCV releases the GIL); default ``cv2.getNumThreads()``.
         At most ``threads + 1`` focus maps are held at once with the 3-point fit.
+    picture : {"best_slice", "pyramid"}
+        ``all_in_focus``: each pixel from its best slice (what the height map saw; the measurements
+        of pads use it), or the Laplacian-pyramid merge of `vision.allfocus` (the picture to look at).
 
     Returns
     -------
@@ -265,6 +271,8 @@ def depth_from_focus(
         raise InputError(f"min_contrast must be >= 1, got {min_contrast}")
     if fit_points not in (3, 5, 7, "auto"):
         raise InputError(f"fit_points must be 3, 5, 7 or 'auto', got {fit_points!r}")
+    if picture not in ("best_slice", "pyramid"):
+        raise InputError(f"picture must be 'best_slice' or 'pyramid', got {picture!r}")
     notes: list[str] = []
     if align is not None:
         al = align_stack(images, method=align, threads=threads)
@@ -294,7 +302,7 @@ def depth_from_focus(
         img = np.asarray(images[k])
         return focus_measure(img, measure=measure, window_px=window_px, presmooth_px=presmooth_px)
 
-    for k, f in enumerate(_prefetch(measure_slice, n, threads)):
+    for k, f in enumerate(prefetch(measure_slice, n, threads)):
         img = np.asarray(images[k])
         if stream and k > 0:
             np.copyto(above, f, where=idx == k - 1)
@@ -302,7 +310,8 @@ def depth_from_focus(
         mask = upd.view(np.uint8)  # cv2.copyTo: masked copies, fast also for colour
         cv2.copyTo(f, mask, best)
         np.copyto(idx, np.int16(k), where=upd)
-        cv2.copyTo(np.ascontiguousarray(img), mask, aif)
+        if picture == "best_slice":
+            cv2.copyTo(np.ascontiguousarray(img), mask, aif)
         np.minimum(floor, f, out=floor)
         if stream:
             if prev is not None:
@@ -342,6 +351,10 @@ def depth_from_focus(
     unc = np.where(valid, u, np.nan).astype(np.float32)
     if not valid.any():
         notes.append("no pixel has a usable focus peak")
+    if picture == "pyramid":
+        from vision.allfocus import fuse_all_in_focus
+
+        aif = fuse_all_in_focus(images, threads=threads)
     return DepthResult(
         height_mm=height,
         uncertainty_mm=unc,
@@ -355,24 +368,3 @@ def depth_from_focus(
         window_px=int(window_px),
         notes=notes,
     )
-
-
-def _prefetch(fn, n: int, threads: int | None):
-    """Yield fn(0), fn(1), ... in order, computing up to `threads` ahead in a thread pool."""
-    t = cv2.getNumThreads() if threads is None else int(threads)
-    if t <= 1 or n < 3:
-        for k in range(n):
-            yield fn(k)
-        return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=t) as ex:
-        pending = deque(ex.submit(fn, k) for k in range(min(t, n)))
-        nxt = len(pending)
-        while pending:
-            res = pending.popleft().result()
-            if nxt < n:
-                pending.append(ex.submit(fn, nxt))
-                nxt += 1
-            yield res

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["VERDICT_RGB", "OverlayItem", "to_rgb8", "draw_items", "draw_marker", "draw_text_block", "draw_top_overlay"]
+__all__ = ["VERDICT_RGB", "OverlayItem", "to_rgb8", "draw_items", "draw_marker", "draw_text_block", "draw_top_overlay",
+           "draw_pad_overlay"]
 
 #: outline colour per verdict (RGB)
 VERDICT_RGB = {"PASS": (40, 200, 60), "REVIEW": (255, 170, 0), "FAIL": (235, 30, 30), None: (160, 160, 160)}
@@ -113,3 +114,23 @@ def draw_top_overlay(
     if header:
         draw_text_block(img, (8, 4), header, color=(255, 255, 255), scale=0.5)
     return img
+
+
+def draw_pad_overlay(image: np.ndarray, region, *, scratches=(), discoloured: np.ndarray | None = None,
+                     lines: list[str] = (), verdict_rgb=(255, 255, 0)) -> np.ndarray:
+    """RGB overlay of one pad: outline, discoloured area tinted magenta, scratches as red lines, text."""
+    out = to_rgb8(image)
+    if discoloured is not None and discoloured.any():
+        tint = out.copy()
+        tint[discoloured] = (255, 0, 255)
+        out = cv2.addWeighted(out, 0.55, tint, 0.45, 0)
+    poly = np.round(region.polygon() * 16).astype(np.int32)
+    cv2.polylines(out, [poly], True, verdict_rgb, 1, cv2.LINE_AA, shift=4)
+    for s in scratches:
+        p0 = tuple(int(round(v * 16)) for v in s.p0_px)
+        p1 = tuple(int(round(v * 16)) for v in s.p1_px)
+        cv2.line(out, p0, p1, (255, 40, 40), 2, cv2.LINE_AA, shift=4)
+    x, y = np.min(region.polygon(), axis=0)
+    for i, t in enumerate([region.id or "", *lines]):
+        cv2.putText(out, t, (int(x), int(max(10, y - 4 - 12 * (len(lines) - i)))), cv2.FONT_HERSHEY_SIMPLEX, 0.38, verdict_rgb, 1, cv2.LINE_AA)
+    return out

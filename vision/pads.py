@@ -51,8 +51,6 @@ __all__ = [
     "discoloured_fraction",
     "flatness",
     "roughness_sa",
-    "height_map_rgb",
-    "draw_pad_overlay",
 ]
 
 
@@ -482,56 +480,3 @@ def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, fla
         return Roughness(False, f"roughness below what depth from focus resolves here: pixel scatter Sa {sa:.1f} um is "
                                 f"within {resolvable_factor:g}x the method noise ({noise:.1f} um); ENIG grain is far finer")
     return Roughness(True, sa_um=math.sqrt(max(sa * sa - noise * noise, 0.0)), u_sa_um=noise)
-
-
-# -- drawing ----------------------------------------------------------------------------------------
-def height_map_rgb(height: np.ndarray, valid: np.ndarray | None = None, *, vmin: float | None = None, vmax: float | None = None,
-                   unit: str = "mm", scale: float = 1.0, bar_px: int = 60) -> np.ndarray:
-    """Height map (H, W) as an RGB uint8 image (viridis; invalid pixels grey) with a colour scale bar.
-
-    ``scale`` multiplies the values for the labels (e.g. 1000 with ``unit='um'``).
-    """
-    h = np.asarray(height, float)
-    ok = np.isfinite(h) if valid is None else (np.asarray(valid, bool) & np.isfinite(h))
-    if not ok.any():
-        lo, hi = 0.0, 1.0
-    else:
-        lo = float(np.percentile(h[ok], 1)) if vmin is None else vmin
-        hi = float(np.percentile(h[ok], 99)) if vmax is None else vmax
-    if hi <= lo:
-        hi = lo + 1e-9
-    t = np.clip((np.where(ok, h, lo) - lo) / (hi - lo), 0, 1)
-    rgb = cv2.cvtColor(cv2.applyColorMap((t * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
-    rgb[~ok] = (110, 110, 110)
-    H = rgb.shape[0]
-    bar = np.full((H, bar_px, 3), 255, np.uint8)
-    ramp = np.linspace(255, 0, max(H - 20, 2)).astype(np.uint8)[:, None]
-    col = cv2.cvtColor(cv2.applyColorMap(ramp, cv2.COLORMAP_VIRIDIS), cv2.COLOR_BGR2RGB)
-    bar[10 : H - 10, 4:16] = col[:, 0][:, None, :]
-    for frac, val in ((0.0, hi), (0.5, 0.5 * (lo + hi)), (1.0, lo)):
-        yv = int(10 + frac * (H - 21))
-        cv2.putText(bar, f"{val * scale:.3g}", (18, yv + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(bar, unit, (18, H - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (0, 0, 0), 1, cv2.LINE_AA)
-    return np.hstack([rgb, bar])
-
-
-def draw_pad_overlay(image: np.ndarray, region: PadRegion, *, scratches=(), discoloured: np.ndarray | None = None,
-                     lines: list[str] = (), verdict_rgb=(255, 255, 0)) -> np.ndarray:
-    """RGB overlay of one pad: outline, discoloured area tinted magenta, scratches as red lines, text."""
-    from vision.overlay import to_rgb8
-
-    out = to_rgb8(image)
-    if discoloured is not None and discoloured.any():
-        tint = out.copy()
-        tint[discoloured] = (255, 0, 255)
-        out = cv2.addWeighted(out, 0.55, tint, 0.45, 0)
-    poly = np.round(region.polygon() * 16).astype(np.int32)
-    cv2.polylines(out, [poly], True, verdict_rgb, 1, cv2.LINE_AA, shift=4)
-    for s in scratches:
-        p0 = tuple(int(round(v * 16)) for v in s.p0_px)
-        p1 = tuple(int(round(v * 16)) for v in s.p1_px)
-        cv2.line(out, p0, p1, (255, 40, 40), 2, cv2.LINE_AA, shift=4)
-    x, y = np.min(region.polygon(), axis=0)
-    for i, t in enumerate([region.id or "", *lines]):
-        cv2.putText(out, t, (int(x), int(max(10, y - 4 - 12 * (len(lines) - i)))), cv2.FONT_HERSHEY_SIMPLEX, 0.38, verdict_rgb, 1, cv2.LINE_AA)
-    return out

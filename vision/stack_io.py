@@ -85,6 +85,48 @@ class FocusStack:
         raise InputError(f"{self.source}: target {t!r} is not understood; write 'target: pins' or 'target: pad:<ID>' in the manifest")
 
     @property
+    def align(self) -> str | None:
+        """``"ecc"``, ``"phase"`` or None (no ``align`` in the manifest, or ``none``)."""
+        a = self.meta.get("align")
+        a = None if a is None else str(a).strip().lower()
+        if a in (None, "", "none"):
+            return None
+        if a not in ("ecc", "phase"):
+            raise InputError(f"{self.source}: align {self.meta.get('align')!r} is not understood; write 'align: ecc' or 'align: phase' "
+                             "(hand-held stacks) in the manifest, or leave it out")
+        return a
+
+    @property
+    def items(self) -> list[str]:
+        """The pin ids in view (manifest ``items``), in the order given; [] when not given."""
+        it = self.meta.get("items")
+        if it is None:
+            return []
+        if isinstance(it, str):
+            it = [t for t in re.split(r"[\s,]+", it) if t]
+        if not isinstance(it, list) or not all(isinstance(t, (str, int)) for t in it):
+            raise InputError(f"{self.source}: items {it!r} must be a list of pin ids (e.g. 'items: P01 P02')")
+        return [str(t) for t in it]
+
+    @property
+    def stage_xy_mm(self) -> tuple[float, float] | None:
+        """Board (x, y) of the optical axis (manifest ``stage_xy_mm``), or None."""
+        v = self.meta.get("stage_xy_mm")
+        if v is None:
+            return None
+        try:
+            xy = tuple(float(t) for t in v)
+        except (TypeError, ValueError):
+            xy = ()
+        if len(xy) != 2 or not all(np.isfinite(xy)):
+            raise InputError(f"{self.source}: stage_xy_mm {v!r} must be two numbers (board x y of the optical axis, mm)")
+        return xy
+
+    def check_meta(self) -> None:
+        """Raise `InputError` naming the first manifest key (target, align, items, stage_xy_mm) that is not understood."""
+        self.target, self.align, self.items, self.stage_xy_mm  # noqa: B018 (each property validates its key)
+
+    @property
     def z_step_mm(self) -> float:
         """Median step between slices (mm)."""
         return float(np.median(np.diff(self.z_mm))) if self.n > 1 else float("nan")
@@ -266,5 +308,7 @@ def load_stack(path: str | Path) -> FocusStack:
         raise InputError(f"{p}: unknown stack manifest type {p.suffix!r}; use a .csv (file,z_mm), a .json or a folder")
     if not entries:
         raise InputError(f"{p}: the manifest lists no slices")
+    # the manifest's keys are checked before any slice is decoded: a typo is one line, at once
+    FocusStack(np.zeros((0, 1, 1), np.uint8), np.zeros(0), [], source=str(p), meta=meta).check_meta()
     imgs = [_read_slice(base_dir / f, p) for f, _ in entries]
     return stack_from_arrays(imgs, [z for _, z in entries], names=[f for f, _ in entries], source=str(p), meta=meta)

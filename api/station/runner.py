@@ -46,11 +46,12 @@ def make_source(cam) -> FrameSource:
     return FileSource(cam.paths, loop=cam.loop)
 
 
-def default_inspect(serial, images, calibrations, recipe):
+def default_inspect(serial, images, calibrations, recipe, stacks=None):
     from vision.inspect import BoardInput, inspect_board
 
     # the station keeps and delivers the result document; overlays are drawn where someone looks at them
-    return inspect_board(BoardInput(serial=serial, recipe=recipe, images=images, calibrations=calibrations, overlays=False)).result
+    return inspect_board(BoardInput(serial=serial, recipe=recipe, images=images, calibrations=calibrations, stacks=stacks or {},
+                                    overlays=False)).result
 
 
 class StationRunner:
@@ -101,6 +102,10 @@ class StationRunner:
         if board_dir is None:
             return cals
         named = meta.get("calibrations") if isinstance(meta.get("calibrations"), dict) else {}
+        for name in meta.get("stacks") if isinstance(meta.get("stacks"), dict) else {}:
+            f = named.get(f"stack:{name}")
+            if f and (board_dir / f).is_file():
+                cals[f"stack:{name}"] = CalibrationRecord.load(board_dir / f)
         for v in self.cfg.views:
             key = calibration_key(v)
             if key in cals:
@@ -110,6 +115,17 @@ class StationRunner:
                     cals[key] = CalibrationRecord.load(board_dir / f)
                     break
         return cals
+
+    @staticmethod
+    def _board_stacks(meta: dict) -> dict:
+        """A replayed board's focus stacks (``stacks: {name: folder}`` in its board.yaml), loaded by
+        `vision.stack_io.load_stack` like the CLI and the service: the manifest is the stack's truth."""
+        named = meta.get("stacks")
+        if not meta.get("dir") or not isinstance(named, dict):
+            return {}
+        from vision.stack_io import load_stack
+
+        return {str(n): load_stack(Path(meta["dir"]) / str(f)) for n, f in named.items()}
 
     # -- state -------------------------------------------------------------------
     def _set(self, state: str, why: str = "") -> None:
@@ -242,7 +258,8 @@ class StationRunner:
                     recipe = self._load_recipe(board_dir / "recipe.yaml")
                 if recipe is None:
                     raise InputError("no recipe: set 'recipe' in the station config")
-                res = self.inspect(serial, {v: f.image for v, f in frames.items()}, cals, recipe)
+                stacks = self._board_stacks(meta)
+                res = self.inspect(serial, {v: f.image for v, f in frames.items()}, cals, recipe, **({"stacks": stacks} if stacks else {}))
                 result = res.model_dump(mode="json")
                 verdict = res.board.verdict.value
             except Exception as exc:  # one board's failure never stops the line

@@ -137,7 +137,8 @@ def test_rendered_d04_expected_flags(d04):
     for pid, flags in t["expected_defective_items"].items():
         assert pins[pid].verdict.value in ("FAIL", "REVIEW") and set(flags) <= set(pins[pid].reasons), (pid, pins[pid].reasons)
     assert "stack:pins" in res.overlays and res.overlays["stack:pins"].shape == (360, 480, 3)
-    assert res.overlays["stack:pins:height"].shape == (360, 480 + 60, 3)  # with its colour scale bar
+    # with its colour scale bar, and below it the legend band of the unmeasured (hatched) areas
+    assert res.overlays["stack:pins:height"].shape == (360 + 20, 480 + 60, 3)
 
 
 def test_stack_naming_pins_the_recipe_lacks(shared_data):

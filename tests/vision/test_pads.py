@@ -8,8 +8,9 @@ import pytest
 
 from models.errors import InputError
 from vision.focus import depth_from_focus
-from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
-                         locate_pads, pad_mask, roughness_sa)
+from vision.heightmap_view import height_map_rgb
+from vision.overlay import draw_pad_overlay
+from vision.pads import PadRegion, discoloured_fraction, find_scratches, flatness, locate_pads, pad_mask, roughness_sa
 from vision.synth.scene import PadCondition
 from vision.synth.stack import pad_stack, pad_top_image
 

@@ -35,10 +35,12 @@ from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
 from models.pin_geometry import PinGeometry
+from vision.heightmap_view import height_map_picture
 from vision.params import PARAMS
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
-from vision.pads import (PadRegion, discoloured_fraction, draw_pad_overlay, find_scratches, flatness, height_map_rgb,
-                         locate_pads, pad_mask, roughness_sa)  # noqa: F401 (PadRegion: type of the drawn regions)
+from vision.heightmap_view import height_map_rgb
+from vision.overlay import draw_pad_overlay
+from vision.pads import PadRegion, discoloured_fraction, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
 
 __all__ = ["inspect_view", "inspect_pads_top"]
 
@@ -68,12 +70,28 @@ def inspect_view(inp) -> dict[str, ViewOutput]:
     out = {}
     for name, st in inp.stacks.items():
         kind, pad_id = st.target
+        st = aligned_stack(st)
         if kind == "pins":
             out[name] = _pins_view(inp, name, st)
         else:
             out[name] = _pad_view(inp, name, st, pad_id)
         out[name].notes.extend(st.notes)
     return out
+
+
+def aligned_stack(st):
+    """The stack as its manifest says to use it: hand-held slices (``align: ecc|phase``) registered
+    to the middle one first, once, for every measurement and picture of it."""
+    import dataclasses
+
+    from vision.align import align_stack
+
+    if st.align is None:
+        return st
+    al = align_stack(st.images, method=st.align)
+    shift = max(math.hypot(*m[:2, 2]) for m in al.transforms)
+    notes = [f"aligned with {st.align} (manifest); largest shift {shift:.1f} px", *(f"slice {k} not aligned: {why}" for k, why in al.failed)]
+    return dataclasses.replace(st, images=np.stack(al.aligned), notes=[*st.notes, *notes])
 
 
 # -- pins ------------------------------------------------------------------------------------------
@@ -83,15 +101,13 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
     src = f"stack:{name}"
     rec = _record(inp, name, st.shape)
     geo = pin_geometry(recipe, what="a pin focus stack")
-    items = list(st.meta.get("items") or [])
+    items = st.items
     unknown = [i for i in items if i not in {p.id for p in recipe.pins}]
     if unknown:
         raise InputError(f"focus stack {name!r} lists pins {unknown} that recipe {recipe.key} does not have")
     expected = None
-    if "stage_xy_mm" in st.meta:
-        sxy = np.asarray(st.meta["stage_xy_mm"], float)
-        if sxy.shape != (2,):
-            raise InputError(f"focus stack {name!r}: stage_xy_mm must be two numbers (board x, y of the optical axis)")
+    if st.stage_xy_mm is not None:
+        sxy = np.asarray(st.stage_xy_mm, float)
         pins = [p for p in recipe.pins if not items or p.id in items]
         expected = {p.id: tuple(axis_mm_to_px(rec, np.asarray(p.xy_mm) - sxy)) for p in pins}
     elif not items:
@@ -152,7 +168,7 @@ def _pins_overlay(st, found: list[MicroPin]) -> tuple[np.ndarray, np.ndarray]:
 
     from vision.overlay import draw_marker, to_rgb8
 
-    r = depth_from_focus(st.images, st.z_mm, **PIN_DFF)
+    r = depth_from_focus(st.images, st.z_mm, picture="pyramid", **PIN_DFF)
     img = to_rgb8(r.all_in_focus)
     for mp in found:
         if not math.isfinite(mp.center_px[0]):
@@ -170,7 +186,7 @@ def _pins_overlay(st, found: list[MicroPin]) -> tuple[np.ndarray, np.ndarray]:
         for i, t in enumerate(txt):
             cv2.putText(img, t, (int(mp.center_px[0]) + 12, int(mp.center_px[1]) - 10 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1, cv2.LINE_AA)
     # smooth gold has little texture: most pin pixels are flagged (grey); the rims and edges carry heights
-    return img, height_map_rgb(r.height_mm, r.valid, vmin=float(st.z_mm[1]), vmax=float(st.z_mm[-2]), unit="mm")
+    return img, height_map_picture(r, vmin=float(st.z_mm[1]), vmax=float(st.z_mm[-2]), unit="mm")
 
 
 # -- pads ------------------------------------------------------------------------------------------
@@ -195,10 +211,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     q = _recipe_pad(recipe, pad_id)
     rec = _record(inp, name, st.shape)
     s = rec.scale_mm_per_px()
-    align = st.meta.get("align")
-    if align not in (None, "none", "ecc", "phase"):
-        raise InputError(f"focus stack {name!r}: align {align!r} is not understood; use 'ecc' or 'phase' (hand-held) or leave it out")
-    r = depth_from_focus(st.images, st.z_mm, align=None if align in (None, "none") else align, **PAD_DFF)
+    r = depth_from_focus(st.images, st.z_mm, **PAD_DFF)  # aligned per the manifest by inspect_view
     t1 = time.perf_counter()
     size_px = (q.size_mm[0] / s, q.size_mm[1] / s)
     regs = locate_pads(r.all_in_focus, pad_size_px=size_px, max_pads=8)
@@ -212,8 +225,8 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
         vo.overlays[src] = height_map_rgb(r.height_mm, r.valid, unit="um", scale=1e3)
         return vo
     H, W = st.shape
-    if "stage_xy_mm" in st.meta:
-        want = axis_mm_to_px(rec, np.asarray(q.center_mm) - np.asarray(st.meta["stage_xy_mm"], float))
+    if st.stage_xy_mm is not None:
+        want = axis_mm_to_px(rec, np.asarray(q.center_mm) - np.asarray(st.stage_xy_mm, float))
     else:
         want = np.array([W / 2 - 0.5, H / 2 - 0.5])
     reg = min(regs, key=lambda g: math.dist(g.center_px, want))
@@ -250,7 +263,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     # the engineer's views: the fitted pad surface (deviation from its best plane) and the raw height map
     if fl.ok:
         vo.overlays[f"{src}:height"] = height_map_rgb(fl.surface_mm, None, unit="um from plane", scale=1e3)
-    vo.overlays[f"{src}:dff"] = height_map_rgb(r.height_mm, r.valid, unit="um (z)", scale=1e3)
+    vo.overlays[f"{src}:dff"] = height_map_picture(r, unit="um (z)", scale=1e3)
     vo.timings_ms.update({"depth_from_focus": (t1 - t0) * 1e3, "pad": (time.perf_counter() - t1) * 1e3})
     return vo
 

@@ -30,7 +30,7 @@ def test_focus_writes_height_map_and_all_in_focus(tmp_path, capsys):
     line = capsys.readouterr().out.strip()
     assert "17 slices, step 10.0 um" in line and "% of pixels measured" in line and "\n" not in line
     hm = cv2.imread(str(out))
-    assert hm.shape == (360, 480 + 60, 3)  # the map plus its scale bar
+    assert hm.shape == (360 + 20, 480 + 60, 3)  # the map plus its scale bar, and the legend band of unmeasured areas below
     aif = cv2.imread(str(tmp_path / "out" / "hm_aif.png"), cv2.IMREAD_UNCHANGED)
     assert aif.shape == (360, 480) and aif.dtype == np.uint8
 
