@@ -27,28 +27,35 @@ def _build(config: Path, record_dir: Path | None = None, inspect: bool = True):
 @station_app.command("run")
 def run(config: Path = typer.Option(..., "--config", help="station YAML"),
         max_boards: int | None = typer.Option(None, "--max-boards", help="stop after this many boards")) -> None:
-    """Run the station until interrupted (or the replay / timer ends)."""
+    """Run the station until SIGINT/SIGTERM (or the replay / timer ends); prints one summary line."""
     from api.station.delivery import Deliverer
     from api.station.health import HealthServer
+    from api.station.lifecycle import StopOnSignal, exit_cleanly_soon, summary_line
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg, runner = _build(config)
     health = HealthServer(runner, host=cfg.health.host, port=cfg.health.port)
     deliverer = None
-    if cfg.sink.kind == "service":
-        deliverer = Deliverer.for_sink(cfg.sink, runner.outbox)
-        deliverer.start()
-    health.start()
-    typer.echo(f"station {cfg.station_id}: healthz at {health.url}/healthz")
-    runner.open()
-    try:
-        runner.run(max_boards=max_boards)
-    finally:
-        runner.close()
-        health.stop()
-        if deliverer is not None:
-            deliverer.stop()
-    typer.echo(f"station {cfg.station_id}: {runner.counts}; outbox {runner.outbox.counts()}")
+    with StopOnSignal(runner.stop) as sig:
+        if cfg.sink.kind == "service":
+            deliverer = Deliverer.for_sink(cfg.sink, runner.outbox)
+            deliverer.start()
+        health.start()
+        typer.echo(f"station {cfg.station_id}: healthz at {health.url}/healthz", err=True)
+        try:
+            runner.open()
+            runner.run(max_boards=max_boards)
+        finally:
+            runner.close()
+            health.stop()
+            if deliverer is not None:
+                deliverer.stop()
+            outbox = runner.outbox.counts()
+            runner.outbox.close()
+        why = sig.signal or ("--max-boards reached" if max_boards and runner.counts["boards"] >= max_boards else "trigger or replay finished")
+        typer.echo(summary_line(cfg.station_id, runner.counts, outbox, config=str(config), why=why, stop_s=sig.elapsed_s()))
+    if sig.signal:
+        exit_cleanly_soon()
 
 
 @station_app.command("record")

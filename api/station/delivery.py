@@ -79,11 +79,13 @@ class Deliverer:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 0.5) -> None:
+        """Stop the thread; a delivery still in flight after `timeout_s` is abandoned (its row stays
+        pending and is re-sent later under the same Idempotency-Key, so it is never inspected twice)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=timeout_s)
 
     def drain_once(self) -> int:
         """Try every due row once; returns how many were delivered."""

@@ -20,7 +20,7 @@ from api.service.calref import record_ref
 from api.station.outbox import Outbox
 from api.station.records import CapturedView, StationRecord
 from calibration.errors import InputError
-from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameSource
+from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameSource, Interrupted
 
 log = logging.getLogger("pogoscope.station")
 
@@ -152,7 +152,16 @@ class StationRunner:
             self._mqtt.disconnect()
 
     def stop(self) -> None:
+        """Ask the station to stop (safe from a signal handler): no new board is started, a capture
+        in progress is abandoned (the board is recorded ``not_inspected``), an inspection in
+        progress is finished; `run` then returns."""
         self._stop.set()
+        for s in self.sources.values():
+            s.interrupt()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def run(self, *, max_boards: int | None = None) -> None:
         """Serve triggers until stopped, the replay ends, a timer trigger is done, or `max_boards`."""
@@ -220,6 +229,8 @@ class StationRunner:
             except ReplayDone:
                 self._set("idle")
                 raise
+            except Interrupted:
+                reason, frames = "the station stopped during capture (board abandoned)", {}
             except AcquisitionError as exc:
                 reason = f"capture failed: {exc}"
                 if isinstance(exc, DeviceLost):
