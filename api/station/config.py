@@ -109,6 +109,12 @@ class Health(_Strict):
     port: int = Field(default=8089, ge=0, le=65535, description="0 = any free port")
 
 
+class Retention(_Strict):
+    delivered_h: float | None = Field(default=168.0, gt=0, description="delete rows the service accepted this many hours after the board was seen; null keeps them")
+    local_h: float | None = Field(default=None, gt=0, description="delete 'local' sink rows after this many hours; null (default) keeps them")
+    prune_every_s: float = Field(default=60.0, gt=0, description="how often the running station prunes")
+
+
 class StationConfig(_Strict):
     station_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     cameras: dict[str, Camera]
@@ -117,6 +123,7 @@ class StationConfig(_Strict):
     trigger: Trigger
     sink: Sink = LocalSink(kind="local")
     database: Path = Field(default=Path("station.sqlite"), description="local results + outbox (SQLite)")
+    retention: Retention = Retention()
     publish: Publish = Publish()
     health: Health = Health()
     record_dir: Path | None = Field(default=None, description="also save every captured board here (replay layout)")

@@ -76,6 +76,7 @@ class StationRunner:
         self._mqtt = None
         self._stop = threading.Event()
         self._last_reconnect = 0.0
+        self._last_prune = 0.0
         self._recipe = self._load_recipe(cfg.recipe) if cfg.recipe else None
         self._cals = {}
         for v, vc in cfg.views.items():
@@ -126,7 +127,19 @@ class StationRunner:
                 "counts": dict(self.counts), "outbox": self.outbox.counts(), "last": self.last}
 
     # -- lifecycle ---------------------------------------------------------------
+    def prune(self, *, force: bool = False) -> int:
+        """Apply the configured retention to the outbox (every ``retention.prune_every_s``)."""
+        ret = self.cfg.retention
+        if not force and time.time() - self._last_prune < ret.prune_every_s:
+            return 0
+        self._last_prune = time.time()
+        n = self.outbox.prune(delivered_h=ret.delivered_h, local_h=ret.local_h)
+        if n:
+            log.info("outbox: %d old row(s) pruned (retention: delivered %s h, local %s h)", n, ret.delivered_h, ret.local_h)
+        return n
+
     def open(self) -> None:
+        self.prune(force=True)
         for n, s in self.sources.items():
             try:
                 s.open()
@@ -168,6 +181,7 @@ class StationRunner:
         n = 0
         while not self._stop.is_set() and (max_boards is None or n < max_boards):
             self._try_reconnect()
+            self.prune()
             t = self.trigger.get(timeout=0.05)
             if t is None:
                 if self.trigger.finished and self.trigger.queue.empty():
