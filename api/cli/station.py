@@ -24,11 +24,27 @@ def _build(config: Path, record_dir: Path | None = None, inspect: bool = True):
     return cfg, StationRunner(cfg, recorder=Recorder(rec_dir) if rec_dir else None, **kw)
 
 
+def _deliverer(cfg, runner):
+    """The delivery thread with the start-up check run now (its verdict is printed on stderr)."""
+    from api.station.delivery import Deliverer
+    from api.station.preflight import for_station
+
+    d = Deliverer.for_sink(cfg.sink, runner.outbox, preflight=for_station(cfg, recipe=runner._recipe, calibration_records=runner._cals))
+    ok = d.check()
+    if ok:
+        typer.echo(f"station {cfg.station_id}: start-up check passed: the service {cfg.sink.url} accepts the key"
+                   + (f"; {'; '.join(d.notes)}" if d.notes else ""), err=True)
+    elif d.fault:
+        typer.echo(f"station {cfg.station_id}: FAULT: {d.fault} (boards are inspected and kept; delivery resumes when this is fixed)", err=True)
+    else:
+        typer.echo(f"station {cfg.station_id}: start-up check not done: {'; '.join(d.notes)}", err=True)
+    return d
+
+
 @station_app.command("run")
 def run(config: Path = typer.Option(..., "--config", help="station YAML"),
         max_boards: int | None = typer.Option(None, "--max-boards", help="stop after this many boards")) -> None:
     """Run the station until SIGINT/SIGTERM (or the replay / timer ends); prints one summary line."""
-    from api.station.delivery import Deliverer
     from api.station.health import HealthServer
     from api.station.lifecycle import StopOnSignal, exit_cleanly_soon, summary_line
 
@@ -38,7 +54,8 @@ def run(config: Path = typer.Option(..., "--config", help="station YAML"),
     deliverer = None
     with StopOnSignal(runner.stop) as sig:
         if cfg.sink.kind == "service":
-            deliverer = Deliverer.for_sink(cfg.sink, runner.outbox)
+            deliverer = _deliverer(cfg, runner)
+            runner.deliverer = deliverer
             deliverer.start()
         health.start()
         typer.echo(f"station {cfg.station_id}: healthz at {health.url}/healthz", err=True)
@@ -70,3 +87,50 @@ def record(config: Path = typer.Option(..., "--config", help="station YAML"),
     finally:
         runner.close()
     typer.echo(f"recorded {len(list(out.iterdir()))} board(s) in {out}")
+
+
+@station_app.command("deliver")
+def deliver(config: Path = typer.Option(..., "--config", help="station YAML"),
+            retry_rejected: bool = typer.Option(False, "--retry-rejected", help="also re-send boards the service refused (held and rejected)"),
+            timeout_s: float = typer.Option(60.0, "--timeout", min=0.1, help="give up after this many seconds")) -> None:
+    """Send the outbox to the service now (without running the station); exit 0 when nothing is left undelivered, 1 otherwise."""
+    import time
+
+    from api.station.config import load_config
+    from api.station.delivery import Deliverer
+    from api.station.lifecycle import outbox_phrase, undelivered
+    from api.station.outbox import Outbox
+    from api.station.preflight import for_station
+    from api.station.runner import StationRunner
+    from calibration.errors import InputError
+
+    cfg = load_config(config)
+    if cfg.sink.kind != "service":
+        raise InputError(f"{config}: sink is {cfg.sink.kind!r}; `station deliver` sends to a sink of kind 'service'")
+    outbox = Outbox(cfg.database)
+    recipe = StationRunner._load_recipe(cfg.recipe) if cfg.recipe else None
+    from calibration.record import CalibrationRecord
+
+    cals = {v: CalibrationRecord.load(vc.calibration) for v, vc in cfg.views.items() if vc.calibration is not None}
+    d = Deliverer.for_sink(cfg.sink, outbox, preflight=for_station(cfg, recipe=recipe, calibration_records=cals))
+    released = outbox.release(rejected=retry_rejected) if retry_rejected else 0
+    outbox.release(pending=True)  # an explicit "send now": no back-off wait, held boards once more too
+    ok = d.check()
+    sent, t0 = 0, time.monotonic()
+    while ok and time.monotonic() - t0 < timeout_s:
+        n = d.drain_once()
+        sent += n
+        if not outbox.counts().get("pending"):
+            break  # sent, or held/rejected by the service (retrying those now would get the same answer)
+        if n == 0:  # everything due failed this round: wait for its back-off (bounded by the timeout)
+            time.sleep(min(0.5, max(0.0, timeout_s - (time.monotonic() - t0))))
+    counts = outbox.counts()
+    left = undelivered(counts)
+    line = f"station {cfg.station_id}: {sent} board(s) delivered now ({released} re-queued); outbox: {outbox_phrase(counts)}"
+    if not ok:
+        line += f"; not sent: {d.fault or '; '.join(d.notes)}"
+    elif left:
+        line += f"; {left} board(s) still NOT delivered" + (f" (last error: {d.last_error})" if d.last_error else "")
+    outbox.close()
+    typer.echo(line)
+    raise typer.Exit(1 if left else 0)

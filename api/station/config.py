@@ -89,6 +89,7 @@ class ServiceSink(_Strict):
     timeout_s: float = Field(default=5.0, gt=0)
     retry_base_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
+    held_retry_s: float = Field(default=30.0, gt=0, description="boards the service refused for a fixable cause (401/403/422) are re-sent this often")
 
 
 class LocalSink(_Strict):

@@ -159,9 +159,10 @@ class Outbox:
         with self._lock, self._engine.begin() as c:
             c.execute(update(boards).where(boards.c.key == key).values(**values))
 
-    def release(self, *, rejected: bool = False) -> int:
-        """Make held rows (and rejected ones when `rejected`) due now; returns how many."""
-        states = ("held", "rejected") if rejected else ("held",)
+    def release(self, *, rejected: bool = False, pending: bool = False) -> int:
+        """Make held rows (and rejected ones when `rejected`, pending ones waiting for their back-off
+        when `pending`) due now; returns how many."""
+        states = ("held",) + (("rejected",) if rejected else ()) + (("pending",) if pending else ())
         with self._lock, self._engine.begin() as c:
             # a rejected row still has its images: they are deleted only once delivered
             n = c.execute(update(boards).where(boards.c.delivery.in_(states))

@@ -73,6 +73,7 @@ class StationRunner:
         self.counts = {"boards": 0, "inspected": 0, "not_inspected": 0}
         self.last: dict | None = None
         self.listeners: list = []
+        self.deliverer = None  # set by whoever runs the delivery thread; its fault is the station's
         self._mqtt = None
         self._stop = threading.Event()
         self._last_reconnect = 0.0
@@ -123,8 +124,16 @@ class StationRunner:
         for n, s in self.sources.items():
             cams[n] = {"source": s.name, "trigger_mode": getattr(s, "trigger_mode", "replay" if "replay" in s.name else "files"),
                        "notes": list(getattr(s, "notes", [])), "fault": self.faulted.get(n)}
-        return {"station_id": self.cfg.station_id, "state": self.state, "since": self.state_since, "cameras": cams,
-                "counts": dict(self.counts), "outbox": self.outbox.counts(), "last": self.last}
+        faults = [f"camera {n}: {e}" for n, e in self.faulted.items()]
+        delivery = None
+        if self.deliverer is not None:
+            d = self.deliverer
+            delivery = {"fault": d.fault, "last_error": d.last_error, "notes": list(d.notes), "checked": d.checked_ok}
+            if d.fault:
+                faults.append(f"delivery: {d.fault}")
+        state = "fault" if faults and self.state in ("idle", "fault") else self.state
+        return {"station_id": self.cfg.station_id, "state": state, "since": self.state_since, "faults": faults, "cameras": cams,
+                "counts": dict(self.counts), "outbox": self.outbox.counts(), "delivery": delivery, "last": self.last}
 
     # -- lifecycle ---------------------------------------------------------------
     def prune(self, *, force: bool = False) -> int:
