@@ -13,15 +13,13 @@ station_app = typer.Typer(help="Inline camera station: trigger -> capture -> ins
 app.add_typer(station_app, name="station")
 
 
-def _build(config: Path, record_dir: Path | None = None, inspect: bool = True):
+def _build(config: Path):
     from api.station.config import load_config
     from api.station.recorder import Recorder
     from api.station.runner import StationRunner
 
     cfg = load_config(config)
-    rec_dir = record_dir or cfg.record_dir
-    kw = {} if inspect else {"inspect": lambda *a: (_ for _ in ()).throw(RuntimeError("recording only, not inspected"))}
-    return cfg, StationRunner(cfg, recorder=Recorder(rec_dir) if rec_dir else None, **kw)
+    return cfg, StationRunner(cfg, recorder=Recorder(cfg.record_dir) if cfg.record_dir else None)
 
 
 def _deliverer(cfg, runner):
@@ -79,14 +77,39 @@ def run(config: Path = typer.Option(..., "--config", help="station YAML"),
 def record(config: Path = typer.Option(..., "--config", help="station YAML"),
            out: Path = typer.Option(..., "--out", help="replay folder to write"),
            boards: int = typer.Option(1, "--boards", min=1, help="how many boards to capture")) -> None:
-    """Capture boards (one per trigger) into a replay folder with their metadata, without inspecting."""
-    cfg, runner = _build(config, record_dir=out, inspect=False)
-    runner.open()
-    try:
-        runner.run(max_boards=boards)
-    finally:
-        runner.close()
-    typer.echo(f"recorded {len(list(out.iterdir()))} board(s) in {out}")
+    """Capture boards (one per trigger, any trigger kind) into board folders that `pogoscope inspect`
+    and the replay source read; nothing is inspected and nothing goes to the delivery outbox."""
+    from api.station.config import load_config
+    from api.station.health import HealthServer
+    from api.station.lifecycle import StopOnSignal, exit_cleanly_soon
+    from api.station.recorder import Recorder
+    from api.station.runner import StationRunner
+    from calibration.errors import InputError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load_config(config)
+    if not any(c.kind == "replay" for c in cfg.cameras.values()):  # a camera's board needs the station's files
+        missing = (["recipe"] if cfg.recipe is None else []) + [f"views.{v}.calibration" for v, vc in cfg.views.items() if vc.calibration is None]
+        if missing:
+            raise InputError(f"{config}: station record needs {', '.join(missing)}: a recording is a board folder "
+                             "`pogoscope inspect` reads, with its recipe and calibration records")
+    runner = StationRunner(cfg, recorder=Recorder(out), mode="record")
+    health = HealthServer(runner, host=cfg.health.host, port=cfg.health.port)  # also serves POST /trigger
+    with StopOnSignal(runner.stop) as sig:
+        health.start()
+        typer.echo(f"station {cfg.station_id} recording into {out}: healthz at {health.url}/healthz", err=True)
+        try:
+            runner.open()
+            runner.run(max_boards=boards)
+        finally:
+            runner.close()
+            health.stop()
+        c = runner.counts
+        why = sig.signal or ("--boards reached" if c["boards"] >= boards else "trigger or replay finished")
+        typer.echo(f"station {cfg.station_id} stopped recording ({why}): {c['recorded']} board(s) recorded in {out}"
+                   + (f", {c['not_recorded']} not recorded (see the log)" if c["not_recorded"] else ""))
+    if sig.signal:
+        exit_cleanly_soon()
 
 
 @station_app.command("deliver")

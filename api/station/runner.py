@@ -57,20 +57,27 @@ class StationRunner:
     """Drives one station. `inspect(serial, images, calibrations, recipe) -> BoardResult` is injectable."""
 
     def __init__(self, cfg, *, sources: dict[str, FrameSource] | None = None, trigger=None, inspect=default_inspect,
-                 outbox: Outbox | None = None, recorder=None, submit: bool | None = None) -> None:
+                 outbox: Outbox | None = None, recorder=None, submit: bool | None = None, mode: str = "run") -> None:
+        """`mode` "record" (`station record`): boards go to `recorder` only -- no inspection, no
+        outbox (the delivery outbox is never opened), see `record`."""
         from api.station.triggers import make_trigger
 
         self.cfg = cfg
         self.sources = sources if sources is not None else {n: make_source(c) for n, c in cfg.cameras.items()}
         self.trigger = trigger if trigger is not None else make_trigger(cfg.trigger)
         self.inspect = inspect
-        self.outbox = outbox if outbox is not None else Outbox(cfg.database)
+        if mode not in ("run", "record"):
+            raise ValueError(f"mode {mode!r}")
+        if mode == "record" and recorder is None:
+            raise InputError("station record needs a folder to record into (--out)")
+        self.mode = mode
+        self.outbox = outbox if outbox is not None or mode == "record" else Outbox(cfg.database)
         self.recorder = recorder
         self.submit = (cfg.sink.kind == "service") if submit is None else submit
         self.state = "idle"
         self.state_since = time.time()
         self.faulted: dict[str, str] = {}
-        self.counts = {"boards": 0, "inspected": 0, "not_inspected": 0}
+        self.counts = {"boards": 0, "inspected": 0, "not_inspected": 0} if mode == "run" else {"boards": 0, "recorded": 0, "not_recorded": 0}
         self.last: dict | None = None
         self.listeners: list = []
         self.deliverer = None  # set by whoever runs the delivery thread; its fault is the station's
@@ -94,23 +101,14 @@ class StationRunner:
 
     def _board_calibrations(self, meta: dict) -> dict:
         """Calibration records by the pipeline's key (``top``, ``side``): the station config's first,
-        else a replayed board's own (``calibrations`` in its board.yaml, or ``calibration_<view>.json``)."""
+        else a replayed board's own (see `calibration_files`)."""
         from api.boardset import calibration_key
         from calibration.record import CalibrationRecord
 
         cals = {calibration_key(v): rec for v, rec in self._cals.items()}
-        board_dir = Path(meta["dir"]) if meta.get("dir") else None
-        if board_dir is None:
-            return cals
-        named = meta.get("calibrations") if isinstance(meta.get("calibrations"), dict) else {}
-        for v in self.cfg.views:
-            key = calibration_key(v)
-            if key in cals:
-                continue
-            for f in (named.get(key), named.get(v), f"calibration_{v}.json"):
-                if f and (board_dir / f).is_file():
-                    cals[key] = CalibrationRecord.load(board_dir / f)
-                    break
+        for key, f in self.calibration_files(meta, required=False).items():
+            if key not in cals:
+                cals[key] = CalibrationRecord.load(f)
         return cals
 
     # -- state -------------------------------------------------------------------
@@ -133,12 +131,14 @@ class StationRunner:
                 faults.append(f"delivery: {d.fault}")
         state = "fault" if faults and self.state in ("idle", "fault") else self.state
         return {"station_id": self.cfg.station_id, "state": state, "since": self.state_since, "faults": faults, "cameras": cams,
-                "counts": dict(self.counts), "outbox": self.outbox.counts(), "delivery": delivery, "last": self.last}
+                "counts": dict(self.counts), "outbox": self.outbox.counts() if self.outbox is not None else None, "delivery": delivery, "last": self.last}
 
     # -- lifecycle ---------------------------------------------------------------
     def prune(self, *, force: bool = False) -> int:
         """Apply the configured retention to the outbox (every ``retention.prune_every_s``)."""
         ret = self.cfg.retention
+        if self.outbox is None:
+            return 0
         if not force and time.time() - self._last_prune < ret.prune_every_s:
             return 0
         self._last_prune = time.time()
@@ -148,7 +148,8 @@ class StationRunner:
         return n
 
     def open(self) -> None:
-        self.prune(force=True)
+        if self.outbox is not None:
+            self.prune(force=True)
         for n, s in self.sources.items():
             try:
                 s.open()
@@ -197,7 +198,7 @@ class StationRunner:
                     break
                 continue
             try:
-                self.handle(t)
+                self.record(t) if self.mode == "record" else self.handle(t)
             except ReplayDone:
                 log.info("replay finished")
                 break
@@ -233,6 +234,89 @@ class StationRunner:
             frames[view] = self.sources[vc.camera].grab(view=view, timeout_s=self.cfg.grab_timeout_s)
         return frames
 
+    def _capture_board(self, meta: dict) -> tuple[dict, str | None]:
+        """Every view of one board, or no frames and the reason (a lost camera puts the station in
+        fault; a stop abandons the board). ReplayDone passes through."""
+        self._try_reconnect(force=True)
+        if self.faulted:
+            return {}, "station in fault: " + "; ".join(f"camera {n}: {e}" for n, e in self.faulted.items())
+        self._set("capturing")
+        try:
+            return self._capture(meta), None
+        except ReplayDone:
+            self._set("idle")
+            raise
+        except Interrupted:
+            return {}, "the station stopped during capture (board abandoned)"
+        except AcquisitionError as exc:
+            if isinstance(exc, DeviceLost):
+                for n, s in self.sources.items():
+                    if s.name in str(exc) or not getattr(s, "is_open", True):
+                        self.faulted[n] = str(exc)
+                self._set("fault", str(exc))
+            return {}, f"capture failed: {exc}"
+        except InputError as exc:
+            return {}, f"capture failed: {exc}"
+
+    def recipe_file(self, meta: dict) -> Path:
+        """The station config's recipe, else the replayed board's own (named in its board.yaml, or
+        ``recipe.yaml``); InputError when there is none."""
+        if self.cfg.recipe is not None:
+            return self.cfg.recipe
+        board_dir = Path(meta["dir"]) if meta.get("dir") else None
+        for name in ((meta.get("recipe"), "recipe.yaml") if board_dir is not None else ()):
+            if isinstance(name, str) and (board_dir / name).is_file():
+                return board_dir / name
+        raise InputError("no recipe: set 'recipe' in the station config")
+
+    def calibration_files(self, meta: dict, *, required: bool = True) -> dict[str, Path]:
+        """The calibration record file of each calibration key this board needs: the station
+        config's, else the replayed board's own (named under ``calibrations`` in its board.yaml, or
+        ``calibration_<view>.json``). With `required`, InputError naming a view that has none."""
+        from api.boardset import calibration_key
+
+        board_dir = Path(meta["dir"]) if meta.get("dir") else None
+        named = meta.get("calibrations") if isinstance(meta.get("calibrations"), dict) else {}
+        cals: dict[str, Path] = {}
+        for v, vc in self.cfg.views.items():
+            key = calibration_key(v)
+            if key in cals:
+                continue
+            if vc.calibration is not None:
+                cals[key] = vc.calibration
+                continue
+            for f in ((named.get(key), named.get(v), f"calibration_{v}.json") if board_dir is not None else ()):
+                if isinstance(f, str) and (board_dir / f).is_file():
+                    cals[key] = board_dir / f
+                    break
+            else:
+                if required:
+                    raise InputError(f"no calibration record for the {v} view: set views.{v}.calibration in the station config")
+        return cals
+
+    def record(self, trig) -> dict:
+        """`station record`: capture one board into the recorder as a complete board folder (recipe
+        and calibration records copied beside the images); no inspection, nothing in the outbox."""
+        meta: dict = {}
+        frames, reason = self._capture_board(meta)
+        serial = trig.serial or meta.get("serial") or f"{self.cfg.station_id}-{uuid.uuid4().hex[:8]}"
+        folder = None
+        if reason is None:
+            try:
+                folder = self.recorder.save(serial, frames, meta=meta, recipe=self.recipe_file(meta), calibrations=self.calibration_files(meta))
+            except InputError as exc:
+                reason = f"not recorded: {exc}"
+        self.counts["boards"] += 1
+        self.counts["recorded" if folder else "not_recorded"] += 1
+        out = {"serial": serial, "status": "recorded" if folder else "not_recorded", "folder": str(folder) if folder else None,
+               "reason": reason}
+        self.last = out
+        if reason:
+            log.warning("board %s not recorded: %s", serial, reason)
+        if not self.faulted:
+            self._set("idle")
+        return out
+
     def handle(self, trig) -> StationRecord:
         t0 = time.perf_counter()
         key = str(uuid.uuid4())
@@ -242,27 +326,7 @@ class StationRunner:
         frames: dict = {}
         meta: dict = {}
         timings = {}
-        self._try_reconnect(force=True)
-        if self.faulted:
-            reason = "station in fault: " + "; ".join(f"camera {n}: {e}" for n, e in self.faulted.items())
-        else:
-            self._set("capturing")
-            try:
-                frames = self._capture(meta)
-            except ReplayDone:
-                self._set("idle")
-                raise
-            except Interrupted:
-                reason, frames = "the station stopped during capture (board abandoned)", {}
-            except AcquisitionError as exc:
-                reason = f"capture failed: {exc}"
-                if isinstance(exc, DeviceLost):
-                    for n, s in self.sources.items():
-                        if s.name in str(exc) or not getattr(s, "is_open", True):
-                            self.faulted[n] = str(exc)
-                    self._set("fault", str(exc))
-            except InputError as exc:
-                reason = f"capture failed: {exc}"
+        frames, reason = self._capture_board(meta)
         timings["capture"] = (time.perf_counter() - t0) * 1e3
         serial = serial or meta.get("serial") or f"{self.cfg.station_id}-{key[:8]}"
         if reason is None:
@@ -271,11 +335,8 @@ class StationRunner:
             try:
                 cals = self._board_calibrations(meta)
                 cal_refs = {k: record_ref(rec) for k, rec in cals.items()}  # the service must use these same records
-                board_dir = Path(meta["dir"]) if meta.get("dir") else None
-                if recipe is None and board_dir is not None and (board_dir / "recipe.yaml").is_file():
-                    recipe = self._load_recipe(board_dir / "recipe.yaml")
                 if recipe is None:
-                    raise InputError("no recipe: set 'recipe' in the station config")
+                    recipe = self._load_recipe(self.recipe_file(meta))
                 res = self.inspect(serial, {v: f.image for v, f in frames.items()}, cals, recipe)
                 result = res.model_dump(mode="json")
                 verdict = res.board.verdict.value
@@ -295,8 +356,10 @@ class StationRunner:
         t2 = time.perf_counter()
         self.outbox.add(rec, images_png=images, deliver=self.submit)
         if self.recorder is not None and frames:
-            self.recorder.save(serial, frames, meta=meta, recipe=self.cfg.recipe,
-                               calibrations={v: vc.calibration for v, vc in self.cfg.views.items()})
+            try:
+                self.recorder.save(serial, frames, meta=meta, recipe=self.recipe_file(meta), calibrations=self.calibration_files(meta))
+            except InputError as exc:
+                log.warning("board %s not recorded: %s", serial, exc)
         timings["persist"] = (time.perf_counter() - t2) * 1e3
         self._publish(rec)
         timings["total"] = (time.perf_counter() - trig.received) * 1e3
