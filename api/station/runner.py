@@ -356,10 +356,18 @@ class StationRunner:
         t2 = time.perf_counter()
         self.outbox.add(rec, images_png=images, deliver=self.submit)
         if self.recorder is not None and frames:
+            from api.boardset import calibration_key
+
+            # keep the images even when the board lacks a recipe or record (they show what the camera saw);
+            # `station record` is strict and writes only boards `pogoscope inspect` reads
             try:
-                self.recorder.save(serial, frames, meta=meta, recipe=self.recipe_file(meta), calibrations=self.calibration_files(meta))
-            except InputError as exc:
-                log.warning("board %s not recorded: %s", serial, exc)
+                rfile = self.recipe_file(meta)
+            except InputError:
+                rfile = None
+            cfiles = self.calibration_files(meta, required=False)
+            self.recorder.save(serial, frames, meta=meta, recipe=rfile, calibrations=cfiles)
+            if rfile is None or len(cfiles) < len({calibration_key(v) for v in self.cfg.views}):
+                log.warning("board %s recorded without its recipe or a calibration record: not inspectable as recorded", serial)
         timings["persist"] = (time.perf_counter() - t2) * 1e3
         self._publish(rec)
         timings["total"] = (time.perf_counter() - trig.received) * 1e3
