@@ -15,11 +15,13 @@ app.add_typer(station_app, name="station")
 
 def _build(config: Path):
     from api.station.config import load_config
+    from api.station.lock import DatabaseLock
     from api.station.recorder import Recorder
     from api.station.runner import StationRunner
 
     cfg = load_config(config)
-    return cfg, StationRunner(cfg, recorder=Recorder(cfg.record_dir) if cfg.record_dir else None)
+    lock = DatabaseLock(cfg.database, who=f"station {cfg.station_id}").acquire()  # before the outbox is opened
+    return cfg, StationRunner(cfg, recorder=Recorder(cfg.record_dir) if cfg.record_dir else None), lock
 
 
 def _deliverer(cfg, runner):
@@ -47,8 +49,13 @@ def run(config: Path = typer.Option(..., "--config", help="station YAML"),
     from api.station.lifecycle import StopOnSignal, exit_cleanly_soon, summary_line
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg, runner = _build(config)
-    health = HealthServer(runner, host=cfg.health.host, port=cfg.health.port)
+    cfg, runner, lock = _build(config)
+    try:
+        health = HealthServer(runner, host=cfg.health.host, port=cfg.health.port)
+    except BaseException:
+        runner.outbox.close()
+        lock.release()
+        raise
     deliverer = None
     with StopOnSignal(runner.stop) as sig:
         if cfg.sink.kind == "service":
@@ -67,6 +74,7 @@ def run(config: Path = typer.Option(..., "--config", help="station YAML"),
                 deliverer.stop()
             outbox = runner.outbox.counts()
             runner.outbox.close()
+            lock.release()
         why = sig.signal or ("--max-boards reached" if max_boards and runner.counts["boards"] >= max_boards else "trigger or replay finished")
         typer.echo(summary_line(cfg.station_id, runner.counts, outbox, config=str(config), why=why, stop_s=sig.elapsed_s()))
     if sig.signal:
@@ -127,9 +135,22 @@ def deliver(config: Path = typer.Option(..., "--config", help="station YAML"),
     from api.station.runner import StationRunner
     from calibration.errors import InputError
 
+    from api.station.lock import DatabaseLock
+
     cfg = load_config(config)
     if cfg.sink.kind != "service":
         raise InputError(f"{config}: sink is {cfg.sink.kind!r}; `station deliver` sends to a sink of kind 'service'")
+    try:
+        lock = DatabaseLock(cfg.database, who="pogoscope station deliver").acquire()
+    except InputError:  # the station is running: it delivers by itself; only re-queue what was refused
+        outbox = Outbox(cfg.database)
+        released = outbox.release(rejected=True) if retry_rejected else 0
+        counts = outbox.counts()
+        outbox.close()
+        holder = DatabaseLock(cfg.database, who="").path.read_text().strip()
+        typer.echo(f"station {cfg.station_id} is running ({holder}) and delivers by itself; {released} refused board(s) re-queued for it; "
+                   f"outbox: {outbox_phrase(counts)}")
+        raise typer.Exit(0) from None
     outbox = Outbox(cfg.database)
     recipe = StationRunner._load_recipe(cfg.recipe) if cfg.recipe else None
     from calibration.record import CalibrationRecord
@@ -155,5 +176,6 @@ def deliver(config: Path = typer.Option(..., "--config", help="station YAML"),
     elif left:
         line += f"; {left} board(s) still NOT delivered" + (f" (last error: {d.last_error})" if d.last_error else "")
     outbox.close()
+    lock.release()
     typer.echo(line)
     raise typer.Exit(1 if left else 0)
