@@ -64,9 +64,13 @@ def run(config: Path = typer.Option(..., "--config", help="station YAML"),
             deliverer.start()
         health.start()
         typer.echo(f"station {cfg.station_id}: healthz at {health.url}/healthz", err=True)
+        error = None
         try:
             runner.open()
             runner.run(max_boards=max_boards)
+        except BaseException as exc:  # even then: say what is in the outbox before the error is reported
+            error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             runner.close()
             health.stop()
@@ -75,8 +79,10 @@ def run(config: Path = typer.Option(..., "--config", help="station YAML"),
             outbox = runner.outbox.counts()
             runner.outbox.close()
             lock.release()
-        why = sig.signal or ("--max-boards reached" if max_boards and runner.counts["boards"] >= max_boards else "trigger or replay finished")
-        typer.echo(summary_line(cfg.station_id, runner.counts, outbox, config=str(config), why=why, stop_s=sig.elapsed_s()))
+            why = sig.signal or (f"error: {error}" if error else
+                                 "--max-boards reached" if max_boards is not None and runner.counts["boards"] >= max_boards else
+                                 "trigger or replay finished")
+            typer.echo(summary_line(cfg.station_id, runner.counts, outbox, config=str(config), why=why, stop_s=sig.elapsed_s()))
     if sig.signal:
         exit_cleanly_soon()
 

@@ -130,7 +130,9 @@ class StationRunner:
             if d.fault:
                 faults.append(f"delivery: {d.fault}")
         state = "fault" if faults and self.state in ("idle", "fault") else self.state
+        trig = {"kind": self.trigger.kind, "waiting": self.trigger.queue.qsize(), "dropped": self.trigger.dropped}
         return {"station_id": self.cfg.station_id, "state": state, "since": self.state_since, "faults": faults, "cameras": cams,
+                "trigger": trig,
                 "counts": dict(self.counts), "outbox": self.outbox.counts() if self.outbox is not None else None, "delivery": delivery, "last": self.last}
 
     # -- lifecycle ---------------------------------------------------------------
