@@ -40,7 +40,12 @@ class ServiceClient:
     def close(self) -> None:
         self._http.close()
 
-    def submit(self, item: dict) -> tuple[bool, str, object]:
+    def submit(self, item: dict) -> tuple[bool, bool, object]:
+        """Returns (ok, retryable by waiting, response JSON or error text)."""
+        ok, kind, resp = self.send(item)
+        return ok, kind == "transient", resp
+
+    def send(self, item: dict) -> tuple[bool, str, object]:
         """Returns (ok, kind, response JSON or error text); kind is "ok", "transient", "held" or "rejected"."""
         files = {v: (f"{v}.png", b, "image/png") for v, b in item["images"].items()}
         data = {"serial": item["serial"], "station_id": item["station_id"]}
@@ -134,7 +139,7 @@ class Deliverer:
         for item in self.outbox.due():
             if self._stop.is_set():
                 break
-            ok, kind, resp = self.client.submit(item)
+            ok, kind, resp = self.client.send(item)
             if ok:
                 self.outbox.mark_delivered(item["key"], resp if isinstance(resp, dict) else None)
                 self.last_error = None

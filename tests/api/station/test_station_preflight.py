@@ -16,6 +16,7 @@ from api.station.delivery import Deliverer
 from api.station.preflight import for_station
 from api.station.runner import StationRunner
 from tests.api.service import support
+from tests.api.station.waiting import until
 
 pytestmark = pytest.mark.timeout(180)
 STATION = "pf-line"
@@ -46,16 +47,6 @@ def station_cfg(tmp_path, board, url, key, *, n=3, **sink):
         "trigger": {"kind": "timer", "period_s": 0.01, "count": n}, "database": str(tmp_path / "station.sqlite"),
         "sink": {"kind": "service", "url": url, "api_key": key, "retry_base_s": 0.05, "retry_max_s": 0.2, "held_retry_s": 0.3, **sink},
     }, base=tmp_path)
-
-
-def until(cond, timeout_s=20.0, what="condition"):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout_s:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout_s} s")
 
 
 def preflight(cfg, runner):

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.api.station.waiting import until
 from vision.acquisition.genicam import find_virtual_cti
 
 CTI = find_virtual_cti()
@@ -59,16 +60,6 @@ def health(url: str) -> dict:
     return httpx.get(url + "/healthz", timeout=2).json()
 
 
-def wait_for(cond, timeout_s: float = 20.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout_s:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError("condition not met")
-
-
 def stop_and_time(proc: subprocess.Popen, sig: int) -> tuple[float, str]:
     t0 = time.monotonic()
     proc.send_signal(sig)
@@ -91,7 +82,7 @@ def test_signal_stops_a_genicam_station_on_a_timer_within_2_s(tmp_path, sig):
     # a timer much faster than the boards: triggers queue up, and none of them may run after the signal
     proc, url, err = start_station(tmp_path, {"index": 0, "width": 320, "height": 240, "pixel_format": "Mono8"}, period_s=0.005)
     try:
-        wait_for(lambda: health(url)["counts"]["boards"] >= 5)
+        until(lambda: health(url)["counts"]["boards"] >= 5, what="5 boards", poll_s=0.01)
         took, out = stop_and_time(proc, sig)
     finally:
         if proc.poll() is None:
@@ -118,8 +109,8 @@ def test_signal_during_a_capture_abandons_the_board_as_not_inspected(tmp_path):
     proc, url, err = start_station(tmp_path, {"index": 1, "width": 320, "height": 240, "pixel_format": "Mono8", "frame_rate_hz": 1.0,
                                               "fetch_timeout_s": 10.0}, period_s=0.01)
     try:
-        wait_for(lambda: health(url)["counts"]["boards"] >= 1)
-        wait_for(lambda: health(url)["state"] == "capturing")
+        until(lambda: health(url)["counts"]["boards"] >= 1, what="a board", poll_s=0.01)
+        until(lambda: health(url)["state"] == "capturing", what="capturing", poll_s=0.01)
         took, out = stop_and_time(proc, signal.SIGTERM)
     finally:
         if proc.poll() is None:
