@@ -101,8 +101,13 @@ def main() -> None:
         print(f"station cycle (replay 1280x960, 16 pins, {what}; trigger -> persisted + published): "
               f"median {statistics.median(cycles):.1f} ms, p90 {np.percentile(cycles, 90):.1f} ms over {len(cycles)} boards; "
               f"status of a board: {last['status']}" + (f" ({last['reason']})" if last.get("reason") else ""), flush=True)
-    if a.minutes > 0:
-        soak(station, a)
+    try:
+        if a.minutes > 0:
+            soak(station, a)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def soak(station, a) -> None:
