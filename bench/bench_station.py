@@ -1,6 +1,11 @@
 """Station cycle with the replay source (trigger -> result persisted and published), and the soak.
 
-    .venv/bin/python bench/bench_station.py [--boards 60] [--minutes 5] [--period 0.25]
+    .venv/bin/python bench/bench_station.py [--boards 60] [--minutes 10] [--period 0]
+
+The soak runs the station for --minutes at one board every --period s (0: full rate, as fast as it
+inspects), samples the process RSS every --sample-s and prints it at the start and the end, the
+largest value, and the growth over the second half (flat RSS: about 0 MB). The outbox keeps local
+rows for --keep-s seconds (retention.local_h), so the soak also shows the database file staying bounded.
 
 The boards are generated 1280x960 top images of 16-pin (4x4) boards with their recipes and
 calibration records, replayed in a loop. Inspection is the real `vision.inspect.inspect_board`.
@@ -57,19 +62,24 @@ def rss_mb() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--boards", type=int, default=60)
-    ap.add_argument("--minutes", type=float, default=0.0, help="soak: one board every --period for this long")
-    ap.add_argument("--period", type=float, default=0.25)
+    ap.add_argument("--minutes", type=float, default=0.0, help="soak: run the station this long")
+    ap.add_argument("--period", type=float, default=0.0, help="soak: seconds between triggers; 0 = full rate")
+    ap.add_argument("--sample-s", type=float, default=30.0, help="soak: RSS sampled this often")
+    ap.add_argument("--keep-s", type=float, default=60.0, help="soak: local rows older than this are pruned (retention)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_station_"))
     make_boards(tmp / "replay", n=4)
-    def run(n, period, cache=True):
+
+    def station(n, period, cache=True, **extra):
         cfg = parse_config({"station_id": "bench", "cameras": {"c": {"kind": "replay", "root": str(tmp / "replay"), "loop": True, "cache": cache}},
                             "views": {"top": {"camera": "c"}},
-                            "trigger": {"kind": "timer", "period_s": period, "count": n},
-                            "database": str(tmp / f"st_{time.time_ns()}.sqlite")}, base=tmp)
-        r = StationRunner(cfg)
+                            "trigger": {"kind": "timer", "period_s": max(period, 1e-4), "count": n},
+                            "database": str(tmp / f"st_{time.time_ns()}.sqlite"), **extra}, base=tmp)
+        return StationRunner(cfg)
+
+    def run(n, period, cache=True):
+        r = station(n, period, cache)
         cycles, late = [], []
-        r.listeners.append(lambda rec: None)
         orig = r.handle
 
         def timed(t):
@@ -90,13 +100,51 @@ def main() -> None:
         last = r.outbox.records(limit=1)[0]
         print(f"station cycle (replay 1280x960, 16 pins, {what}; trigger -> persisted + published): "
               f"median {statistics.median(cycles):.1f} ms, p90 {np.percentile(cycles, 90):.1f} ms over {len(cycles)} boards; "
-              f"status of a board: {last['status']}" + (f" ({last['reason']})" if last.get("reason") else ""))
-    if a.minutes > 0:
-        n = int(a.minutes * 60 / a.period)
-        print(f"soak: {n} boards, one every {a.period * 1e3:.0f} ms; RSS at start {rss_mb():.1f} MB")
-        r, cycles, late = run(n, a.period)
-        print(f"soak done: {r.counts}; median cycle {statistics.median(cycles):.1f} ms, max {max(cycles):.1f} ms, "
-              f"max trigger->start lag {max(late) * 1e3:.1f} ms; RSS at end {rss_mb():.1f} MB")
+              f"status of a board: {last['status']}" + (f" ({last['reason']})" if last.get("reason") else ""), flush=True)
+    try:
+        if a.minutes > 0:
+            soak(station, a)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def soak(station, a) -> None:
+    """The station for a.minutes (timer trigger, local sink with retention), RSS sampled on a thread."""
+    import threading
+
+    r = station(None, a.period, retention={"local_h": a.keep_s / 3600.0, "prune_every_s": min(10.0, a.keep_s / 2)})
+    samples: list[tuple[float, float, int]] = []
+    stop = threading.Event()
+
+    def sample():
+        t0 = time.monotonic()
+        while True:
+            db = Path(r.cfg.database)
+            size = sum(f.stat().st_size for f in db.parent.glob(db.name + "*") if f.is_file())
+            samples.append((time.monotonic() - t0, rss_mb(), size))
+            print(f"  t={samples[-1][0]:6.0f} s  RSS {samples[-1][1]:6.1f} MB  boards {r.counts['boards']:6d}  "
+                  f"database {size / 1e6:6.1f} MB", flush=True)
+            if stop.wait(a.sample_s):
+                return
+
+    print(f"soak: {a.minutes:g} min, one board every {a.period * 1e3:.0f} ms" if a.period > 0 else f"soak: {a.minutes:g} min at full rate",
+          flush=True)
+    r.open()
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    threading.Timer(a.minutes * 60, r.stop).start()
+    t0 = time.perf_counter()
+    r.run()
+    wall = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    r.close()
+    half = [s for s in samples if s[0] >= samples[-1][0] / 2]
+    print(f"soak done: {r.counts} in {wall:.0f} s ({r.counts['boards'] / wall:.1f} boards/s); RSS start {samples[0][1]:.1f} MB, "
+          f"end {samples[-1][1]:.1f} MB, max {max(s[1] for s in samples):.1f} MB, second half {half[-1][1] - half[0][1]:+.1f} MB; "
+          f"database {samples[0][2] / 1e6:.1f} -> {samples[-1][2] / 1e6:.1f} MB (retention {a.keep_s:g} s); outbox {r.outbox.counts()}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ for _name in _COMMAND_MODULES:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False, prog_name="pogoscope")
+        rc = app(args=argv, standalone_mode=False, prog_name="pogoscope")
+        if type(rc) is int:  # a command's `raise typer.Exit(code)` comes back as its return value here
+            return rc
     except InputError as exc:
         print(f"pogoscope: error: {exc}", file=sys.stderr)
         return 2

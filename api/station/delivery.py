@@ -6,6 +6,15 @@ record of each view as ``CAMERA#FINGERPRINT``, so the service inspects with the 
 used, see `api.service.calref`); headers ``X-API-Key``
 and ``Idempotency-Key`` (the board key, so a retry after a lost response never creates a
 second inspection).
+
+What happens to a refused delivery (see `api.station.outbox` for the states):
+
+* unreachable, 5xx, 408/425/429: stays ``pending``, retried with exponential back-off;
+* 401/403 (the key) and 422 (a recipe, calibration or view the service does not know, or any other
+  422): ``held`` -- the cause is fixed on the service or in the config, not by waiting; the station
+  reports a fault with the reason, re-sends held boards every ``held_retry_s`` and at once when
+  its start-up check (`api.station.preflight`) passes again;
+* any other 4xx (e.g. 409, 413): ``rejected``; ``pogoscope station deliver --retry-rejected`` re-sends.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 import httpx
 
@@ -31,7 +41,12 @@ class ServiceClient:
         self._http.close()
 
     def submit(self, item: dict) -> tuple[bool, bool, object]:
-        """Returns (ok, retryable, response JSON or error text)."""
+        """Returns (ok, retryable by waiting, response JSON or error text)."""
+        ok, kind, resp = self.send(item)
+        return ok, kind == "transient", resp
+
+    def send(self, item: dict) -> tuple[bool, str, object]:
+        """Returns (ok, kind, response JSON or error text); kind is "ok", "transient", "held" or "rejected"."""
         files = {v: (f"{v}.png", b, "image/png") for v, b in item["images"].items()}
         data = {"serial": item["serial"], "station_id": item["station_id"]}
         if item.get("recipe_id"):
@@ -41,36 +56,44 @@ class ServiceClient:
         try:
             r = self._http.post(self.url, files=files, data=data, headers={"Idempotency-Key": item["key"]})
         except httpx.HTTPError as exc:
-            return False, True, f"service unreachable: {type(exc).__name__}: {exc}"
+            return False, "transient", f"service unreachable: {type(exc).__name__}: {exc}"
         if r.status_code < 300:
             try:
-                return True, False, r.json()
+                return True, "ok", r.json()
             except ValueError:
-                return True, False, {"status_code": r.status_code}
-        text = f"service answered {r.status_code}: {r.text[:200]}"
-        retryable = r.status_code >= 500 or r.status_code in (408, 425, 429)
-        return False, retryable, text
+                return True, "ok", {"status_code": r.status_code}
+        text = f"service answered {r.status_code}: {r.text[:300]}"
+        if r.status_code >= 500 or r.status_code in (408, 425, 429):
+            return False, "transient", text
+        if r.status_code in (401, 403, 422):
+            return False, "held", text
+        return False, "rejected", text
 
 
 class Deliverer:
-    """Background thread: submit due outbox rows; back off exponentially while the service fails."""
+    """Background thread: submit due outbox rows; back off exponentially while the service fails;
+    hold boards the service refuses for a fixable cause and report it as `fault`."""
 
-    def __init__(self, outbox: Outbox, client: ServiceClient, *, base_s: float = 0.5, max_s: float = 60.0, poll_s: float = 0.1) -> None:
+    def __init__(self, outbox: Outbox, client: ServiceClient, *, base_s: float = 0.5, max_s: float = 60.0, poll_s: float = 0.1,
+                 held_retry_s: float = 30.0, preflight=None) -> None:
         self.outbox, self.client = outbox, client
-        self.base_s, self.max_s, self.poll_s = base_s, max_s, poll_s
+        self.base_s, self.max_s, self.poll_s, self.held_retry_s = base_s, max_s, poll_s, held_retry_s
+        self.preflight = preflight  # () -> api.station.preflight.Preflight, or None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self.fault: str | None = None  # why deliveries are held (None: none are)
+        self.notes: list[str] = []
+        self._next_check = 0.0
+        self.checked_ok = preflight is None  # the start-up check passed (re-run until it does)
+        self._paused_until = 0.0  # after a 401/403 nothing is sent until the check passes or held_retry_s
 
     @classmethod
-    def for_sink(cls, sink, outbox: Outbox) -> "Deliverer":
+    def for_sink(cls, sink, outbox: Outbox, *, preflight=None) -> "Deliverer":
         """The deliverer of a station config's ``sink: {kind: service, ...}`` (key from ``api_key`` or ``api_key_env``)."""
-        import os
-
-        key = sink.api_key or (os.environ.get(sink.api_key_env) if sink.api_key_env else None)
-        return cls(outbox, ServiceClient(sink.url, api_key=key, timeout_s=sink.timeout_s), base_s=sink.retry_base_s,
-                   max_s=sink.retry_max_s)
+        return cls(outbox, ServiceClient(sink.url, api_key=sink_key(sink), timeout_s=sink.timeout_s), base_s=sink.retry_base_s,
+                   max_s=sink.retry_max_s, held_retry_s=sink.held_retry_s, preflight=preflight)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="deliverer", daemon=True)
@@ -79,37 +102,84 @@ class Deliverer:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 0.5) -> None:
+        """Stop the thread; a delivery still in flight after `timeout_s` is abandoned (its row stays
+        pending and is re-sent later under the same Idempotency-Key, so it is never inspected twice)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=timeout_s)
+
+    def check(self) -> bool:
+        """Run the start-up check now; when it passes, held boards are released (sent at once).
+        Returns whether it passed."""
+        self._next_check = time.monotonic() + self.held_retry_s
+        if self.preflight is None:
+            return True
+        pf = self.preflight()
+        self.notes = list(pf.notes)
+        self.checked_ok = pf.ok
+        if pf.ok:
+            self._paused_until = 0.0
+            n = self.outbox.release()
+            if n:
+                log.info("start-up check passed: %d held board(s) re-sent", n)
+            self.fault = None
+            return True
+        if not pf.unreachable:
+            self.fault = pf.reason
+            log.error("station fault: %s", pf.reason)
+        return False
 
     def drain_once(self) -> int:
         """Try every due row once; returns how many were delivered."""
         n = 0
+        if time.monotonic() < self._paused_until:
+            return 0
         for item in self.outbox.due():
             if self._stop.is_set():
                 break
-            ok, retryable, resp = self.client.submit(item)
+            ok, kind, resp = self.client.send(item)
             if ok:
                 self.outbox.mark_delivered(item["key"], resp if isinstance(resp, dict) else None)
                 self.last_error = None
+                if item["delivery"] == "held":
+                    self.fault = None  # the cause was fixed; other held rows follow at once
+                    self.outbox.release()
                 n += 1
-            else:
-                self.last_error = str(resp)
-                delay = min(self.max_s, self.base_s * 2 ** item["attempts"]) if retryable else None
+                continue
+            self.last_error = str(resp)
+            if kind == "transient":
+                delay = min(self.max_s, self.base_s * 2 ** item["attempts"])
                 self.outbox.mark_failed(item["key"], str(resp), retry_in_s=delay)
-                log.warning("delivery of %s failed (%s); %s", item["key"], resp, f"retry in {delay:.1f} s" if delay else "rejected")
-                if retryable:
-                    break  # the service is down: do not hammer it with the rest of the queue
+                log.warning("delivery of %s failed (%s); retry in %.1f s", item["serial"], resp, delay)
+                break  # the service is down: do not hammer it with the rest of the queue
+            if kind == "held":
+                self.outbox.mark_failed(item["key"], str(resp), retry_in_s=self.held_retry_s, held=True)
+                self.fault = f"board {item['serial']} held: {resp}"
+                log.error("delivery of %s refused (%s); held, re-sent every %.0f s and when the cause is fixed",
+                          item["serial"], resp, self.held_retry_s)
+                if " 401:" in str(resp) or " 403:" in str(resp):
+                    self._paused_until = time.monotonic() + self.held_retry_s
+                    break  # the key: every other board would be refused the same way
+                continue
+            self.outbox.mark_failed(item["key"], str(resp), retry_in_s=None)
+            log.error("delivery of %s rejected (%s); re-send with `pogoscope station deliver --retry-rejected`", item["serial"], resp)
         return n
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                if (self.fault or not self.checked_ok) and time.monotonic() >= self._next_check:
+                    self.check()
                 self.drain_once()
             except Exception:  # never let the delivery thread die; the rows stay pending
                 log.exception("delivery loop error")
             self._wake.wait(self.poll_s)
             self._wake.clear()
+
+
+def sink_key(sink) -> str | None:
+    import os
+
+    return sink.api_key or (os.environ.get(sink.api_key_env) if sink.api_key_env else None)

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from api.station.triggers import ApiTrigger, parse_payload
+from models.errors import InputError
 
 
 class HealthServer:
@@ -47,9 +49,18 @@ class HealthServer:
                 trig.fire(serial)
                 self._send(202, {"accepted": True, "serial": serial})
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                station = getattr(getattr(runner, "cfg", None), "station_id", "?")
+                why = "is already in use (another station on this host?)" if exc.errno == errno.EADDRINUSE else "may not be used by this user"
+                raise InputError(f"station {station}: port {port} on {host} (health.port: GET /healthz and POST /trigger) {why}; "
+                                 "give each station on a host its own health.port") from None
+            raise
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="healthz", daemon=True)
+        # a short poll interval: `stop` (shutdown) returns within 0.1 s, part of the station's 2 s stop budget
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="healthz", daemon=True)
 
     @property
     def url(self) -> str:

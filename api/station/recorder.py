@@ -22,6 +22,9 @@ class Recorder:
 
     def save(self, serial: str, frames: dict, *, meta: dict | None = None, recipe: Path | None = None,
              calibrations: dict[str, Path] | None = None) -> Path:
+        """One board folder: the images, board.yaml, and copies of `recipe` and of each calibration
+        record (`calibrations` keyed like board.yaml: ``top``, ``side``), so that `pogoscope inspect`
+        and the replay source read it as it is."""
         self._n += 1
         safe = re.sub(r"[^A-Za-z0-9_.\-]", "_", serial)[:80] or "board"
         d = self.root / f"{self._n:06d}_{safe}"
@@ -38,9 +41,10 @@ class Recorder:
         if recipe is not None and Path(recipe).is_file():
             shutil.copy(recipe, d / "recipe.yaml")
             doc["recipe"] = "recipe.yaml"
-        for view, cal in (calibrations or {}).items():
+        for key, cal in (calibrations or {}).items():
             if cal is not None and Path(cal).is_file():
-                shutil.copy(cal, d / f"calibration_{view}.json")
-                doc.setdefault("calibrations", {})[view] = f"calibration_{view}.json"
+                name = "calibration_" + re.sub(r"[^A-Za-z0-9_.\-]", "_", key) + ".json"
+                shutil.copy(cal, d / name)
+                doc.setdefault("calibrations", {})[key] = name
         (d / "board.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         return d

@@ -20,7 +20,7 @@ from api.service.calref import record_ref
 from api.station.outbox import Outbox
 from api.station.records import CapturedView, StationRecord
 from models.errors import InputError
-from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameSource
+from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameSource, Interrupted
 
 log = logging.getLogger("pogoscope.station")
 
@@ -58,25 +58,34 @@ class StationRunner:
     """Drives one station. `inspect(serial, images, calibrations, recipe) -> BoardResult` is injectable."""
 
     def __init__(self, cfg, *, sources: dict[str, FrameSource] | None = None, trigger=None, inspect=default_inspect,
-                 outbox: Outbox | None = None, recorder=None, submit: bool | None = None) -> None:
+                 outbox: Outbox | None = None, recorder=None, submit: bool | None = None, mode: str = "run") -> None:
+        """`mode` "record" (`station record`): boards go to `recorder` only -- no inspection, no
+        outbox (the delivery outbox is never opened), see `record`."""
         from api.station.triggers import make_trigger
 
         self.cfg = cfg
         self.sources = sources if sources is not None else {n: make_source(c) for n, c in cfg.cameras.items()}
         self.trigger = trigger if trigger is not None else make_trigger(cfg.trigger)
         self.inspect = inspect
-        self.outbox = outbox if outbox is not None else Outbox(cfg.database)
+        if mode not in ("run", "record"):
+            raise ValueError(f"mode {mode!r}")
+        if mode == "record" and recorder is None:
+            raise InputError("station record needs a folder to record into (--out)")
+        self.mode = mode
+        self.outbox = outbox if outbox is not None or mode == "record" else Outbox(cfg.database)
         self.recorder = recorder
         self.submit = (cfg.sink.kind == "service") if submit is None else submit
         self.state = "idle"
         self.state_since = time.time()
         self.faulted: dict[str, str] = {}
-        self.counts = {"boards": 0, "inspected": 0, "not_inspected": 0}
+        self.counts = {"boards": 0, "inspected": 0, "not_inspected": 0} if mode == "run" else {"boards": 0, "recorded": 0, "not_recorded": 0}
         self.last: dict | None = None
         self.listeners: list = []
+        self.deliverer = None  # set by whoever runs the delivery thread; its fault is the station's
         self._mqtt = None
         self._stop = threading.Event()
         self._last_reconnect = 0.0
+        self._last_prune = 0.0
         self._recipe = self._load_recipe(cfg.recipe) if cfg.recipe else None
         self._cals = {}
         for v, vc in cfg.views.items():
@@ -93,27 +102,14 @@ class StationRunner:
 
     def _board_calibrations(self, meta: dict) -> dict:
         """Calibration records by the pipeline's key (``top``, ``side``): the station config's first,
-        else a replayed board's own (``calibrations`` in its board.yaml, or ``calibration_<view>.json``)."""
+        else a replayed board's own (see `calibration_files`)."""
         from api.boardset import calibration_key
         from calibration.record import CalibrationRecord
 
         cals = {calibration_key(v): rec for v, rec in self._cals.items()}
-        board_dir = Path(meta["dir"]) if meta.get("dir") else None
-        if board_dir is None:
-            return cals
-        named = meta.get("calibrations") if isinstance(meta.get("calibrations"), dict) else {}
-        for name in meta.get("stacks") if isinstance(meta.get("stacks"), dict) else {}:
-            f = named.get(f"stack:{name}")
-            if f and (board_dir / f).is_file():
-                cals[f"stack:{name}"] = CalibrationRecord.load(board_dir / f)
-        for v in self.cfg.views:
-            key = calibration_key(v)
-            if key in cals:
-                continue
-            for f in (named.get(key), named.get(v), f"calibration_{v}.json"):
-                if f and (board_dir / f).is_file():
-                    cals[key] = CalibrationRecord.load(board_dir / f)
-                    break
+        for key, f in self.calibration_files(meta, required=False).items():
+            if key not in cals:
+                cals[key] = CalibrationRecord.load(f)
         return cals
 
     @staticmethod
@@ -138,11 +134,36 @@ class StationRunner:
         for n, s in self.sources.items():
             cams[n] = {"source": s.name, "trigger_mode": getattr(s, "trigger_mode", "replay" if "replay" in s.name else "files"),
                        "notes": list(getattr(s, "notes", [])), "fault": self.faulted.get(n)}
-        return {"station_id": self.cfg.station_id, "state": self.state, "since": self.state_since, "cameras": cams,
-                "counts": dict(self.counts), "outbox": self.outbox.counts(), "last": self.last}
+        faults = [f"camera {n}: {e}" for n, e in self.faulted.items()]
+        delivery = None
+        if self.deliverer is not None:
+            d = self.deliverer
+            delivery = {"fault": d.fault, "last_error": d.last_error, "notes": list(d.notes), "checked": d.checked_ok}
+            if d.fault:
+                faults.append(f"delivery: {d.fault}")
+        state = "fault" if faults and self.state in ("idle", "fault") else self.state
+        trig = {"kind": self.trigger.kind, "waiting": self.trigger.queue.qsize(), "dropped": self.trigger.dropped}
+        return {"station_id": self.cfg.station_id, "state": state, "since": self.state_since, "faults": faults, "cameras": cams,
+                "trigger": trig,
+                "counts": dict(self.counts), "outbox": self.outbox.counts() if self.outbox is not None else None, "delivery": delivery, "last": self.last}
 
     # -- lifecycle ---------------------------------------------------------------
+    def prune(self, *, force: bool = False) -> int:
+        """Apply the configured retention to the outbox (every ``retention.prune_every_s``)."""
+        ret = self.cfg.retention
+        if self.outbox is None:
+            return 0
+        if not force and time.time() - self._last_prune < ret.prune_every_s:
+            return 0
+        self._last_prune = time.time()
+        n = self.outbox.prune(delivered_h=ret.delivered_h, local_h=ret.local_h)
+        if n:
+            log.info("outbox: %d old row(s) pruned (retention: delivered %s h, local %s h)", n, ret.delivered_h, ret.local_h)
+        return n
+
     def open(self) -> None:
+        if self.outbox is not None:
+            self.prune(force=True)
         for n, s in self.sources.items():
             try:
                 s.open()
@@ -168,20 +189,30 @@ class StationRunner:
             self._mqtt.disconnect()
 
     def stop(self) -> None:
+        """Ask the station to stop (safe from a signal handler): no new board is started, a capture
+        in progress is abandoned (the board is recorded ``not_inspected``), an inspection in
+        progress is finished; `run` then returns."""
         self._stop.set()
+        for s in self.sources.values():
+            s.interrupt()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def run(self, *, max_boards: int | None = None) -> None:
         """Serve triggers until stopped, the replay ends, a timer trigger is done, or `max_boards`."""
         n = 0
         while not self._stop.is_set() and (max_boards is None or n < max_boards):
             self._try_reconnect()
+            self.prune()
             t = self.trigger.get(timeout=0.05)
             if t is None:
                 if self.trigger.finished and self.trigger.queue.empty():
                     break
                 continue
             try:
-                self.handle(t)
+                self.record(t) if self.mode == "record" else self.handle(t)
             except ReplayDone:
                 log.info("replay finished")
                 break
@@ -217,6 +248,93 @@ class StationRunner:
             frames[view] = self.sources[vc.camera].grab(view=view, timeout_s=self.cfg.grab_timeout_s)
         return frames
 
+    def _capture_board(self, meta: dict) -> tuple[dict, str | None]:
+        """Every view of one board, or no frames and the reason (a lost camera puts the station in
+        fault; a stop abandons the board). ReplayDone passes through."""
+        self._try_reconnect(force=True)
+        if self.faulted:
+            return {}, "station in fault: " + "; ".join(f"camera {n}: {e}" for n, e in self.faulted.items())
+        self._set("capturing")
+        try:
+            return self._capture(meta), None
+        except ReplayDone:
+            self._set("idle")
+            raise
+        except Interrupted:
+            return {}, "the station stopped during capture (board abandoned)"
+        except AcquisitionError as exc:
+            if isinstance(exc, DeviceLost):
+                for n, s in self.sources.items():
+                    if s.name in str(exc) or not getattr(s, "is_open", True):
+                        self.faulted[n] = str(exc)
+                self._set("fault", str(exc))
+            return {}, f"capture failed: {exc}"
+        except InputError as exc:
+            return {}, f"capture failed: {exc}"
+
+    def recipe_file(self, meta: dict) -> Path:
+        """The station config's recipe, else the replayed board's own (named in its board.yaml, or
+        ``recipe.yaml``); InputError when there is none."""
+        if self.cfg.recipe is not None:
+            return self.cfg.recipe
+        board_dir = Path(meta["dir"]) if meta.get("dir") else None
+        for name in ((meta.get("recipe"), "recipe.yaml") if board_dir is not None else ()):
+            if isinstance(name, str) and (board_dir / name).is_file():
+                return board_dir / name
+        raise InputError("no recipe: set 'recipe' in the station config")
+
+    def calibration_files(self, meta: dict, *, required: bool = True) -> dict[str, Path]:
+        """The calibration record file of each calibration key this board needs: the station
+        config's, else the replayed board's own (named under ``calibrations`` in its board.yaml, or
+        ``calibration_<view>.json``). With `required`, InputError naming a view that has none."""
+        from api.boardset import calibration_key
+
+        board_dir = Path(meta["dir"]) if meta.get("dir") else None
+        named = meta.get("calibrations") if isinstance(meta.get("calibrations"), dict) else {}
+        cals: dict[str, Path] = {}
+        for v, vc in self.cfg.views.items():
+            key = calibration_key(v)
+            if key in cals:
+                continue
+            if vc.calibration is not None:
+                cals[key] = vc.calibration
+                continue
+            for f in ((named.get(key), named.get(v), f"calibration_{v}.json") if board_dir is not None else ()):
+                if isinstance(f, str) and (board_dir / f).is_file():
+                    cals[key] = board_dir / f
+                    break
+            else:
+                if required:
+                    raise InputError(f"no calibration record for the {v} view: set views.{v}.calibration in the station config")
+        for name in (meta.get("stacks") if isinstance(meta.get("stacks"), dict) and board_dir is not None else {}):
+            f = named.get(f"stack:{name}")  # a replayed board's focus stacks bring their microscope records
+            if isinstance(f, str) and (board_dir / f).is_file():
+                cals[f"stack:{name}"] = board_dir / f
+        return cals
+
+    def record(self, trig) -> dict:
+        """`station record`: capture one board into the recorder as a complete board folder (recipe
+        and calibration records copied beside the images); no inspection, nothing in the outbox."""
+        meta: dict = {}
+        frames, reason = self._capture_board(meta)
+        serial = trig.serial or meta.get("serial") or f"{self.cfg.station_id}-{uuid.uuid4().hex[:8]}"
+        folder = None
+        if reason is None:
+            try:
+                folder = self.recorder.save(serial, frames, meta=meta, recipe=self.recipe_file(meta), calibrations=self.calibration_files(meta))
+            except InputError as exc:
+                reason = f"not recorded: {exc}"
+        self.counts["boards"] += 1
+        self.counts["recorded" if folder else "not_recorded"] += 1
+        out = {"serial": serial, "status": "recorded" if folder else "not_recorded", "folder": str(folder) if folder else None,
+               "reason": reason}
+        self.last = out
+        if reason:
+            log.warning("board %s not recorded: %s", serial, reason)
+        if not self.faulted:
+            self._set("idle")
+        return out
+
     def handle(self, trig) -> StationRecord:
         t0 = time.perf_counter()
         key = str(uuid.uuid4())
@@ -226,25 +344,7 @@ class StationRunner:
         frames: dict = {}
         meta: dict = {}
         timings = {}
-        self._try_reconnect(force=True)
-        if self.faulted:
-            reason = "station in fault: " + "; ".join(f"camera {n}: {e}" for n, e in self.faulted.items())
-        else:
-            self._set("capturing")
-            try:
-                frames = self._capture(meta)
-            except ReplayDone:
-                self._set("idle")
-                raise
-            except AcquisitionError as exc:
-                reason = f"capture failed: {exc}"
-                if isinstance(exc, DeviceLost):
-                    for n, s in self.sources.items():
-                        if s.name in str(exc) or not getattr(s, "is_open", True):
-                            self.faulted[n] = str(exc)
-                    self._set("fault", str(exc))
-            except InputError as exc:
-                reason = f"capture failed: {exc}"
+        frames, reason = self._capture_board(meta)
         timings["capture"] = (time.perf_counter() - t0) * 1e3
         serial = serial or meta.get("serial") or f"{self.cfg.station_id}-{key[:8]}"
         if reason is None:
@@ -253,11 +353,8 @@ class StationRunner:
             try:
                 cals = self._board_calibrations(meta)
                 cal_refs = {k: record_ref(rec) for k, rec in cals.items()}  # the service must use these same records
-                board_dir = Path(meta["dir"]) if meta.get("dir") else None
-                if recipe is None and board_dir is not None and (board_dir / "recipe.yaml").is_file():
-                    recipe = self._load_recipe(board_dir / "recipe.yaml")
                 if recipe is None:
-                    raise InputError("no recipe: set 'recipe' in the station config")
+                    recipe = self._load_recipe(self.recipe_file(meta))
                 stacks = self._board_stacks(meta)
                 res = self.inspect(serial, {v: f.image for v, f in frames.items()}, cals, recipe, **({"stacks": stacks} if stacks else {}))
                 result = res.model_dump(mode="json")
@@ -278,8 +375,18 @@ class StationRunner:
         t2 = time.perf_counter()
         self.outbox.add(rec, images_png=images, deliver=self.submit)
         if self.recorder is not None and frames:
-            self.recorder.save(serial, frames, meta=meta, recipe=self.cfg.recipe,
-                               calibrations={v: vc.calibration for v, vc in self.cfg.views.items()})
+            from api.boardset import calibration_key
+
+            # keep the images even when the board lacks a recipe or record (they show what the camera saw);
+            # `station record` is strict and writes only boards `pogoscope inspect` reads
+            try:
+                rfile = self.recipe_file(meta)
+            except InputError:
+                rfile = None
+            cfiles = self.calibration_files(meta, required=False)
+            self.recorder.save(serial, frames, meta=meta, recipe=rfile, calibrations=cfiles)
+            if rfile is None or len(cfiles) < len({calibration_key(v) for v in self.cfg.views}):
+                log.warning("board %s recorded without its recipe or a calibration record: not inspectable as recorded", serial)
         timings["persist"] = (time.perf_counter() - t2) * 1e3
         self._publish(rec)
         timings["total"] = (time.perf_counter() - trig.received) * 1e3

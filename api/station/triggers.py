@@ -42,18 +42,32 @@ def parse_payload(data: bytes | str) -> str | None:
 
 
 class TriggerSource:
+    """Triggers wait in a bounded queue: a source faster than the station never grows memory without
+    bound (an unbounded queue made the station's RSS climb at full rate and kept it inspecting a
+    backlog long after a stop). A trigger that finds `max_pending` waiting is dropped and counted."""
+
     kind = "base"
+    max_pending = 1000
 
     def __init__(self) -> None:
         self.queue: queue.Queue[Trigger] = queue.Queue()
         self.finished = False  # a timer that fired its last trigger
+        self.dropped = 0
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
-    def fire(self, serial: str | None = None, **extra) -> None:
+    def fire(self, serial: str | None = None, **extra) -> bool:
+        """Queue a trigger; False (and counted in `dropped`) when `max_pending` are already waiting."""
+        if self.queue.qsize() >= self.max_pending:
+            self.dropped += 1
+            if self.kind != "timer" and (self.dropped == 1 or self.dropped % 100 == 0):
+                log.warning("%s trigger dropped (%d so far): %d triggers already wait; the station cannot keep up",
+                            self.kind, self.dropped, self.max_pending)
+            return False
         self.queue.put(Trigger(source=self.kind, serial=serial, extra=extra))
+        return True
 
     def get(self, timeout: float) -> Trigger | None:
         try:
@@ -69,7 +83,11 @@ class ApiTrigger(TriggerSource):
 
 
 class TimerTrigger(TriggerSource):
+    """A tick while the station is still busy with the previous board is skipped (counted in
+    `dropped`), so the station runs at most at its own pace and stops without a backlog."""
+
     kind = "timer"
+    max_pending = 1
 
     def __init__(self, period_s: float, count: int | None = None) -> None:
         super().__init__()
@@ -82,9 +100,8 @@ class TimerTrigger(TriggerSource):
     def _loop(self) -> None:
         n, t_next = 0, time.perf_counter()
         while not self._stop.is_set() and (self.count is None or n < self.count):
-            self.fire()
-            n += 1
-            t_next += self.period_s
+            n += self.fire()  # `count` boards: a skipped tick does not count
+            t_next = max(t_next + self.period_s, time.perf_counter() - self.period_s)  # after a long board: no burst of catch-up ticks
             self._stop.wait(max(0.0, t_next - time.perf_counter()))
         self.finished = True
 

@@ -7,6 +7,7 @@ once per view it serves, then ``close()``. Every source is a context manager.
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ class FetchTimeout(AcquisitionError):
 
 class FrameError(AcquisitionError):
     """A frame arrived but is unusable (wrong size, unknown or empty pixel format)."""
+
+
+class Interrupted(AcquisitionError):
+    """The capture was abandoned because the caller is stopping (`FrameSource.interrupt`)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,16 @@ class FrameSource(ABC):
     def __init__(self) -> None:
         self._frame_id = 0
         self.expected_shape: tuple[int, ...] | None = None
+        self._interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        """Abandon a capture in progress (and every later one): a waiting `grab` or `begin_board`
+        raises `Interrupted` within about 50 ms. Used when a station is told to stop."""
+        self._interrupted.set()
+
+    def _check_interrupt(self) -> None:
+        if self._interrupted.is_set():
+            raise Interrupted(f"{self.name}: capture abandoned: the station is stopping")
 
     @abstractmethod
     def open(self) -> None: ...
@@ -98,6 +113,7 @@ class FrameSource(ABC):
         """
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0 s, got {timeout_s}")
+        self._check_interrupt()
         img, fmt, meta = self._grab(view=view, timeout_s=timeout_s)
         if self.expected_shape is not None and tuple(img.shape) != tuple(self.expected_shape):
             raise FrameError(

@@ -8,23 +8,55 @@ fetches the newest frame on demand -- `trigger_mode` says which.
 
 harvesters' own fetch timeout may not fire when a device disappears, so every fetch runs
 on a worker thread and a watchdog of our own gives up after ``fetch_timeout_s +
-watchdog_margin_s`` (the stuck worker is abandoned with its acquirer).
+watchdog_margin_s`` (the stuck worker is abandoned with its acquirer). The worker is a daemon
+thread and `close` gives up on a device that does not stop within ``close_timeout_s``, so a
+stopping station never waits for a camera (`interrupt` abandons a fetch in progress).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
+import queue
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 from models.errors import InputError
-from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameError, FrameSource
+from vision.acquisition.base import AcquisitionError, DeviceLost, FetchTimeout, FrameError, FrameSource, Interrupted
 from vision.acquisition.pixelformats import FORMATS, to_numpy
 
 log = logging.getLogger("pogoscope.acquisition.genicam")
+
+
+class _Fetcher:
+    """One daemon thread that runs fetches: unlike a ThreadPoolExecutor's worker, a fetch stuck in
+    the producer never holds up the interpreter's exit."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue = queue.Queue()
+        threading.Thread(target=self._loop, name="genicam-fetch", daemon=True).start()
+
+    def submit(self, fn, *args) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        self._q.put((fut, fn, args))
+        return fut
+
+    def shutdown(self) -> None:
+        self._q.put(None)
+
+    def _loop(self) -> None:
+        while (item := self._q.get()) is not None:
+            fut, fn, args = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # handed to the waiting grab
+                fut.set_exception(exc)
 
 
 class GenICamSource(FrameSource):
@@ -47,6 +79,8 @@ class GenICamSource(FrameSource):
         harvesters fetch timeout.
     watchdog_margin_s : float
         Extra time before our watchdog declares the device lost.
+    close_timeout_s : float
+        `close` waits this long for the device to stop, then abandons it.
     """
 
     def __init__(
@@ -64,6 +98,7 @@ class GenICamSource(FrameSource):
         gain_db: float | None = None,
         fetch_timeout_s: float = 2.0,
         watchdog_margin_s: float = 1.0,
+        close_timeout_s: float = 1.0,
     ) -> None:
         super().__init__()
         if pixel_format is not None and pixel_format not in FORMATS:
@@ -76,12 +111,13 @@ class GenICamSource(FrameSource):
                          "AcquisitionFrameRate": frame_rate_hz, "ExposureTime": exposure_us, "Gain": gain_db}
         self.fetch_timeout_s = float(fetch_timeout_s)
         self.watchdog_margin_s = float(watchdog_margin_s)
+        self.close_timeout_s = float(close_timeout_s)
         self.name = f"genicam:{'serial=' + serial if serial else 'user_id=' + user_id if user_id else f'index={index or 0}'}"
         self.trigger_mode = "unknown"  # "software" or "fetch-on-demand"
         self.notes: list[str] = []
         self._h = None
         self._ia = None
-        self._pool: cf.ThreadPoolExecutor | None = None
+        self._pool: _Fetcher | None = None
         self._lock = threading.Lock()
         self.expected_shape = None
         if width and height and pixel_format:
@@ -91,6 +127,14 @@ class GenICamSource(FrameSource):
 
     # -- connection ------------------------------------------------------------
     def open(self) -> None:
+        # harvesters' ImageAcquirer, created on the main thread, replaces the process's SIGINT
+        # handler with one that destroys the acquirer and swallows the Ctrl-C: the station never
+        # heard it, reconnected, and the next fetch blocked inside the producer with the GIL held
+        # (Ctrl-C never stopped a station). The caller's handler is put back.
+        with _keep_sigint_handler():
+            self._open()
+
+    def _open(self) -> None:
         from harvesters.core import Harvester
 
         if not self.cti.is_file():
@@ -120,7 +164,7 @@ class GenICamSource(FrameSource):
             except BaseException:
                 self._release()
                 raise
-            self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="fetch")
+            self._pool = _Fetcher()
         log.info("%s opened (%s)", self.name, self.trigger_mode)
 
     def _configure(self) -> None:
@@ -159,13 +203,23 @@ class GenICamSource(FrameSource):
             self._ia.buffer_handling_mode = "NewestOnly"
 
     def close(self) -> None:
-        with self._lock:
-            self._release()
+        """Stop and release the device; gives up after ``close_timeout_s`` (a device that does not
+        stop, e.g. with a fetch still inside the producer, is abandoned to a daemon thread)."""
+        done = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                self._release()
+            done.set()
+
+        threading.Thread(target=release, name="genicam-close", daemon=True).start()
+        if not done.wait(self.close_timeout_s):
+            log.warning("%s: the device did not stop within %.1f s; abandoned", self.name, self.close_timeout_s)
 
     def _release(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown()
         ia, self._ia = self._ia, None
         if ia is not None:
             for step in (ia.stop, ia.destroy):
@@ -210,12 +264,18 @@ class GenICamSource(FrameSource):
             raise DeviceLost(f"{self.name}: camera is not connected")
         fut = pool.submit(self._fetch_once, ia)
         limit = min(timeout_s, self.fetch_timeout_s) + self.watchdog_margin_s
+        deadline = time.monotonic() + limit
+        while not fut.done():  # in short slices, so `interrupt` is seen at once
+            left = deadline - time.monotonic()
+            if self._interrupted.is_set():
+                raise Interrupted(f"{self.name}: capture abandoned: the station is stopping")
+            if left <= 0:
+                # harvesters did not return: treat the device as gone and abandon the worker
+                self.close()
+                raise DeviceLost(f"{self.name}: watchdog: fetch did not return within {limit:.1f} s; device presumed lost")
+            cf.wait([fut], timeout=min(0.05, left))
         try:
-            return fut.result(timeout=limit)
-        except cf.TimeoutError:
-            # harvesters did not return: treat the device as gone and abandon the worker
-            self.close()
-            raise DeviceLost(f"{self.name}: watchdog: fetch did not return within {limit:.1f} s; device presumed lost") from None
+            return fut.result()
         except AcquisitionError:
             raise
         except TimeoutException:
@@ -227,6 +287,22 @@ class GenICamSource(FrameSource):
         """Full re-discovery: reset the producer, find the device again, re-apply every setting."""
         self.close()
         self.open()
+
+
+@contextlib.contextmanager
+def _keep_sigint_handler():
+    """Restore the SIGINT handler that was in place before the block (harvesters installs its own)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers; harvesters does not touch them from elsewhere
+        return
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if old is not None and signal.getsignal(signal.SIGINT) is not old:
+            signal.signal(signal.SIGINT, old)
 
 
 def list_devices(cti: str | Path) -> list[dict]:

@@ -89,8 +89,8 @@ class ReplaySource(FrameSource):
     def begin_board(self) -> dict:
         if self.rate_hz is not None and self._last_t is not None:
             wait = self._last_t + 1.0 / self.rate_hz - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
+            if wait > 0 and self._interrupted.wait(wait):
+                self._check_interrupt()
         self._last_t = time.perf_counter()
         self._i += 1
         if self._i >= len(self.boards):

@@ -190,3 +190,22 @@ def test_service_unreachable_results_kept_and_delivered_later_none_lost(tmp_path
     assert len({k for k, _, _ in svc.got}) == 3 and all(key == "k1" for _, key, _ in svc.got)
     assert all(b'name="top"' in body and b"\x89PNG" in body for _, _, body in svc.got)
     svc.srv.shutdown()
+
+
+def test_trigger_backlog_is_bounded_and_a_timer_skips_ticks_while_busy():
+    # an unbounded queue behind a fast timer was the soak's RSS growth and the backlog inspected after Ctrl-C
+    from api.station.triggers import ApiTrigger, TimerTrigger
+
+    t = TimerTrigger(0.001)
+    t.start()
+    time.sleep(0.2)  # nobody takes the triggers: a busy station
+    t.stop()
+    assert t.queue.qsize() == 1 and t.dropped > 50
+    t2 = TimerTrigger(0.001, count=3)
+    t2.start()
+    got = [t2.get(timeout=1) for _ in range(3)]
+    time.sleep(0.05)
+    assert all(got) and t2.queue.empty() and t2.finished  # `count` boards, skipped ticks not counted
+    a = ApiTrigger()
+    assert all(a.fire(f"S{i}") for i in range(a.max_pending))
+    assert a.fire("one too many") is False and a.dropped == 1 and a.queue.qsize() == a.max_pending

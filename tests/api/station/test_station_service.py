@@ -15,21 +15,12 @@ from api.station.config import parse_config
 from api.station.delivery import Deliverer, ServiceClient
 from api.station.runner import StationRunner
 from tests.api.service import support
+from tests.api.station.waiting import until as _until
 
 pytestmark = pytest.mark.timeout(120)
 
 N_BOARDS = 4
 STATION = "line-7"
-
-
-def _until(cond, *, timeout_s: float, what: str, poll_s: float = 0.05):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout_s:
-        v = cond()
-        if v:
-            return v
-        time.sleep(poll_s)
-    raise TimeoutError(f"{what}: not after {timeout_s} s")
 
 
 @pytest.fixture(scope="module")

@@ -88,3 +88,33 @@ def test_watchdog_fires_when_fetch_never_returns():
             cam.grab()
         assert time.perf_counter() - t0 < 1.0
         assert not cam.is_open
+
+
+def test_opening_a_camera_keeps_the_callers_sigint_handler():
+    # harvesters' ImageAcquirer installs a SIGINT handler that destroys the acquirer and swallows Ctrl-C
+    import signal
+
+    mine = lambda signum, frame: None  # noqa: E731
+    old = signal.signal(signal.SIGINT, mine)
+    try:
+        with GenICamSource(CTI, index=0) as cam:
+            cam.grab()
+            assert signal.getsignal(signal.SIGINT) is mine
+            cam.reconnect()
+            assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_interrupt_abandons_a_waiting_grab_at_once():
+    import threading
+
+    from vision.acquisition.base import Interrupted
+
+    with GenICamSource(CTI, index=2, frame_rate_hz=1.0, fetch_timeout_s=10.0) as cam:
+        cam.grab(timeout_s=5)
+        threading.Timer(0.2, cam.interrupt).start()
+        t0 = time.perf_counter()
+        with pytest.raises(Interrupted, match="station is stopping"):
+            cam.grab(timeout_s=10)
+        assert time.perf_counter() - t0 < 0.6
