@@ -1,0 +1,279 @@
+"""Statistical process control on plain arrays: control charts, run rules, capability.
+
+Pure functions (NumPy/SciPy, nothing of the service), so the API, the CLI and the tests share them.
+
+* Individuals chart (I-MR): centre = baseline mean, sigma = mean moving range / d2(2), limits ± 3 sigma.
+* Subgroup charts: X̄-R (n ≤ 10; sigma = R̄/d2(n)) and X̄-S (n > 10; sigma = S̄/c4(n)).
+* Control limits come from a *baseline window* (the first points, or those before a time), never from
+  the points being judged, so a drift does not widen its own limits.
+* Run rules: the eight Nelson rules (the first four are the Western Electric zone rules).
+* Capability: Cp/Cpk from the within (short-term) sigma, Pp/Ppk from the overall standard deviation,
+  with confidence intervals: chi-square for Cp and Pp, Bissell's (1990) normal approximation for Cpk and Ppk.
+* The measurement's own standard uncertainty is reported beside the spread: a gauge whose uncertainty
+  is a large part of the process sigma cannot tell a drift from noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy import integrate, special, stats
+
+# d3(n), the standard deviation of the relative range W = R/sigma of n normal values (ASTM STP 15D /
+# Montgomery, Appendix VI): only used for the R chart's limits (D3, D4), n = 2..10.
+_D3 = {2: 0.853, 3: 0.888, 4: 0.880, 5: 0.864, 6: 0.848, 7: 0.833, 8: 0.820, 9: 0.808, 10: 0.797}
+
+
+@lru_cache(maxsize=64)
+def d2(n: int) -> float:
+    """E[R/sigma] for n normal values: the integral of 1 - Phi(x)^n - (1 - Phi(x))^n over x."""
+    if n < 2:
+        raise ValueError("d2 needs a subgroup of at least 2")
+    f = lambda x: 1.0 - stats.norm.cdf(x) ** n - stats.norm.sf(x) ** n  # noqa: E731
+    return float(integrate.quad(f, -np.inf, np.inf, epsabs=1e-10)[0])
+
+
+def c4(n: int) -> float:
+    """E[s/sigma] for n normal values."""
+    if n < 2:
+        raise ValueError("c4 needs a subgroup of at least 2")
+    return float(math.sqrt(2.0 / (n - 1)) * math.exp(special.gammaln(n / 2) - special.gammaln((n - 1) / 2)))
+
+
+# -- run rules ------------------------------------------------------------------------------
+
+RULES = {
+    1: "one point beyond 3 sigma",
+    2: "9 points in a row on one side of the centre line",
+    3: "6 points in a row steadily increasing or decreasing",
+    4: "14 points in a row alternating up and down",
+    5: "2 of 3 points beyond 2 sigma on the same side",
+    6: "4 of 5 points beyond 1 sigma on the same side",
+    7: "15 points in a row within 1 sigma (stratification)",
+    8: "8 points in a row beyond 1 sigma on either side (mixture)",
+}
+
+
+def _windows(flag: np.ndarray, k: int) -> np.ndarray:
+    """Number of True in each trailing window of length k (0 for the first k-1 points)."""
+    c = np.concatenate([[0], np.cumsum(flag.astype(np.int64))])
+    out = np.zeros(flag.size, dtype=np.int64)
+    if flag.size >= k:
+        out[k - 1:] = c[k:] - c[:-k]
+    return out
+
+
+def _runs(flag: np.ndarray) -> np.ndarray:
+    """Length of the run of True ending at each point."""
+    out = np.zeros(flag.size, dtype=np.int64)
+    run = 0
+    for i, f in enumerate(flag):
+        run = run + 1 if f else 0
+        out[i] = run
+    return out
+
+
+def rule_hits(x: np.ndarray, centre: float, sigma: float, rules=tuple(RULES)) -> list[dict]:
+    """Nelson rule violations of series `x` against `centre` and `sigma`.
+
+    Each hit is ``{"rule", "index", "start", "text"}``: the point at which the rule fires (the last
+    point of the pattern) and where the pattern starts. A pattern that keeps going fires at every point."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if n == 0 or not (sigma > 0):
+        return []
+    z = (x - centre) / sigma
+    hits: list[dict] = []
+
+    def add(rule: int, idx: np.ndarray, length: int) -> None:
+        for i in np.flatnonzero(idx):
+            hits.append({"rule": rule, "index": int(i), "start": int(max(0, i - length + 1)), "text": RULES[rule]})
+
+    if 1 in rules:
+        add(1, np.abs(z) > 3, 1)
+    if 2 in rules:
+        add(2, (_runs(z > 0) >= 9) | (_runs(z < 0) >= 9), 9)
+    d = np.diff(x)
+    if 3 in rules and n >= 7:
+        up, down = np.concatenate([[False], d > 0]), np.concatenate([[False], d < 0])
+        add(3, (_runs(up) >= 6) | (_runs(down) >= 6), 7)
+    if 4 in rules and n >= 14:
+        alt = np.concatenate([[False, False], (d[1:] * d[:-1]) < 0])
+        add(4, _runs(alt) >= 12, 14)  # 14 points: 13 steps, 12 sign changes in a row
+    if 5 in rules:
+        add(5, (_windows(z > 2, 3) >= 2) & (z > 2) | (_windows(z < -2, 3) >= 2) & (z < -2), 3)
+    if 6 in rules:
+        add(6, (_windows(z > 1, 5) >= 4) & (z > 1) | (_windows(z < -1, 5) >= 4) & (z < -1), 5)
+    if 7 in rules:
+        add(7, _runs(np.abs(z) < 1) >= 15, 15)
+    if 8 in rules:
+        add(8, _runs(np.abs(z) > 1) >= 8, 8)
+    hits.sort(key=lambda h: (h["index"], h["rule"]))
+    return hits
+
+
+# -- capability -----------------------------------------------------------------------------
+
+
+@dataclass
+class Interval:
+    value: float | None
+    lower: float | None
+    upper: float | None
+
+
+def cp_interval(cp: float, n: int, confidence: float = 0.95) -> Interval:
+    """Cp (or Pp) with the chi-square interval: Cp * sqrt(chi2_{a/2, n-1} / (n-1)) .. sqrt(chi2_{1-a/2, n-1} / (n-1))."""
+    a = 1 - confidence
+    if n < 2:
+        return Interval(cp, None, None)
+    return Interval(cp, cp * math.sqrt(stats.chi2.ppf(a / 2, n - 1) / (n - 1)), cp * math.sqrt(stats.chi2.ppf(1 - a / 2, n - 1) / (n - 1)))
+
+
+def cpk_interval(cpk: float, n: int, confidence: float = 0.95) -> Interval:
+    """Cpk (or Ppk) with Bissell's approximation: Cpk ± z_{a/2} * sqrt(1/(9n) + Cpk^2 / (2(n-1)))."""
+    if n < 2:
+        return Interval(cpk, None, None)
+    z = stats.norm.ppf(1 - (1 - confidence) / 2)
+    h = z * math.sqrt(1.0 / (9 * n) + cpk * cpk / (2.0 * (n - 1)))
+    return Interval(cpk, cpk - h, cpk + h)
+
+
+def capability(mean: float, sigma_within: float | None, sigma_overall: float | None, n: int,
+               lsl: float | None, usl: float | None, confidence: float = 0.95) -> dict:
+    """Cp, Cpk, Pp, Ppk (each ``{"value", "lower", "upper"}`` or None) against the specification limits.
+
+    Cp and Pp need both limits; with one limit Cpk/Ppk are the one-sided indices (CPU or CPL)."""
+    out: dict = {"lsl": lsl, "usl": usl, "n": n, "confidence": confidence}
+    for name, sig in (("cp", sigma_within), ("pp", sigma_overall)):
+        k = name[0] + name[1] + "k"
+        if sig is None or not (sig > 0) or n < 2 or (lsl is None and usl is None):
+            out[name] = out[k] = None
+            continue
+        out[name] = asdict(cp_interval((usl - lsl) / (6 * sig), n, confidence)) if lsl is not None and usl is not None else None
+        sides = [v for v in ((usl - mean) / (3 * sig) if usl is not None else None,
+                             (mean - lsl) / (3 * sig) if lsl is not None else None) if v is not None]
+        out[k] = asdict(cpk_interval(min(sides), n, confidence))
+    return out
+
+
+# -- charts ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Chart:
+    kind: str  # "individuals" | "xbar-r" | "xbar-s"
+    n_points: int
+    subgroup_size: int
+    baseline_points: int
+    centre: float | None
+    sigma: float | None  # within (short-term) sigma of single values, from the baseline
+    ucl: float | None
+    lcl: float | None
+    points: list[float]  # plotted statistic (x, or the subgroup means)
+    spread: list[float | None] = field(default_factory=list)  # moving ranges, ranges or standard deviations
+    spread_centre: float | None = None
+    spread_ucl: float | None = None
+    spread_lcl: float | None = None
+    hits: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fin(v) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def individuals(x, baseline: int | None = None, rules=tuple(RULES)) -> Chart:
+    """I-MR chart of `x`; limits from the first `baseline` points (default: all)."""
+    x = np.asarray(x, dtype=float)
+    nb = x.size if baseline is None else max(0, min(int(baseline), x.size))
+    base = x[:nb]
+    mr = np.abs(np.diff(x))
+    if base.size >= 2:
+        centre = float(base.mean())
+        mrbar = float(np.abs(np.diff(base)).mean())
+        sigma = mrbar / d2(2)
+    else:
+        centre = mrbar = sigma = None
+    ok = sigma is not None and sigma > 0
+    return Chart(
+        kind="individuals", n_points=int(x.size), subgroup_size=1, baseline_points=int(nb), centre=_fin(centre), sigma=_fin(sigma),
+        ucl=_fin(centre + 3 * sigma) if ok else None, lcl=_fin(centre - 3 * sigma) if ok else None,
+        points=[float(v) for v in x], spread=[None] + [float(v) for v in mr],
+        spread_centre=_fin(mrbar), spread_ucl=_fin(3.267 * mrbar) if mrbar is not None else None, spread_lcl=0.0 if mrbar is not None else None,
+        hits=rule_hits(x, centre, sigma, rules) if ok else [],
+    )
+
+
+def subgroups(groups: list, baseline: int | None = None, rules=tuple(RULES)) -> Chart:
+    """X̄-R (subgroup size ≤ 10) or X̄-S (> 10) chart of equal-size subgroups; limits from the first
+    `baseline` subgroups (default: all)."""
+    g = np.asarray(groups, dtype=float)
+    if g.ndim != 2 or g.shape[1] < 2:
+        raise ValueError("subgroups must be a 2-D array with at least 2 values per subgroup")
+    k, n = g.shape
+    nb = k if baseline is None else max(0, min(int(baseline), k))
+    means = g.mean(axis=1)
+    use_s = n > 10
+    spread = g.std(axis=1, ddof=1) if use_s else np.ptp(g, axis=1)
+    if nb >= 1:
+        centre = float(means[:nb].mean())
+        sbar = float(spread[:nb].mean())
+        sigma = sbar / (c4(n) if use_s else d2(n))
+    else:
+        centre = sbar = sigma = None
+    ok = sigma is not None and sigma > 0
+    half = 3 * sigma / math.sqrt(n) if ok else None
+    if use_s and sbar is not None:
+        w = 3 * math.sqrt(1 - c4(n) ** 2) / c4(n)
+        s_lcl, s_ucl = max(0.0, 1 - w) * sbar, (1 + w) * sbar
+    elif sbar is not None:
+        d3 = _D3[n]
+        s_lcl, s_ucl = max(0.0, 1 - 3 * d3 / d2(n)) * sbar, (1 + 3 * d3 / d2(n)) * sbar
+    else:
+        s_lcl = s_ucl = None
+    return Chart(
+        kind="xbar-s" if use_s else "xbar-r", n_points=int(k), subgroup_size=int(n), baseline_points=int(nb), centre=_fin(centre),
+        sigma=_fin(sigma), ucl=_fin(centre + half) if ok else None, lcl=_fin(centre - half) if ok else None,
+        points=[float(v) for v in means], spread=[float(v) for v in spread], spread_centre=_fin(sbar),
+        spread_ucl=_fin(s_ucl), spread_lcl=_fin(s_lcl),
+        hits=rule_hits(means, centre, sigma / math.sqrt(n), rules) if ok else [],
+    )
+
+
+def analyse(x, *, u=None, baseline: int | None = None, subgroup_size: int = 1, lsl: float | None = None,
+            usl: float | None = None, confidence: float = 0.95, rules=tuple(RULES)) -> dict:
+    """One series: its chart (I-MR, or X̄-R/X̄-S of consecutive subgroups), capability against the
+    limits, and the measurement uncertainty beside the spread.
+
+    `baseline` counts single values (rounded down to whole subgroups); `u` are the values' standard
+    uncertainties."""
+    x = np.asarray(x, dtype=float)
+    if subgroup_size > 1:
+        k = x.size // subgroup_size
+        chart = subgroups(x[: k * subgroup_size].reshape(k, subgroup_size),
+                          None if baseline is None else baseline // subgroup_size, rules) if k >= 1 else individuals(x[:0])
+    else:
+        chart = individuals(x, baseline, rules)
+    nb = x.size if baseline is None else min(int(baseline), x.size)
+    base = x[:nb]
+    sigma_overall = float(base.std(ddof=1)) if base.size >= 2 else None
+    mean = float(base.mean()) if base.size else None
+    cap = capability(mean, chart.sigma, sigma_overall, int(base.size), lsl, usl, confidence) if mean is not None else None
+    u_rms = None
+    if u is not None and len(u):
+        uu = np.asarray(u, dtype=float)
+        uu = uu[np.isfinite(uu)]
+        u_rms = float(np.sqrt(np.mean(uu * uu))) if uu.size else None
+    spread = {
+        "mean": mean, "sigma_within": chart.sigma, "sigma_overall": sigma_overall, "u_rms": u_rms,
+        # the part of the spread the gauge explains: u^2 / sigma^2 (1 = all of it)
+        "u_over_sigma": (u_rms / sigma_overall) if u_rms is not None and sigma_overall else None,
+        "sigma_process": float(math.sqrt(max(0.0, sigma_overall ** 2 - u_rms ** 2))) if u_rms is not None and sigma_overall else None,
+    }
+    return {"chart": chart.to_dict(), "capability": cap, "spread": spread}
