@@ -68,12 +68,9 @@ def _windows(flag: np.ndarray, k: int) -> np.ndarray:
 
 def _runs(flag: np.ndarray) -> np.ndarray:
     """Length of the run of True ending at each point."""
-    out = np.zeros(flag.size, dtype=np.int64)
-    run = 0
-    for i, f in enumerate(flag):
-        run = run + 1 if f else 0
-        out[i] = run
-    return out
+    idx = np.arange(flag.size)
+    last_false = np.maximum.accumulate(np.where(flag, -1, idx))
+    return idx - last_false
 
 
 def rule_hits(x: np.ndarray, centre: float, sigma: float, rules=tuple(RULES)) -> list[dict]:
