@@ -150,3 +150,24 @@ def arrange(records: list[dict], measurement: str) -> tuple[np.ndarray, list[str
     keep = [pt for pt in parts if all(len(cells.get((pt, op), [])) == r and np.all(np.isfinite(cells[(pt, op)])) for op in ops)]
     y = np.array([[cells[(pt, op)] for op in ops] for pt in keep], dtype=float).reshape(len(keep), len(ops), r)
     return y, keep, ops
+
+
+def report(records: list[dict], *, specs: dict | None = None, measurements: list[str] | None = None, **kw) -> dict:
+    """A study's report per measurement: records as for `arrange`; `specs` maps a measurement to
+    ``(lsl, usl)`` (both needed for %GRR of tolerance). Measurements without a balanced design of
+    at least 2 parts and 2 trials are listed under ``skipped`` with the reason."""
+    names = measurements or sorted({m for r in records for m in (r.get("values") or {})})
+    out: dict = {"measurements": {}, "skipped": {}}
+    for m in names:
+        y, parts, ops = arrange(records, m)
+        if y.size == 0 or y.shape[0] < 2 or y.shape[2] < 2:
+            out["skipped"][m] = f"{y.shape[0] if y.size else 0} parts with every trial measured; need at least 2 parts x 2 trials"
+            continue
+        if np.allclose(y, y.reshape(y.shape[0], -1)[:, :1, None]):
+            out["skipped"][m] = "every trial gave the same value: the gauge does not resolve this measurement's variation"
+            continue
+        lsl, usl = (specs or {}).get(m, (None, None))
+        rep = gage_rr(y, lsl=lsl, usl=usl, **kw)
+        rep["part_names"], rep["operator_names"] = parts, ops
+        out["measurements"][m] = rep
+    return out
