@@ -245,8 +245,9 @@ def subgroups(groups: list, baseline: int | None = None, rules=tuple(RULES)) -> 
 
 def analyse(x, *, u=None, baseline: int | None = None, subgroup_size: int = 1, lsl: float | None = None,
             usl: float | None = None, confidence: float = 0.95, rules=tuple(RULES)) -> dict:
-    """One series: its chart (I-MR, or X̄-R/X̄-S of consecutive subgroups), capability against the
-    limits, and the measurement uncertainty beside the spread.
+    """One series: its chart (I-MR, or X̄-R/X̄-S of consecutive subgroups) with limits from the
+    baseline, capability of the whole series against the specification limits, and the measurement
+    uncertainty beside the spread.
 
     `baseline` counts single values (rounded down to whole subgroups); `u` are the values' standard
     uncertainties."""
@@ -257,18 +258,22 @@ def analyse(x, *, u=None, baseline: int | None = None, subgroup_size: int = 1, l
                           None if baseline is None else baseline // subgroup_size, rules) if k >= 1 else individuals(x[:0])
     else:
         chart = individuals(x, baseline, rules)
-    nb = x.size if baseline is None else min(int(baseline), x.size)
-    base = x[:nb]
-    sigma_overall = float(base.std(ddof=1)) if base.size >= 2 else None
-    mean = float(base.mean()) if base.size else None
-    cap = capability(mean, chart.sigma, sigma_overall, int(base.size), lsl, usl, confidence) if mean is not None else None
+    # capability of the whole series (a drift lowers it), short-term sigma from its moving ranges
+    # (or subgroup spreads), long-term from its standard deviation
+    sigma_overall = float(x.std(ddof=1)) if x.size >= 2 else None
+    mean = float(x.mean()) if x.size else None
+    if subgroup_size > 1 and x.size >= 2 * subgroup_size:
+        sigma_within = subgroups(x[: (x.size // subgroup_size) * subgroup_size].reshape(-1, subgroup_size), None, ()).sigma
+    else:
+        sigma_within = float(np.abs(np.diff(x)).mean() / d2(2)) if x.size >= 2 else None
+    cap = capability(mean, sigma_within, sigma_overall, int(x.size), lsl, usl, confidence) if mean is not None else None
     u_rms = None
     if u is not None and len(u):
         uu = np.asarray(u, dtype=float)
         uu = uu[np.isfinite(uu)]
         u_rms = float(np.sqrt(np.mean(uu * uu))) if uu.size else None
     spread = {
-        "mean": mean, "sigma_within": chart.sigma, "sigma_overall": sigma_overall, "u_rms": u_rms,
+        "mean": mean, "sigma_within": sigma_within, "sigma_chart": chart.sigma, "sigma_overall": sigma_overall, "u_rms": u_rms,
         # the part of the spread the gauge explains: u^2 / sigma^2 (1 = all of it)
         "u_over_sigma": (u_rms / sigma_overall) if u_rms is not None and sigma_overall else None,
         "sigma_process": float(math.sqrt(max(0.0, sigma_overall ** 2 - u_rms ** 2))) if u_rms is not None and sigma_overall else None,
