@@ -91,73 +91,109 @@ def _filters(recipe_id, measurement, station_id, since, until, items=None):
     return w
 
 
-def _baselines(s, where, baseline: int | None, baseline_until: dt.datetime | None) -> dict[str, int] | int:
-    """Points per pin that form the baseline: a count, or per pin the points before `baseline_until` (counted in SQL)."""
-    if baseline_until is None:
-        return baseline or DEFAULT_BASELINE
-    q = select(PinValueRow.item_id, func.count()).where(*where, PinValueRow.created_at < baseline_until).group_by(PinValueRow.item_id)
-    return dict(s.execute(q).all())
+def _series_sql(s, where, baseline: int, baseline_until: dt.datetime | None, window: int):
+    """Per pin: aggregates of the whole selection computed in SQL (count, mean, mean square, mean
+    squared uncertainty: one pass over the covering index, no sort), then per pin its baseline values
+    (the first `baseline`, or those before `baseline_until`) and its newest `window` values, each an
+    index range read with a LIMIT. Only those windows leave the database."""
+    c = PinValueRow
+    agg = {r[0]: r[1:] for r in s.execute(select(
+        c.item_id, func.count(c.value), func.avg(c.value), func.avg(c.value * c.value),
+        func.avg(c.uncertainty * c.uncertainty), func.count(c.uncertainty),
+    ).where(*where).group_by(c.item_id)).all()}
+    base, recent = {}, {}
+    for item in agg:
+        w = [*where, c.item_id == item]
+        if baseline_until is None:
+            q = select(c.value).where(*w).order_by(c.created_at, c.id).limit(baseline)
+        else:
+            q = select(c.value).where(*w, c.created_at < baseline_until).order_by(c.created_at, c.id)
+        base[item] = s.scalars(q).all()
+        recent[item] = s.scalars(select(c.value).where(*w).order_by(c.created_at.desc(), c.id.desc()).limit(window)).all()[::-1]
+    return agg, base, recent
 
 
 def spc_report(s, recipe_id: str, measurement: str, *, pin: str | None = None, station_id: str | None = None,
                since: dt.datetime | None = None, until: dt.datetime | None = None, baseline: int | None = None,
                baseline_until: dt.datetime | None = None, subgroup: int = 1, points: int = 500, items=None,
-               rules=tuple(spc.RULES), keep_hits: bool = False) -> dict:
-    """SPC of one measurement of one recipe: per pin position the chart's limits, rule hits and capability;
-    with `pin`, that pin's chart with its last `points` points (time, serial, inspection)."""
+               rules=tuple(spc.RULES), hits_tail: dict[str, int] | None = None) -> dict:
+    """SPC of one measurement of one recipe, per pin position: control limits from the baseline, the
+    rule hits among the newest `points` (subgroups of) values, Cp/Cpk/Pp/Ppk of every value in the
+    selection; with `pin`, that pin's chart (the newest `points` points with time, serial, inspection).
+    `hits_tail` (pin -> count) lists each such pin's hits among its newest `count` values (the alarm scanner).
+
+    Counts, means and spreads are computed in SQL, the windows are LIMITed index reads, so the
+    Python side grows with the windows, not with the history."""
     lsl, usl, check = spec_limits(s, recipe_id, measurement)
     where = _filters(recipe_id, measurement, station_id, since, until, [pin] if pin else items)
-    nb = _baselines(s, where, baseline, baseline_until)
-    c = PinValueRow
-    rows = s.execute(select(c.item_id, c.value, c.uncertainty).where(*where).order_by(c.item_id, c.created_at, c.id)).all()
+    baseline = baseline or DEFAULT_BASELINE
+    k = max(1, subgroup)
+    window = points * k + (max(hits_tail.values()) if hits_tail else 0)
+    agg, base, recent = _series_sql(s, where, baseline, baseline_until, window)
     out = {"recipe_id": recipe_id, "measurement": measurement, "check": check, "lsl": lsl, "usl": usl,
-           "station_id": station_id, "subgroup_size": subgroup, "pins": [], "chart": None}
-    if not rows:
-        return out
-    ids = np.array([r[0] for r in rows], dtype=object)
-    vals = np.array([r[1] for r in rows], dtype=float)
-    us = np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=float)
-    cut = np.flatnonzero(ids[1:] != ids[:-1]) + 1
-    starts, ends = np.concatenate([[0], cut]), np.concatenate([cut, [len(rows)]])
-    for a, b in zip(starts, ends):
-        item = ids[a]
-        n_base = nb.get(item, 0) if isinstance(nb, dict) else nb
-        res = spc.analyse(vals[a:b], u=us[a:b], baseline=n_base, subgroup_size=subgroup, lsl=lsl, usl=usl, rules=rules)
-        ch, cap = res["chart"], res["capability"] or {}
-        hits = ch["hits"]
-        out["pins"].append({
-            "pin": item, "n": int(b - a), "baseline_points": ch["baseline_points"], "centre": ch["centre"], "ucl": ch["ucl"],
-            "lcl": ch["lcl"], "sigma_within": ch["sigma"], **{k: res["spread"][k] for k in ("mean", "sigma_overall", "u_rms", "u_over_sigma")},
+           "station_id": station_id, "subgroup_size": k, "window_points": points, "pins": [], "chart": None}
+    for item in sorted(agg):
+        n, mean, msq, u2, nu = agg[item]
+        if not n:
+            continue
+        sigma_overall = float(np.sqrt(max(0.0, (msq - mean * mean)) * n / (n - 1))) if n >= 2 else None
+        x = np.asarray(recent[item], dtype=float)
+        bvals = np.asarray(base[item], dtype=float)
+        if k > 1:
+            x = x[x.size % k:]
+            ch = spc.subgroups(x.reshape(-1, k), rules=rules, base_groups=bvals[: bvals.size // k * k].reshape(-1, k)) \
+                if x.size >= k and bvals.size >= k else spc.individuals(x[:0])
+        else:
+            ch = spc.individuals(x, rules=rules, base_values=bvals)
+        first_index = int(n // k - ch.n_points)  # index of the chart's first point in the whole series
+        # Cp/Cpk with the chart's short-term sigma (baseline moving ranges or subgroup spreads, as the
+        # textbook estimate from a control chart), Pp/Ppk with the standard deviation of every value
+        sigma_within = ch.sigma
+        cap = spc.capability(float(mean), sigma_within, sigma_overall, int(n), lsl, usl)
+        summ = ch.summary()
+        if summ["last_hit"]:
+            summ["last_hit"] = {**summ["last_hit"], "index": summ["last_hit"]["index"] + first_index,
+                                "start": summ["last_hit"]["start"] + first_index}
+        u_rms = float(np.sqrt(u2)) if nu else None
+        entry = {
+            "pin": item, "n": int(n), "baseline_points": int(bvals.size), "centre": ch.centre, "ucl": ch.ucl, "lcl": ch.lcl,
+            "sigma_within": ch.sigma, "mean": float(mean), "sigma_overall": sigma_overall,
+            "u_rms": u_rms, "u_over_sigma": u_rms / sigma_overall if u_rms is not None and sigma_overall else None,
             "cp": cap.get("cp"), "cpk": cap.get("cpk"), "pp": cap.get("pp"), "ppk": cap.get("ppk"),
-            "hits": len(hits), "rules_hit": sorted({h["rule"] for h in hits}), "last_hit": hits[-1] if hits else None,
-            "last_value": float(vals[b - 1]),
-            **({"hit_list": [{**h, "value": float(vals[a + h["index"] * subgroup])} for h in hits]} if keep_hits else {}),
-        })
+            **summ, "last_value": float(recent[item][-1]),
+        }
+        if hits_tail is not None and item in hits_tail:  # the hits among the newest values, with their values
+            first = max(0, ch.n_points - -(-hits_tail[item] // k))
+            entry["hit_list"] = [{**h, "index": h["index"] + first_index, "value": float(ch.points[h["index"]])}
+                                 for h in spc.hits_of(ch.flags, first)]
+        out["pins"].append(entry)
         if pin is not None:
-            out["chart"] = _pin_chart(s, where, res, points)
-            out["capability"], out["spread"] = res["capability"], res["spread"]
-    out["pins"].sort(key=lambda p: (p["cpk"]["value"] if p["cpk"] else float("inf")))
+            out["chart"] = _pin_chart(s, where, ch, points, first_index)
+            out["capability"] = cap
+            out["spread"] = {k2: entry[k2] for k2 in ("mean", "sigma_within", "sigma_overall", "u_rms", "u_over_sigma")}
+    # worst first: by Ppk (a drift or a shift lowers it), then Cpk
+    out["pins"].sort(key=lambda p: (p["ppk"]["value"] if p["ppk"] else float("inf"), p["cpk"]["value"] if p["cpk"] else float("inf")))
     return out
 
 
-def _pin_chart(s, where, res: dict, points: int) -> dict:
-    """The chart of one pin, cut to its last `points` points, with time, serial and inspection per point."""
-    ch = dict(res["chart"])
-    n = len(ch["points"])
-    k = ch["subgroup_size"]
+def _pin_chart(s, where, chart: spc.Chart, points: int, first_index: int) -> dict:
+    """The chart of one pin (its newest `points` points) with time, serial and inspection per point;
+    hit indices count from the first stored value."""
+    n, k = chart.n_points, chart.subgroup_size
     first = max(0, n - points)
+    ch = chart.to_dict(first)
+    ch["first_index"] = first_index + first
+    for h in ch["hits"]:
+        h["index"] += first_index
+        h["start"] += first_index
     c = PinValueRow
     meta = s.execute(select(c.created_at, c.inspection_id).where(*where).order_by(c.created_at.desc(), c.id.desc())
-                     .limit(points * k)).all()[::-1]
+                     .limit((n - first) * k)).all()[::-1] if n > first else []
     serials = dict(s.execute(select(InspectionRow.id, InspectionRow.serial).where(InspectionRow.id.in_({m[1] for m in meta}))).all()) if meta else {}
-    meta = meta[-(n - first) * k:] if n > first else []
-    ch["first_index"] = first
-    ch["points"] = ch["points"][first:]
-    ch["spread"] = ch["spread"][first:]
-    ch["hits"] = [h for h in ch["hits"] if h["index"] >= first]
-    ch["at"] = [m[0].isoformat() for m in meta[k - 1::k]]
-    ch["inspection_ids"] = [m[1] for m in meta[k - 1::k]]
-    ch["serials"] = [serials.get(m[1]) for m in meta[k - 1::k]]
+    last_of_group = meta[k - 1::k]
+    ch["at"] = [m[0].isoformat() for m in last_of_group]
+    ch["inspection_ids"] = [m[1] for m in last_of_group]
+    ch["serials"] = [serials.get(m[1]) for m in last_of_group]
     return ch
 
 
@@ -197,7 +233,7 @@ class AlarmScanner:
             for rid, m, item, n in touched:
                 series[(rid, m)][item] = n
             for (rid, m), items in series.items():
-                rep = spc_report(s, rid, m, baseline=self.baseline, items=list(items), rules=self.rules, keep_hits=True)
+                rep = spc_report(s, rid, m, baseline=self.baseline, items=list(items), rules=self.rules, hits_tail=items)
                 for p in rep["pins"]:
                     written += self._judge(s, rid, m, p, items[p["pin"]], rep)
             self.cursor = top
@@ -206,7 +242,7 @@ class AlarmScanner:
 
     def _judge(self, s, rid: str, m: str, p: dict, new: int, rep: dict) -> list[int]:
         n = p["n"]
-        fresh = [h for h in p["hit_list"] if h["index"] >= max(n - new, p["baseline_points"])]
+        fresh = [h for h in p["hit_list"] if h["index"] >= p["baseline_points"]]
         last = p["last_hit"]
         open_ = s.scalars(select(SpcAlarmRow).where(SpcAlarmRow.recipe_id == rid, SpcAlarmRow.measurement == m,
                                                     SpcAlarmRow.item_id == p["pin"], SpcAlarmRow.closed_at.is_(None))).first()

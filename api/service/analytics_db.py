@@ -18,7 +18,8 @@ class PinValueRow(Base):
     """One measured value of one pin or pad in one finished inspection."""
 
     __tablename__ = "pin_values"
-    __table_args__ = (Index("ix_pin_values_series", "recipe_id", "measurement", "item_id", "created_at"),)
+    # covering: the SPC aggregates and windows read the index alone
+    __table_args__ = (Index("ix_pin_values_series", "recipe_id", "measurement", "item_id", "created_at", "id", "value", "uncertainty"),)
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     inspection_id: Mapped[str] = mapped_column(String(32), index=True)
     recipe_id: Mapped[str] = mapped_column(String(100))

@@ -73,43 +73,51 @@ def _runs(flag: np.ndarray) -> np.ndarray:
     return idx - last_false
 
 
-def rule_hits(x: np.ndarray, centre: float, sigma: float, rules=tuple(RULES)) -> list[dict]:
-    """Nelson rule violations of series `x` against `centre` and `sigma`.
+RULE_LENGTH = {1: 1, 2: 9, 3: 7, 4: 14, 5: 3, 6: 5, 7: 15, 8: 8}  # points in each rule's pattern
 
-    Each hit is ``{"rule", "index", "start", "text"}``: the point at which the rule fires (the last
-    point of the pattern) and where the pattern starts. A pattern that keeps going fires at every point."""
+
+def rule_flags(x: np.ndarray, centre: float, sigma: float, rules=tuple(RULES)) -> dict[int, np.ndarray]:
+    """Per rule, a boolean array: True where the rule fires (at the last point of its pattern; a
+    pattern that keeps going fires at every point). Vectorised: 100 000 points take milliseconds."""
     x = np.asarray(x, dtype=float)
     n = x.size
     if n == 0 or not (sigma > 0):
-        return []
+        return {}
     z = (x - centre) / sigma
-    hits: list[dict] = []
-
-    def add(rule: int, idx: np.ndarray, length: int) -> None:
-        for i in np.flatnonzero(idx):
-            hits.append({"rule": rule, "index": int(i), "start": int(max(0, i - length + 1)), "text": RULES[rule]})
-
-    if 1 in rules:
-        add(1, np.abs(z) > 3, 1)
-    if 2 in rules:
-        add(2, (_runs(z > 0) >= 9) | (_runs(z < 0) >= 9), 9)
+    f: dict[int, np.ndarray] = {}
     d = np.diff(x)
+    if 1 in rules:
+        f[1] = np.abs(z) > 3
+    if 2 in rules:
+        f[2] = (_runs(z > 0) >= 9) | (_runs(z < 0) >= 9)
     if 3 in rules and n >= 7:
         up, down = np.concatenate([[False], d > 0]), np.concatenate([[False], d < 0])
-        add(3, (_runs(up) >= 6) | (_runs(down) >= 6), 7)
+        f[3] = (_runs(up) >= 6) | (_runs(down) >= 6)
     if 4 in rules and n >= 14:
         alt = np.concatenate([[False, False], (d[1:] * d[:-1]) < 0])
-        add(4, _runs(alt) >= 12, 14)  # 14 points: 13 steps, 12 sign changes in a row
+        f[4] = _runs(alt) >= 12  # 14 points: 13 steps, 12 sign changes in a row
     if 5 in rules:
-        add(5, (_windows(z > 2, 3) >= 2) & (z > 2) | (_windows(z < -2, 3) >= 2) & (z < -2), 3)
+        f[5] = (_windows(z > 2, 3) >= 2) & (z > 2) | (_windows(z < -2, 3) >= 2) & (z < -2)
     if 6 in rules:
-        add(6, (_windows(z > 1, 5) >= 4) & (z > 1) | (_windows(z < -1, 5) >= 4) & (z < -1), 5)
+        f[6] = (_windows(z > 1, 5) >= 4) & (z > 1) | (_windows(z < -1, 5) >= 4) & (z < -1)
     if 7 in rules:
-        add(7, _runs(np.abs(z) < 1) >= 15, 15)
+        f[7] = _runs(np.abs(z) < 1) >= 15
     if 8 in rules:
-        add(8, _runs(np.abs(z) > 1) >= 8, 8)
+        f[8] = _runs(np.abs(z) > 1) >= 8
+    return {r: v for r, v in f.items() if v.any()}
+
+
+def hits_of(flags: dict[int, np.ndarray], first: int = 0) -> list[dict]:
+    """The hits at or after point `first` as ``{"rule", "index", "start", "text"}``, in point order."""
+    hits = [{"rule": r, "index": int(i), "start": int(max(0, i - RULE_LENGTH[r] + 1)), "text": RULES[r]}
+            for r, fl in flags.items() for i in np.flatnonzero(fl[first:]) + first]
     hits.sort(key=lambda h: (h["index"], h["rule"]))
     return hits
+
+
+def rule_hits(x: np.ndarray, centre: float, sigma: float, rules=tuple(RULES)) -> list[dict]:
+    """Nelson rule violations of series `x` against `centre` and `sigma` (see `hits_of`)."""
+    return hits_of(rule_flags(x, centre, sigma, rules))
 
 
 # -- capability -----------------------------------------------------------------------------
@@ -170,26 +178,50 @@ class Chart:
     sigma: float | None  # within (short-term) sigma of single values, from the baseline
     ucl: float | None
     lcl: float | None
-    points: list[float]  # plotted statistic (x, or the subgroup means)
-    spread: list[float | None] = field(default_factory=list)  # moving ranges, ranges or standard deviations
+    points: np.ndarray  # plotted statistic (x, or the subgroup means)
+    spread: np.ndarray  # moving ranges (NaN first), ranges or standard deviations
     spread_centre: float | None = None
     spread_ucl: float | None = None
     spread_lcl: float | None = None
-    hits: list[dict] = field(default_factory=list)
+    flags: dict = field(default_factory=dict)  # rule -> boolean array over the points
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def hits(self) -> list[dict]:
+        return hits_of(self.flags)
+
+    def summary(self) -> dict:
+        """Counts without building a hit per point: how many points hit a rule, which rules, the last hit."""
+        if not self.flags:
+            return {"hits": 0, "rules_hit": [], "last_hit": None}
+        anyf = np.logical_or.reduce(list(self.flags.values()))
+        last = int(np.flatnonzero(anyf)[-1])
+        return {"hits": int(anyf.sum()), "rules_hit": sorted(self.flags), "last_hit": hits_of(self.flags, last)[-1]}
+
+    def to_dict(self, first: int = 0) -> dict:
+        """JSON-ready, from point `first` on (limits and counts are those of the whole chart)."""
+        sp = [None if not np.isfinite(v) else float(v) for v in self.spread[first:]]
+        return {
+            "kind": self.kind, "n_points": self.n_points, "subgroup_size": self.subgroup_size, "baseline_points": self.baseline_points,
+            "centre": self.centre, "sigma": self.sigma, "ucl": self.ucl, "lcl": self.lcl, "first_index": first,
+            "points": self.points[first:].tolist(), "spread": sp, "spread_centre": self.spread_centre,
+            "spread_ucl": self.spread_ucl, "spread_lcl": self.spread_lcl, "hits": hits_of(self.flags, first),
+        }
 
 
 def _fin(v) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
 
-def individuals(x, baseline: int | None = None, rules=tuple(RULES)) -> Chart:
-    """I-MR chart of `x`; limits from the first `baseline` points (default: all)."""
+def individuals(x, baseline: int | None = None, rules=tuple(RULES), *, base_values=None) -> Chart:
+    """I-MR chart of `x`; limits from the first `baseline` points (default: all), or from
+    `base_values` when the baseline is not part of `x` (a chart of the newest points of a long series)."""
     x = np.asarray(x, dtype=float)
-    nb = x.size if baseline is None else max(0, min(int(baseline), x.size))
-    base = x[:nb]
+    if base_values is not None:
+        base = np.asarray(base_values, dtype=float)
+        nb = base.size
+    else:
+        nb = x.size if baseline is None else max(0, min(int(baseline), x.size))
+        base = x[:nb]
     mr = np.abs(np.diff(x))
     if base.size >= 2:
         centre = float(base.mean())
@@ -201,26 +233,32 @@ def individuals(x, baseline: int | None = None, rules=tuple(RULES)) -> Chart:
     return Chart(
         kind="individuals", n_points=int(x.size), subgroup_size=1, baseline_points=int(nb), centre=_fin(centre), sigma=_fin(sigma),
         ucl=_fin(centre + 3 * sigma) if ok else None, lcl=_fin(centre - 3 * sigma) if ok else None,
-        points=[float(v) for v in x], spread=[None] + [float(v) for v in mr],
+        points=x, spread=np.concatenate([[np.nan], mr]),
         spread_centre=_fin(mrbar), spread_ucl=_fin(3.267 * mrbar) if mrbar is not None else None, spread_lcl=0.0 if mrbar is not None else None,
-        hits=rule_hits(x, centre, sigma, rules) if ok else [],
+        flags=rule_flags(x, centre, sigma, rules) if ok else {},
     )
 
 
-def subgroups(groups: list, baseline: int | None = None, rules=tuple(RULES)) -> Chart:
+def subgroups(groups: list, baseline: int | None = None, rules=tuple(RULES), *, base_groups=None) -> Chart:
     """X̄-R (subgroup size ≤ 10) or X̄-S (> 10) chart of equal-size subgroups; limits from the first
-    `baseline` subgroups (default: all)."""
+    `baseline` subgroups (default: all), or from `base_groups` (same subgroup size)."""
     g = np.asarray(groups, dtype=float)
     if g.ndim != 2 or g.shape[1] < 2:
         raise ValueError("subgroups must be a 2-D array with at least 2 values per subgroup")
     k, n = g.shape
-    nb = k if baseline is None else max(0, min(int(baseline), k))
     means = g.mean(axis=1)
     use_s = n > 10
-    spread = g.std(axis=1, ddof=1) if use_s else np.ptp(g, axis=1)
+    sp = lambda a: a.std(axis=1, ddof=1) if use_s else np.ptp(a, axis=1)  # noqa: E731
+    spread = sp(g)
+    if base_groups is not None:
+        bg = np.asarray(base_groups, dtype=float).reshape(-1, n)
+        nb, b_means, b_spread = bg.shape[0], bg.mean(axis=1), sp(bg)
+    else:
+        nb = k if baseline is None else max(0, min(int(baseline), k))
+        b_means, b_spread = means[:nb], spread[:nb]
     if nb >= 1:
-        centre = float(means[:nb].mean())
-        sbar = float(spread[:nb].mean())
+        centre = float(b_means.mean())
+        sbar = float(b_spread.mean())
         sigma = sbar / (c4(n) if use_s else d2(n))
     else:
         centre = sbar = sigma = None
@@ -237,15 +275,15 @@ def subgroups(groups: list, baseline: int | None = None, rules=tuple(RULES)) -> 
     return Chart(
         kind="xbar-s" if use_s else "xbar-r", n_points=int(k), subgroup_size=int(n), baseline_points=int(nb), centre=_fin(centre),
         sigma=_fin(sigma), ucl=_fin(centre + half) if ok else None, lcl=_fin(centre - half) if ok else None,
-        points=[float(v) for v in means], spread=[float(v) for v in spread], spread_centre=_fin(sbar),
+        points=means, spread=spread, spread_centre=_fin(sbar),
         spread_ucl=_fin(s_ucl), spread_lcl=_fin(s_lcl),
-        hits=rule_hits(means, centre, sigma / math.sqrt(n), rules) if ok else [],
+        flags=rule_flags(means, centre, sigma / math.sqrt(n), rules) if ok else {},
     )
 
 
 def analyse(x, *, u=None, baseline: int | None = None, subgroup_size: int = 1, lsl: float | None = None,
             usl: float | None = None, confidence: float = 0.95, rules=tuple(RULES)) -> dict:
-    """One series: its chart (I-MR, or X̄-R/X̄-S of consecutive subgroups) with limits from the
+    """One series: its `Chart` (I-MR, or X̄-R/X̄-S of consecutive subgroups) with limits from the
     baseline, capability of the whole series against the specification limits, and the measurement
     uncertainty beside the spread.
 
@@ -278,4 +316,4 @@ def analyse(x, *, u=None, baseline: int | None = None, subgroup_size: int = 1, l
         "u_over_sigma": (u_rms / sigma_overall) if u_rms is not None and sigma_overall else None,
         "sigma_process": float(math.sqrt(max(0.0, sigma_overall ** 2 - u_rms ** 2))) if u_rms is not None and sigma_overall else None,
     }
-    return {"chart": chart.to_dict(), "capability": cap, "spread": spread}
+    return {"chart": chart, "capability": cap, "spread": spread}

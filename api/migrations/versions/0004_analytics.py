@@ -31,7 +31,8 @@ def upgrade() -> None:
         sa.Column("uncertainty", sa.Float, nullable=True),
         sa.Column("created_at", TS, nullable=False),
     )
-    op.create_index("ix_pin_values_series", "pin_values", ["recipe_id", "measurement", "item_id", "created_at"])
+    # covering index: SPC reads (recipe, measurement, pin) ranges in time order without touching the table
+    op.create_index("ix_pin_values_series", "pin_values", ["recipe_id", "measurement", "item_id", "created_at", "id", "value", "uncertainty"])
     op.create_table(
         "pin_reasons",
         sa.Column("id", ID, primary_key=True, autoincrement=True),

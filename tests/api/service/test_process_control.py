@@ -28,7 +28,7 @@ def test_spc_routes_limits_rule_hits_and_capability(app_client):
     pins = {p["pin"]: p for p in rep["pins"]}
     assert len(pins) == 8 and pins["P01"]["n"] == 66  # 60 boards + 6 re-tests
     p3 = pins["P03"]
-    assert rep["pins"][0]["pin"] == "P03"  # worst Cpk first: the drifting pin
+    assert rep["pins"][0]["pin"] == "P03"  # worst Ppk first: the drifting pin
     assert 1 in p3["rules_hit"] and 2 in p3["rules_hit"]  # beyond 3 sigma; 9 on one side
     quiet = pins["P01"]
     assert quiet["cpk"]["lower"] < quiet["cpk"]["value"] < quiet["cpk"]["upper"]

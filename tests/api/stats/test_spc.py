@@ -106,6 +106,8 @@ def test_analyse_reports_uncertainty_beside_the_spread():
     sp = out["spread"]
     assert sp["u_rms"] == pytest.approx(0.1) and sp["u_over_sigma"] == pytest.approx(0.1 / sp["sigma_overall"])
     assert sp["sigma_process"] == pytest.approx(math.sqrt(sp["sigma_overall"] ** 2 - 0.01))
-    assert out["chart"]["baseline_points"] == 100 and out["capability"]["n"] == 200
-    sub = spc.analyse(x, subgroup_size=5, baseline=100)
-    assert sub["chart"]["kind"] == "xbar-r" and sub["chart"]["n_points"] == 40 and sub["chart"]["baseline_points"] == 20
+    assert out["chart"].baseline_points == 100 and out["capability"]["n"] == 200
+    sub = spc.analyse(x, subgroup_size=5, baseline=100)["chart"]
+    assert sub.kind == "xbar-r" and sub.n_points == 40 and sub.baseline_points == 20
+    d = sub.to_dict(first=30)
+    assert len(d["points"]) == 10 and d["first_index"] == 30 and all(h["index"] >= 30 for h in d["hits"])
