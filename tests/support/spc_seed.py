@@ -35,9 +35,15 @@ def series(n: int, *, seed: int = 0, drift_pin: str | None = "P03", drift_from: 
     return out
 
 
+def quiet(n: int, n_pins: int = 8, level: float = 0.5, step: float = 0.05) -> dict[str, np.ndarray]:
+    """A steady pattern per pin that no alarm rule (1, 2, 3) fires on: sides alternate, within 1.2 sigma, no 6-point trend."""
+    pattern = level + step * np.resize([-1.0, 1.0, 0.0, -1.6, 1.6, 0.0], n)
+    return {f"P{i + 1:02d}": pattern.copy() for i in range(n_pins)}
+
+
 def seed(Session, recipe_id: str, n_boards: int, *, n_pins: int = 8, start: dt.datetime | None = None, step_s: float = 60.0,
          stations=("line-1", "line-2"), seed_: int = 0, drift_pin: str | None = "P03", drift_from: int = 40,
-         with_recipe: bool = True, first_board: int = 0, tilt: dict | None = None) -> list[str]:
+         with_recipe: bool = True, first_board: int = 0, tilt: dict | None = None, xy: dict | None = None) -> list[str]:
     """Store `n_boards` finished inspections (verdict by tilt against 2.0 deg: FAIL above, REVIEW within 0.1 of it);
     returns their ids. Every 10th board is inspected a second time (a re-test) right after."""
     start = start or dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.timezone.utc)
@@ -55,7 +61,7 @@ def seed(Session, recipe_id: str, n_boards: int, *, n_pins: int = 8, start: dt.d
                 v = "FAIL" if t > 2.0 else "REVIEW" if t > 1.9 else "PASS"
                 pins.append({"id": pid, "verdict": v, "reasons": [] if v == "PASS" else ["tilt"],
                              "measurements": {"tilt_deg": {"value": t, "uncertainty": 0.03, "unit": "deg", "source": "top"},
-                                              "xy_error_mm": {"value": float(abs(rng.normal(0.02, 0.005))), "uncertainty": 0.002,
+                                              "xy_error_mm": {"value": float(xy[pid][b]) if xy else float(abs(rng.normal(0.02, 0.005))), "uncertainty": 0.002,
                                                               "unit": "mm", "source": "top"}}})
             verdicts = [p["verdict"] for p in pins]
             bv = "FAIL" if "FAIL" in verdicts else "REVIEW" if "REVIEW" in verdicts else "PASS"

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.api.service.support import png, setup_board
+from tests.api.service.support import png, setup_board, wait_done
 from tests.support import spc_seed
 
 
@@ -199,10 +198,7 @@ def test_worker_indexes_real_results(app_client, board):
     r = c.post("/v1/inspections", data={"serial": "PV-1", "recipe_id": board.recipe["recipe_id"], "station_id": "st"},
                files={"top": ("t.png", png(board.image), "image/png")})
     iid = r.json()["id"]
-    t0 = time.monotonic()
-    while c.get(f"/v1/inspections/{iid}").json()["status"] not in ("done", "failed") and time.monotonic() - t0 < 60:
-        time.sleep(0.05)
-    doc = c.get(f"/v1/inspections/{iid}").json()
+    doc = wait_done(c, iid)
     with _session(c)() as s:
         rows = s.scalars(select(PinValueRow).where(PinValueRow.inspection_id == iid)).all()
     want = {(p["id"], k) for p in doc["result"]["pins"] for k, m in p["measurements"].items() if m["value"] is not None}

@@ -3,21 +3,9 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import select
 
-from tests.api.service.support import png, setup_board
-
-
-def _wait(c, iid, timeout_s=60):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout_s:
-        doc = c.get(f"/v1/inspections/{iid}").json()
-        if doc["status"] in ("done", "failed"):
-            return doc
-        time.sleep(0.05)
-    raise TimeoutError(iid)
+from tests.api.service.support import png, setup_board, wait_done
 
 
 def test_reviewed_verdict_in_every_view_and_the_event(app_client, board):
@@ -27,7 +15,7 @@ def test_reviewed_verdict_in_every_view_and_the_event(app_client, board):
     setup_board(c, board)
     r = c.post("/v1/inspections", data={"serial": "RV-1", "recipe_id": board.recipe["recipe_id"], "station_id": "st-1"},
                files={"top": ("t.png", png(board.image), "image/png")})
-    doc = _wait(c, r.json()["id"])
+    doc = wait_done(c, r.json()["id"])
     assert doc["reviewed_verdict"] is None and doc["reviewed_by"] is None
     b = c.get("/v1/boards/RV-1").json()
     assert b["verdict"] == doc["verdict"] and b["reviewed_verdict"] is None

@@ -10,7 +10,6 @@ import os
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.api.service.support import REPO, Server, png, setup_board, wait_done
