@@ -242,6 +242,8 @@ class AlarmScanner:
 
     def _judge(self, s, rid: str, m: str, p: dict, new: int, rep: dict) -> list[int]:
         n = p["n"]
+        if p["baseline_points"] < self.baseline:  # limits from a few points are not worth an alarm: wait for the full baseline
+            return []
         fresh = [h for h in p["hit_list"] if h["index"] >= p["baseline_points"]]
         last = p["last_hit"]
         open_ = s.scalars(select(SpcAlarmRow).where(SpcAlarmRow.recipe_id == rid, SpcAlarmRow.measurement == m,
