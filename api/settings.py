@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    spc_alarm_interval_s: float = Field(default=10.0, ge=0, description="how often the SPC run rules are checked on new points (0: no drift alarms)")
+    spc_baseline_points: int = Field(default=25, ge=2, description="first points of each pin position's chart that set its control limits")
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

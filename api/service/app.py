@@ -100,8 +100,9 @@ def requeue_unfinished(state: ServiceState) -> int:
 def routers() -> list:
     """The API's routers, one per resource."""
     from api.service.routers import boards, calibrations, events, health, images, inspections, keys, microscope, recipes
+    from api.service.routers import grr, spc
 
-    return [m.router for m in (health, inspections, boards, recipes, calibrations, images, microscope, events, keys)]
+    return [m.router for m in (health, inspections, boards, recipes, calibrations, images, microscope, events, keys, spc, grr)]
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
@@ -128,9 +129,16 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
                 log.info("re-queued %d unfinished inspections", n)
         state.dispatcher = Dispatcher(settings, Session)
         state.dispatcher.start()
+        if settings.spc_alarm_interval_s > 0:
+            from api.service.analytics import AlarmWatcher
+
+            state.extra["spc_alarms"] = AlarmWatcher(Session, settings.spc_alarm_interval_s, baseline=settings.spc_baseline_points)
+            state.extra["spc_alarms"].start()
         try:
             yield
         finally:
+            if "spc_alarms" in state.extra:
+                state.extra["spc_alarms"].stop()
             state.dispatcher.stop()
             if state.queue is not None:
                 state.queue.close()

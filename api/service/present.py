@@ -48,11 +48,30 @@ def inspection_public(row: InspectionRow, reviews: list[ReviewRow] = ()) -> Insp
         overlay_url=f"{url}/overlay.png" if row.overlay_sha256 else None,
         overlays={n: f"{url}/overlays/{quote(n, safe='')}.png" for n in sorted(row.overlays or {})},
         reviews=[review_public(r) for r in reviews],
+        **reviewed_fields(reviews[-1] if reviews else None),
         result=row.result,
     )
 
 
-def inspection_summary(row: InspectionRow, reviewed: str | None = None) -> InspectionSummary:
+def reviewed_fields(last: ReviewRow | None) -> dict:
+    """The latest human verification as flat fields: reviewed_verdict, reviewed_by, reviewed_at."""
+    if last is None:
+        return {"reviewed_verdict": None, "reviewed_by": None, "reviewed_at": None}
+    return {"reviewed_verdict": last.verdict, "reviewed_by": last.reviewer, "reviewed_at": last.created_at}
+
+
+def last_reviews(s, ids: list[str]) -> dict[str, ReviewRow]:
+    """The latest review of each of `ids` (those reviewed)."""
+    from sqlalchemy import select
+
+    out: dict[str, ReviewRow] = {}
+    for i in range(0, len(ids), 500):
+        for r in s.scalars(select(ReviewRow).where(ReviewRow.inspection_id.in_(ids[i:i + 500])).order_by(ReviewRow.id)).all():
+            out[r.inspection_id] = r
+    return out
+
+
+def inspection_summary(row: InspectionRow, reviewed: ReviewRow | None = None) -> InspectionSummary:
     return InspectionSummary(
         id=row.id,
         url=inspection_url(row.id),
@@ -64,5 +83,5 @@ def inspection_summary(row: InspectionRow, reviewed: str | None = None) -> Inspe
         reasons=list(row.reasons or []),
         created_at=row.created_at,
         finished_at=row.finished_at,
-        reviewed_verdict=reviewed,
+        **reviewed_fields(reviewed),
     )

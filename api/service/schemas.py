@@ -73,6 +73,9 @@ class InspectionPublic(_M):
     overlay_url: str | None
     overlays: dict[str, str] = Field(default_factory=dict, description="every view's overlay: name -> URL (PNG)")
     reviews: list[ReviewPublic] = Field(default_factory=list)
+    reviewed_verdict: Literal["PASS", "FAIL"] | None = Field(default=None, description="the latest human verification's verdict (null: not reviewed)")
+    reviewed_by: str | None = Field(default=None, description="who recorded the latest verification (API key name)")
+    reviewed_at: dt.datetime | None = Field(default=None, description="when the latest verification was recorded")
     result: dict | None = Field(description="the BoardResult document (see `pogoscope schema`), once done")
 
 
@@ -88,6 +91,8 @@ class InspectionSummary(_M):
     created_at: dt.datetime
     finished_at: dt.datetime | None
     reviewed_verdict: str | None = None
+    reviewed_by: str | None = None
+    reviewed_at: dt.datetime | None = None
 
 
 class Page(_M):
@@ -97,6 +102,10 @@ class Page(_M):
 
 class BoardPublic(_M):
     serial: str
+    verdict: str | None = Field(default=None, description="the latest finished inspection's measured verdict")
+    reviewed_verdict: str | None = Field(default=None, description="its human-reviewed verdict, when reviewed")
+    reviewed_by: str | None = None
+    reviewed_at: dt.datetime | None = None
     latest: InspectionPublic
     history: list[InspectionSummary]
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from api.service.analytics import index_result
 from api.service.cfx import units_inspected
 from api.service.db import CalibrationRow, EventRow, InspectionRow, RecipeRow, engine_for, session_factory, utcnow
 from api.jobs.store import BlobNotFound
@@ -183,6 +184,7 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
             return
         payload = event_payload(row, recipe_body, result=result, status=status, error=error, started=row.started_at, finished=finished)
         s.add(EventRow(kind="inspection.completed", inspection_id=row.id, station_id=row.station_id, payload=payload))
+        index_result(s, row, result)  # pin values for SPC, pin reasons for the Pareto: same transaction as the result
         s.commit()
         log.info("inspection %s %s %s in %.0f ms", inspection_id, status, verdict or error, (time.perf_counter() - t0) * 1e3)
 

@@ -29,7 +29,10 @@ def get_board(serial: str, s: SessionDep, _: Reader, limit: int = Query(50, ge=1
     finished = [r for r in rows if r.status in ("done", "failed")]
     latest = finished[0] if finished else rows[0]
     reviews = s.scalars(select(ReviewRow).where(ReviewRow.inspection_id == latest.id).order_by(ReviewRow.id)).all()
-    return BoardPublic(serial=serial, latest=present.inspection_public(latest, reviews), history=[present.inspection_summary(r) for r in rows])
+    last = present.last_reviews(s, [r.id for r in rows])
+    return BoardPublic(serial=serial, verdict=latest.verdict, **present.reviewed_fields(reviews[-1] if reviews else None),
+                       latest=present.inspection_public(latest, reviews),
+                       history=[present.inspection_summary(r, last.get(r.id)) for r in rows])
 
 
 @router.get("/{serial}/pins/{pin_id}", response_model=PinPublic, summary="One pin of a board: latest result and history")

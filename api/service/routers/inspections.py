@@ -216,13 +216,8 @@ def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
-def _last_reviews(s, ids: list[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    out = {}
-    for r in s.scalars(select(ReviewRow).where(ReviewRow.inspection_id.in_(ids)).order_by(ReviewRow.id)).all():
-        out[r.inspection_id] = r.verdict
-    return out
+def _last_reviews(s, ids: list[str]) -> dict[str, ReviewRow]:
+    return present.last_reviews(s, ids)
 
 
 @router.get("/{inspection_id}", response_model=InspectionPublic, summary="One inspection with its result")
@@ -276,6 +271,7 @@ def add_review(inspection_id: str, body: ReviewCreate, s: SessionDep, who: Revie
     payload = event_payload(row, recipe_body, result=row.result, status=row.status, error=row.error, started=row.started_at,
                             finished=row.finished_at, review=review)
     payload["review"] = review
+    payload |= {"reviewed_verdict": rev.verdict, "reviewed_by": rev.reviewer, "reviewed_at": review["created_at"]}
     s.add(EventRow(kind="inspection.verified", inspection_id=row.id, station_id=row.station_id, payload=payload))
     s.commit()
     return present.review_public(rev)

@@ -51,6 +51,8 @@ def test_submit_feed_board_review_upload(browser, tmp_path, synth_board):
         page.goto(f"{srv.url}/")
         page.fill("#api-key", eng)
         page.click("#key-form button")
+        page.wait_for_selector(".cards")  # the dashboard is the landing view
+        page.click("#nav-feed")
         page.wait_for_selector("text=no boards yet")
         page.wait_for_selector("#live.on")
 
