@@ -57,7 +57,11 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = 5.0
     retry_base_s: float = Field(default=1.0, gt=0, description="first retry delay of the outbox; doubles per attempt")
     retry_max_s: float = Field(default=300.0, gt=0)
-    retry_max_attempts: int = Field(default=25, ge=1)
+    retry_max_attempts: int = Field(default=25, ge=1, description="transient failures (5xx, timeouts, sink down) of one event before it is parked dead")
+    delivery_refused_attempts: int = Field(default=3, ge=1, description="tries of an event a sink refuses (HTTP 4xx, an MQTT topic "
+                                                                        "it rejects) before it is parked dead; the next events never wait for it")
+    delivery_stuck_after_s: float = Field(default=300.0, gt=0, description="/readyz reports 'degraded' when a sink's oldest pending "
+                                                                           "event is older than this")
     outbox_poll_s: float = Field(default=0.5, gt=0)
 
     mqtt_url: str | None = Field(default=None, description="e.g. mqtt://127.0.0.1:1883; unset: no MQTT publication")
@@ -87,3 +91,18 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def load_settings(**overrides) -> Settings:
+    """`Settings` from the environment with `overrides` (None values ignored); a bad value is one
+    InputError line naming the environment variable, never a pydantic dump."""
+    from pydantic import ValidationError
+
+    from calibration.errors import InputError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err.get("loc") else "?"
+        raise InputError(f"bad setting POGOSCOPE_{name.upper()}: {err['msg']}") from None

@@ -17,7 +17,7 @@ from api.cli.app import app
 from calibration.errors import InputError
 
 # Sub-command modules; each registers its commands on `app` when imported.
-_COMMAND_MODULES = ["schema", "calibrate", "inspect", "teach", "generate", "focus", "serve", "station", "worker"]
+_COMMAND_MODULES = ["schema", "calibrate", "inspect", "teach", "generate", "focus", "serve", "station", "worker", "events"]
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"api.cli.{_name}")

@@ -104,9 +104,9 @@ def requeue_unfinished(state: ServiceState) -> int:
 
 def routers() -> list:
     """The API's routers, one per resource."""
-    from api.service.routers import boards, calibrations, events, health, images, inspections, keys, microscope, recipes
+    from api.service.routers import boards, calibrations, deliveries, events, health, images, inspections, keys, microscope, recipes
 
-    return [m.router for m in (health, inspections, boards, recipes, calibrations, images, microscope, events, keys)]
+    return [m.router for m in (health, inspections, boards, recipes, calibrations, images, microscope, events, deliveries, keys)]
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
             if n:
                 log.info("re-queued %d unfinished inspections", n)
         state.dispatcher = Dispatcher(settings, Session)
+        state.metrics.dispatcher = state.dispatcher
         state.dispatcher.start()
         try:
             yield
