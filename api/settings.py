@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="largest accepted image file")
     max_request_bytes: int = Field(default=512 * 1024 * 1024, gt=0, description="largest accepted request body")
+    max_image_pixels: int = Field(default=50_000_000, gt=0, description="largest image (width x height, read from its header "
+                                                                        "before the 202); larger ones are refused as possible decompression bombs")
+    min_image_side_px: int = Field(default=32, ge=1, description="smallest inspectable image side")
 
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str = "change-me"

@@ -160,7 +160,8 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
             error = str(exc)
         except Exception as exc:  # a bug in a view must not leave the submission hanging, nor PASS it
             log.exception("inspection %s crashed", inspection_id)
-            error = f"internal error while inspecting: {type(exc).__name__}: {exc}"
+            error = (f"the inspection stopped on an internal error ({type(exc).__name__}), not on a fault of the board; "
+                     f"the service log has the details under inspection {inspection_id}")
         finished = utcnow()
         status = "done" if result is not None else "failed"
         verdict = result["board"]["verdict"] if result else None

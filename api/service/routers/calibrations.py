@@ -8,9 +8,11 @@ from sqlalchemy import select
 
 from api.problems import ProblemError
 from api.service.db import CalibrationRow
+from api.service.intake import check_calibration_record
 from api.service.deps import CalibrationEditor, Reader, SessionDep, VersionPath
 from api.service.schemas import CalibrationCreate, CalibrationPublic
 from api.service.versions import get_version, insert_next_version
+from calibration.errors import InputError
 from calibration.record import CalibrationRecord
 
 router = APIRouter(prefix="/v1/calibrations", tags=["calibrations"])
@@ -29,6 +31,10 @@ def create_calibration(body: CalibrationCreate, response: Response, s: SessionDe
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
         raise ProblemError(422, "invalid-calibration", f"calibration record field '{loc}': {err['msg']}", field=f"record.{loc}") from None
+    try:
+        check_calibration_record(rec, body.view)
+    except InputError as exc:
+        raise ProblemError(422, "invalid-calibration", f"calibration record for view {body.view!r}: {exc}", field="record") from None
 
     def make(n: int) -> CalibrationRow:
         stored = rec.model_copy(update={"version": n}).model_dump(mode="json")
