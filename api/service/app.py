@@ -164,6 +164,29 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
             )
         return await call_next(request)
 
+    @app.middleware("http")
+    async def _no_control_characters(request: Request, call_next):
+        # no identifier has control characters; PostgreSQL refuses NUL in text, so stop them at the door
+        bad = next((c for c in request.scope.get("path", "") if not c.isprintable()), None)
+        if bad is None:
+            bad = next((c for _, v in request.query_params.multi_items() for c in v if not c.isprintable()), None)
+        if bad is not None:
+            return problems.problem_response(request, 422, "invalid-request",
+                                             f"the URL contains the control character U+{ord(bad):04X}; identifiers are printable text")
+        return await call_next(request)
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError):
+        if "NUL" in str(exc.orig):  # PostgreSQL text cannot hold U+0000 (a review reason, a key name, ...)
+            return problems.problem_response(request, 422, "invalid-request", "a text field contains a NUL character (U+0000); remove it")
+        if isinstance(exc, OperationalError):
+            log.warning("database unavailable: %s", " ".join(str(exc.orig).split())[:300])
+            return problems.problem_response(request, 503, "database-unavailable", "the database is not reachable right now; retry shortly",
+                                             headers={"Retry-After": "5"})
+        raise exc
+
     for r in routers():
         app.include_router(r)
 

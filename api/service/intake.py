@@ -21,6 +21,10 @@ import math
 import warnings
 from dataclasses import dataclass
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 from calibration.errors import InputError
 
 _FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff", "BMP": "image/bmp", "PPM": "image/x-portable-pixmap"}
@@ -156,3 +160,38 @@ def check_calibration_record(rec, view: str) -> None:
                              "pixels to the reference plane; calibrate with the target lying on that plane")
     if rec.mm_per_px is not None and not (math.isfinite(rec.mm_per_px) and 1e-5 <= rec.mm_per_px <= 10.0):
         raise InputError(f"mm_per_px {rec.mm_per_px:g}: a camera image is between 0.00001 and 10 mm/px")
+
+
+# -- identifiers: serials and station ids ------------------------------------------------------
+
+SERIAL_MAX_CHARS = 200
+STATION_ID_MAX_CHARS = 100
+
+
+def clean_identifier(value: str, *, what: str = "serial", max_chars: int = SERIAL_MAX_CHARS) -> str:
+    """The one rule for board serials and station ids: surrounding whitespace (a scanner's CR/LF)
+    is removed; what remains is 1 to `max_chars` printable characters (no control characters: no
+    NUL, CR, LF or tab inside; any other Unicode letter, digit, punctuation and the plain space
+    are fine, ``/`` included -- routes take it as ``/v1/boards/LOT7/BRD-1`` or ``LOT7%2FBRD-1``)."""
+    v = value.strip()
+    if not v:
+        raise ValueError(f"{what} is empty (or only whitespace)")
+    if len(v) > max_chars:
+        raise ValueError(f"{what} is {len(v)} characters; the limit is {max_chars}")
+    if not v.isprintable():
+        bad = next(c for c in v if not c.isprintable())
+        raise ValueError(f"{what} contains the control character U+{ord(bad):04X}; use printable characters only")
+    return v
+
+
+def _serial(v: str) -> str:
+    return clean_identifier(v, what="serial")
+
+
+def _station(v: str | None) -> str | None:
+    return None if v is None else clean_identifier(v, what="station_id", max_chars=STATION_ID_MAX_CHARS)
+
+
+SerialStr = Annotated[str, AfterValidator(_serial)]
+StationStr = Annotated[str, AfterValidator(_station)]
+KeyNameStr = Annotated[str, AfterValidator(lambda v: clean_identifier(v, what="name", max_chars=100))]

@@ -30,7 +30,7 @@ from api.service.submit import (
     resolve_recipe,
     store_blob,
 )
-from api.service.intake import ImageHeader, check_recipe_fits, check_view_calibration, image_header
+from api.service.intake import ImageHeader, SerialStr, StationStr, check_recipe_fits, check_view_calibration, image_header
 from api.service.worker import event_payload
 from calibration.errors import InputError
 from calibration.record import CalibrationRecord
@@ -83,10 +83,10 @@ def submit_inspection(
     state: State,
     s: SessionDep,
     who: Submitter,
-    serial: Annotated[str, Form(min_length=1, max_length=200, description="board serial number")],
+    serial: Annotated[SerialStr, Form(description="board serial number: 1-200 printable characters after trimming surrounding whitespace")],
     recipe_id: Annotated[str | None, Form(max_length=100, description="recipe to inspect against (required)")] = None,
     recipe_version: Annotated[int | None, Form(ge=1, le=MAX_INT, description="recipe version; default the newest")] = None,
-    station_id: Annotated[str | None, Form(max_length=100)] = None,
+    station_id: Annotated[StationStr | None, Form(description="1-100 printable characters")] = None,
     calibrations: Annotated[str | None, Form(description='JSON {"top": "CAMERA[@VERSION]", ...}; default the newest record per view')] = None,
     image_set: Annotated[str | None, Form(description='JSON {"top": "<sha256>", ...} of images uploaded with POST /v1/images')] = None,
     top: ImageFile = None,
@@ -211,9 +211,9 @@ def _cursor_decode(c: str) -> tuple[dt.datetime, str]:
 def list_inspections(
     s: SessionDep,
     _: Reader,
-    serial: str | None = None,
-    recipe_id: str | None = None,
-    station_id: str | None = None,
+    serial: SerialStr | None = None,
+    recipe_id: Annotated[str | None, Query(max_length=100)] = None,
+    station_id: StationStr | None = None,
     verdict: Literal["PASS", "FAIL", "REVIEW"] | None = None,
     status: Literal["queued", "running", "done", "failed"] | None = None,
     reviewed: bool | None = Query(None, description="only inspections with (true) or without (false) a human review"),

@@ -16,6 +16,7 @@ from api.problems import ProblemError
 from api.service import present
 from api.service.db import InspectionRow
 from api.service.deps import MAX_INT, SessionDep, Uploader, get_state
+from api.service.intake import SerialStr, StationStr
 from api.service.routers.inspections import _check_backlog, queue_or_503, read_upload
 from api.service.schemas import InspectionAccepted
 from api.service.store import sha256_hex
@@ -32,13 +33,13 @@ def submit_stack(
     state: State,
     s: SessionDep,
     who: Uploader,
-    serial: Annotated[str, Form(min_length=1, max_length=200)],
+    serial: Annotated[SerialStr, Form(description="1-200 printable characters after trimming")],
     recipe_id: Annotated[str, Form(min_length=1, max_length=100)],
     manifest: Annotated[UploadFile, File(description="manifest.csv (file,z_mm) or manifest.json")],
     slices: Annotated[list[UploadFile], File(description="the slice images named in the manifest")],
     stack_name: Annotated[str, Form(pattern=r"^[A-Za-z0-9_.\-]+$", max_length=50)] = "pins",
     kind: Annotated[Literal["board", "pad"], Form()] = "board",
-    station_id: Annotated[str | None, Form(max_length=100)] = None,
+    station_id: Annotated[StationStr | None, Form(description="1-100 printable characters")] = None,
     recipe_version: Annotated[int | None, Form(ge=1, le=MAX_INT)] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ):
