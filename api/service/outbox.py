@@ -313,7 +313,7 @@ class Dispatcher:
                     "X-Pogoscope-Event": ev.kind,
                     "X-Pogoscope-Delivery": str(ev.id),
                     "X-Pogoscope-Timestamp": ts,
-                    "X-Pogoscope-Signature": sign(self.settings.webhook_secret, ts, body),
+                    "X-Pogoscope-Signature": sign(self.settings.webhook_secret or "", ts, body),
                 },
             )
             code = r.status_code
