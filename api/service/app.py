@@ -102,6 +102,27 @@ def requeue_unfinished(state: ServiceState) -> int:
     return len(ids)
 
 
+def install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) from the assets the ``fastapi-offline`` wheel ships, served at
+    ``/docs-assets``: the page loads nothing from the internet. (No ``/redoc``: ReDoc's bundle
+    fetches its logo from a CDN.)"""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+
+    assets = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def _docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png",
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def _oauth2_redirect():
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def routers() -> list:
     """The API's routers, one per resource."""
     from api.service.routers import boards, calibrations, deliveries, events, health, images, inspections, keys, microscope, recipes
@@ -149,7 +170,10 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=problems.PROBLEM_RESPONSES,
+        docs_url=None,  # served below from local assets: factory networks are often offline
+        redoc_url=None,
     )
+    install_docs(app)
     problems.install(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
