@@ -28,6 +28,8 @@ def serve(
     from api.service.startup import preflight
     from api.settings import load_settings
 
+    if port is not None and not 1 <= port <= 65535:
+        raise InputError(f"--port {port} is not a TCP port (1-65535)")
     settings = load_settings(host=host, port=port, data_dir=data_dir, database_url=database_url, workers=workers)
     if log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise InputError(f"--log-level {log_level!r}: use critical, error, warning, info or debug")

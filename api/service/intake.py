@@ -162,6 +162,13 @@ def check_calibration_record(rec, view: str) -> None:
         raise InputError(f"mm_per_px {rec.mm_per_px:g}: a camera image is between 0.00001 and 10 mm/px")
 
 
+def without_dir(message: str, directory, *, name: str = "the upload") -> str:
+    """`message` with a server-side temporary `directory` removed (``<dir>/x.png`` -> ``x.png``,
+    ``<dir>`` -> `name`): a client must not see the service's file system."""
+    d = str(directory)
+    return message.replace(d + "/", "").replace(d, name)
+
+
 # -- identifiers: serials and station ids ------------------------------------------------------
 
 SERIAL_MAX_CHARS = 200

@@ -82,7 +82,12 @@ def _load_stack(st: dict, store: ImageStore):
             (d / Path(fname).name).write_bytes(store.get(sha))
         manifest = d / Path(st["manifest_name"]).name
         manifest.write_bytes(store.get(st["manifest_sha256"]))
-        return load_stack(manifest)
+        try:
+            return load_stack(manifest)
+        except InputError as exc:
+            from api.service.intake import without_dir
+
+            raise InputError(without_dir(str(exc), d, name="the stack")) from None
 
 
 def _store_overlays(overlays: dict, store: ImageStore) -> tuple[str | None, dict[str, str]]:

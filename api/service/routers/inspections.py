@@ -25,6 +25,7 @@ from api.service.submit import (
     calibration_key,
     existing_for_key,
     persist,
+    scoped_key,
     request_hash,
     resolve_calibration,
     resolve_recipe,
@@ -174,14 +175,14 @@ def submit_inspection(
         "serial": serial, "recipe": [recipe.recipe_id, recipe_version], "station": station_id,
         "files": {v: f["sha256"] for v, f in files.items()}, "calibrations": cal_refs,
     })
-    old = existing_for_key(s, idempotency_key, h)
+    old = existing_for_key(s, scoped_key(who.key_id, idempotency_key), h)
     if old is None:
         _check_backlog(state)
         for data, media in blobs.values():
             store_blob(state.Session, state.store, data, media)
         row = InspectionRow(
             serial=serial, kind="board", station_id=station_id, recipe_id=recipe.recipe_id, recipe_version=recipe.version,
-            calibrations=cals, files=files, stacks={}, idempotency_key=idempotency_key, request_hash=h,
+            calibrations=cals, files=files, stacks={}, idempotency_key=scoped_key(who.key_id, idempotency_key), request_hash=h,
             status="queued", reasons=[], attempts=0, submitted_by=who.name,
         )
         row, replayed = persist(s, row)

@@ -123,9 +123,9 @@ def wait_done(client: httpx.Client, iid: str, timeout_s: float = 60.0) -> dict:
 def setup_board(client: httpx.Client, board, *, view: str = "top") -> None:
     """Store the board's recipe and calibration record through the API."""
     r = client.post("/v1/recipes", json=board.recipe)
-    assert r.status_code == 201, r.text
+    assert r.status_code in (200, 201), r.text  # 200: the same document was stored already
     r = client.post("/v1/calibrations", json={"view": view, "record": board.record.model_dump(mode="json")})
-    assert r.status_code == 201, r.text
+    assert r.status_code in (200, 201), r.text  # 200: the same document was stored already
 
 
 def crashing_inspect(inp):
