@@ -42,7 +42,8 @@ def get_board(serial: SerialPath, s: SessionDep, _: Reader, limit: int = Query(5
     finished = [r for r in rows if r.status in ("done", "failed")]
     latest = finished[0] if finished else rows[0]
     reviews = s.scalars(select(ReviewRow).where(ReviewRow.inspection_id == latest.id).order_by(ReviewRow.id)).all()
-    return BoardPublic(serial=serial, latest=present.inspection_public(latest, reviews), history=[present.inspection_summary(r) for r in rows])
+    return present.json_response(
+        BoardPublic(serial=serial, latest=present.inspection_public(latest, reviews), history=[present.inspection_summary(r) for r in rows]))
 
 
 def _pin(serial: str, pin_id: str, s, limit: int) -> PinPublic:

@@ -265,7 +265,7 @@ def _last_reviews(s, ids: list[str]) -> dict[str, str]:
 def get_inspection(inspection_id: str, s: SessionDep, _: Reader):
     row = get_row(s, inspection_id)
     reviews = s.scalars(select(ReviewRow).where(ReviewRow.inspection_id == row.id).order_by(ReviewRow.id)).all()
-    return present.inspection_public(row, reviews)
+    return present.json_response(present.inspection_public(row, reviews))
 
 
 @router.get("/{inspection_id}/overlay.png", response_class=FileResponse, summary="The per-pin overlay image",
