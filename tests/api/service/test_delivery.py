@@ -6,11 +6,9 @@ safe MQTT topic; backlog, oldest pending age, dead events and failures per sink 
 
 from __future__ import annotations
 
-import http.server
-import json
+import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
@@ -19,42 +17,12 @@ import pytest
 from api.service.db import DeliveryRow, EventRow, engine_for, session_factory
 from api.service.migrate import upgrade
 from api.service.outbox import Dispatcher, Refused, _Mqtt, mqtt_topic, topic_level
-from tests.api.service.support import REPO, free_port, png, setup_board, wait_done
+from tests.api.service.support import REPO, WebhookReceiver, free_port, mqtt_subscriber, png, setup_board, wait_done
 
 
-class Receiver:
-    """Webhook receiver; `answer(body) -> status` decides per event (default 204)."""
-
-    def __init__(self, answer=lambda body: 204) -> None:
-        self.port, self.answer, self.calls = free_port(), answer, []
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                code = outer.answer(body)
-                outer.calls.append((time.monotonic(), body, code))
-                self.send_response(code)
-                self.end_headers()
-                if code >= 400:
-                    self.wfile.write(b"")
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
+class Receiver(WebhookReceiver):
     def delivered(self) -> list[int]:
-        return [b["id"] for _, b, code in self.calls if code < 300]
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return [b["id"] for b, code in self.bodies() if code < 300]
 
 
 def _setup(settings, urls, n_events, **over):
@@ -86,7 +54,7 @@ def test_a_refused_event_never_holds_back_the_next_ones(settings):
         t0 = time.monotonic()
         assert _until(lambda: len(rec.delivered()) == 39, 10), rec.calls
         took = time.monotonic() - t0
-        assert _until(lambda: sum(1 for _, b, c in rec.calls if c == 400) == 3, 5)  # 0.1 s, then 0.2 s back-off
+        assert _until(lambda: sum(1 for _, c in rec.bodies() if c == 400) == 3, 5)  # 0.1 s, then 0.2 s back-off
     finally:
         d.stop()
         rec.close()
@@ -149,76 +117,62 @@ def test_end_to_end_refused_event_metrics_readyz_and_retry(settings, board, tmp_
     """The issue's scene through the API: a board from station 'line#3' and a webhook receiver that answers
     400 to it. Later boards reach the receiver and Mosquitto promptly; the refused event is dead, on /metrics,
     and re-queued by the admin route and by `pogoscope events retry`."""
-    import paho.mqtt.client as mqtt
     from fastapi.testclient import TestClient
 
     from api.service.app import create_app
     from tests.api.service.support import ADMIN_KEY
 
     prefix = f"pogoscope-test/{uuid.uuid4().hex[:8]}"
-    got_mqtt = []
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    sub.on_message = lambda _c, _u, msg: got_mqtt.append((msg.topic, json.loads(msg.payload)))
-    try:
-        sub.connect("127.0.0.1", 1883)
-    except OSError as exc:
-        pytest.skip(f"no MQTT broker on 127.0.0.1:1883: {exc}")
-    sub.subscribe(f"{prefix}/#", qos=1)
-    sub.loop_start()
     refuse = {"on": True}
     rec = Receiver(lambda b: 400 if refuse["on"] and b["data"].get("serial") == "BAD-1" else 204)
     s = settings.model_copy(update={"webhook_urls": [rec.url], "mqtt_url": "mqtt://127.0.0.1:1883", "mqtt_topic_prefix": prefix,
                                     "retry_base_s": 0.1, "retry_max_s": 60.0, "delivery_refused_attempts": 2,
                                     "delivery_stuck_after_s": 0.5})
-    try:
-        with TestClient(create_app(s), headers={"X-API-Key": ADMIN_KEY}) as c:
-            setup_board(c, board)
-            data = png(board.image)
+    with mqtt_subscriber(prefix) as got_mqtt, TestClient(create_app(s), headers={"X-API-Key": ADMIN_KEY}) as c:
+        setup_board(c, board)
+        data = png(board.image)
 
-            def submit(serial, station):
-                r = c.post("/v1/inspections", data={"serial": serial, "recipe_id": board.recipe["recipe_id"], "station_id": station},
-                           files={"top": ("t.png", data, "image/png")})
-                assert r.status_code == 202, r.text
-                return r.json()["id"]
+        def submit(serial, station):
+            r = c.post("/v1/inspections", data={"serial": serial, "recipe_id": board.recipe["recipe_id"], "station_id": station},
+                       files={"top": ("t.png", data, "image/png")})
+            assert r.status_code == 202, r.text
+            return r.json()["id"]
 
-            ids = [submit("BAD-1", "line#3")] + [submit(f"OK-{i}", "line1") for i in range(4)]
-            for i in ids:
-                wait_done(c, i)
-            t_done = time.monotonic()
-            assert _until(lambda: {b["data"]["serial"] for _, b, code in rec.calls if code < 300} == {f"OK-{i}" for i in range(4)}, 10)
-            assert time.monotonic() - t_done < 5
-            assert _until(lambda: len(got_mqtt) >= 5, 10)
-            assert {t for t, m in got_mqtt if m["data"]["serial"] == "BAD-1"} == {f"{prefix}/line%233/inspections"}
-            hook = f"webhook:{rec.url}"
-            assert _until(lambda: c.get("/v1/deliveries/dead").json() != [], 5)
-            dead = c.get("/v1/deliveries/dead").json()
-            assert [(x["sink"], x["attempts"]) for x in dead] == [(hook, 2)] and "receiver answered 400" in dead[0]["reason"]
-            metrics = c.get("/metrics").text
-            assert f'pogoscope_delivery_dead{{sink="{hook}"}} 1.0' in metrics
-            assert f'pogoscope_delivery_failures_total{{kind="refused",sink="{hook}"}} 2.0' in metrics
-            assert f'pogoscope_delivery_backlog{{sink="{hook}"}} 0.0' in metrics
-            assert 'pogoscope_delivery_backlog{sink="mqtt"} 0.0' in metrics
-            assert c.get("/readyz").json()["status"] == "ready"  # dead events are parked, not a stuck sink
-            # the admin route re-queues it; the receiver still refuses, so it is dead again
-            assert c.post("/v1/deliveries/retry", json={"sink": hook}).json() == {"requeued": 1}
-            assert _until(lambda: sum(1 for _, b, code in rec.calls if code == 400) == 4, 5)
-            # the receiver fixed: `pogoscope events retry` (a separate process on the same database) re-queues it
-            refuse["on"] = False
-            _until(lambda: c.get("/v1/deliveries/dead").json() != [], 5)
-            env = {"POGOSCOPE_DATA_DIR": str(s.data_dir)}
-            if s.database_url:
-                env |= {"POGOSCOPE_DATABASE_URL": s.database_url, "POGOSCOPE_DB_SCHEMA": s.db_schema}
-            out = subprocess.run([sys.executable, "-m", "api.cli", "events", "retry", "--sink", hook], cwd=REPO, capture_output=True,
-                                 text=True, timeout=60, env={**__import__("os").environ, **env})
-            assert out.returncode == 0 and "re-queued 1 dead delivery" in out.stdout, out.stderr
-            assert _until(lambda: "BAD-1" in {b["data"]["serial"] for _, b, code in rec.calls if code < 300}, 5)
-            # a sink that is down for longer than delivery_stuck_after_s makes /readyz degraded, naming it
-            rec.close()
-            submit("OK-late", "line1")
-            assert _until(lambda: c.get("/readyz").json()["status"] == "degraded", 15)
-            ready = c.get("/readyz")
-            assert ready.status_code == 200
-            assert any(x.startswith(f"{hook}: 1 event(s) pending") for x in ready.json()["degraded"]), ready.json()
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
+        ids = [submit("BAD-1", "line#3")] + [submit(f"OK-{i}", "line1") for i in range(4)]
+        for i in ids:
+            wait_done(c, i)
+        t_done = time.monotonic()
+        assert _until(lambda: {b["data"]["serial"] for b, code in rec.bodies() if code < 300} == {f"OK-{i}" for i in range(4)}, 10)
+        assert time.monotonic() - t_done < 5
+        assert _until(lambda: len(got_mqtt) >= 5, 10)
+        assert {t for t, m in got_mqtt if m["data"]["serial"] == "BAD-1"} == {f"{prefix}/line%233/inspections"}
+        hook = f"webhook:{rec.url}"
+        assert _until(lambda: c.get("/v1/deliveries/dead").json() != [], 5)
+        dead = c.get("/v1/deliveries/dead").json()
+        assert [(x["sink"], x["attempts"]) for x in dead] == [(hook, 2)] and "receiver answered 400" in dead[0]["reason"]
+        metrics = c.get("/metrics").text
+        assert f'pogoscope_delivery_dead{{sink="{hook}"}} 1.0' in metrics
+        assert f'pogoscope_delivery_failures_total{{kind="refused",sink="{hook}"}} 2.0' in metrics
+        assert f'pogoscope_delivery_backlog{{sink="{hook}"}} 0.0' in metrics
+        assert 'pogoscope_delivery_backlog{sink="mqtt"} 0.0' in metrics
+        assert c.get("/readyz").json()["status"] == "ready"  # dead events are parked, not a stuck sink
+        # the admin route re-queues it; the receiver still refuses, so it is dead again
+        assert c.post("/v1/deliveries/retry", json={"sink": hook}).json() == {"requeued": 1}
+        assert _until(lambda: sum(1 for b, code in rec.bodies() if code == 400) == 4, 5)
+        # the receiver fixed: `pogoscope events retry` (a separate process on the same database) re-queues it
+        refuse["on"] = False
+        _until(lambda: c.get("/v1/deliveries/dead").json() != [], 5)
+        env = {"POGOSCOPE_DATA_DIR": str(s.data_dir)}
+        if s.database_url:
+            env |= {"POGOSCOPE_DATABASE_URL": s.database_url, "POGOSCOPE_DB_SCHEMA": s.db_schema}
+        out = subprocess.run([sys.executable, "-m", "api.cli", "events", "retry", "--sink", hook], cwd=REPO, capture_output=True,
+                             text=True, timeout=60, env={**os.environ, **env})
+        assert out.returncode == 0 and "re-queued 1 dead delivery" in out.stdout, out.stderr
+        assert _until(lambda: "BAD-1" in {b["data"]["serial"] for b, code in rec.bodies() if code < 300}, 5)
+        # a sink that is down for longer than delivery_stuck_after_s makes /readyz degraded, naming it
+        rec.close()
+        submit("OK-late", "line1")
+        assert _until(lambda: c.get("/readyz").json()["status"] == "degraded", 15)
+        ready = c.get("/readyz")
+        assert ready.status_code == 200
+        assert any(x.startswith(f"{hook}: 1 event(s) pending") for x in ready.json()["degraded"]), ready.json()
