@@ -165,6 +165,10 @@ def test_end_to_end_refused_event_metrics_readyz_and_retry(settings, board, tmp_
         env = {"POGOSCOPE_DATA_DIR": str(s.data_dir)}
         if s.database_url:
             env |= {"POGOSCOPE_DATABASE_URL": s.database_url, "POGOSCOPE_DB_SCHEMA": s.db_schema}
+        status = subprocess.run([sys.executable, "-m", "api.cli", "events", "status"], cwd=REPO, capture_output=True,
+                                text=True, timeout=60, env={**os.environ, **env})
+        assert status.returncode == 0 and f"{hook}: 0 pending" in status.stdout and "1 dead" in status.stdout, status
+        assert "dead: event" in status.stdout and "receiver answered 400" in status.stdout, status.stdout
         out = subprocess.run([sys.executable, "-m", "api.cli", "events", "retry", "--sink", hook], cwd=REPO, capture_output=True,
                              text=True, timeout=60, env={**os.environ, **env})
         assert out.returncode == 0 and "re-queued 1 dead delivery" in out.stdout, out.stderr
