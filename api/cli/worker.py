@@ -73,13 +73,9 @@ def worker(
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     if not verbose:  # pika logs a traceback per failed connection attempt; our errors say it in one line
         logging.getLogger("pika").setLevel(logging.CRITICAL)
-    settings = None
-    try:
-        from api.settings import get_settings
+    from api.settings import load_settings
 
-        settings = get_settings()
-    except ImportError:  # pragma: no cover - the service settings are optional for a worker
-        pass
+    settings = load_settings()  # the one Settings of service and workers; a bad value is one line, exit 2
     config = job_settings(settings, broker_url=broker_url, queue_name=queue, job_func=job_func)
     if not config.broker_url:
         raise InputError("no broker URL; set POGOSCOPE_BROKER_URL=amqp://guest:guest@HOST:5672/ or pass --broker-url")
