@@ -17,7 +17,8 @@ from api.cli.app import app
 from models.errors import InputError
 
 # Sub-command modules; each registers its commands on `app` when imported.
-_COMMAND_MODULES = ["schema", "calibrate", "inspect", "teach", "generate", "focus", "serve", "station", "worker", "spc", "grr"]
+_COMMAND_MODULES = ["schema", "calibrate", "inspect", "teach", "generate", "focus", "serve", "station", "worker", "events", "spc",
+                    "grr"]
 for _name in _COMMAND_MODULES:
     try:
         importlib.import_module(f"api.cli.{_name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -25,16 +26,22 @@ def serve(
     import uvicorn
 
     from api.service.app import create_app
-    from api.settings import Settings
+    from api.service.startup import preflight
+    from api.settings import load_settings
 
-    over = {k: v for k, v in dict(host=host, port=port, data_dir=data_dir, database_url=database_url, workers=workers).items() if v is not None}
-    try:
-        settings = Settings(**over)
-    except Exception as exc:  # pydantic ValidationError from a bad environment variable
-        raise InputError(f"bad service setting: {str(exc).splitlines()[0]}") from None
-    if settings.port <= 0 or settings.port > 65535:
-        raise InputError(f"--port {settings.port} is not a TCP port (1-65535)")
+    if port is not None and not 1 <= port <= 65535:
+        raise InputError(f"--port {port} is not a TCP port (1-65535)")
+    settings = load_settings(host=host, port=port, data_dir=data_dir, database_url=database_url, workers=workers)
+    if log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
+        raise InputError(f"--log-level {log_level!r}: use critical, error, warning, info or debug")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_level.lower() not in ("debug",):  # pika/alembic chatter: our errors say it in one line
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    # a submission's request thread is CPU-bound for tens of ms (multipart parsing, hashing, header
+    # checks); a 1 ms GIL switch interval (default 5 ms) lets short reads in between sooner
+    sys.setswitchinterval(0.001)
+    preflight(settings)  # settings, port, database (migrated), image store, broker, admin key: one line and exit 2 if not
     # open event streams (SSE) must not hold a shutdown for long: clients reconnect with Last-Event-ID
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=3)

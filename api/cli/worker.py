@@ -2,7 +2,9 @@
 
 Start it on any machine that reaches the broker (POGOSCOPE_BROKER_URL), the database
 (POGOSCOPE_DATABASE_URL) and the image store (POGOSCOPE_STORE_URL or the shared POGOSCOPE_STORE_DIR).
-SIGTERM or Ctrl-C finishes the running inspections, acknowledges them and exits.
+SIGTERM or Ctrl-C finishes the running inspections, acknowledges them and exits. With
+``--processes N`` the children exit by themselves when the supervisor dies, even by SIGKILL
+(`api.jobs.lifeline`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _install_stop(stop: threading.Event) -> None:
 def _supervise(args: list[str], processes: int, stop: threading.Event) -> None:
     """Run `processes` single-process workers and replace any that dies (a crash mid-job is
     harmless: its job goes back to the queue)."""
-    cmd = [sys.executable, "-m", "api.cli", "worker", "--processes", "1", *args]
+    cmd = [sys.executable, "-m", "api.cli", "worker", "--processes", "1", "--exit-with-parent", *args]
     children: list[subprocess.Popen] = [subprocess.Popen(cmd) for _ in range(processes)]
     try:
         while not stop.wait(0.5):
@@ -60,6 +62,8 @@ def worker(
     threads: int = typer.Option(1, "--threads", "-t", min=1, help="concurrent inspections per process"),
     job_func: str = typer.Option(None, "--job-func", help="module:function run per job (default api.service.worker:run_inspection)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log every job"),
+    exit_with_parent: bool = typer.Option(False, "--exit-with-parent", hidden=True,
+                                          help="exit when the supervising process dies (set by --processes N)"),
 ) -> None:
     """Consume inspection jobs from the broker until SIGTERM/Ctrl-C."""
     from api.jobs.broker import job_settings
@@ -69,16 +73,16 @@ def worker(
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     if not verbose:  # pika logs a traceback per failed connection attempt; our errors say it in one line
         logging.getLogger("pika").setLevel(logging.CRITICAL)
-    settings = None
-    try:
-        from api.settings import get_settings
+    from api.settings import load_settings
 
-        settings = get_settings()
-    except ImportError:  # pragma: no cover - the service settings are optional for a worker
-        pass
+    settings = load_settings()  # the one Settings of service and workers; a bad value is one line, exit 2
     config = job_settings(settings, broker_url=broker_url, queue_name=queue, job_func=job_func)
     if not config.broker_url:
         raise InputError("no broker URL; set POGOSCOPE_BROKER_URL=amqp://guest:guest@HOST:5672/ or pass --broker-url")
+    if exit_with_parent:
+        from api.jobs.lifeline import exit_with_parent as _watch
+
+        _watch()  # the supervisor was killed (-9): do not stay behind
     stop = threading.Event()
     _install_stop(stop)
     if processes > 1:

@@ -33,10 +33,8 @@ import dramatiq
 import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.common import dq_name, xq_name
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from api.jobs import QueueFull
+from api.settings import Settings
 from models.errors import InputError
 
 __all__ = ["ACTOR_NAME", "DELIVERY_LIMIT", "JobSettings", "BrokerQueue", "make_broker", "job_settings"]
@@ -51,43 +49,20 @@ ACTOR_NAME = "pogoscope.inspect"
 DELIVERY_LIMIT = 2
 
 
-class JobSettings(BaseSettings):
-    """Settings of the distributed queue (environment prefix ``POGOSCOPE_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="POGOSCOPE_", extra="ignore")
-
-    broker_url: str | None = Field(default=None, description="amqp://user:pass@host:5672/vhost; unset: in-process pool")
-    queue_name: str = Field(default="pogoscope.inspections", description="RabbitMQ queue of inspection jobs")
-    queue_max_depth: int = Field(default=500, ge=1, description="waiting jobs at which submit raises QueueFull")
-    job_func: str = Field(default="api.service.worker:run_inspection", description="module:function(inspection_id)")
-    fail_func: str = Field(default="api.service.worker:record_failure",
-                           description="module:function(inspection_id, reason): record a job that cannot succeed")
-    job_max_retries: int = Field(default=2, ge=0, description="retries of a job that raised, before it is recorded failed")
-    job_max_infra_retries: int = Field(default=30, ge=0,
-                                       description="retries of a job that could not reach the database or image store "
-                                                   "(about 25 min with the default back-off): an outage is not the job's fault")
-    job_min_backoff_ms: int = Field(default=2000, ge=0, description="first retry delay; doubles per retry")
-    job_max_backoff_ms: int = Field(default=60000, ge=0)
-    job_time_limit_ms: int = Field(default=600000, gt=0, description="a job running longer is interrupted and retried")
-    store_url: str | None = Field(default=None, description="image store: directory or s3://bucket/prefix?endpoint_url=…")
+#: The queue's settings are fields of the one `api.settings.Settings` (broker_url, queue_name,
+#: queue_max_depth, job_*, fail_func, store_url); the name stays for callers that used it.
+JobSettings = Settings
 
 
-def job_settings(settings=None, **overrides) -> JobSettings:
-    """`JobSettings` from the environment, with the service `Settings` fields (broker_url,
-    queue_max_depth, store_url, else store_dir/data_dir) taking precedence when present, then explicit `overrides`."""
-    js = JobSettings()
-    merged = {}
-    if settings is not None:
-        for name in ("broker_url", "queue_max_depth"):
-            value = getattr(settings, name, None)
-            if value is not None:
-                merged[name] = value
-        if getattr(settings, "store_url", None):
-            merged["store_url"] = settings.store_url
-        elif js.store_url is None and getattr(settings, "images_dir", None) is not None:
-            merged["store_url"] = str(settings.images_dir)
-    merged.update({k: v for k, v in overrides.items() if v is not None})
-    return js.model_copy(update=merged)
+def job_settings(settings: Settings | None = None, **overrides) -> Settings:
+    """The queue's settings: `settings` (default: from the environment) with `overrides` (None
+    values ignored), and ``store_url`` set to the store the service opens (``store_url``, else the
+    ``store_dir``/``data_dir`` directory), so a worker checks the same store at start."""
+    base = settings if settings is not None else Settings()
+    merged = {k: v for k, v in overrides.items() if v is not None}
+    if "store_url" not in merged:
+        merged["store_url"] = base.image_store_url
+    return base.model_copy(update=merged)
 
 
 class _QuorumRabbitmqBroker(RabbitmqBroker):
@@ -138,7 +113,7 @@ class BrokerQueue:
     Parameters
     ----------
     settings : api.settings.Settings, optional
-        Reads ``broker_url`` and ``queue_max_depth``; other knobs come from `JobSettings`.
+        Reads ``broker_url``, ``queue_name`` and ``queue_max_depth``.
     broker_url, queue_name, max_depth : optional
         Override the settings (tests isolate with their own queue name).
     """

@@ -34,9 +34,12 @@ def _run(inspection_id: str, settings_json: str) -> str:
     return inspection_id
 
 
-def _warm(nice: int = 0) -> None:  # import the heavy modules once per worker process, not per job
+def _warm(nice: int = 0, parent_pid: int | None = None) -> None:  # import the heavy modules once per worker process, not per job
     import os
 
+    from api.jobs.lifeline import exit_with_parent
+
+    exit_with_parent(parent_pid)  # a service killed with -9 leaves no worker behind
     if nice:
         os.nice(nice)  # reads and submissions must not wait behind inspections for the CPU
     import vision.inspect  # noqa: F401
@@ -66,8 +69,10 @@ class LocalQueue:
 
     def _make_pool(self) -> Executor:
         if self.settings.workers > 0 and self.settings.worker_mode == "process":
+            import os
+
             return ProcessPoolExecutor(self._n, mp_context=mp.get_context("spawn"), initializer=_warm,
-                                       initargs=(self.settings.worker_nice,))
+                                       initargs=(self.settings.worker_nice, os.getpid()))
         return ThreadPoolExecutor(self._n, thread_name_prefix="inspect")
 
     def submit(self, inspection_id: str) -> None:

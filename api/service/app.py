@@ -97,12 +97,34 @@ def requeue_unfinished(state: ServiceState) -> int:
     return len(ids)
 
 
+def install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) from the assets the ``fastapi-offline`` wheel ships, served at
+    ``/docs-assets``: the page loads nothing from the internet. (No ``/redoc``: ReDoc's bundle
+    fetches its logo from a CDN.)"""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+
+    assets = Path(fastapi_offline.__file__).resolve().parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def _docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png",
+                                   oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def _oauth2_redirect():
+        return get_swagger_ui_oauth2_redirect_html()
+
+
 def routers() -> list:
     """The API's routers, one per resource."""
-    from api.service.routers import boards, calibrations, events, health, images, inspections, keys, microscope, recipes
-    from api.service.routers import grr, spc
+    from api.service.routers import (boards, calibrations, deliveries, events, grr, health, images, inspections, keys, microscope,
+                                     recipes, spc)
 
-    return [m.router for m in (health, inspections, boards, recipes, calibrations, images, microscope, events, keys, spc, grr)]
+    return [m.router for m in (health, inspections, boards, recipes, calibrations, images, microscope, events, deliveries, keys, spc,
+                               grr)]
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
@@ -128,6 +150,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
             if n:
                 log.info("re-queued %d unfinished inspections", n)
         state.dispatcher = Dispatcher(settings, Session)
+        state.metrics.dispatcher = state.dispatcher
         state.dispatcher.start()
         if settings.spc_alarm_interval_s > 0:
             from api.service.analytics import AlarmWatcher
@@ -151,7 +174,10 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=problems.PROBLEM_RESPONSES,
+        docs_url=None,  # served below from local assets: factory networks are often offline
+        redoc_url=None,
     )
+    install_docs(app)
     problems.install(app)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
@@ -165,6 +191,29 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
                 f"request body is {int(n)} bytes; the limit is {settings.max_request_bytes} bytes (POGOSCOPE_MAX_REQUEST_BYTES)",
             )
         return await call_next(request)
+
+    @app.middleware("http")
+    async def _no_control_characters(request: Request, call_next):
+        # no identifier has control characters; PostgreSQL refuses NUL in text, so stop them at the door
+        bad = next((c for c in request.scope.get("path", "") if not c.isprintable()), None)
+        if bad is None:
+            bad = next((c for _, v in request.query_params.multi_items() for c in v if not c.isprintable()), None)
+        if bad is not None:
+            return problems.problem_response(request, 422, "invalid-request",
+                                             f"the URL contains the control character U+{ord(bad):04X}; identifiers are printable text")
+        return await call_next(request)
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError):
+        if "NUL" in str(exc.orig):  # PostgreSQL text cannot hold U+0000 (a review reason, a key name, ...)
+            return problems.problem_response(request, 422, "invalid-request", "a text field contains a NUL character (U+0000); remove it")
+        if isinstance(exc, OperationalError):
+            log.warning("database unavailable: %s", " ".join(str(exc.orig).split())[:300])
+            return problems.problem_response(request, 503, "database-unavailable", "the database is not reachable right now; retry shortly",
+                                             headers={"Retry-After": "5"})
+        raise exc
 
     for r in routers():
         app.include_router(r)

@@ -7,7 +7,7 @@ Roles and what they may do (every route declares the permission it needs with `A
 station     submit
 mes         submit, read
 engineer    submit, read, upload, recipes, calibrations, review
-admin       everything, and keys
+admin       everything, keys and deliveries (re-queue dead events)
 ==========  =======================================================
 
 The key travels in the ``X-API-Key`` header; browsers' ``EventSource`` and ``<img>`` cannot set
@@ -36,7 +36,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "station": frozenset({"submit"}),
     "mes": frozenset({"submit", "read"}),
     "engineer": frozenset({"submit", "read", "upload", "recipes", "calibrations", "review"}),
-    "admin": frozenset({"submit", "read", "upload", "recipes", "calibrations", "review", "keys"}),
+    "admin": frozenset({"submit", "read", "upload", "recipes", "calibrations", "review", "keys", "deliveries"}),
 }
 
 
@@ -148,3 +148,4 @@ RecipeEditor = allowed("recipes")
 CalibrationEditor = allowed("calibrations")
 Reviewer = allowed("review")
 KeyAdmin = allowed("keys")
+DeliveryAdmin = allowed("deliveries")

@@ -1,10 +1,11 @@
 """Prometheus metrics computed from the database, so they are right whichever process (or machine)
-ran the inspection: latency histogram (submission to result), verdict counts, queue depth."""
+ran the inspection: latency histogram (submission to result), verdict counts, queue depth, and
+event delivery per sink (backlog, oldest pending age, dead events, failures)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from sqlalchemy import case, func, select
 
 from api.service.db import InspectionRow
@@ -16,6 +17,7 @@ class Metrics:
     def __init__(self, Session) -> None:
         self.Session = Session
         self.queue = None
+        self.dispatcher = None  # api.service.outbox.Dispatcher: delivery state per sink
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -44,6 +46,28 @@ class Metrics:
         q = GaugeMetricFamily("pogoscope_queue_depth", "inspections waiting or running in this service's queue")
         q.add_metric([], float(self.queue.depth()) if self.queue is not None else 0.0)
         yield q
+        yield from self._deliveries()
+
+    def _deliveries(self):
+        from api.service.deliveries import sink_stats
+
+        stats = sink_stats(self.Session, self.dispatcher)
+        backlog = GaugeMetricFamily("pogoscope_delivery_backlog", "events waiting for delivery to a sink", labels=["sink"])
+        oldest = GaugeMetricFamily("pogoscope_delivery_oldest_pending_seconds", "age of the oldest event waiting for a sink",
+                                   labels=["sink"])
+        dead = GaugeMetricFamily("pogoscope_delivery_dead", "events parked dead for a sink (pogoscope events retry re-queues them)",
+                                 labels=["sink"])
+        fails = CounterMetricFamily("pogoscope_delivery_failures", "failed sends per sink since start: refused (4xx, bad topic) "
+                                    "or transient (5xx, timeouts, sink down)", labels=["sink", "kind"])
+        done = CounterMetricFamily("pogoscope_delivery_delivered", "events delivered per sink since start", labels=["sink"])
+        for st in stats.values():
+            backlog.add_metric([st.label], st.pending)
+            oldest.add_metric([st.label], st.oldest_pending_s)
+            dead.add_metric([st.label], st.dead)
+            for kind, n in st.failures.items():
+                fails.add_metric([st.label, kind], n)
+            done.add_metric([st.label], st.delivered)
+        yield from (backlog, oldest, dead, fails, done)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.service.deps import ROLES
+from api.service.intake import KeyNameStr
 
 
 class _M(BaseModel):
@@ -164,7 +165,7 @@ class ImageUploaded(_M):
 
 
 class KeyCreate(_M):
-    name: str = Field(min_length=1, max_length=100)
+    name: KeyNameStr = Field(description="1-100 printable characters (who holds the key: a station, the MES, a person)")
     role: Literal[ROLES]  # type: ignore[valid-type]
 
 

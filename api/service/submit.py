@@ -65,8 +65,18 @@ def request_hash(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def scoped_key(key_id: int, key: str | None) -> str | None:
+    """The stored form of an ``Idempotency-Key``: scoped to the API key that sent it, so one caller's
+    key never replays (or blocks) another caller's inspection. ``<api key id>:<key>``, or a digest
+    when that would not fit the column."""
+    if not key:
+        return None
+    scoped = f"{key_id}:{key}"
+    return scoped if len(scoped) <= 200 else f"{key_id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 def existing_for_key(s: Session, key: str | None, h: str) -> InspectionRow | None:
-    """The original inspection of an idempotency key reused with the same body; 409 for another body."""
+    """The original inspection of an idempotency key (`scoped_key`) reused with the same body; 409 for another body."""
     if not key:
         return None
     row = s.scalar(select(InspectionRow).where(InspectionRow.idempotency_key == key))
@@ -74,7 +84,8 @@ def existing_for_key(s: Session, key: str | None, h: str) -> InspectionRow | Non
         return None
     if row.request_hash != h:
         raise ProblemError(409, "idempotency-key-reused",
-                           f"Idempotency-Key {key!r} was used for another request (inspection {row.id}); use a new key for a new board")
+                           f"Idempotency-Key {key.partition(':')[2]!r} was used for another request (inspection {row.id}); "
+                           "use a new key for a new board")
     return row
 
 
@@ -105,4 +116,4 @@ def persist(s: Session, row: InspectionRow) -> tuple[InspectionRow, bool]:
         return other, True
 
 
-__all__ = ["VIEWS", "calibration_key", "resolve_recipe", "resolve_calibration", "request_hash", "existing_for_key", "store_blob", "persist"]
+__all__ = ["VIEWS", "calibration_key", "scoped_key", "resolve_recipe", "resolve_calibration", "request_hash", "existing_for_key", "store_blob", "persist"]

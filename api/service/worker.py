@@ -83,7 +83,12 @@ def _load_stack(st: dict, store: ImageStore):
             (d / Path(fname).name).write_bytes(store.get(sha))
         manifest = d / Path(st["manifest_name"]).name
         manifest.write_bytes(store.get(st["manifest_sha256"]))
-        return load_stack(manifest)
+        try:
+            return load_stack(manifest)
+        except InputError as exc:
+            from api.service.intake import without_dir
+
+            raise InputError(without_dir(str(exc), d, name="the stack")) from None
 
 
 def _store_overlays(overlays: dict, store: ImageStore) -> tuple[str | None, dict[str, str]]:
@@ -161,7 +166,8 @@ def run_inspection(inspection_id: str, *, settings: Settings | None = None) -> N
             error = str(exc)
         except Exception as exc:  # a bug in a view must not leave the submission hanging, nor PASS it
             log.exception("inspection %s crashed", inspection_id)
-            error = f"internal error while inspecting: {type(exc).__name__}: {exc}"
+            error = (f"the inspection stopped on an internal error ({type(exc).__name__}), not on a fault of the board; "
+                     f"the service log has the details under inspection {inspection_id}")
         finished = utcnow()
         status = "done" if result is not None else "failed"
         verdict = result["board"]["verdict"] if result else None

@@ -7,10 +7,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from api.problems import ProblemError
+from api.service.calref import fingerprint
 from api.service.db import CalibrationRow
+from api.service.intake import check_calibration_record
 from api.service.deps import CalibrationEditor, Reader, SessionDep, VersionPath
 from api.service.schemas import CalibrationCreate, CalibrationPublic
 from api.service.versions import get_version, insert_next_version
+from models.errors import InputError
 from calibration.record import CalibrationRecord
 
 router = APIRouter(prefix="/v1/calibrations", tags=["calibrations"])
@@ -21,7 +24,8 @@ def _public(r: CalibrationRow) -> CalibrationPublic:
                              created_by=r.created_by, record=r.body)
 
 
-@router.post("", status_code=201, response_model=CalibrationPublic, summary="Store a calibration record as its camera's next version")
+@router.post("", status_code=201, response_model=CalibrationPublic, summary="Store a calibration record as its camera's next version",
+             description="201 with the new version; 200 with the newest version when the record (content, view, station) is identical to it.")
 def create_calibration(body: CalibrationCreate, response: Response, s: SessionDep, who: CalibrationEditor):
     try:
         rec = CalibrationRecord.model_validate(body.record)
@@ -29,6 +33,18 @@ def create_calibration(body: CalibrationCreate, response: Response, s: SessionDe
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
         raise ProblemError(422, "invalid-calibration", f"calibration record field '{loc}': {err['msg']}", field=f"record.{loc}") from None
+    try:
+        check_calibration_record(rec, body.view)
+    except InputError as exc:
+        raise ProblemError(422, "invalid-calibration", f"calibration record for view {body.view!r}: {exc}", field="record") from None
+
+    newest = s.scalars(select(CalibrationRow).where(CalibrationRow.camera_id == rec.camera_id)
+                       .order_by(CalibrationRow.version.desc()).limit(1)).first()
+    if newest is not None and (newest.view, newest.station_id) == (body.view, body.station_id) \
+            and fingerprint(newest.body) == fingerprint(rec.model_dump(mode="json")):
+        response.status_code = 200  # the same record again (a station uploading its record at every start): not a new version
+        response.headers["Location"] = f"/v1/calibrations/{newest.camera_id}/versions/{newest.version}"
+        return _public(newest)
 
     def make(n: int) -> CalibrationRow:
         stored = rec.model_copy(update={"version": n}).model_dump(mode="json")

@@ -1,5 +1,9 @@
 """Live results as server-sent events, read from the database outbox (so results committed by a
-worker in any process reach every client). Resume with the ``Last-Event-ID`` header or ``?after=``."""
+worker in any process reach every client). Resume with the ``Last-Event-ID`` header or ``?after=``.
+
+A stream whose API key is revoked ends within `KEY_CHECK_S` with an ``event: stream.closed``. A
+``Last-Event-ID`` beyond the newest stored event (a restored or replaced database) starts with an
+``event: stream.reset`` saying so, and the stream resumes after the newest event."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from api.service.db import EventRow
+from api.service.db import ApiKey, EventRow
 from api.service.deps import MAX_INT, Reader, get_state
 from api.service.outbox import LOOKBACK_IDS, envelope
 
@@ -38,12 +42,21 @@ def _last_id(Session) -> int:
         return s.scalar(select(func.max(EventRow.id))) or 0
 
 
+def _key_active(Session, key_id: int) -> bool:
+    with Session() as s:
+        return s.scalar(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))) is not None
+
+
+#: how often an open stream re-checks that its API key is still valid
+KEY_CHECK_S = 1.0
+
+
 @router.get("/events", summary="Server-sent events: inspection.completed, inspection.verified",
             response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
 async def events(
     request: Request,
     state: State,
-    _: Reader,
+    who: Reader,
     after: int | None = Query(None, ge=0, le=MAX_INT, description="replay events after this id (default: only new events)"),
     station_id: str | None = None,
     max_events: int | None = Query(None, ge=1, le=100000, description="close the stream after this many events"),
@@ -53,16 +66,30 @@ async def events(
     start = after
     if start is None and last_event_id and last_event_id.isdigit():
         start = int(last_event_id)
+    newest = await run_in_threadpool(_last_id, Session)
+    notice = None
     if start is None:
-        start = await run_in_threadpool(_last_id, Session)
+        start = newest
+    elif start > newest:  # the client saw ids this database never had (restored, or another service): say so
+        notice = {"kind": "stream.reset", "requested_after": start, "resumed_after": newest,
+                  "detail": f"event {start} is beyond the newest event {newest} (the database was replaced or restored?); "
+                            f"resuming after {newest}: events you may have missed are in GET /v1/inspections"}
+        start = newest
 
     async def stream():
-        last, sent, beat = start, 0, time.monotonic()
+        last, sent, beat, checked = start, 0, time.monotonic(), time.monotonic()
         seen: set[int] = set()  # ids sent within the look-back window (late commits of lower ids)
         yield "retry: 2000\n\n"
+        if notice is not None:
+            yield f"event: stream.reset\ndata: {json.dumps(notice, separators=(',', ':'))}\n\n"
         while True:
             if await request.is_disconnected():
                 return
+            if time.monotonic() - checked >= KEY_CHECK_S:
+                checked = time.monotonic()
+                if not await run_in_threadpool(_key_active, Session, who.key_id):
+                    yield "event: stream.closed\ndata: {\"detail\":\"the API key of this stream was revoked\"}\n\n"
+                    return
             floor = max(start, last - LOOKBACK_IDS)
             for ev in await run_in_threadpool(_fetch, Session, floor, station_id, seen):
                 seen.add(ev["id"])

@@ -21,11 +21,12 @@ State = Annotated[object, Depends(get_state)]
 
 @router.post("", status_code=201, response_model=ImageUploaded, summary="Store an image (deduplicated by sha256)")
 def upload_image(file: Annotated[UploadFile, File(description="PNG, JPEG, TIFF or BMP")], state: State, _: Submitter):
-    from api.service.routers.inspections import read_upload
+    from api.service.routers.inspections import header_of, read_upload
 
     data = read_upload(file, limit=state.settings.max_upload_bytes, what="the image")
     try:
         media = sniff_image(data, name=f"image {file.filename or ''}".rstrip())
+        header_of(state.settings, data, f"image {file.filename or ''}".rstrip())
     except InputError as exc:
         raise ProblemError(422, "image-does-not-decode", str(exc), field="file") from None
     sha = store_blob(state.Session, state.store, data, media)

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import ValidationError
 from sqlalchemy import and_, or_, select
 
 from api.jobs import QueueFull
@@ -24,13 +25,17 @@ from api.service.submit import (
     calibration_key,
     existing_for_key,
     persist,
+    scoped_key,
     request_hash,
     resolve_calibration,
     resolve_recipe,
     store_blob,
 )
+from api.service.intake import ImageHeader, SerialStr, StationStr, check_recipe_fits, check_view_calibration, image_header
 from api.service.worker import event_payload
 from models.errors import InputError
+from calibration.record import CalibrationRecord
+from models.recipe import Recipe
 
 router = APIRouter(prefix="/v1/inspections", tags=["inspections"])
 State = Annotated[object, Depends(get_state)]
@@ -51,6 +56,10 @@ def read_upload(up: UploadFile, *, limit: int, what: str) -> bytes:
     if len(data) > limit:
         raise ProblemError(413, "upload-too-large", f"{what} is larger than {limit} bytes per file (POGOSCOPE_MAX_UPLOAD_BYTES)")
     return data
+
+
+def header_of(settings, data: bytes, name: str) -> ImageHeader:
+    return image_header(data, name=name, min_side_px=settings.min_image_side_px, max_pixels=settings.max_image_pixels)
 
 
 def queue_or_503(state, iid: str) -> None:
@@ -75,10 +84,10 @@ def submit_inspection(
     state: State,
     s: SessionDep,
     who: Submitter,
-    serial: Annotated[str, Form(min_length=1, max_length=200, description="board serial number")],
+    serial: Annotated[SerialStr, Form(description="board serial number: 1-200 printable characters after trimming surrounding whitespace")],
     recipe_id: Annotated[str | None, Form(max_length=100, description="recipe to inspect against (required)")] = None,
     recipe_version: Annotated[int | None, Form(ge=1, le=MAX_INT, description="recipe version; default the newest")] = None,
-    station_id: Annotated[str | None, Form(max_length=100)] = None,
+    station_id: Annotated[StationStr | None, Form(description="1-100 printable characters")] = None,
     calibrations: Annotated[str | None, Form(description='JSON {"top": "CAMERA[@VERSION]", ...}; default the newest record per view')] = None,
     image_set: Annotated[str | None, Form(description='JSON {"top": "<sha256>", ...} of images uploaded with POST /v1/images')] = None,
     top: ImageFile = None,
@@ -116,10 +125,13 @@ def submit_inspection(
     limit = state.settings.max_upload_bytes
     files: dict[str, dict] = {}
     blobs: dict[str, tuple[bytes, str]] = {}
+    headers: dict[str, ImageHeader] = {}
     for view, up in uploads.items():
         data = read_upload(up, limit=limit, what=f"the {view} image")
+        name = f"the {view} image {up.filename or ''}".rstrip()
         try:
-            media = sniff_image(data, name=f"the {view} image {up.filename or ''}".rstrip())
+            media = sniff_image(data, name=name)
+            headers[view] = header_of(state.settings, data, name)
         except InputError as exc:
             raise ProblemError(422, "image-does-not-decode", str(exc), field=view) from None
         blobs[view] = (data, media)
@@ -129,24 +141,48 @@ def submit_inspection(
         if img is None:
             raise ProblemError(422, "unknown-image", f"image_set {view}: no stored image {sha}; upload it with POST /v1/images first", field="image_set")
         files[view] = {"sha256": sha, "name": None, "media_type": img.media_type}
+        try:
+            blob = state.store.get(sha)
+        except Exception:  # BlobNotFound, the store unreachable: an outage, the worker checks the image when it can read it
+            continue
+        try:
+            headers[view] = header_of(state.settings, blob, f"image_set {view} ({sha[:12]})")
+        except InputError as exc:
+            raise ProblemError(422, "image-does-not-decode", str(exc), field="image_set") from None
 
     cals = {}
+    recipe_doc = None
     for key in sorted({calibration_key(v) for v in views}):
         c = resolve_calibration(s, key, station_id, cal_refs.get(key))
         cals[key] = {"camera_id": c.camera_id, "version": c.version}
+        ref = f"{c.camera_id}@{c.version}"
+        try:
+            rec = CalibrationRecord.model_validate(c.body)
+        except ValidationError:
+            raise ProblemError(422, "unusable-calibration", f"calibration {ref} is not a valid record; upload a corrected one "
+                               "with POST /v1/calibrations", field="calibrations") from None
+        for view in (v for v in views if calibration_key(v) == key):
+            try:
+                check_view_calibration(rec, key, headers.get(view), view=view, ref=ref)
+                if view == "top" and view in headers:
+                    recipe_doc = recipe_doc or Recipe.from_dict(recipe.body, source=f"recipe {recipe.recipe_id}@{recipe.version}")
+                    check_recipe_fits(recipe_doc, rec, headers[view], ref=ref)
+            except InputError as exc:
+                slug = "board-does-not-match-recipe" if "does not match the recipe" in str(exc) else "calibration-does-not-fit"
+                raise ProblemError(422, slug, str(exc), field=view) from None
 
     h = request_hash({
         "serial": serial, "recipe": [recipe.recipe_id, recipe_version], "station": station_id,
         "files": {v: f["sha256"] for v, f in files.items()}, "calibrations": cal_refs,
     })
-    old = existing_for_key(s, idempotency_key, h)
+    old = existing_for_key(s, scoped_key(who.key_id, idempotency_key), h)
     if old is None:
         check_backlog(state)
         for data, media in blobs.values():
             store_blob(state.Session, state.store, data, media)
         row = InspectionRow(
             serial=serial, kind="board", station_id=station_id, recipe_id=recipe.recipe_id, recipe_version=recipe.version,
-            calibrations=cals, files=files, stacks={}, idempotency_key=idempotency_key, request_hash=h,
+            calibrations=cals, files=files, stacks={}, idempotency_key=scoped_key(who.key_id, idempotency_key), request_hash=h,
             status="queued", reasons=[], attempts=0, submitted_by=who.name,
         )
         row, replayed = persist(s, row)
@@ -176,9 +212,9 @@ def _cursor_decode(c: str) -> tuple[dt.datetime, str]:
 def list_inspections(
     s: SessionDep,
     _: Reader,
-    serial: str | None = None,
-    recipe_id: str | None = None,
-    station_id: str | None = None,
+    serial: SerialStr | None = None,
+    recipe_id: Annotated[str | None, Query(max_length=100)] = None,
+    station_id: StationStr | None = None,
     verdict: Literal["PASS", "FAIL", "REVIEW"] | None = None,
     status: Literal["queued", "running", "done", "failed"] | None = None,
     reviewed: bool | None = Query(None, description="only inspections with (true) or without (false) a human review"),
@@ -224,7 +260,7 @@ def _last_reviews(s, ids: list[str]) -> dict[str, ReviewRow]:
 def get_inspection(inspection_id: str, s: SessionDep, _: Reader):
     row = get_row(s, inspection_id)
     reviews = s.scalars(select(ReviewRow).where(ReviewRow.inspection_id == row.id).order_by(ReviewRow.id)).all()
-    return present.inspection_public(row, reviews)
+    return present.json_response(present.inspection_public(row, reviews))
 
 
 @router.get("/{inspection_id}/overlay.png", response_class=FileResponse, summary="The per-pin overlay image",

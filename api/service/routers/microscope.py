@@ -16,10 +16,11 @@ from api.problems import ProblemError
 from api.service import present
 from api.service.db import InspectionRow
 from api.service.deps import MAX_INT, SessionDep, Uploader, get_state
+from api.service.intake import SerialStr, StationStr, without_dir
 from api.service.routers.inspections import check_backlog, queue_or_503, read_upload
 from api.service.schemas import InspectionAccepted
 from api.service.store import sha256_hex
-from api.service.submit import existing_for_key, persist, request_hash, resolve_calibration, resolve_recipe, store_blob
+from api.service.submit import existing_for_key, persist, request_hash, resolve_calibration, resolve_recipe, scoped_key, store_blob
 from models.errors import InputError
 
 router = APIRouter(prefix="/v1/microscope", tags=["microscope"])
@@ -32,13 +33,13 @@ def submit_stack(
     state: State,
     s: SessionDep,
     who: Uploader,
-    serial: Annotated[str, Form(min_length=1, max_length=200)],
+    serial: Annotated[SerialStr, Form(description="1-200 printable characters after trimming")],
     recipe_id: Annotated[str, Form(min_length=1, max_length=100)],
     manifest: Annotated[UploadFile, File(description="manifest.csv (file,z_mm) or manifest.json")],
     slices: Annotated[list[UploadFile], File(description="the slice images named in the manifest")],
     stack_name: Annotated[str, Form(pattern=r"^[A-Za-z0-9_.\-]+$", max_length=50)] = "pins",
     kind: Annotated[Literal["board", "pad"], Form()] = "board",
-    station_id: Annotated[str | None, Form(max_length=100)] = None,
+    station_id: Annotated[StationStr | None, Form(description="1-100 printable characters")] = None,
     recipe_version: Annotated[int | None, Form(ge=1, le=MAX_INT)] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ):
@@ -66,7 +67,7 @@ def submit_stack(
         try:
             stack = load_stack(d / mname)
         except InputError as exc:
-            raise ProblemError(422, "invalid-stack", str(exc).replace(str(d) + "/", "")) from None
+            raise ProblemError(422, "invalid-stack", without_dir(str(exc), d)) from None
     used = set(stack.names)
     cals = {}
     try:
@@ -76,7 +77,7 @@ def submit_stack(
         pass  # a stack may carry its scale in the manifest (mm_per_px); the view says if it lacks one
     h = request_hash({"serial": serial, "recipe": [recipe_id, recipe_version], "station": station_id, "kind": kind,
                       "manifest": sha256_hex(mdata), "slices": {n: sha256_hex(b) for n, b in sorted(datas.items())}})
-    old = existing_for_key(s, idempotency_key, h)
+    old = existing_for_key(s, scoped_key(who.key_id, idempotency_key), h)
     if old is not None:
         response.headers["Idempotent-Replayed"] = "true"
         return InspectionAccepted(id=old.id, url=present.inspection_url(old.id), status=old.status, serial=old.serial, replayed=True)
@@ -87,7 +88,7 @@ def submit_stack(
     row = InspectionRow(
         serial=serial, kind=kind, station_id=station_id, recipe_id=recipe.recipe_id, recipe_version=recipe.version,
         calibrations=cals, files={}, stacks={stack_name: {"manifest_name": mname, "manifest_sha256": msha, "slices": slices_sha}},
-        idempotency_key=idempotency_key, request_hash=h, status="queued", reasons=[], attempts=0, submitted_by=who.name,
+        idempotency_key=scoped_key(who.key_id, idempotency_key), request_hash=h, status="queued", reasons=[], attempts=0, submitted_by=who.name,
     )
     row, replayed = persist(s, row)
     if not replayed:

@@ -20,12 +20,27 @@ def _public(r: RecipeRow) -> RecipePublic:
     return RecipePublic(recipe_id=r.recipe_id, version=r.version, created_at=r.created_at, created_by=r.created_by, body=r.body)
 
 
-@router.post("", status_code=201, response_model=RecipePublic, summary="Store a recipe as its next version")
+def _identical_newest(s, recipe: Recipe) -> RecipeRow | None:
+    newest = s.scalars(select(RecipeRow).where(RecipeRow.recipe_id == recipe.recipe_id).order_by(RecipeRow.version.desc()).limit(1)).first()
+    if newest is None:
+        return None
+    body = recipe.model_copy(update={"version": newest.version}).model_dump(mode="json", exclude={"pin_grid"})
+    return newest if body == newest.body else None
+
+
+@router.post("", status_code=201, response_model=RecipePublic, summary="Store a recipe as its next version",
+             description="201 with the new version; 200 with the newest version when the body is identical to it (nothing stored).")
 def create_recipe(response: Response, s: SessionDep, who: RecipeEditor,
                   body: Annotated[dict, Body(description="a recipe document (as in recipe YAML); 'version' is assigned by the service")]):
     raw = dict(body)
     raw.pop("version", None)
     recipe = Recipe.from_dict(raw, source="recipe")  # InputError -> 422 naming the field
+
+    same = _identical_newest(s, recipe)
+    if same is not None:  # re-uploading the newest version is not a new version
+        response.status_code = 200
+        response.headers["Location"] = f"/v1/recipes/{same.recipe_id}/versions/{same.version}"
+        return _public(same)
 
     def make(n: int) -> RecipeRow:
         stored = recipe.model_copy(update={"version": n}).model_dump(mode="json", exclude={"pin_grid"})

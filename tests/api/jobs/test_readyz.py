@@ -35,4 +35,4 @@ def test_readyz_counts_the_workers_attached_to_the_broker(broker_url, queue_name
 def test_readyz_reports_the_in_process_pool(tmp_path):
     settings = Settings(data_dir=tmp_path, workers=3, worker_mode="thread")
     with TestClient(create_app(settings)) as c:
-        assert c.get("/readyz").json() == {"status": "ready", "queue_depth": 0, "workers": 3}
+        assert c.get("/readyz").json() == {"status": "ready", "queue_depth": 0, "workers": 3, "deliveries": []}

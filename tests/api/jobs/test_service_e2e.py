@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
+import zlib
 
 import pytest
 
@@ -92,6 +94,16 @@ def test_service_with_workers_sigkill_mid_batch_inspects_every_board_once(servic
         srv.kill()
 
 
+def _garbage_png(width: int, height: int) -> bytes:
+    """A PNG whose header and chunk checksums are right but whose compressed pixels are garbage: it passes
+    the header checks before the 202 and fails in the worker's decoder (bad input: at once, one attempt)."""
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", bytes(range(256)) * 40) + chunk(b"IEND", b"")
+
+
 def test_service_poison_boards_end_failed_with_their_reason_and_do_not_block(service_env, worker_env, spawn_workers,
                                                                             synth_board, tmp_path):
     from tests.api.jobs.test_workers import _bomb_png
@@ -108,20 +120,23 @@ def test_service_poison_boards_end_failed_with_their_reason_and_do_not_block(ser
             support.setup_board(c, b)
             form = {"recipe_id": b.recipe["recipe_id"], "station_id": "line-1"}
             submitted = {}
-            for serial, data in [("CRASH-1", support.png(b.image)), ("BOMB-1", _bomb_png()),
+            # a decompression bomb never reaches a worker since issue #15: its header is refused before the 202
+            r = c.post("/v1/inspections", data={**form, "serial": "BOMB-1"}, files={"top": ("top.png", _bomb_png(), "image/png")})
+            assert r.status_code == 422 and "decompression bomb" in r.json()["detail"], r.text
+            for serial, data in [("CRASH-1", support.png(b.image)), ("GARBAGE-1", _garbage_png(*b.image.shape[1::-1])),
                                  *[(f"OK-{i}", support.png(b.image)) for i in range(3)]]:
                 r = c.post("/v1/inspections", data={**form, "serial": serial}, files={"top": ("top.png", data, "image/png")})
                 assert r.status_code == 202, r.text
                 submitted[serial] = r.json()["id"]
             docs = {s: support.wait_done(c, iid, timeout_s=60) for s, iid in submitted.items()}
         assert all(docs[f"OK-{i}"]["status"] == "done" for i in range(3)), docs
-        crash, bomb = docs["CRASH-1"], docs["BOMB-1"]
+        crash, garbage = docs["CRASH-1"], docs["GARBAGE-1"]
         assert crash["status"] == "failed" and "died on each of 3 deliveries" in crash["error"], crash
-        assert bomb["status"] == "failed" and "CV_IO_MAX_IMAGE_PIXELS" in bomb["error"], bomb
+        assert garbage["status"] == "failed" and "not a decodable image" in garbage["error"], garbage
         with _db(service_env) as db:
             attempts = dict(db.execute("SELECT serial, attempts FROM inspections").fetchall())
             events = db.execute("SELECT count(*) FROM events WHERE kind = 'inspection.completed'").fetchone()[0]
-        assert attempts["CRASH-1"] == 3 and attempts["BOMB-1"] == 1, attempts
+        assert attempts["CRASH-1"] == 3 and attempts["GARBAGE-1"] == 1, attempts
         assert events == len(submitted)  # the failures were published once each, like results
     finally:
         srv.kill()

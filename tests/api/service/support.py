@@ -4,11 +4,14 @@ subprocess on a free loopback port, boards from the generator, PNG encoding."""
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -123,9 +126,9 @@ def wait_done(client: httpx.Client, iid: str, timeout_s: float = 60.0) -> dict:
 def setup_board(client: httpx.Client, board, *, view: str = "top") -> None:
     """Store the board's recipe and calibration record through the API."""
     r = client.post("/v1/recipes", json=board.recipe)
-    assert r.status_code == 201, r.text
+    assert r.status_code in (200, 201), r.text  # 200: the same document was stored already
     r = client.post("/v1/calibrations", json={"view": view, "record": board.record.model_dump(mode="json")})
-    assert r.status_code == 201, r.text
+    assert r.status_code in (200, 201), r.text  # 200: the same document was stored already
 
 
 def crashing_inspect(inp):
@@ -135,3 +138,60 @@ def crashing_inspect(inp):
     if inp.serial.startswith("POISON"):
         os._exit(3)
     return inspect_board(inp)
+
+
+class WebhookReceiver:
+    """A webhook receiver on a free loopback port; ``answer(body: dict) -> status`` decides per
+    request (default 204). ``calls``: (monotonic time, headers, raw body, status) per request."""
+
+    def __init__(self, answer=lambda body: 204) -> None:
+        self.port, self.answer, self.calls = free_port(), answer, []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                code = outer.answer(json.loads(raw))
+                outer.calls.append((time.monotonic(), dict(self.headers), raw, code))
+                self.send_response(code)
+                self.end_headers()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def bodies(self) -> list[tuple[dict, int]]:
+        return [(json.loads(raw), code) for _, _, raw, code in self.calls]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@contextlib.contextmanager
+def mqtt_subscriber(prefix: str):
+    """Subscribe to ``<prefix>/#`` on the local Mosquitto; yields the list of (topic, JSON payload)
+    received. Skips the test when no broker answers."""
+    import paho.mqtt.client as mqtt
+    import pytest
+
+    got: list[tuple[str, dict]] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    sub.on_message = lambda _c, _u, msg: got.append((msg.topic, json.loads(msg.payload)))
+    try:
+        sub.connect("127.0.0.1", 1883)
+    except OSError as exc:
+        pytest.skip(f"no MQTT broker on 127.0.0.1:1883: {exc}")
+    sub.subscribe(f"{prefix}/#", qos=1)
+    sub.loop_start()
+    try:
+        yield got
+    finally:
+        sub.loop_stop()
+        sub.disconnect()

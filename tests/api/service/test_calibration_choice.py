@@ -28,8 +28,10 @@ def test_record_named_by_content_wins_over_the_newest(app_client, board, synth_b
     assert doc["status"] == "done" and doc["calibrations"]["top"] == {"camera_id": board.record.camera_id, "version": 1}
 
     # unnamed: the newest record of the view (version 2, another image size) -- the reason a station names its record
-    unnamed = wait_done(c, c.post("/v1/inspections", files=files, data={"serial": "CAL-2", "recipe_id": board.recipe["recipe_id"]}).json()["id"])
-    assert unnamed["calibrations"]["top"]["version"] == 2 and unnamed["status"] == "failed" and "px" in unnamed["error"]
+    # (checked before the 202 since issue #15: the image size does not fit that record -> 422)
+    unnamed = c.post("/v1/inspections", files=files, data={"serial": "CAL-2", "recipe_id": board.recipe["recipe_id"]})
+    assert unnamed.status_code == 422 and unnamed.json()["type"] == "/problems/calibration-does-not-fit", unnamed.text
+    assert f"{board.record.camera_id}@2" in unnamed.json()["detail"]
 
     bad = c.post("/v1/inspections", files=files, data={"serial": "CAL-3", "recipe_id": board.recipe["recipe_id"],
                                                        "calibrations": f'{{"top": "{board.record.camera_id}#{"0" * 64}"}}'})

@@ -127,14 +127,24 @@ def test_oversized_upload_is_413(settings, board):
 
 
 def test_image_that_does_not_decode_in_the_worker_fails_with_reason(app_client, board):
-    """A PNG whose header is fine but whose data is garbage passes the cheap check and fails in the worker."""
+    """A PNG whose header and chunk checksums are fine but whose compressed pixels are garbage passes the
+    cheap check at the door (it reads headers, never inflates) and fails in the worker with a sentence.
+    (Garbage with wrong checksums is refused at the door: tests/api/service/test_intake.py.)"""
+    import struct
+    import zlib
+
     c = app_client
     setup_board(c, board)
-    data = bytearray(png(board.image))
-    data[100:-20] = bytes(len(data) - 120)  # keep signature and IEND, destroy the pixels
+    h, w = board.image.shape[:2]
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", bytes(range(256)) * 40) + chunk(b"IEND", b""))
     r = c.post("/v1/inspections", data={"serial": "BAD", "recipe_id": board.recipe["recipe_id"]},
-               files={"top": ("top.png", bytes(data), "image/png")})
-    assert r.status_code == 202
+               files={"top": ("top.png", data, "image/png")})
+    assert r.status_code == 202, r.text
     doc = _wait(c, r.json()["id"])
     assert doc["status"] == "failed" and doc["verdict"] is None and "decod" in doc["error"]
 

@@ -52,21 +52,15 @@ def _submit(c, board, serial, key=None):
 
 
 def test_events_webhooks_after_receiver_down_mqtt_and_sse(tmp_path, board):
-    import paho.mqtt.client as mqtt
-
-    from tests.api.service.support import free_port
+    from tests.api.service.support import free_port, mqtt_subscriber
 
     hook_port = free_port()
     prefix = f"pogoscope-test/{uuid.uuid4().hex[:8]}"
-    received = []
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    sub.on_message = lambda _c, _u, msg: received.append((msg.topic, json.loads(msg.payload)))
-    try:
-        sub.connect("127.0.0.1", 1883)
-    except OSError as exc:
-        pytest.skip(f"no MQTT broker on 127.0.0.1:1883: {exc}")
-    sub.subscribe(f"{prefix}/#", qos=1)
-    sub.loop_start()
+    with mqtt_subscriber(prefix) as received:
+        _events_scene(tmp_path, board, hook_port, prefix, received)
+
+
+def _events_scene(tmp_path, board, hook_port, prefix, received):
     env = {
         "POGOSCOPE_DATA_DIR": str(tmp_path / "data"), "POGOSCOPE_WORKERS": "1",
         "POGOSCOPE_WEBHOOK_URLS": json.dumps([f"http://127.0.0.1:{hook_port}/hook"]), "POGOSCOPE_WEBHOOK_SECRET": SECRET,
@@ -128,8 +122,6 @@ def test_events_webhooks_after_receiver_down_mqtt_and_sse(tmp_path, board):
         assert [e["data"]["inspection_id"] for e in sse_events] == ids or {e["data"]["inspection_id"] for e in sse_events} == set(ids)
     finally:
         srv.stop()
-        sub.loop_stop()
-        sub.disconnect()
         if rec:
             rec.close()
 

@@ -53,6 +53,7 @@ def test_stack_upload_checked_persisted_and_idempotent(app_client, board):
     files = [f for f in _stack_files(board) if f[1][0] != "s1.png"]
     bad = c.post("/v1/microscope/stacks", data=form, files=files)
     assert bad.status_code == 422 and "s1.png" in bad.json()["detail"]
+    assert "/tmp" not in bad.json()["detail"] and "pogoscope-upload" not in bad.json()["detail"], bad.json()  # no server path
     # a recipe without a stack view
     bad = c.post("/v1/microscope/stacks", data={**form, "recipe_id": board.recipe["recipe_id"]}, files=_stack_files(board))
     assert bad.status_code == 422 and bad.json()["type"] == "/problems/view-not-in-recipe"

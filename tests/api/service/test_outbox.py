@@ -4,7 +4,6 @@ with one Idempotency-Key make one inspection (both backends)."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import time
@@ -12,30 +11,13 @@ import time
 from api.service.db import DeliveryRow, EventRow, engine_for, session_factory
 from api.service.migrate import upgrade
 from api.service.outbox import Dispatcher, sign, verify
-from tests.api.service.support import free_port, png, setup_board
+from tests.api.service.support import WebhookReceiver, png, setup_board
 
 
-class FlakyReceiver:
-    def __init__(self, fail_first: int) -> None:
-        self.port, self.fail_first, self.calls = free_port(), fail_first, []
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.calls.append((time.monotonic(), dict(self.headers), body))
-                self.send_response(503 if len(outer.calls) <= outer.fail_first else 204)
-                self.end_headers()
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def FlakyReceiver(fail_first: int) -> WebhookReceiver:
+    """Answers 503 to the first `fail_first` requests, then 204."""
+    rec = WebhookReceiver(lambda body: 503 if len(rec.calls) < fail_first else 204)
+    return rec
 
 
 def _dispatcher(settings, rec, **over):
@@ -70,7 +52,7 @@ def test_retries_back_off_exponentially_and_are_signed(settings):
     gaps = [b[0] - a[0] for a, b in zip(rec.calls, rec.calls[1:])]
     for gap, want in zip(gaps, (0.15, 0.30, 0.60)):
         assert want - 0.02 <= gap <= want + 0.25, gaps
-    _, headers, body = rec.calls[-1]
+    _, headers, body, _ = rec.calls[-1]
     assert verify("k", headers["X-Pogoscope-Timestamp"], body, headers["X-Pogoscope-Signature"])
     assert not verify("other", headers["X-Pogoscope-Timestamp"], body, headers["X-Pogoscope-Signature"])
     assert headers["X-Pogoscope-Signature"] == sign("k", headers["X-Pogoscope-Timestamp"], body)
@@ -133,4 +115,4 @@ def test_an_event_committed_late_with_a_lower_id_is_not_skipped(settings):
     finally:
         d.stop()
         rec.close()
-    assert sorted(json.loads(b)["id"] for _, _, b in rec.calls) == [1, 7, 10, 11]
+    assert sorted(json.loads(b)["id"] for _, _, b, _ in rec.calls) == [1, 7, 10, 11]
