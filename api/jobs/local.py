@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
 from api.jobs import QueueFull
+from api.backoff import backoff_s
 from api.jobs.store import BlobNotFound
 from api.settings import Settings
 
@@ -168,7 +169,7 @@ class LocalQueue:
             else:
                 self._outages[iid] = n + 1
                 give_up = False
-                delay = min(self.settings.outage_retry_max_s, self.settings.outage_retry_base_s * 2 ** n)
+                delay = backoff_s(n, base_s=self.settings.outage_retry_base_s, max_s=self.settings.outage_retry_max_s)
                 t = threading.Timer(delay, self._resubmit, (iid,))
                 t.daemon = True
                 self._timers[iid] = t

@@ -47,6 +47,7 @@ import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from api.backoff import backoff_s
 from api.service.db import DeliveryRow, EventRow, SinkCursor, utcnow
 from api.settings import Settings
 
@@ -266,7 +267,7 @@ class Dispatcher:
                 except Exception as exc:
                     refused = isinstance(exc, Refused)
                     attempts = d.attempts + 1
-                    delay = min(cfg.retry_max_s, cfg.retry_base_s * 2 ** (attempts - 1))
+                    delay = backoff_s(attempts - 1, base_s=cfg.retry_base_s, max_s=cfg.retry_max_s)
                     limit = cfg.delivery_refused_attempts if refused else cfg.retry_max_attempts
                     dead = attempts >= limit
                     why = str(exc) if refused else f"{type(exc).__name__}: {exc}"
@@ -286,7 +287,7 @@ class Dispatcher:
                     if refused:
                         continue  # the sink works: go on with the next event
                     st.consecutive_failures += 1
-                    st.blocked_until = time.monotonic() + min(cfg.retry_max_s, cfg.retry_base_s * 2 ** (st.consecutive_failures - 1))
+                    st.blocked_until = time.monotonic() + backoff_s(st.consecutive_failures - 1, base_s=cfg.retry_base_s, max_s=cfg.retry_max_s)
                     break
                 s.execute(
                     update(DeliveryRow).where(DeliveryRow.id == d.id).values(

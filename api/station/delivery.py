@@ -27,6 +27,7 @@ import time
 import httpx
 
 from api.station.outbox import Outbox
+from api.backoff import backoff_s
 
 log = logging.getLogger("pogoscope.station.delivery")
 
@@ -150,7 +151,7 @@ class Deliverer:
                 continue
             self.last_error = str(resp)
             if kind == "transient":
-                delay = min(self.max_s, self.base_s * 2 ** item["attempts"])
+                delay = backoff_s(item["attempts"], base_s=self.base_s, max_s=self.max_s)
                 self.outbox.mark_failed(item["key"], str(resp), retry_in_s=delay)
                 log.warning("delivery of %s failed (%s); retry in %.1f s", item["serial"], resp, delay)
                 break  # the service is down: do not hammer it with the rest of the queue
