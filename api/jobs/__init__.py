@@ -4,9 +4,10 @@ whatever runs the inspections.
 Contract
 --------
 * The service persists a submission, then calls ``get_queue(settings).submit(inspection_id)``.
-* A job runs ``api.service.worker.run_inspection(inspection_id)`` (the service's function), which
-  loads the persisted submission, inspects it and commits the result **exactly once** (a no-op when
-  the inspection already has a result), so redelivery is harmless.
+* A job runs the function named by ``settings.job_func`` (the service plugs in
+  ``api.service.worker:run_inspection``; jobs never import the service), which loads the persisted
+  submission, inspects it and commits the result **exactly once** (a no-op when the inspection already
+  has a result), so redelivery is harmless; ``settings.fail_func`` records a job that cannot succeed.
 * ``submit`` raises `QueueFull` (with ``retry_after_s``) when the backlog is at its limit; the API
   turns that into ``503`` with ``Retry-After``.
 
@@ -16,7 +17,25 @@ selected by ``POGOSCOPE_BROKER_URL`` (see `api.jobs.broker`).
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+from typing import Callable, Protocol
+
+from models.errors import InputError
+
+
+def resolve(spec: str, *, what: str = "job function") -> Callable:
+    """Import ``"package.module:function"``; InputError naming what is missing."""
+    mod_name, sep, attr = spec.partition(":")
+    if not sep or not mod_name or not attr:
+        raise InputError(f"{what} {spec!r} must look like package.module:function")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        raise InputError(f"{what} {spec!r}: module {exc.name!r} not found on this worker") from None
+    fn = getattr(mod, attr, None)
+    if not callable(fn):
+        raise InputError(f"{what} {spec!r}: {mod_name} has no function {attr!r}")
+    return fn
 
 
 class QueueFull(Exception):

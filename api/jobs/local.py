@@ -20,7 +20,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
-from api.jobs import QueueFull
+from api.jobs import QueueFull, resolve
 from api.backoff import backoff_s
 from api.jobs.store import BlobNotFound
 from api.settings import Settings
@@ -29,13 +29,12 @@ log = logging.getLogger("pogoscope.jobs")
 
 
 def _run(inspection_id: str, settings_json: str) -> str:
-    from api.service.worker import run_inspection
-
-    run_inspection(inspection_id, settings=Settings.model_validate_json(settings_json))
+    settings = Settings.model_validate_json(settings_json)
+    resolve(settings.job_func, what="job function (POGOSCOPE_JOB_FUNC)")(inspection_id, settings=settings)
     return inspection_id
 
 
-def _warm(nice: int = 0, parent_pid: int | None = None) -> None:  # import the heavy modules once per worker process, not per job
+def _warm(nice: int = 0, parent_pid: int | None = None, job_func: str | None = None) -> None:  # import the heavy modules once per worker process, not per job
     import os
 
     from api.jobs.lifeline import exit_with_parent
@@ -44,7 +43,8 @@ def _warm(nice: int = 0, parent_pid: int | None = None) -> None:  # import the h
     if nice:
         os.nice(nice)  # reads and submissions must not wait behind inspections for the CPU
     import vision.inspect  # noqa: F401
-    import api.service.worker  # noqa: F401
+    if job_func:
+        resolve(job_func, what="job function (POGOSCOPE_JOB_FUNC)")
 
 
 class LocalQueue:
@@ -73,7 +73,7 @@ class LocalQueue:
             import os
 
             return ProcessPoolExecutor(self._n, mp_context=mp.get_context("spawn"), initializer=_warm,
-                                       initargs=(self.settings.worker_nice, os.getpid()))
+                                       initargs=(self.settings.worker_nice, os.getpid(), self.settings.job_func))
         return ThreadPoolExecutor(self._n, thread_name_prefix="inspect")
 
     def submit(self, inspection_id: str) -> None:
@@ -174,8 +174,7 @@ class LocalQueue:
                 t.daemon = True
                 self._timers[iid] = t
         if give_up:
-            from api.service.worker import record_failure
-
+            record_failure = resolve(self.settings.fail_func, what="fail function (POGOSCOPE_FAIL_FUNC)")
             log.error("inspection %s: image still missing after %d retries; failing it", iid, n)
             record_failure(iid, f"{exc} (still missing after {n} retries)", settings=self.settings)
             return

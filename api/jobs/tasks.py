@@ -15,7 +15,6 @@ Failures end in the configured fail function (default ``api.service.worker:recor
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
@@ -28,27 +27,13 @@ import pika
 from dramatiq.common import xq_name
 from dramatiq.middleware import CurrentMessage, Middleware, Retries
 
+from api.jobs import resolve
 from api.jobs.broker import ACTOR_NAME, DELIVERY_LIMIT, JobSettings, _broker_error, make_broker
 from models.errors import InputError
 
 __all__ = ["resolve", "register", "RecordFailure", "DeadLetterReaper", "Worker"]
 
 log = logging.getLogger("pogoscope.worker")
-
-
-def resolve(spec: str, *, what: str = "job function") -> Callable:
-    """Import ``"package.module:function"``; InputError naming what is missing."""
-    mod_name, sep, attr = spec.partition(":")
-    if not sep or not mod_name or not attr:
-        raise InputError(f"{what} {spec!r} must look like package.module:function")
-    try:
-        mod = importlib.import_module(mod_name)
-    except ModuleNotFoundError as exc:
-        raise InputError(f"{what} {spec!r}: module {exc.name!r} not found on this worker") from None
-    fn = getattr(mod, attr, None)
-    if not callable(fn):
-        raise InputError(f"{what} {spec!r}: {mod_name} has no function {attr!r}")
-    return fn
 
 
 def _one_line(exc: BaseException) -> str:
