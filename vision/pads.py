@@ -67,6 +67,41 @@ class PadRegion:
         return cv2.boxPoints((self.center_px, self.size_px, self.angle_deg)).astype(np.float64)
 
 
+def _pad_channels(img: np.ndarray):
+    """Single-channel images in which gold pads stand out: luma, and for colour images the CIELAB
+    yellowness b* (gold b* ~ 30-40, neutral masks and empty space ~ 0)."""
+    yield to_gray_float(img)
+    if img.ndim == 3 and img.shape[2] == 3:
+        f = img.astype(np.float32) / np.float32(65535.0 if img.dtype == np.uint16 else 255.0 if img.dtype == np.uint8 else 1.0)
+        yield cv2.cvtColor(f, cv2.COLOR_RGB2Lab)[..., 2] / np.float32(100.0)
+
+
+def _pad_blobs(ch: np.ndarray, pad_size_px, area_tolerance: float) -> list[PadRegion]:
+    sm = cv2.GaussianBlur(ch, (0, 0), 1.5)
+    lo, hi = float(np.percentile(sm, 0.5)), float(np.percentile(sm, 99.5))
+    g8 = np.clip((sm - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+    _, m = cv2.threshold(g8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    cnts, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    want = pad_size_px[0] * pad_size_px[1]
+    out = []
+    for c in cnts:
+        # the outline's convex hull: oxide or a scratch reaching the pad edge cuts into the bright
+        # outline (up to a third of the pad on rendered oxidised pads) but not into its hull, and a
+        # rectangle is its own hull
+        hull = cv2.convexHull(c)
+        (cx, cy), (w, h), ang = cv2.minAreaRect(hull)
+        if abs(w * h - want) > area_tolerance * want:
+            continue
+        if cv2.contourArea(hull) < 0.9 * w * h:  # not rectangular (e.g. two pads touching corner to corner)
+            continue
+        # report with w along the longer expected side's orientation
+        if (pad_size_px[0] >= pad_size_px[1]) != (w >= h):
+            w, h, ang = h, w, ang - 90.0
+        out.append(PadRegion((float(cx), float(cy)), (float(w), float(h)), float(ang)))
+    return out
+
+
 def locate_pads(image: np.ndarray, *, pad_size_px: tuple[float, float], max_pads: int = 64,
                 area_tolerance: float = 0.4) -> list[PadRegion]:
     """Bright rectangular pads of about `pad_size_px` (w, h) on a darker board.
@@ -83,23 +118,16 @@ def locate_pads(image: np.ndarray, *, pad_size_px: tuple[float, float], max_pads
     -------
     list of PadRegion, largest first (at most `max_pads`).
     """
-    g = to_gray_float(np.asarray(image))
-    g8 = np.clip(cv2.GaussianBlur(g, (0, 0), 1.5) * 255, 0, 255).astype(np.uint8)
-    _, m = cv2.threshold(g8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    cnts, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    want = pad_size_px[0] * pad_size_px[1]
-    out = []
-    for c in cnts:
-        (cx, cy), (w, h), ang = cv2.minAreaRect(c)
-        if abs(w * h - want) > area_tolerance * want:
-            continue
-        if cv2.contourArea(c) < 0.8 * w * h:  # not rectangular (e.g. two pads touching)
-            continue
-        # report with w along the longer expected side's orientation
-        if (pad_size_px[0] >= pad_size_px[1]) != (w >= h):
-            w, h, ang = h, w, ang - 90.0
-        out.append(PadRegion((float(cx), float(cy)), (float(w), float(h)), float(ang)))
+    img = np.asarray(image)
+    best: list[PadRegion] = []
+    # gold is both bright and yellow; which of the two sets it apart depends on the mask colour (a
+    # white or pale mask is as bright as gold, and empty space around a small board is darker than
+    # both): the channel giving the most pad-sized rectangles wins
+    for ch in _pad_channels(img):
+        got = _pad_blobs(ch, pad_size_px, area_tolerance)
+        if len(got) > len(best):
+            best = got
+    out = best
     out.sort(key=lambda r: -r.size_px[0] * r.size_px[1])
     return out[:max_pads]
 
@@ -171,26 +199,65 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
     lines = apply_hysteresis_threshold(np.where(m, r, 0.0), med + k_low * mad, med + k_high * mad)
     n, lab = cv2.connectedComponents(lines.astype(np.uint8), connectivity=8)
     out = []
+    max_w = max(3.0, 2.5 * w_hi)
     for k in range(1, n):
-        vv, uu = np.nonzero(lab == k)
+        piece = lab == k
+        vv, uu = np.nonzero(piece)
         if len(uu) < 5:
             continue
-        P = np.column_stack([uu, vv]).astype(float)
-        c = P.mean(0)
-        _, _, Vt = np.linalg.svd(P - c, full_matrices=False)
-        pr, pe = (P - c) @ Vt[0], (P - c) @ Vt[1]
-        length_px = float(pr.max() - pr.min() + 1)
-        width_px = float(np.percentile(pe, 95) - np.percentile(pe, 5) + 1)
-        if length_px * mm_per_px < min_length_mm or width_px > max(3.0, 2.5 * w_hi) or length_px < 4 * width_px:
+        got = _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, (x0, y0))
+        if got is not None:
+            out.append(got)
             continue
-        p0 = c + pr.min() * Vt[0] + (x0, y0)
-        p1 = c + pr.max() * Vt[0] + (x0, y0)
-        ang = math.degrees(math.atan2(Vt[0][1], Vt[0][0])) % 180.0
-        out.append(Scratch(tuple(p0), tuple(p1), length_px * mm_per_px, ang, width_px, len(uu)))
+        # grooves that cross or meet (a V, a T) form one piece that is neither thin nor elongated:
+        # cut its skeleton at the junctions and judge each branch as a line of its own
+        for bu, bv in _branches(piece):
+            got = _line_piece(bu, bv, mm_per_px, min_length_mm, max_w, (x0, y0), width_from=piece)
+            if got is not None:
+                out.append(got)
     out.sort(key=lambda s: -s.length_mm)
     full = np.zeros(mask.shape, bool)
     full[y0:y1, x0:x1] = lines
     return out, full
+
+
+def _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, offset, width_from=None) -> Scratch | None:
+    """A thin straight piece as a Scratch (PCA: length along, width across), or None."""
+    P = np.column_stack([uu, vv]).astype(float)
+    c = P.mean(0)
+    _, _, Vt = np.linalg.svd(P - c, full_matrices=False)
+    pr, pe = (P - c) @ Vt[0], (P - c) @ Vt[1]
+    length_px = float(pr.max() - pr.min() + 1)
+    straight_px = float(np.percentile(pe, 95) - np.percentile(pe, 5) + 1)
+    if width_from is None:
+        width_px, n_px = straight_px, len(uu)
+    else:
+        # a skeleton branch is one pixel wide: its groove's width is the piece's area along it
+        near = cv2.dilate(np.isin(np.arange(width_from.size), np.ravel_multi_index((vv, uu), width_from.shape))
+                          .reshape(width_from.shape).astype(np.uint8), np.ones((int(2 * max_w) | 1,) * 2, np.uint8)) > 0
+        n_px = int((near & width_from).sum())
+        width_px = max(straight_px, n_px / length_px)
+    if length_px * mm_per_px < min_length_mm or width_px > max_w or straight_px > max_w or length_px < 4 * width_px:
+        return None
+    p0 = c + pr.min() * Vt[0] + offset
+    p1 = c + pr.max() * Vt[0] + offset
+    ang = math.degrees(math.atan2(Vt[0][1], Vt[0][0])) % 180.0
+    return Scratch(tuple(p0), tuple(p1), length_px * mm_per_px, ang, width_px, n_px)
+
+
+def _branches(piece: np.ndarray):
+    """(u, v) pixel lists of the skeleton branches of a piece, cut at its junctions."""
+    from skimage.morphology import skeletonize
+
+    sk = skeletonize(piece).astype(np.uint8)
+    nb = cv2.filter2D(sk, -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT) - sk
+    junction = (sk > 0) & (nb >= 3)
+    cut = sk & ~(cv2.dilate(junction.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    n, lab = cv2.connectedComponents(cut.astype(np.uint8), connectivity=8)
+    for k in range(1, n):
+        vv, uu = np.nonzero(lab == k)
+        if len(uu) >= 5:
+            yield uu, vv
 
 
 # -- discolouration ------------------------------------------------------------------------------
