@@ -331,6 +331,21 @@ class Flatness:
     notes: list[str] = field(default_factory=list)
 
 
+def _pad_side(mask: np.ndarray, u: np.ndarray, v: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """Side (0..3) of a rectangular pad mask whose edge band each point lies in (-1 where not `edge`):
+    the pad's own axes from the moments of the mask, the side from |x|/half-width vs |y|/half-height."""
+    vv, uu = np.nonzero(mask)
+    cu, cv = uu.mean(), vv.mean()
+    cov = np.cov(np.vstack([uu - cu, vv - cv]))
+    _, E = np.linalg.eigh(cov)
+    ax = E[:, 1]
+    xs, ys = (uu - cu) * ax[0] + (vv - cv) * ax[1], -(uu - cu) * ax[1] + (vv - cv) * ax[0]
+    hw, hh = max(np.abs(xs).max(), 1.0), max(np.abs(ys).max(), 1.0)
+    px, py = (u - cu) * ax[0] + (v - cv) * ax[1], -(u - cu) * ax[1] + (v - cv) * ax[0]
+    side = np.where(np.abs(px) / hw >= np.abs(py) / hh, np.where(px >= 0, 0, 1), np.where(py >= 0, 2, 3))
+    return np.where(edge, side, -1).astype(int)
+
+
 def _quad_design(x, y):
     return np.column_stack([np.ones_like(x), x, y, x * x, y * y, x * y])
 
@@ -418,6 +433,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         return Flatness(False, f"only {len(pts)} pad blocks have a usable focus peak (need 8); the pad shows too little texture or lies outside the stack")
     P = np.array(pts)
     notes = []
+    edge_sides = None  # per block: which pad side's edge band it lies in (0-3), -1 inside
     if edge_band_px > 0:
         # next to the pad edge the focus window also sees the board below; use that band only when
         # the interior is too plain to carry the fit (smooth gold: the edge is then all there is)
@@ -429,6 +445,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
             notes.append(f"interior blocks only ({len(P)}); the {edge_band_px:g} px edge band is left out")
         else:
             notes.append(f"pad interior too plain ({int((~edge).sum())}/{n_cells} blocks): the edge band carries the fit")
+            edge_sides = _pad_side(mask, P[:, 0], P[:, 1], edge)
     x = (P[:, 0] - center_px[0]) * mm_per_px
     y = -(P[:, 1] - center_px[1]) * mm_per_px
     A = _quad_design(x, y)
@@ -484,8 +501,25 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     extra = (np.array([a for a, _ in dent_pts]), np.array([z for _, z in dent_pts])) if dent_pts else None
     pv = pv_of(c, extra)
     rng = np.random.default_rng(seed)
-    sims = np.array([pv_of(cs, extra) for cs in rng.multivariate_normal(c, cov, size=128)])
-    u_pv = float(np.std(sims))
+    coefs = rng.multivariate_normal(c, cov, size=128)
+    if edge_sides is not None:
+        # Error model of an edge-band fit: next to the edge the focus window mixes the pad rim with
+        # the board below, by an amount that depends on the side (its light, the board beneath),
+        # so the errors are correlated along each side rather than independent per block. Each
+        # side gets an unknown offset of the blocks' own scatter (res_sigma); the refits of the
+        # quadric under those offsets carry that into the PV.
+        Ak = A[keep]
+        sk = edge_sides[keep]
+        pinv = np.linalg.pinv(Ak)
+        offs = rng.normal(0.0, res_sigma, size=(len(coefs), 4))
+        dz = np.where(sk[None, :] >= 0, offs[:, np.clip(sk, 0, 3)], 0.0)
+        coefs = coefs + dz @ pinv.T
+    sims = np.array([pv_of(cs, extra) for cs in coefs])
+    # a PV is never negative: the error model alone gives a flat pad the PV of its perturbations
+    # (the bias correction below removes its mean only where the shape is well above it); half of
+    # that PV joins the uncertainty so that a flat pad's 0 stays within 2u
+    noise_pv = float(np.mean([pv_of(cs - c) for cs in coefs]))
+    u_pv = math.hypot(float(np.std(sims)), 0.5 * noise_pv)
     # a peak-to-valley of noisy coefficients is biased upwards (it is never negative): bootstrap
     # bias correction, PV_bc = 2 PV - mean(PV of resampled coefficients), floored at 0
     pv = max(0.0, 2 * pv - float(np.mean(sims)))

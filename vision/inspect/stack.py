@@ -232,8 +232,19 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     reg = min(regs, key=lambda g: math.dist(g.center_px, want))
     reg.id = q.id
     iv.image_px[f"{src}.center"] = list(reg.center_px)
-    # flatness: the pad and its edge (where the focus is sharpest on smooth gold)
+    inner = pad_mask((H, W), reg, inset_px=4)
+    disc = None
+    if r.all_in_focus.ndim == 3:
+        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner)
+    scr, scr_px = find_scratches(r.all_in_focus, inner, mm_per_px=s, exclude=disc)
+    # flatness: the pad and its edge (where the focus is sharpest on smooth gold), without its
+    # grooves: the macro shape excludes them, and their walls focus at the groove, not the surface
     fm = pad_mask((H, W), reg, inset_px=0)
+    if scr:
+        import cv2
+
+        k = PAD_DFF["window_px"] | 1
+        fm &= ~(cv2.dilate(scr_px.astype(np.uint8), np.ones((k, k), np.uint8)) > 0)
     step = st.z_step_mm
     fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
                   edge_band_px=PAD_DFF["window_px"] // 2 + 3)
@@ -245,14 +256,10 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     ra = roughness_sa(r.height_mm, r.valid, fm, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm,
                       method_floor_mm=0.1 * step)
     M["roughness_sa_um"] = _m(ra.sa_um, ra.u_sa_um, "um", src) if ra.ok else _miss(f"{src}: {ra.reason}", "um")
-    inner = pad_mask((H, W), reg, inset_px=4)
-    disc = None
-    if r.all_in_focus.ndim == 3:
-        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner)
+    if disc is not None:
         M["oxidation_area_fraction"] = _m(frac, u_frac, "1", src)
     else:
         M["oxidation_area_fraction"] = _miss(f"{src}: the stack is mono; discolouration needs a colour image (top view or a colour stack)", "1")
-    scr, _ = find_scratches(r.all_in_focus, inner, mm_per_px=s, exclude=disc)
     _scratch_measures(M, scr, s, src)
     lines = [f"PV {fl.pv_um:.1f} um {fl.shape}" if fl.ok else "PV not measured"]
     if scr:
