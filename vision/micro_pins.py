@@ -35,7 +35,7 @@ from vision.io import luma
 from vision.focus import focus_measure
 from vision.focus_peaks import refine_peak
 
-__all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins"]
+__all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins", "axis_origin_mm", "limb_offset_mm"]
 
 
 @dataclass
@@ -65,6 +65,9 @@ class MicroPin:
     u_tilt_deg: float = float("nan")
     tilt_azimuth_deg: float = float("nan")
     tilt_uses_nominal_barrel: bool = False
+    base_xy_mm: tuple[float, float] = (float("nan"), float("nan"))  # flange-bottom centre, axis frame
+    base_cov_mm2: np.ndarray | None = None
+    xy_why: str = ""
     curves: dict = field(default_factory=dict)
 
 
@@ -76,10 +79,26 @@ def working_distance_mm(record: CalibrationRecord) -> float:
     return float(abs(R[:, 2] @ np.asarray(record.pinhole.plane_tvec_mm, float)))
 
 
+def axis_origin_mm(record: CalibrationRecord) -> np.ndarray:
+    """Plane coordinates (mm) of the point where the optical axis meets the focus plane.
+
+    A record calibrated from a target has its plane origin where the target put it (a lattice
+    corner near the image centre, up to a square away), not on the optical axis that a stage
+    position refers to: the axis is the principal point of a pinhole record, the image centre
+    otherwise."""
+    if record.model == "pinhole" and record.pinhole is not None:
+        K = np.asarray(record.pinhole.camera_matrix, float)
+        pp = np.array([[K[0, 2], K[1, 2]]])
+    else:
+        W, H = record.image_size_px
+        pp = np.array([[(W - 1) / 2.0, (H - 1) / 2.0]])
+    return np.asarray(record.pixel_to_plane(pp), float).reshape(2)
+
+
 def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float) -> np.ndarray:
     """Pixel -> xy (mm) relative to the optical axis, for a point dh_mm above the focus plane."""
     D = working_distance_mm(record)
-    p = np.asarray(record.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)), float).reshape(-1, 2)
+    p = np.asarray(record.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)), float).reshape(-1, 2) - axis_origin_mm(record)
     if math.isfinite(D):
         p = p * (D - dh_mm) / D
     return p.reshape(np.shape(uv))
@@ -90,7 +109,26 @@ def axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarr
     q = np.asarray(xy, float).reshape(-1, 2)
     if math.isfinite(D):
         q = q * D / (D - dh_mm)
-    return np.asarray(record.plane_to_pixel(q), float).reshape(np.shape(xy))
+    return np.asarray(record.plane_to_pixel(q + axis_origin_mm(record)), float).reshape(np.shape(xy))
+
+
+def limb_offset_mm(geometry: PinGeometry, mm_per_px: float) -> tuple[float, float]:
+    """(offset, standard uncertainty) of the plunger-rim focus peak above the outline's height.
+
+    A dome narrower than a hemisphere meets the plunger cylinder in a crease: the outline is that
+    crease and the rim curve focuses on it (0, 0). A hemispherical dome (plunger radius = dome
+    radius) has no crease: its outline is the limb, where the surface is vertical, and the edge the
+    focus measure sees (its window reaches one pixel either side) lies anywhere on the dome within
+    one pixel inside the limb. Over that pixel the surface rises by ``sqrt(R^2 - (r_p - 1 px)^2)``;
+    the peak is taken at the middle of that span with the uncertainty of a uniform distribution
+    over it (span / sqrt 12).
+    """
+    R, rp = geometry.dome_radius_mm, geometry.plunger_radius_mm
+    if rp < R * (1 - 1e-6):
+        return 0.0, 0.0
+    r_in = max(rp - mm_per_px, 0.0)
+    span = math.sqrt(max(R * R - r_in * r_in, 0.0))
+    return 0.5 * span, span / math.sqrt(12.0)
 
 
 def _ring_mask(shape, c, r0, r1):
@@ -288,6 +326,8 @@ def measure_pins(
             if not math.isfinite(z_rim):
                 out.append(MicroPin(pid, tuple(c), False, "plunger rim lost after re-centring"))
                 continue
+        limb_dz, u_limb = limb_offset_mm(geometry, s)
+        z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
         apex = z_rim + geometry.cap_mm
         mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)
         mp.curves["rim"] = rim_curve
@@ -322,6 +362,7 @@ def measure_pins(
         # tilt: rim centre vs barrel-top centre, both on the axis
         if bcen is None or rim_c is None:
             mp.reason = "tilt not measured: barrel-top or rim outline not found"
+            mp.xy_why = "the barrel-top or rim outline was not found"
         else:
             rim_xy = _px_to_axis_mm(record, rim_c, z_rim - z[k_rim])
             bar_xy = _px_to_axis_mm(record, bcen, zb - z[k_b])
@@ -330,7 +371,16 @@ def measure_pins(
             dz = z_rim - zb
             if dz <= 0.1:
                 mp.reason = "tilt not measured: rim not above the barrel top"
+                mp.xy_why = "the rim is not above the barrel top"
             else:
+                # base (flange-bottom centre, on the pad top): the axis through the rim and barrel-top
+                # centres carried down to the pad top; centre errors grow with the lever k
+                k = (zb - pad_top_z_mm) / dz
+                base = bar_xy - d * k
+                var = s * s * ((1 + k) ** 2 * max(u_b_px, 0.1) ** 2 + k * k * max(u_rim_px, 0.1) ** 2)
+                dk = (z_rim - pad_top_z_mm) / dz**2 * math.hypot(u_zb, u_rim)  # the heights' share
+                mp.base_xy_mm = (float(base[0]), float(base[1]))
+                mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
                 lean = float(np.hypot(*d))
                 mp.tilt_deg = math.degrees(math.atan2(lean, dz))
                 # centres from the circle fits (floored at 0.1 px), heights as above

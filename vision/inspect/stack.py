@@ -119,10 +119,87 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         if items == [] and not mp.pin_seen and not math.isfinite(mp.center_px[0]):
             continue  # out of view: this stack says nothing about it
         vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
+    _positions(recipe, found, vo, st.meta.get("stage_xy_mm"), src)
     if getattr(inp, "overlays", True):  # the overlay needs a full depth from focus: only when one is drawn
         vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
     vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
     return vo
+
+
+#: pins nearer the optical axis than this carry too little lever to tell the board's rotation (mm): at
+#: 0.5 mm a centre good to 2 um gives the angle to 4 mrad, below the scatter good pins' placement gives
+MIN_ROTATION_LEVER_MM = 0.5
+
+
+def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> tuple[float, float, int]:
+    """Rotation (rad) of the board in the microscope's plane frame and its standard uncertainty, from
+    the pins' bases against their nominal offsets from the optical axis (the stage gives the
+    translation, not the rotation). Median of the per-pin angles (a misplaced pin among three or
+    more does not pull it), uncertainty from their scatter and the centres' own uncertainty."""
+    phis, floors = [], []
+    for mp in found:
+        if mp.base_cov_mm2 is None:
+            continue
+        d = np.asarray(recipe.pin(mp.id).xy_mm, float) - sxy
+        lever = float(np.hypot(*d))
+        if lever < MIN_ROTATION_LEVER_MM:
+            continue
+        p = np.asarray(mp.base_xy_mm)
+        phis.append(math.atan2(d[0] * p[1] - d[1] * p[0], float(d @ p)))
+        floors.append(math.sqrt(float(np.trace(mp.base_cov_mm2)) / 2) / lever)
+    n = len(phis)
+    if n < 2:
+        return float("nan"), float("nan"), n
+    phis = np.asarray(phis)
+    theta = float(np.median(phis))
+    spread = 1.4826 * float(np.median(np.abs(phis - theta))) if n >= 3 else 0.5 * float(np.ptp(phis))
+    return theta, math.hypot(spread, float(np.sqrt(np.mean(np.square(floors))))) / math.sqrt(n), n
+
+
+def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, src: str) -> None:
+    """``xy_error_mm`` (and its x, y parts) and the pitches of the stack's pins in the board frame: the
+    stage position (manifest ``stage_xy_mm``) puts the optical axis on the board, the pins themselves
+    give the board's rotation under the microscope."""
+    from types import SimpleNamespace
+
+    from vision.inspect.top import _norm_u, _pitches  # one pitch rule (pairs, charging) for every view
+
+    measured = [mp for mp in found if mp.id in vo.pins]
+    if stage_xy is None:
+        why = f"{src}: the stack's manifest gives no stage_xy_mm (the board position of the optical axis)"
+        for mp in measured:
+            vo.pins[mp.id].measurements["xy_error_mm"] = _miss(why, "mm")
+        return
+    sxy = np.asarray(stage_xy, float)
+    theta, u_theta, n_rot = _board_rotation(recipe, found, sxy)
+    board = {p.id: SimpleNamespace(present=False, base_mm=None, base_cov_mm2=None) for p in recipe.pins}
+    for mp in measured:
+        M = vo.pins[mp.id].measurements
+        if mp.base_cov_mm2 is None:
+            M["xy_error_mm"] = _miss(f"{src}: position not measured: {mp.xy_why or mp.reason}", "mm")
+            continue
+        if not math.isfinite(theta):
+            M["xy_error_mm"] = _miss(f"{src}: the board's rotation under the microscope needs two measured pins at least "
+                                     f"{MIN_ROTATION_LEVER_MM} mm from the optical axis ({n_rot} here)", "mm")
+            continue
+        c, s_ = math.cos(theta), math.sin(theta)
+        Rm = np.array([[c, s_], [-s_, c]])  # plane frame -> board frame: the board's rotation undone
+        nominal = np.asarray(recipe.pin(mp.id).xy_mm, float)
+        d = nominal - sxy
+        xy = sxy + Rm @ np.asarray(mp.base_xy_mm)
+        t = np.array([-d[1], d[0]])  # the rotation moves a point along its tangent
+        C = Rm @ mp.base_cov_mm2 @ Rm.T + np.outer(t, t) * u_theta**2
+        err = xy - nominal
+        e, u_e = _norm_u(err, C)
+        M["xy_error_mm"] = _m(e, u_e, "mm", src)
+        M["xy_error_x_mm"] = _m(float(err[0]), math.sqrt(C[0, 0]), "mm", src)
+        M["xy_error_y_mm"] = _m(float(err[1]), math.sqrt(C[1, 1]), "mm", src)
+        board[mp.id] = SimpleNamespace(present=True, base_mm=xy, base_cov_mm2=C)
+    tmp = ViewOutput(view=src, pins={p.id: ItemView() for p in recipe.pins})
+    _pitches(recipe, board, tmp, None, None)
+    for pid, iv in vo.pins.items():
+        for k, m in tmp.pins[pid].measurements.items():
+            iv.measurements[k] = m.model_copy(update={"source": src}) if m.measured else m
 
 
 def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: float, src: str) -> ItemView:
