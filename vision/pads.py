@@ -40,6 +40,7 @@ import numpy as np
 from models.errors import InputError
 from vision.subpixel.robust import robust_sigma
 from vision.io import to_gray_float
+from vision.params import PARAMS
 
 __all__ = [
     "PadRegion",
@@ -93,7 +94,7 @@ def _pad_blobs(ch: np.ndarray, pad_size_px, area_tolerance: float) -> list[PadRe
         (cx, cy), (w, h), ang = cv2.minAreaRect(hull)
         if abs(w * h - want) > area_tolerance * want:
             continue
-        if cv2.contourArea(hull) < 0.9 * w * h:  # not rectangular (e.g. two pads touching corner to corner)
+        if cv2.contourArea(hull) < PARAMS.stack.pad_hull_fill_min * w * h:  # not rectangular (e.g. two pads touching corner to corner)
             continue
         # report with w along the longer expected side's orientation
         if (pad_size_px[0] >= pad_size_px[1]) != (w >= h):

@@ -126,11 +126,6 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
     return vo
 
 
-#: pins nearer the optical axis than this carry too little lever to tell the board's rotation (mm): at
-#: 0.5 mm a centre good to 2 um gives the angle to 4 mrad, below the scatter good pins' placement gives
-MIN_ROTATION_LEVER_MM = 0.5
-
-
 def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> tuple[float, float, int]:
     """Rotation (rad) of the board in the microscope's plane frame and its standard uncertainty, from
     the pins' bases against their nominal offsets from the optical axis (the stage gives the
@@ -142,7 +137,7 @@ def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> t
             continue
         d = np.asarray(recipe.pin(mp.id).xy_mm, float) - sxy
         lever = float(np.hypot(*d))
-        if lever < MIN_ROTATION_LEVER_MM:
+        if lever < PARAMS.stack.rotation_min_lever_mm:
             continue
         p = np.asarray(mp.base_xy_mm)
         phis.append(math.atan2(d[0] * p[1] - d[1] * p[0], float(d @ p)))
@@ -180,7 +175,7 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
             continue
         if not math.isfinite(theta):
             M["xy_error_mm"] = _miss(f"{src}: the board's rotation under the microscope needs two measured pins at least "
-                                     f"{MIN_ROTATION_LEVER_MM} mm from the optical axis ({n_rot} here)", "mm")
+                                     f"{PARAMS.stack.rotation_min_lever_mm} mm from the optical axis ({n_rot} here)", "mm")
             continue
         c, s_ = math.cos(theta), math.sin(theta)
         Rm = np.array([[c, s_], [-s_, c]])  # plane frame -> board frame: the board's rotation undone
