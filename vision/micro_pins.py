@@ -164,6 +164,64 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
 
 
+def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
+    """Centre of a dark plunger disc cut by the image edge: a circle fitted to the visible arc of its
+    outline (points on the image border left out), checked against the plunger's radius. None if
+    the arc is too short or the circle is not the plunger's."""
+    from vision.subpixel.circles import fit_circle
+
+    g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
+    H, W = g.shape
+    inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
+    ring = g[_ring_mask(g.shape, c, 1.3 * r_px + search_px, 1.6 * r_px + search_px)]
+    if inner.size < 10 or ring.size < 10:
+        return None
+    thr = 0.5 * (np.percentile(inner, 30) + np.median(ring))
+    m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(m)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    cnts, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    P = max(cnts, key=len).reshape(-1, 2).astype(float)
+    P = P[(P[:, 0] > 1) & (P[:, 0] < W - 2) & (P[:, 1] > 1) & (P[:, 1] < H - 2)]
+    if len(P) < 0.5 * math.pi * r_px:  # less than a quarter of the outline visible
+        return None
+    fit = fit_circle(P)
+    # the outline is the plunger's rim: its radius follows from the recipe (within a pixel of blur and
+    # thresholding, or 10 %)
+    if not fit.ok or abs(fit.radius_px - r_px) > max(2.0, 0.1 * r_px):
+        return None
+    return fit.center_px
+
+
+def _partial_pin(pid: str, c, imgs, F, z, step: float, rp: float, s: float, geometry: PinGeometry) -> MicroPin:
+    """A pin partly outside the stack's view: its tip height from the visible arc of the plunger rim;
+    tilt and position need the whole barrel top and are not measured."""
+    why = "the pin lies partly outside this stack's view"
+    mid = imgs[len(imgs) // 2]
+    cen = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp)
+    if cen is None:
+        return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found")
+    rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
+    z_rim, u_rim, w = _height(z, rim_curve, step)
+    if math.isfinite(z_rim):
+        k_rim = int(np.argmin(np.abs(z - z_rim)))
+        c2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0)
+        if c2 is not None:
+            cen = c2
+            rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
+            z_rim, u_rim, w = _height(z, rim_curve, step)
+    if not math.isfinite(z_rim):
+        return MicroPin(pid, tuple(cen), False, f"{why}; plunger rim: {w}")
+    limb_dz, u_limb = limb_offset_mm(geometry, s)
+    z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
+    mp = MicroPin(pid, (float(cen[0]), float(cen[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
+                  rim_z_mm=z_rim, reason=f"tilt not measured: {why}", xy_why=why, barrel_why=why, flange_why=why)
+    mp.curves["rim"] = rim_curve
+    return mp
+
+
 def _bright_disc_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
     """Centre of the bright barrel-top disc (annulus r_in..r_out, its hole filled), or None."""
     g = img.astype(np.float32)
@@ -305,6 +363,7 @@ def measure_pins(
     rp, rb, rf = geometry.plunger_radius_mm / s, geometry.barrel_radius_mm / s, geometry.flange_radius_mm / s
     step = float(np.median(np.diff(z)))
     mid = imgs[n // 2]
+    partial: set[str] = set()
     if expected_px:
         cands = {}
         rad = search_radius_px or 2.5 * rb
@@ -314,6 +373,12 @@ def measure_pins(
                 continue
             x0, y0 = int(max(0, u - rad - rb * 1.3)), int(max(0, v - rad - rb * 1.3))
             x1, y1 = int(min(W, u + rad + rb * 1.3)), int(min(H, v + rad + rb * 1.3))
+            if not (1.6 * rp <= u <= W - 1 - 1.6 * rp and 1.6 * rp <= v <= H - 1 - 1.6 * rp):
+                # the plunger disc and the ring around it reach the image edge: template matching needs the
+                # whole pin; the visible arc of the disc's outline is fitted instead (see below)
+                partial.add(pid)
+                cands[pid] = np.array([u, v], float)
+                continue
             if x1 - x0 < 2.6 * rb or y1 - y0 < 2.6 * rb:
                 cands[pid] = None
                 continue
@@ -335,6 +400,9 @@ def measure_pins(
                                 pin_seen=False))
             continue
         c = np.asarray(c, float)
+        if pid in partial:
+            out.append(_partial_pin(pid, c, imgs, F, z, step, rp, s, geometry))
+            continue
         # centre on the dark disc, then the rim curve, then re-centre in the rim's sharpest slice
         got = _dark_disc_centre(mid, c, rp)
         if got is None:
