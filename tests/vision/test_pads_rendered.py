@@ -87,13 +87,7 @@ def test_pad_verdicts_from_the_stacks(stacks, truth):
 
 
 def test_pad_verdicts_from_the_top_view(top_view, truth):
-    from models.rules import evaluate_pad
-
-    recipe = R.recipe(truth)
-    expected = truth["expected_defective_items"]
-    for q, iv in top_view.pads.items():
-        res = evaluate_pad(q, iv.measurements, iv.cues, recipe)
-        flags = set(expected.get(q, [])) - {"warp_or_dent"}  # flatness needs a stack
+    for q, res, flags in R.pad_top_verdicts(truth, top_view):
         if flags:
             assert res.verdict.value in ("FAIL", "REVIEW") and flags <= set(res.reasons), (q, res.reasons)
         else:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from models.rules import evaluate_pad
 from tests.support import rendered as R
 from vision.inspect import BoardInput, inspect_board
 from vision.inspect.stack import inspect_pads_top
@@ -54,11 +53,7 @@ def test_crossing_grooves_found_as_scratches(pitch3):
 
 def test_oxide_is_not_called_a_scratch_and_every_expected_flag_is_raised(pitch3):
     t, vo = pitch3
-    recipe = R.recipe(t)
-    expected = t["expected_defective_items"]
-    for q, iv in vo.pads.items():
-        res = evaluate_pad(q, iv.measurements, iv.cues, recipe)
-        flags = set(expected.get(q, [])) - {"warp_or_dent"}  # flatness needs a stack
+    for q, res, flags in R.pad_top_verdicts(t, vo):
         if flags:
             assert res.verdict.value == "FAIL" and flags <= set(res.reasons), (q, res.reasons)
         else:
