@@ -201,21 +201,24 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
     n, lab = cv2.connectedComponents(lines.astype(np.uint8), connectivity=8)
     out = []
     max_w = max(3.0, 2.5 * w_hi)
+    # clean gold: oxide, grooves and shading only darken a pad, so the upper half of its histogram is
+    # clean gold and p84 - p50 one sigma of it
+    gv = g[m]
+    p50, p84 = (float(np.percentile(gv, 50)), float(np.percentile(gv, 84))) if gv.size else (0.0, 0.0)
+    gold_lo = p50 - 3 * max(p84 - p50, 1e-6)
     for k in range(1, n):
         piece = lab == k
         vv, uu = np.nonzero(piece)
         if len(uu) < 5:
             continue
         got = _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, (x0, y0))
-        if got is not None:
-            out.append(got)
-            continue
-        # grooves that cross or meet (a V, a T) form one piece that is neither thin nor elongated:
-        # cut its skeleton at the junctions and judge each branch as a line of its own
-        for bu, bv in _branches(piece):
-            got = _line_piece(bu, bv, mm_per_px, min_length_mm, max_w, (x0, y0), width_from=piece)
-            if got is not None:
-                out.append(got)
+        cands = [got] if got is not None else [
+            # grooves that cross or meet (a V, a T) form one piece that is neither thin nor elongated:
+            # cut its skeleton at the junctions and judge each branch as a line of its own
+            _line_piece(bu, bv, mm_per_px, min_length_mm, max_w, (x0, y0), width_from=piece) for bu, bv in _branches(piece)]
+        # a groove is a thin dark line in the gold: both its flanks are clean gold; the dark gaps between
+        # the spots of an oxide patch (seen without colour) are lines flanked by oxide
+        out += [sc for sc in cands if sc is not None and _flanked_by_gold(g, m, sc, (x0, y0), max_w, gold_lo)]
     out.sort(key=lambda s: -s.length_mm)
     full = np.zeros(mask.shape, bool)
     full[y0:y1, x0:x1] = lines
@@ -244,6 +247,30 @@ def _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, offset, width_from=None
     p1 = c + pr.max() * Vt[0] + offset
     ang = math.degrees(math.atan2(Vt[0][1], Vt[0][0])) % 180.0
     return Scratch(tuple(p0), tuple(p1), length_px * mm_per_px, ang, width_px, n_px)
+
+
+def _flanked_by_gold(g: np.ndarray, m: np.ndarray, sc: Scratch, offset, max_w: float, gold_lo: float) -> bool:
+    """Whether the bands either side of a line (one groove width plus 2 px out) are clean gold: their mean
+    at least `gold_lo`. A side mostly off the pad (a groove along its edge) is not judged."""
+    p0 = np.asarray(sc.p0_px) - offset
+    p1 = np.asarray(sc.p1_px) - offset
+    L = float(np.hypot(*(p1 - p0)))
+    if L < 1:
+        return True
+    t = np.linspace(0.0, 1.0, max(int(L), 2))[:, None]
+    pts = p0 + t * (p1 - p0)
+    nrm = np.array([-(p1 - p0)[1], (p1 - p0)[0]]) / L
+    H, W = g.shape
+    for side in (-1.0, 1.0):
+        q = np.round(pts + side * (0.5 * max_w + 2.0) * nrm).astype(int)
+        ok = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
+        q = q[ok]
+        inside = m[q[:, 1], q[:, 0]] if len(q) else np.zeros(0, bool)
+        if inside.sum() < 0.5 * len(pts):
+            continue
+        if float(g[q[inside, 1], q[inside, 0]].mean()) < gold_lo:
+            return False
+    return True
 
 
 def _branches(piece: np.ndarray):

@@ -89,3 +89,15 @@ def test_a_flat_pad_whose_edge_band_bows_is_not_failed(shared_data):
                                    overlays=False))
     q = next(p for p in res.result.pads if p.id == pad)
     assert q.verdict.value != "FAIL", q.reasons
+
+
+def test_oxide_is_not_called_a_scratch_in_a_mono_stack(shared_data):
+    # v3301_14 Q07: oxidised and dented, seen by the mono microscope: the dark gaps between the oxide's spots
+    # read as 0.29 mm scratches (no colour to tell them apart); a groove's flanks are clean gold, theirs oxide
+    scene, pad = "v3301_14_pads3x3_p300_black", "Q07"
+    t = R.load_truth(shared_data, scene)
+    st, rec = R.focus_stack(shared_data, scene, f"focus_{pad}")
+    res = inspect_board(BoardInput(serial=scene, recipe=R.recipe(t), stacks={pad: st}, calibrations={f"stack:{pad}": rec},
+                                   overlays=False))
+    q = next(p for p in res.result.pads if p.id == pad)
+    assert q.measurements["scratch_max_length_mm"].value < 0.1 and "scratch" not in q.reasons, q.reasons
