@@ -36,6 +36,7 @@ from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
 from models.pin_geometry import PinGeometry
 from vision.heightmap_view import height_map_picture
+from vision.inspect.pitch import norm_u, pitches
 from vision.params import PARAMS
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
@@ -157,8 +158,6 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
     give the board's rotation under the microscope."""
     from types import SimpleNamespace
 
-    from vision.inspect.top import _norm_u, _pitches  # one pitch rule (pairs, charging) for every view
-
     measured = [mp for mp in found if mp.id in vo.pins]
     if stage_xy is None:
         why = f"{src}: the stack's manifest gives no stage_xy_mm (the board position of the optical axis)"
@@ -185,16 +184,15 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
         t = np.array([-d[1], d[0]])  # the rotation moves a point along its tangent
         C = Rm @ mp.base_cov_mm2 @ Rm.T + np.outer(t, t) * u_theta**2
         err = xy - nominal
-        e, u_e = _norm_u(err, C)
+        e, u_e = norm_u(err, C)
         M["xy_error_mm"] = _m(e, u_e, "mm", src)
         M["xy_error_x_mm"] = _m(float(err[0]), math.sqrt(C[0, 0]), "mm", src)
         M["xy_error_y_mm"] = _m(float(err[1]), math.sqrt(C[1, 1]), "mm", src)
         board[mp.id] = SimpleNamespace(present=True, base_mm=xy, base_cov_mm2=C)
     tmp = ViewOutput(view=src, pins={p.id: ItemView() for p in recipe.pins})
-    _pitches(recipe, board, tmp, None, None)
+    pitches(recipe, board, tmp, source=src)
     for pid, iv in vo.pins.items():
-        for k, m in tmp.pins[pid].measurements.items():
-            iv.measurements[k] = m.model_copy(update={"source": src}) if m.measured else m
+        iv.measurements.update(tmp.pins[pid].measurements)
 
 
 def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: float, src: str) -> ItemView:
