@@ -19,6 +19,15 @@ def _top(shared_data, scene):
     return t, inspect_pads_top(inp)
 
 
+def _pad_from_stack(shared_data, scene, pad):
+    """(truth, the pad's result) from its focus stack alone."""
+    t = R.load_truth(shared_data, scene)
+    st, rec = R.focus_stack(shared_data, scene, f"focus_{pad}")
+    res = inspect_board(BoardInput(serial=scene, recipe=R.recipe(t), stacks={pad: st}, calibrations={f"stack:{pad}": rec},
+                                   overlays=False))
+    return t, next(p for p in res.result.pads if p.id == pad)
+
+
 @pytest.fixture(scope="module")
 def pitch3(shared_data):
     """3.0 mm pitch, 1.25 x 0.94 mm pads, green: three oxidised pads (oxide reaching the pad edge) and a V of grooves."""
@@ -68,11 +77,8 @@ PV_STACKS = [("v3301_08_pads2x4_p254_green", "Q01"),  # flat, scratched: the gro
 
 @pytest.mark.parametrize("scene,pad", PV_STACKS)
 def test_flatness_pv_inside_its_2u(shared_data, scene, pad):
-    t = R.load_truth(shared_data, scene)
-    st, rec = R.focus_stack(shared_data, scene, f"focus_{pad}")
-    res = inspect_board(BoardInput(serial=scene, recipe=R.recipe(t), stacks={pad: st}, calibrations={f"stack:{pad}": rec},
-                                   overlays=False))
-    m = next(p for p in res.result.pads if p.id == pad).measurements["flatness_pv_um"]
+    t, q = _pad_from_stack(shared_data, scene, pad)
+    m = q.measurements["flatness_pv_um"]
     true = next(p for p in t["pads"] if p["id"] == pad)["macro_pv_um"]
     assert abs(m.value - true) <= 2 * m.uncertainty, (m.value, m.uncertainty, true)
     assert abs(m.value - true) <= 12.0  # worst seen on rendered-dev after the fix: 12 um (PV bound 4 um, not met)
@@ -83,11 +89,7 @@ def test_a_flat_pad_whose_edge_band_bows_is_not_failed(shared_data):
     # pad stack of rendered-dev outside its 2u (11 of 12 inside). Its uncertainty still keeps it from a
     # confident FAIL against the 15 um limit.
     scene, pad = "v3301_12_pads2x2_p254_white", "Q02"
-    t = R.load_truth(shared_data, scene)
-    st, rec = R.focus_stack(shared_data, scene, f"focus_{pad}")
-    res = inspect_board(BoardInput(serial=scene, recipe=R.recipe(t), stacks={pad: st}, calibrations={f"stack:{pad}": rec},
-                                   overlays=False))
-    q = next(p for p in res.result.pads if p.id == pad)
+    _, q = _pad_from_stack(shared_data, scene, pad)
     assert q.verdict.value != "FAIL", q.reasons
 
 
@@ -95,9 +97,5 @@ def test_oxide_is_not_called_a_scratch_in_a_mono_stack(shared_data):
     # v3301_14 Q07: oxidised and dented, seen by the mono microscope: the dark gaps between the oxide's spots
     # read as 0.29 mm scratches (no colour to tell them apart); a groove's flanks are clean gold, theirs oxide
     scene, pad = "v3301_14_pads3x3_p300_black", "Q07"
-    t = R.load_truth(shared_data, scene)
-    st, rec = R.focus_stack(shared_data, scene, f"focus_{pad}")
-    res = inspect_board(BoardInput(serial=scene, recipe=R.recipe(t), stacks={pad: st}, calibrations={f"stack:{pad}": rec},
-                                   overlays=False))
-    q = next(p for p in res.result.pads if p.id == pad)
+    _, q = _pad_from_stack(shared_data, scene, pad)
     assert q.measurements["scratch_max_length_mm"].value < 0.1 and "scratch" not in q.reasons, q.reasons
