@@ -120,7 +120,7 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         if items == [] and not mp.pin_seen and not math.isfinite(mp.center_px[0]):
             continue  # out of view: this stack says nothing about it
         vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
-    _positions(recipe, found, vo, st.meta.get("stage_xy_mm"), src)
+    _positions(recipe, found, vo, st.stage_xy_mm, src)
     if getattr(inp, "overlays", True):  # the overlay needs a full depth from focus: only when one is drawn
         vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
     vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
