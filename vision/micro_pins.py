@@ -35,7 +35,7 @@ from vision.io import luma
 from vision.focus import focus_measure
 from vision.focus_peaks import refine_peak
 
-__all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins"]
+__all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins", "axis_origin_mm", "limb_offset_mm"]
 
 
 @dataclass
@@ -65,6 +65,9 @@ class MicroPin:
     u_tilt_deg: float = float("nan")
     tilt_azimuth_deg: float = float("nan")
     tilt_uses_nominal_barrel: bool = False
+    base_xy_mm: tuple[float, float] = (float("nan"), float("nan"))  # flange-bottom centre, axis frame
+    base_cov_mm2: np.ndarray | None = None
+    xy_why: str = ""
     curves: dict = field(default_factory=dict)
 
 
@@ -76,10 +79,26 @@ def working_distance_mm(record: CalibrationRecord) -> float:
     return float(abs(R[:, 2] @ np.asarray(record.pinhole.plane_tvec_mm, float)))
 
 
+def axis_origin_mm(record: CalibrationRecord) -> np.ndarray:
+    """Plane coordinates (mm) of the point where the optical axis meets the focus plane.
+
+    A record calibrated from a target has its plane origin where the target put it (a lattice
+    corner near the image centre, up to a square away), not on the optical axis that a stage
+    position refers to: the axis is the principal point of a pinhole record, the image centre
+    otherwise."""
+    if record.model == "pinhole" and record.pinhole is not None:
+        K = np.asarray(record.pinhole.camera_matrix, float)
+        pp = np.array([[K[0, 2], K[1, 2]]])
+    else:
+        W, H = record.image_size_px
+        pp = np.array([[(W - 1) / 2.0, (H - 1) / 2.0]])
+    return np.asarray(record.pixel_to_plane(pp), float).reshape(2)
+
+
 def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float) -> np.ndarray:
     """Pixel -> xy (mm) relative to the optical axis, for a point dh_mm above the focus plane."""
     D = working_distance_mm(record)
-    p = np.asarray(record.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)), float).reshape(-1, 2)
+    p = np.asarray(record.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)), float).reshape(-1, 2) - axis_origin_mm(record)
     if math.isfinite(D):
         p = p * (D - dh_mm) / D
     return p.reshape(np.shape(uv))
@@ -90,7 +109,26 @@ def axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarr
     q = np.asarray(xy, float).reshape(-1, 2)
     if math.isfinite(D):
         q = q * D / (D - dh_mm)
-    return np.asarray(record.plane_to_pixel(q), float).reshape(np.shape(xy))
+    return np.asarray(record.plane_to_pixel(q + axis_origin_mm(record)), float).reshape(np.shape(xy))
+
+
+def limb_offset_mm(geometry: PinGeometry, mm_per_px: float) -> tuple[float, float]:
+    """(offset, standard uncertainty) of the plunger-rim focus peak above the outline's height.
+
+    A dome narrower than a hemisphere meets the plunger cylinder in a crease: the outline is that
+    crease and the rim curve focuses on it (0, 0). A hemispherical dome (plunger radius = dome
+    radius) has no crease: its outline is the limb, where the surface is vertical, and the edge the
+    focus measure sees (its window reaches one pixel either side) lies anywhere on the dome within
+    one pixel inside the limb. Over that pixel the surface rises by ``sqrt(R^2 - (r_p - 1 px)^2)``;
+    the peak is taken at the middle of that span with the uncertainty of a uniform distribution
+    over it (span / sqrt 12).
+    """
+    R, rp = geometry.dome_radius_mm, geometry.plunger_radius_mm
+    if rp < R * (1 - 1e-6):
+        return 0.0, 0.0
+    r_in = max(rp - mm_per_px, 0.0)
+    span = math.sqrt(max(R * R - r_in * r_in, 0.0))
+    return 0.5 * span, span / math.sqrt(12.0)
 
 
 def _ring_mask(shape, c, r0, r1):
@@ -124,6 +162,64 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     if M["m00"] < 0.3 * math.pi * r_px**2:
         return None
     return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
+
+
+def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
+    """Centre of a dark plunger disc cut by the image edge: a circle fitted to the visible arc of its
+    outline (points on the image border left out), checked against the plunger's radius. None if
+    the arc is too short or the circle is not the plunger's."""
+    from vision.subpixel.circles import fit_circle
+
+    g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
+    H, W = g.shape
+    inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
+    ring = g[_ring_mask(g.shape, c, 1.3 * r_px + search_px, 1.6 * r_px + search_px)]
+    if inner.size < 10 or ring.size < 10:
+        return None
+    thr = 0.5 * (np.percentile(inner, 30) + np.median(ring))
+    m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(m)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    cnts, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    P = max(cnts, key=len).reshape(-1, 2).astype(float)
+    P = P[(P[:, 0] > 1) & (P[:, 0] < W - 2) & (P[:, 1] > 1) & (P[:, 1] < H - 2)]
+    if len(P) < 0.5 * math.pi * r_px:  # less than a quarter of the outline visible
+        return None
+    fit = fit_circle(P)
+    # the outline is the plunger's rim: its radius follows from the recipe (within a pixel of blur and
+    # thresholding, or 10 %)
+    if not fit.ok or abs(fit.radius_px - r_px) > max(2.0, 0.1 * r_px):
+        return None
+    return fit.center_px
+
+
+def _partial_pin(pid: str, c, imgs, F, z, step: float, rp: float, s: float, geometry: PinGeometry) -> MicroPin:
+    """A pin partly outside the stack's view: its tip height from the visible arc of the plunger rim;
+    tilt and position need the whole barrel top and are not measured."""
+    why = "the pin lies partly outside this stack's view"
+    mid = imgs[len(imgs) // 2]
+    cen = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp)
+    if cen is None:
+        return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found")
+    rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
+    z_rim, u_rim, w = _height(z, rim_curve, step)
+    if math.isfinite(z_rim):
+        k_rim = int(np.argmin(np.abs(z - z_rim)))
+        c2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0)
+        if c2 is not None:
+            cen = c2
+            rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
+            z_rim, u_rim, w = _height(z, rim_curve, step)
+    if not math.isfinite(z_rim):
+        return MicroPin(pid, tuple(cen), False, f"{why}; plunger rim: {w}")
+    limb_dz, u_limb = limb_offset_mm(geometry, s)
+    z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
+    mp = MicroPin(pid, (float(cen[0]), float(cen[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
+                  rim_z_mm=z_rim, reason=f"tilt not measured: {why}", xy_why=why, barrel_why=why, flange_why=why)
+    mp.curves["rim"] = rim_curve
+    return mp
 
 
 def _bright_disc_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
@@ -191,7 +287,36 @@ def _height(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: floa
     # 0.1 step for the peak fit (stated bound of the method on generated stacks) and the curve width
     # scaled by the relative noise of the curve (floor / peak).
     u = math.hypot(0.1 * step, (sigma if math.isfinite(sigma) else step) * lo / curve[k] * 0.05)
+    m = min(int(round(sigma / step)) if math.isfinite(sigma) else 1, 3, k, len(z) - 1 - k)
+    if m >= 2:
+        # a focus curve wider than the step: the three top samples carry its noise straight into the
+        # peak (rendered type-A rims: 22 um off at a 50 um step); a least-squares parabola in log
+        # focus over about one curve sigma either side averages it, and its residuals say how well
+        got = _lsq_log_peak(z[k - m : k + m + 1], curve[k - m : k + m + 1])
+        if got is not None:
+            zp, u_fit = got
+            u = math.hypot(0.1 * step, u_fit)
     return zp, u, ""
+
+
+def _lsq_log_peak(z: np.ndarray, f: np.ndarray) -> tuple[float, float] | None:
+    """Vertex of a least-squares parabola through log f(z) and its standard uncertainty (from the
+    residuals), or None when the fit has no maximum inside the samples."""
+    x = z - z.mean()
+    y = np.log(np.maximum(f, 1e-30))
+    V = np.column_stack([np.ones_like(x), x, x * x])
+    coef, *_ = np.linalg.lstsq(V, y, rcond=None)
+    c0, b, a = coef
+    if a >= 0:
+        return None
+    xv = -b / (2 * a)
+    if not (x[0] <= xv <= x[-1]):
+        return None
+    r = y - V @ coef
+    s2 = float(r @ r) / max(len(x) - 3, 1)
+    C = np.linalg.inv(V.T @ V) * s2
+    g = np.array([0.0, -1 / (2 * a), b / (2 * a * a)])
+    return float(z.mean() + xv), math.sqrt(max(float(g @ C @ g), 0.0))
 
 
 def measure_pins(
@@ -238,6 +363,7 @@ def measure_pins(
     rp, rb, rf = geometry.plunger_radius_mm / s, geometry.barrel_radius_mm / s, geometry.flange_radius_mm / s
     step = float(np.median(np.diff(z)))
     mid = imgs[n // 2]
+    partial: set[str] = set()
     if expected_px:
         cands = {}
         rad = search_radius_px or 2.5 * rb
@@ -247,6 +373,12 @@ def measure_pins(
                 continue
             x0, y0 = int(max(0, u - rad - rb * 1.3)), int(max(0, v - rad - rb * 1.3))
             x1, y1 = int(min(W, u + rad + rb * 1.3)), int(min(H, v + rad + rb * 1.3))
+            if not (1.6 * rp <= u <= W - 1 - 1.6 * rp and 1.6 * rp <= v <= H - 1 - 1.6 * rp):
+                # the plunger disc and the ring around it reach the image edge: template matching needs the
+                # whole pin; the visible arc of the disc's outline is fitted instead (see below)
+                partial.add(pid)
+                cands[pid] = np.array([u, v], float)
+                continue
             if x1 - x0 < 2.6 * rb or y1 - y0 < 2.6 * rb:
                 cands[pid] = None
                 continue
@@ -268,6 +400,9 @@ def measure_pins(
                                 pin_seen=False))
             continue
         c = np.asarray(c, float)
+        if pid in partial:
+            out.append(_partial_pin(pid, c, imgs, F, z, step, rp, s, geometry))
+            continue
         # centre on the dark disc, then the rim curve, then re-centre in the rim's sharpest slice
         got = _dark_disc_centre(mid, c, rp)
         if got is None:
@@ -288,6 +423,8 @@ def measure_pins(
             if not math.isfinite(z_rim):
                 out.append(MicroPin(pid, tuple(c), False, "plunger rim lost after re-centring"))
                 continue
+        limb_dz, u_limb = limb_offset_mm(geometry, s)
+        z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
         apex = z_rim + geometry.cap_mm
         mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)
         mp.curves["rim"] = rim_curve
@@ -322,6 +459,7 @@ def measure_pins(
         # tilt: rim centre vs barrel-top centre, both on the axis
         if bcen is None or rim_c is None:
             mp.reason = "tilt not measured: barrel-top or rim outline not found"
+            mp.xy_why = "the barrel-top or rim outline was not found"
         else:
             rim_xy = _px_to_axis_mm(record, rim_c, z_rim - z[k_rim])
             bar_xy = _px_to_axis_mm(record, bcen, zb - z[k_b])
@@ -330,7 +468,16 @@ def measure_pins(
             dz = z_rim - zb
             if dz <= 0.1:
                 mp.reason = "tilt not measured: rim not above the barrel top"
+                mp.xy_why = "the rim is not above the barrel top"
             else:
+                # base (flange-bottom centre, on the pad top): the axis through the rim and barrel-top
+                # centres carried down to the pad top; centre errors grow with the lever k
+                k = (zb - pad_top_z_mm) / dz
+                base = bar_xy - d * k
+                var = s * s * ((1 + k) ** 2 * max(u_b_px, 0.1) ** 2 + k * k * max(u_rim_px, 0.1) ** 2)
+                dk = (z_rim - pad_top_z_mm) / dz**2 * math.hypot(u_zb, u_rim)  # the heights' share
+                mp.base_xy_mm = (float(base[0]), float(base[1]))
+                mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
                 lean = float(np.hypot(*d))
                 mp.tilt_deg = math.degrees(math.atan2(lean, dz))
                 # centres from the circle fits (floored at 0.1 px), heights as above

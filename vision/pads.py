@@ -40,6 +40,7 @@ import numpy as np
 from models.errors import InputError
 from vision.subpixel.robust import robust_sigma
 from vision.io import to_gray_float
+from vision.params import PARAMS
 
 __all__ = [
     "PadRegion",
@@ -67,6 +68,41 @@ class PadRegion:
         return cv2.boxPoints((self.center_px, self.size_px, self.angle_deg)).astype(np.float64)
 
 
+def _pad_channels(img: np.ndarray):
+    """Single-channel images in which gold pads stand out: luma, and for colour images the CIELAB
+    yellowness b* (gold b* ~ 30-40, neutral masks and empty space ~ 0)."""
+    yield to_gray_float(img)
+    if img.ndim == 3 and img.shape[2] == 3:
+        f = img.astype(np.float32) / np.float32(65535.0 if img.dtype == np.uint16 else 255.0 if img.dtype == np.uint8 else 1.0)
+        yield cv2.cvtColor(f, cv2.COLOR_RGB2Lab)[..., 2] / np.float32(100.0)
+
+
+def _pad_blobs(ch: np.ndarray, pad_size_px, area_tolerance: float) -> list[PadRegion]:
+    sm = cv2.GaussianBlur(ch, (0, 0), 1.5)
+    lo, hi = float(np.percentile(sm, 0.5)), float(np.percentile(sm, 99.5))
+    g8 = np.clip((sm - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+    _, m = cv2.threshold(g8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    cnts, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    want = pad_size_px[0] * pad_size_px[1]
+    out = []
+    for c in cnts:
+        # the outline's convex hull: oxide or a scratch reaching the pad edge cuts into the bright
+        # outline (up to a third of the pad on rendered oxidised pads) but not into its hull, and a
+        # rectangle is its own hull
+        hull = cv2.convexHull(c)
+        (cx, cy), (w, h), ang = cv2.minAreaRect(hull)
+        if abs(w * h - want) > area_tolerance * want:
+            continue
+        if cv2.contourArea(hull) < PARAMS.stack.pad_hull_fill_min * w * h:  # not rectangular (e.g. two pads touching corner to corner)
+            continue
+        # report with w along the longer expected side's orientation
+        if (pad_size_px[0] >= pad_size_px[1]) != (w >= h):
+            w, h, ang = h, w, ang - 90.0
+        out.append(PadRegion((float(cx), float(cy)), (float(w), float(h)), float(ang)))
+    return out
+
+
 def locate_pads(image: np.ndarray, *, pad_size_px: tuple[float, float], max_pads: int = 64,
                 area_tolerance: float = 0.4) -> list[PadRegion]:
     """Bright rectangular pads of about `pad_size_px` (w, h) on a darker board.
@@ -83,23 +119,16 @@ def locate_pads(image: np.ndarray, *, pad_size_px: tuple[float, float], max_pads
     -------
     list of PadRegion, largest first (at most `max_pads`).
     """
-    g = to_gray_float(np.asarray(image))
-    g8 = np.clip(cv2.GaussianBlur(g, (0, 0), 1.5) * 255, 0, 255).astype(np.uint8)
-    _, m = cv2.threshold(g8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    cnts, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    want = pad_size_px[0] * pad_size_px[1]
-    out = []
-    for c in cnts:
-        (cx, cy), (w, h), ang = cv2.minAreaRect(c)
-        if abs(w * h - want) > area_tolerance * want:
-            continue
-        if cv2.contourArea(c) < 0.8 * w * h:  # not rectangular (e.g. two pads touching)
-            continue
-        # report with w along the longer expected side's orientation
-        if (pad_size_px[0] >= pad_size_px[1]) != (w >= h):
-            w, h, ang = h, w, ang - 90.0
-        out.append(PadRegion((float(cx), float(cy)), (float(w), float(h)), float(ang)))
+    img = np.asarray(image)
+    best: list[PadRegion] = []
+    # gold is both bright and yellow; which of the two sets it apart depends on the mask colour (a
+    # white or pale mask is as bright as gold, and empty space around a small board is darker than
+    # both): the channel giving the most pad-sized rectangles wins
+    for ch in _pad_channels(img):
+        got = _pad_blobs(ch, pad_size_px, area_tolerance)
+        if len(got) > len(best):
+            best = got
+    out = best
     out.sort(key=lambda r: -r.size_px[0] * r.size_px[1])
     return out[:max_pads]
 
@@ -171,26 +200,92 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
     lines = apply_hysteresis_threshold(np.where(m, r, 0.0), med + k_low * mad, med + k_high * mad)
     n, lab = cv2.connectedComponents(lines.astype(np.uint8), connectivity=8)
     out = []
+    max_w = max(3.0, 2.5 * w_hi)
+    # clean gold: oxide, grooves and shading only darken a pad, so the upper half of its histogram is
+    # clean gold and p84 - p50 one sigma of it
+    gv = g[m]
+    p50, p84 = (float(np.percentile(gv, 50)), float(np.percentile(gv, 84))) if gv.size else (0.0, 0.0)
+    gold_lo = p50 - 3 * max(p84 - p50, 1e-6)
     for k in range(1, n):
-        vv, uu = np.nonzero(lab == k)
+        piece = lab == k
+        vv, uu = np.nonzero(piece)
         if len(uu) < 5:
             continue
-        P = np.column_stack([uu, vv]).astype(float)
-        c = P.mean(0)
-        _, _, Vt = np.linalg.svd(P - c, full_matrices=False)
-        pr, pe = (P - c) @ Vt[0], (P - c) @ Vt[1]
-        length_px = float(pr.max() - pr.min() + 1)
-        width_px = float(np.percentile(pe, 95) - np.percentile(pe, 5) + 1)
-        if length_px * mm_per_px < min_length_mm or width_px > max(3.0, 2.5 * w_hi) or length_px < 4 * width_px:
-            continue
-        p0 = c + pr.min() * Vt[0] + (x0, y0)
-        p1 = c + pr.max() * Vt[0] + (x0, y0)
-        ang = math.degrees(math.atan2(Vt[0][1], Vt[0][0])) % 180.0
-        out.append(Scratch(tuple(p0), tuple(p1), length_px * mm_per_px, ang, width_px, len(uu)))
+        got = _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, (x0, y0))
+        cands = [got] if got is not None else [
+            # grooves that cross or meet (a V, a T) form one piece that is neither thin nor elongated:
+            # cut its skeleton at the junctions and judge each branch as a line of its own
+            _line_piece(bu, bv, mm_per_px, min_length_mm, max_w, (x0, y0), width_from=piece) for bu, bv in _branches(piece)]
+        # a groove is a thin dark line in the gold: both its flanks are clean gold; the dark gaps between
+        # the spots of an oxide patch (seen without colour) are lines flanked by oxide
+        out += [sc for sc in cands if sc is not None and _flanked_by_gold(g, m, sc, (x0, y0), max_w, gold_lo)]
     out.sort(key=lambda s: -s.length_mm)
     full = np.zeros(mask.shape, bool)
     full[y0:y1, x0:x1] = lines
     return out, full
+
+
+def _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, offset, width_from=None) -> Scratch | None:
+    """A thin straight piece as a Scratch (PCA: length along, width across), or None."""
+    P = np.column_stack([uu, vv]).astype(float)
+    c = P.mean(0)
+    _, _, Vt = np.linalg.svd(P - c, full_matrices=False)
+    pr, pe = (P - c) @ Vt[0], (P - c) @ Vt[1]
+    length_px = float(pr.max() - pr.min() + 1)
+    straight_px = float(np.percentile(pe, 95) - np.percentile(pe, 5) + 1)
+    if width_from is None:
+        width_px, n_px = straight_px, len(uu)
+    else:
+        # a skeleton branch is one pixel wide: its groove's width is the piece's area along it
+        near = cv2.dilate(np.isin(np.arange(width_from.size), np.ravel_multi_index((vv, uu), width_from.shape))
+                          .reshape(width_from.shape).astype(np.uint8), np.ones((int(2 * max_w) | 1,) * 2, np.uint8)) > 0
+        n_px = int((near & width_from).sum())
+        width_px = max(straight_px, n_px / length_px)
+    if length_px * mm_per_px < min_length_mm or width_px > max_w or straight_px > max_w or length_px < 4 * width_px:
+        return None
+    p0 = c + pr.min() * Vt[0] + offset
+    p1 = c + pr.max() * Vt[0] + offset
+    ang = math.degrees(math.atan2(Vt[0][1], Vt[0][0])) % 180.0
+    return Scratch(tuple(p0), tuple(p1), length_px * mm_per_px, ang, width_px, n_px)
+
+
+def _flanked_by_gold(g: np.ndarray, m: np.ndarray, sc: Scratch, offset, max_w: float, gold_lo: float) -> bool:
+    """Whether the bands either side of a line (one groove width plus 2 px out) are clean gold: their mean
+    at least `gold_lo`. A side mostly off the pad (a groove along its edge) is not judged."""
+    p0 = np.asarray(sc.p0_px) - offset
+    p1 = np.asarray(sc.p1_px) - offset
+    L = float(np.hypot(*(p1 - p0)))
+    if L < 1:
+        return True
+    t = np.linspace(0.0, 1.0, max(int(L), 2))[:, None]
+    pts = p0 + t * (p1 - p0)
+    nrm = np.array([-(p1 - p0)[1], (p1 - p0)[0]]) / L
+    H, W = g.shape
+    for side in (-1.0, 1.0):
+        q = np.round(pts + side * (0.5 * max_w + 2.0) * nrm).astype(int)
+        ok = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
+        q = q[ok]
+        inside = m[q[:, 1], q[:, 0]] if len(q) else np.zeros(0, bool)
+        if inside.sum() < 0.5 * len(pts):
+            continue
+        if float(g[q[inside, 1], q[inside, 0]].mean()) < gold_lo:
+            return False
+    return True
+
+
+def _branches(piece: np.ndarray):
+    """(u, v) pixel lists of the skeleton branches of a piece, cut at its junctions."""
+    from skimage.morphology import skeletonize
+
+    sk = skeletonize(piece).astype(np.uint8)
+    nb = cv2.filter2D(sk, -1, np.ones((3, 3), np.float32), borderType=cv2.BORDER_CONSTANT) - sk
+    junction = (sk > 0) & (nb >= 3)
+    cut = sk & ~(cv2.dilate(junction.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    n, lab = cv2.connectedComponents(cut.astype(np.uint8), connectivity=8)
+    for k in range(1, n):
+        vv, uu = np.nonzero(lab == k)
+        if len(uu) >= 5:
+            yield uu, vv
 
 
 # -- discolouration ------------------------------------------------------------------------------
@@ -262,6 +357,21 @@ class Flatness:
     dent_blocks: int = 0
     surface_mm: np.ndarray | None = None  # (H, W) smooth surface minus plane over the pad, NaN outside
     notes: list[str] = field(default_factory=list)
+
+
+def _pad_side(mask: np.ndarray, u: np.ndarray, v: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """Side (0..3) of a rectangular pad mask whose edge band each point lies in (-1 where not `edge`):
+    the pad's own axes from the moments of the mask, the side from |x|/half-width vs |y|/half-height."""
+    vv, uu = np.nonzero(mask)
+    cu, cv = uu.mean(), vv.mean()
+    cov = np.cov(np.vstack([uu - cu, vv - cv]))
+    _, E = np.linalg.eigh(cov)
+    ax = E[:, 1]
+    xs, ys = (uu - cu) * ax[0] + (vv - cv) * ax[1], -(uu - cu) * ax[1] + (vv - cv) * ax[0]
+    hw, hh = max(np.abs(xs).max(), 1.0), max(np.abs(ys).max(), 1.0)
+    px, py = (u - cu) * ax[0] + (v - cv) * ax[1], -(u - cu) * ax[1] + (v - cv) * ax[0]
+    side = np.where(np.abs(px) / hw >= np.abs(py) / hh, np.where(px >= 0, 0, 1), np.where(py >= 0, 2, 3))
+    return np.where(edge, side, -1).astype(int)
 
 
 def _quad_design(x, y):
@@ -351,6 +461,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         return Flatness(False, f"only {len(pts)} pad blocks have a usable focus peak (need 8); the pad shows too little texture or lies outside the stack")
     P = np.array(pts)
     notes = []
+    edge_sides = None  # per block: which pad side's edge band it lies in (0-3), -1 inside
     if edge_band_px > 0:
         # next to the pad edge the focus window also sees the board below; use that band only when
         # the interior is too plain to carry the fit (smooth gold: the edge is then all there is)
@@ -362,6 +473,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
             notes.append(f"interior blocks only ({len(P)}); the {edge_band_px:g} px edge band is left out")
         else:
             notes.append(f"pad interior too plain ({int((~edge).sum())}/{n_cells} blocks): the edge band carries the fit")
+            edge_sides = _pad_side(mask, P[:, 0], P[:, 1], edge)
     x = (P[:, 0] - center_px[0]) * mm_per_px
     y = -(P[:, 1] - center_px[1]) * mm_per_px
     A = _quad_design(x, y)
@@ -417,8 +529,25 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     extra = (np.array([a for a, _ in dent_pts]), np.array([z for _, z in dent_pts])) if dent_pts else None
     pv = pv_of(c, extra)
     rng = np.random.default_rng(seed)
-    sims = np.array([pv_of(cs, extra) for cs in rng.multivariate_normal(c, cov, size=128)])
-    u_pv = float(np.std(sims))
+    coefs = rng.multivariate_normal(c, cov, size=128)
+    if edge_sides is not None:
+        # Error model of an edge-band fit: next to the edge the focus window mixes the pad rim with
+        # the board below, by an amount that depends on the side (its light, the board beneath),
+        # so the errors are correlated along each side rather than independent per block. Each
+        # side gets an unknown offset of the blocks' own scatter (res_sigma); the refits of the
+        # quadric under those offsets carry that into the PV.
+        Ak = A[keep]
+        sk = edge_sides[keep]
+        pinv = np.linalg.pinv(Ak)
+        offs = rng.normal(0.0, res_sigma, size=(len(coefs), 4))
+        dz = np.where(sk[None, :] >= 0, offs[:, np.clip(sk, 0, 3)], 0.0)
+        coefs = coefs + dz @ pinv.T
+    sims = np.array([pv_of(cs, extra) for cs in coefs])
+    # a PV is never negative: the error model alone gives a flat pad the PV of its perturbations
+    # (the bias correction below removes its mean only where the shape is well above it); half of
+    # that PV joins the uncertainty so that a flat pad's 0 stays within 2u
+    noise_pv = float(np.mean([pv_of(cs - c) for cs in coefs]))
+    u_pv = math.hypot(float(np.std(sims)), 0.5 * noise_pv)
     # a peak-to-valley of noisy coefficients is biased upwards (it is never negative): bootstrap
     # bias correction, PV_bc = 2 PV - mean(PV of resampled coefficients), floored at 0
     pv = max(0.0, 2 * pv - float(np.mean(sims)))

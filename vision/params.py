@@ -70,6 +70,10 @@ class SideParams(_Frozen):
                                                          "covariance counts each independent sample about 3 times")
     plunger_grey_min: float = Field(0.4, description="grey share of the plunger just above the barrel that settles "
                                                      "solder in the plunger gap")
+    blur_sigma_px: float = Field(1.0, description="largest optical blur (Gaussian sigma) of the side camera: the seating "
+                                                  "gap's light is counted to this far below the pad top (its lost tail, "
+                                                  "0.083 sigma, is in the uncertainty) and solder turning over the barrel "
+                                                  "top may glint within 3 sigma of it (sensor model: 0.5-1.0 px)")
 
 
 class FusionParams(_Frozen):
@@ -100,10 +104,17 @@ class StackParams(_Frozen):
         description="pads: a wide window and a band-pass (ENIG shows little texture); fit width from the focus curve")
     pins: DepthFromFocusParams = Field(default_factory=lambda: DepthFromFocusParams(window_px=9),
                                        description="pins: measured per feature, so a narrower window")
+    rotation_min_lever_mm: float = Field(0.5, description="pins nearer the optical axis than this are not used for the "
+                                                          "board's rotation under the microscope: at 0.5 mm a base centre "
+                                                          "good to ~5 um gives the angle to 10 mrad, the scatter good "
+                                                          "pins' placement (<= 0.02 mm, defect spec) gives at 1-2 mm")
+    pad_hull_fill_min: float = Field(0.9, description="a pad candidate's convex hull must fill this share of its minimum "
+                                                      "rectangle (a rectangle fills it all; rounded rendered pad corners "
+                                                      "0.99; two pads touching corner to corner about half)")
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.1", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.2", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     side: SideParams = Field(default_factory=SideParams)
     fusion: FusionParams = Field(default_factory=FusionParams)

@@ -570,10 +570,21 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
             v_top = v_hi + int(lit.min()) - 6
         else:
             v_top = int(round(vline - pad_top_mm / s - 8))
-        win = bright[v_top:v_lo + 1][:, ug]
-        light_px = win.sum(axis=0)
+        # the gap's light lies above the pad top; below it, in the rows of the pad's edge and the board
+        # line, a seated pin still shows ~0.1 px of light (the blurred board line): the window ends one
+        # px (the optical blur's sigma, at most) below the pad top, and the tail of the gap's light lost
+        # there (<= 0.083 sigma for a Gaussian edge) joins the uncertainty
+        v_gap_lo = min(v_lo, int(math.floor(vline - pad_top_mm / s + PARAMS.side.blur_sigma_px)))
+        win = bright[v_top:v_gap_lo + 1][:, ug]
+        # the dark level (black level, flare) of the board body below its top line in the same columns:
+        # summed over the window it reads as ~0.1 px of light under a seated flange otherwise
+        nrows = bright.shape[0]
+        below = bright[min(nrows, v_lo + 2):min(nrows, v_lo + 10)][:, ug]
+        floor, u_floor = (float(np.median(below)), float(np.std(below)) / math.sqrt(below.size)) if below.size >= 10 else (0.0, 0.0)
+        light_px = (win - floor).sum(axis=0)
         gap = float(np.mean(light_px)) * s
-        u_gap = math.sqrt(float(np.var(light_px)) / len(ug) * 3 * s * s + (0.05 * s) ** 2 + (gap * u_scale_rel) ** 2)
+        u_gap = math.sqrt(float(np.var(light_px)) / len(ug) * 3 * s * s + (0.05 * s) ** 2 + (gap * u_scale_rel) ** 2
+                          + (u_floor * win.shape[0] * s) ** 2 + (0.083 * PARAMS.side.blur_sigma_px * s) ** 2)
         if gap > 0.5 * s:  # light seen: a tilt across the view would lower the flange's underside
             out.flange_dip_mm, out.u_flange_dip_mm = 0.0, across_tilt_u_mm(g.flange_radius_mm)
             u_gap = math.hypot(u_gap, out.u_flange_dip_mm)
@@ -686,7 +697,20 @@ def measure_wicking(front: np.ndarray, frame: _Frame, pin: SidePin, g: PinGeomet
         return
     # end of the grey run that starts at the flange top
     j = int(np.argmin(isg)) if not isg.all() else len(isg) - 1
-    lo, hi = max(j - 6, 0), min(j + 6, len(isg))
+    lo_min = 0
+    # solder that runs over the barrel top turns round its edge, where the front light glints off the
+    # bend: within the blur (3 px) of the barrel top a short non-grey break does not end the run when
+    # grey (the meniscus onto the plunger) follows it
+    turn = np.abs(h_rows - h_bt) <= 3 * PARAMS.side.blur_sigma_px * s
+    while j < len(isg) - 1 and not isg[j] and turn[j]:
+        k = j
+        while k < len(isg) and not isg[k] and turn[k]:
+            k += 1
+        if k >= len(isg) or not isg[k]:
+            break
+        rest = isg[k:]
+        j, lo_min = k + (int(np.argmin(rest)) if not rest.all() else len(rest) - 1), k
+    lo, hi = max(j - 6, lo_min), min(j + 6, len(isg))
     # area method along the axis: grey fraction of the window = distance of the edge above the window start
     h_edge = h_rows[lo] - s / 2 + float(grey[lo:hi].sum()) * s
     pin.wicking_above_flange_mm = (h_edge - h_base) / cos_t - g.flange_thickness_mm

@@ -211,3 +211,14 @@ def focus_stack(shared_data: Path, scene_id: str, view_name: str):
     meta["stage_xy_mm"] = stage_xy_board(t, v)
     st = stack_from_arrays(imgs, z, names=[s["file"] for s in v["slices"]], source=f"{scene_id}/{view_name}", meta=meta)
     return st, micro_record(v)
+
+
+def pad_top_verdicts(truth: dict, top_view):
+    """(pad id, its verdict from the top view alone, the flags the truth expects the top view to see) per pad."""
+    from models.rules import evaluate_pad
+
+    rec = recipe(truth)
+    expected = truth["expected_defective_items"]
+    for q, iv in top_view.pads.items():
+        # flatness needs a stack
+        yield q, evaluate_pad(q, iv.measurements, iv.cues, rec), set(expected.get(q, [])) - {"warp_or_dent"}

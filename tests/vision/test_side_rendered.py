@@ -78,3 +78,23 @@ def test_depressed_plunger_is_short(scene):
     prot = t["board_layout"]["pin_dimensions_mm"]["prot"]
     for p, sp in pairs(t, row):
         assert sp.protrusion_mm == pytest.approx(prot - p["plunger_depression_mm"], abs=0.04), p["id"]
+
+
+def test_seated_pins_gap_inside_2u(scene):
+    # a seated flange read 1.1 +- 0.5 um: the blurred board line below the pad top was counted as light
+    t, row = scene
+    seated = [(p, sp) for p, sp in pairs(t, row) if p["seating_gap_mm"] == 0.0]
+    assert seated
+    for p, sp in seated:
+        assert sp.light_gap_mm <= 2 * sp.u_light_gap_mm, (p["id"], sp.light_gap_mm, sp.u_light_gap_mm)
+        assert sp.u_light_gap_mm < 0.003
+
+
+def test_wicking_into_the_plunger_gap_inside_2u(scene):
+    # solder over the barrel top and onto the plunger: the glint where it turns over the edge ended the grey
+    # run there, 30-37 um below its top, with u 10 um
+    t, row = scene
+    for p, sp in pairs(t, row):
+        if p["wicking_above_flange_mm"] > 0:
+            err = sp.wicking_above_flange_mm - p["wicking_above_flange_mm"]
+            assert abs(err) <= 2 * sp.u_wicking_mm and abs(err) <= 0.05, (p["id"], err, sp.u_wicking_mm)

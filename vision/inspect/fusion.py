@@ -82,8 +82,12 @@ def fuse(recipe: Recipe, outputs: dict[str, ViewOutput]):
             elif side is not None:
                 _side_pitch(pins[p.id])
     pads = {}
+    # a pad's focus stack looks at it through the microscope, at two to three times the top camera's
+    # resolution: what it measures (scratches, flatness) comes first, the top view fills in the rest
+    # (colour, when the stack is mono)
+    pad_order = [o for o in ordered if o.view.startswith("stack:")] + [o for o in ordered if not o.view.startswith("stack:")]
     for q in recipe.pads:
-        seen = [o.pads[q.id] for o in ordered if q.id in o.pads]
+        seen = [o.pads[q.id] for o in pad_order if q.id in o.pads]
         if seen:
             pads[q.id] = _merge(seen)
     board = {}

@@ -36,6 +36,7 @@ from models.recipe import MatingPad, Recipe
 from vision.focus import depth_from_focus
 from models.pin_geometry import PinGeometry
 from vision.heightmap_view import height_map_picture
+from vision.inspect.pitch import norm_u, pitches
 from vision.params import PARAMS
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
@@ -119,10 +120,79 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         if items == [] and not mp.pin_seen and not math.isfinite(mp.center_px[0]):
             continue  # out of view: this stack says nothing about it
         vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
+    _positions(recipe, found, vo, st.stage_xy_mm, src)
     if getattr(inp, "overlays", True):  # the overlay needs a full depth from focus: only when one is drawn
         vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
     vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
     return vo
+
+
+def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> tuple[float, float, int]:
+    """Rotation (rad) of the board in the microscope's plane frame and its standard uncertainty, from
+    the pins' bases against their nominal offsets from the optical axis (the stage gives the
+    translation, not the rotation). Median of the per-pin angles (a misplaced pin among three or
+    more does not pull it), uncertainty from their scatter and the centres' own uncertainty."""
+    phis, floors = [], []
+    for mp in found:
+        if mp.base_cov_mm2 is None:
+            continue
+        d = np.asarray(recipe.pin(mp.id).xy_mm, float) - sxy
+        lever = float(np.hypot(*d))
+        if lever < PARAMS.stack.rotation_min_lever_mm:
+            continue
+        p = np.asarray(mp.base_xy_mm)
+        phis.append(math.atan2(d[0] * p[1] - d[1] * p[0], float(d @ p)))
+        floors.append(math.sqrt(float(np.trace(mp.base_cov_mm2)) / 2) / lever)
+    n = len(phis)
+    if n < 2:
+        return float("nan"), float("nan"), n
+    phis = np.asarray(phis)
+    theta = float(np.median(phis))
+    spread = 1.4826 * float(np.median(np.abs(phis - theta))) if n >= 3 else 0.5 * float(np.ptp(phis))
+    return theta, math.hypot(spread, float(np.sqrt(np.mean(np.square(floors))))) / math.sqrt(n), n
+
+
+def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, src: str) -> None:
+    """``xy_error_mm`` (and its x, y parts) and the pitches of the stack's pins in the board frame: the
+    stage position (manifest ``stage_xy_mm``) puts the optical axis on the board, the pins themselves
+    give the board's rotation under the microscope."""
+    from types import SimpleNamespace
+
+    measured = [mp for mp in found if mp.id in vo.pins]
+    if stage_xy is None:
+        why = f"{src}: the stack's manifest gives no stage_xy_mm (the board position of the optical axis)"
+        for mp in measured:
+            vo.pins[mp.id].measurements["xy_error_mm"] = _miss(why, "mm")
+        return
+    sxy = np.asarray(stage_xy, float)
+    theta, u_theta, n_rot = _board_rotation(recipe, found, sxy)
+    board = {p.id: SimpleNamespace(present=False, base_mm=None, base_cov_mm2=None) for p in recipe.pins}
+    for mp in measured:
+        M = vo.pins[mp.id].measurements
+        if mp.base_cov_mm2 is None:
+            M["xy_error_mm"] = _miss(f"{src}: position not measured: {mp.xy_why or mp.reason}", "mm")
+            continue
+        if not math.isfinite(theta):
+            M["xy_error_mm"] = _miss(f"{src}: the board's rotation under the microscope needs two measured pins at least "
+                                     f"{PARAMS.stack.rotation_min_lever_mm} mm from the optical axis ({n_rot} here)", "mm")
+            continue
+        c, s_ = math.cos(theta), math.sin(theta)
+        Rm = np.array([[c, s_], [-s_, c]])  # plane frame -> board frame: the board's rotation undone
+        nominal = np.asarray(recipe.pin(mp.id).xy_mm, float)
+        d = nominal - sxy
+        xy = sxy + Rm @ np.asarray(mp.base_xy_mm)
+        t = np.array([-d[1], d[0]])  # the rotation moves a point along its tangent
+        C = Rm @ mp.base_cov_mm2 @ Rm.T + np.outer(t, t) * u_theta**2
+        err = xy - nominal
+        e, u_e = norm_u(err, C)
+        M["xy_error_mm"] = _m(e, u_e, "mm", src)
+        M["xy_error_x_mm"] = _m(float(err[0]), math.sqrt(C[0, 0]), "mm", src)
+        M["xy_error_y_mm"] = _m(float(err[1]), math.sqrt(C[1, 1]), "mm", src)
+        board[mp.id] = SimpleNamespace(present=True, base_mm=xy, base_cov_mm2=C)
+    tmp = ViewOutput(view=src, pins={p.id: ItemView() for p in recipe.pins})
+    pitches(recipe, board, tmp, source=src)
+    for pid, iv in vo.pins.items():
+        iv.measurements.update(tmp.pins[pid].measurements)
 
 
 def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: float, src: str) -> ItemView:
@@ -232,8 +302,19 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     reg = min(regs, key=lambda g: math.dist(g.center_px, want))
     reg.id = q.id
     iv.image_px[f"{src}.center"] = list(reg.center_px)
-    # flatness: the pad and its edge (where the focus is sharpest on smooth gold)
+    inner = pad_mask((H, W), reg, inset_px=4)
+    disc = None
+    if r.all_in_focus.ndim == 3:
+        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner)
+    scr, scr_px = find_scratches(r.all_in_focus, inner, mm_per_px=s, exclude=disc)
+    # flatness: the pad and its edge (where the focus is sharpest on smooth gold), without its
+    # grooves: the macro shape excludes them, and their walls focus at the groove, not the surface
     fm = pad_mask((H, W), reg, inset_px=0)
+    if scr:
+        import cv2
+
+        k = PAD_DFF["window_px"] | 1
+        fm &= ~(cv2.dilate(scr_px.astype(np.uint8), np.ones((k, k), np.uint8)) > 0)
     step = st.z_step_mm
     fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
                   edge_band_px=PAD_DFF["window_px"] // 2 + 3)
@@ -245,14 +326,10 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     ra = roughness_sa(r.height_mm, r.valid, fm, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm,
                       method_floor_mm=0.1 * step)
     M["roughness_sa_um"] = _m(ra.sa_um, ra.u_sa_um, "um", src) if ra.ok else _miss(f"{src}: {ra.reason}", "um")
-    inner = pad_mask((H, W), reg, inset_px=4)
-    disc = None
-    if r.all_in_focus.ndim == 3:
-        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner)
+    if disc is not None:
         M["oxidation_area_fraction"] = _m(frac, u_frac, "1", src)
     else:
         M["oxidation_area_fraction"] = _miss(f"{src}: the stack is mono; discolouration needs a colour image (top view or a colour stack)", "1")
-    scr, _ = find_scratches(r.all_in_focus, inner, mm_per_px=s, exclude=disc)
     _scratch_measures(M, scr, s, src)
     lines = [f"PV {fl.pv_um:.1f} um {fl.shape}" if fl.ok else "PV not measured"]
     if scr:

@@ -44,6 +44,7 @@ import numpy as np
 
 from models.pin_geometry import PinGeometry
 from vision.inspect.base import ItemView, ViewOutput, pin_geometry, top_image
+from vision.inspect.pitch import norm_u, pitches
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurands import unmeasured
@@ -84,16 +85,6 @@ def _inputs(inp) -> tuple[np.ndarray, CalibrationRecord, Recipe]:
 
 def _m(value: float, u: float, unit: str) -> Measurement:
     return Measurement.of(value, u, unit, source=SRC)
-
-
-def _norm_u(v: np.ndarray, C: np.ndarray) -> tuple[float, float]:
-    """|v| of a 2-vector with covariance C, and its standard uncertainty (noise floor near zero)."""
-    n = float(np.hypot(*v))
-    rms = math.sqrt(max(float(np.trace(C)) / 2, 0.0))
-    if n > 3 * rms and n > 0:
-        g = v / n
-        return n, math.sqrt(max(float(g @ C @ g), 0.0))
-    return n, max(rms, math.sqrt(max(float(np.linalg.eigvalsh(C).max()), 0.0)))
 
 
 def _registration_cov(reg: Registration, xy_mm: np.ndarray, centroid_mm: np.ndarray) -> np.ndarray:
@@ -169,7 +160,7 @@ def inspect_view(inp) -> ViewOutput:
     board = {pid: pt.transformed(Rb, tb, axial_length_mm=geom.axial_length_mm) for pid, pt in plane.items()}
     for p in recipe.pins:
         out.pins[p.id] = _pin_item(p, board[p.id], reg, centroid, geom, recipe)
-    _pitches(recipe, board, out, reg, centroid)
+    pitches(recipe, board, out, source=SRC)
 
     out.registration = {**reg.as_dict(), "assumed_axial_length_mm": geom.axial_length_mm,
                         "camera_id": rec.camera_id, "mm_per_px": mpp}
@@ -216,7 +207,7 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
     # base centre: fit covariance + registration
     C_base = pt.base_cov_mm2 + _registration_cov(reg, p.xy_mm, centroid)
     err = pt.base_mm - np.asarray(p.xy_mm, float)
-    e, u_e = _norm_u(err, C_base)
+    e, u_e = norm_u(err, C_base)
     iv.measurements["xy_error_mm"] = _m(e, u_e, "mm")
     iv.measurements["xy_error_x_mm"] = _m(err[0], math.sqrt(C_base[0, 0]), "mm")
     iv.measurements["xy_error_y_mm"] = _m(err[1], math.sqrt(C_base[1, 1]), "mm")
@@ -258,49 +249,6 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
             if fit.ok:
                 iv.image_px[name] = [float(x) for x in fit.center_px]
     return iv
-
-
-def _pitches(recipe: Recipe, board: dict[str, PinTop], out: ViewOutput, reg: Registration, centroid: np.ndarray) -> None:
-    """pitch_x_mm / pitch_y_mm to the next pin in the row / column, and pitch_error_mm.
-
-    A misplaced pin spoils the pitch to each of its neighbours; the deviation |pitch - nominal| of a
-    pair is charged to the member with the larger position error, so a good pin next to a bad one
-    is not failed for it. ``pitch_error_mm`` is the worst deviation charged to the pin, or, for a pin
-    charged with none (it is the better-placed of each of its pairs), the smallest deviation among
-    its pairs.
-    """
-    nominal = recipe.nominal_pitch_mm()
-    charged: dict[str, list[tuple[float, float]]] = {}
-    pairs: dict[str, list[tuple[float, float]]] = {}
-    for (a, b), nom in nominal.items():
-        pa, pb = board[a], board[b]
-        if pa.base_mm is None or pb.base_mm is None:
-            continue
-        d = pb.base_mm - pa.base_mm
-        dist = float(np.hypot(*d))
-        g = d / max(dist, 1e-12)
-        u = math.sqrt(max(float(g @ (pa.base_cov_mm2 + pb.base_cov_mm2) @ g), 0.0))
-        sa, sb = recipe.pin(a), recipe.pin(b)
-        name = "pitch_x_mm" if sb.col != sa.col else "pitch_y_mm"
-        out.pins[a].measurements[name] = _m(dist, u, "mm")
-        dev = abs(dist - nom)
-        ea = float(np.hypot(*(pa.base_mm - np.asarray(sa.xy_mm))))
-        eb = float(np.hypot(*(pb.base_mm - np.asarray(sb.xy_mm))))
-        for pid in (a, b):
-            pairs.setdefault(pid, []).append((dev, u))
-        for pid in ((a,) if ea > eb else (b,) if eb > ea else (a, b)):
-            charged.setdefault(pid, []).append((dev, u))
-    for p in recipe.pins:
-        iv = out.pins[p.id]
-        if p.id in charged:
-            dev, u = max(charged[p.id])
-        elif p.id in pairs:
-            dev, u = min(pairs[p.id])
-        else:
-            if board[p.id].present and board[p.id].base_mm is not None:
-                iv.measurements["pitch_error_mm"] = Measurement.missing("no measured neighbour in the row or column", "mm")
-            continue
-        iv.measurements["pitch_error_mm"] = _m(dev, u, "mm")
 
 
 def _overlay(img: np.ndarray, recipe: Recipe, out: ViewOutput, reg: Registration, rec: CalibrationRecord,

@@ -31,5 +31,7 @@ def test_pad_board_top_plus_stacks(shared_data):
         else:  # no stack: flatness is REVIEW not_measured when required, never a silent PASS
             assert pad.verdict.value in ("PASS", "REVIEW") and "warp_or_dent" not in pad.reasons, (pad.id, pad.reasons)
     assert res.pad("Q02").measurements["flatness_pv_um"].source == "stack:Q02"
-    assert res.pad("Q02").measurements["scratch_max_length_mm"].source == "top"
+    # the microscope sees the pad at 2-3x the top's resolution: its scratches win; colour (mono stack) from the top
+    assert res.pad("Q02").measurements["scratch_max_length_mm"].source == "stack:Q02"
+    assert res.pad("Q02").measurements["oxidation_area_fraction"].source == "top"
     assert res.board.verdict.value == "FAIL"
