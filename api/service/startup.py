@@ -70,7 +70,8 @@ def check_database(settings: Settings):
 def bootstrap_admin(settings: Settings, engine, *, out=sys.stderr) -> str | None:
     """Without POGOSCOPE_ADMIN_KEY and without any usable admin key in the database, create one and
     print it once (it is stored hashed only). Returns the new key, or None."""
-    from api.service.app import ensure_key, new_key
+    from api.service.app import ensure_key
+    from api.service.deps import new_key
     from api.service.db import ApiKey, session_factory
 
     if settings.admin_key:
