@@ -416,26 +416,62 @@ def _fit_circle_fixed_r(x, h, r, x0, h0, iters=12):
 
 def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u_guess: float, g: PinGeometry, *,
                            pad_top_mm: float = 0.0) -> SidePin:
-    """Measure one pin in the normalised silhouette (`_brightness`) near column `u_guess`.
+    """Measure one pin in the normalised silhouette (`_brightness`) near column `u_guess`: find its plunger and
+    barrel, fit its axis, then its tip, barrel top and seating gap, each step in its own function.
 
     Returns a `SidePin`; ``ok=False`` with a reason when a part cannot be measured.
     """
-    W = bright.shape[1]
-    s = frame.s
     out = SidePin(ok=False, u_px=float(u_guess))
     vline = float(line.v_at(u_guess))
+    found = _locate_pin(bright, frame, vline, u_guess, g, out)
+    if found is None:
+        return out
+    v_tip0, v_bt0 = found
+    ax = _fit_pin_axis(bright, frame, vline, u_guess, v_tip0, v_bt0, g, out)
+    if ax is None:
+        return out
+    tip = _measure_tip(bright, frame, line, vline, u_guess, v_tip0, ax, g, out)
+    if tip is None:
+        return out
+    _measure_barrel_top(bright, frame, vline, v_bt0, ax, tip, g, out)
+    _measure_seating_gap(bright, frame, vline, (vline - v_bt0) * frame.s, ax, pad_top_mm, g, out)
+    x0, kx, cov_ax = ax.x0, ax.kx, ax.cov
+    s = frame.s
+    base_h = (out.light_gap_mm if math.isfinite(out.light_gap_mm) else 0.0) + pad_top_mm
+    out.x_mm = x0 + kx * base_h
+    out.u_x_mm = math.sqrt(cov_ax[0, 0] + (base_h**2) * cov_ax[1, 1]) + 0.02 * s
+    out.px["base"] = frame.uv([[out.x_mm, base_h]])[0].tolist()
+    out.ok = True
+    return out
+
+
+@dataclass
+class _PinAxis:
+    """The pin's axis in the side plane: ``x = x0 + kx * h`` (mm), its covariance, and the edge erosion (px)."""
+
+    x0: float
+    kx: float
+    cov: np.ndarray
+    cos_t: float
+    erosion_px: float
+    h_tip0: float  # coarse tip height (mm)
+
+
+def _locate_pin(bright, frame: _Frame, vline: float, u_guess: float, g: PinGeometry, out: SidePin):
+    """Coarse tip row and barrel-top row of the pin near `u_guess`, or None (with ``out.reason``)."""
+    W = bright.shape[1]
+    s = frame.s
     # coarse tip: highest dark row near the axis
     a, b = int(round(u_guess - g.plunger_radius_mm / s / 2)), int(round(u_guess + g.plunger_radius_mm / s / 2)) + 1
     if a < 0 or b > W:
         out.reason = "the pin's plunger is cut by the image edge"
-        return out
+        return None
     col_dark = (1.0 - bright[:, a:b].mean(axis=1)) > 0.5
     rows = np.nonzero(col_dark[: int(vline)])[0]
     if len(rows) == 0:
         out.reason = "no silhouette above the board"
-        return out
+        return None
     v_tip0 = float(rows.min())
-    h_tip0 = (vline - v_tip0) * s
     # barrel top: highest row whose dark width is barrel-like
     hb = g.barrel_radius_mm / s
     # the barrel top lies between a dome below the tip and a whole protrusion (plus slack) below it
@@ -445,8 +481,18 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     barrelish = w > (1.5 * g.plunger_radius_mm + 0.5 * g.barrel_radius_mm) / s
     if barrelish.sum() < 10:
         out.reason = "no barrel found in the silhouette"
-        return out
+        return None
     v_bt0 = float(rows_all[barrelish].min())
+    return v_tip0, v_bt0
+
+
+def _fit_pin_axis(bright, frame: _Frame, vline: float, u_guess: float, v_tip0: float, v_bt0: float, g: PinGeometry,
+                  out: SidePin) -> _PinAxis | None:
+    """The axis through the row centres of the barrel and the plunger (robust line fit), the tilt along the row and
+    the edge erosion; None (with ``out.reason``) when the edges are not clear."""
+    s = frame.s
+    hb = g.barrel_radius_mm / s
+    h_tip0 = (vline - v_tip0) * s
     # axis from row centres of the barrel and the plunger
     v_bar = np.arange(int(v_bt0 + 0.12 / s), int(v_bt0 + (g.barrel_length_mm - 0.15) / s), 2)  # rows 2 px apart: the blur correlates neighbours anyway
     v_plg = np.arange(int(v_tip0 + (g.dome_radius_mm + 0.04) / s), int(v_bt0 - 0.06 / s))
@@ -464,7 +510,7 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     out.erosion_px = erosion_px
     if oks.sum() < 8:
         out.reason = "the pin's barrel and plunger edges are not clear (neighbour too close or cut by the image edge)"
-        return out
+        return None
     out.edges_px["left"] = np.column_stack([cents[oks] - widths[oks] / 2, v_rows[oks]])
     out.edges_px["right"] = np.column_stack([cents[oks] + widths[oks] / 2, v_rows[oks]])
     pts = frame.xh(np.column_stack([cents[oks], v_rows[oks]]))
@@ -491,6 +537,16 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     out.tilt_xz_deg, out.u_tilt_xz_deg = tilt, u_tilt
     out.edges_px["axis"] = frame.uv(np.array([[x0 + kx * h, h] for h in (0.0, h_tip0)]))
 
+    return _PinAxis(x0, kx, cov_ax, cos_t, erosion_px, h_tip0)
+
+
+def _measure_tip(bright, frame: _Frame, line: BoardLine, vline: float, u_guess: float, v_tip0: float, ax: _PinAxis,
+                 g: PinGeometry, out: SidePin) -> tuple[float, float, float] | None:
+    """Tip height from a circle of the dome's radius fitted to the dome's top edges: (h_tip, u_tip, u of the board
+    line at the pin) mm, or None (with ``out.reason``)."""
+    W = bright.shape[1]
+    s = frame.s
+    x0, kx, cos_t, erosion_px, h_tip0 = ax.x0, ax.kx, ax.cos_t, ax.erosion_px, ax.h_tip0
     # tip: circle of the dome radius fitted to the column-wise top edges of the dome
     r_d = g.dome_radius_mm
     h_dc0 = h_tip0 - r_d
@@ -502,7 +558,7 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     e, oke = _col_top_edges(bright, ucols, v_tip0 - 10, v_tip0 + 0.55 * r_d / s)
     if oke.sum() < 5:
         out.reason = "the tip dome's outline is not clear"
-        return out
+        return None
     pe = frame.xh(np.column_stack([ucols[oke], e[oke]]))
     xc, hc, cov_c, _ = _fit_circle_fixed_r(pe[:, 0], pe[:, 1], r_d, x_dc0, h_dc0)
     h_tip = hc + r_d * cos_t + erosion_px * s
@@ -519,6 +575,16 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
     out.px["dome_centre"] = frame.uv([[xc, hc]])[0].tolist()
     out.edges_px["dome"] = np.column_stack([ucols[oke], e[oke]])
 
+    return h_tip, u_tip, u_line_mm
+
+
+def _measure_barrel_top(bright, frame: _Frame, vline: float, v_bt0: float, ax: _PinAxis, tip: tuple[float, float, float],
+                        g: PinGeometry, out: SidePin) -> None:
+    """Barrel-top height from the column-wise top edges of its shoulders, and the plunger's protrusion."""
+    W = bright.shape[1]
+    s = frame.s
+    x0, kx, cos_t, erosion_px = ax.x0, ax.kx, ax.cos_t, ax.erosion_px
+    h_tip, u_tip, u_line_mm = tip
     # barrel top: column-wise top edges on both shoulders; the face is perpendicular to the axis
     h_bt0 = (vline - v_bt0) * s
     x_bt = x0 + kx * h_bt0
@@ -554,6 +620,15 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
         out.u_protrusion_mm = math.sqrt(u_tip**2 + u_bt**2)
         out.px["barrel_top"] = frame.uv([[x0 + kx * h_bt, h_bt]])[0].tolist()
 
+
+
+def _measure_seating_gap(bright, frame: _Frame, vline: float, h_bt0: float, ax: _PinAxis, pad_top_mm: float,
+                         g: PinGeometry, out: SidePin) -> None:
+    """Seating gap: the light under the flange, summed per column over the flange's middle."""
+    W = bright.shape[1]
+    s = frame.s
+    x0, kx, erosion_px = ax.x0, ax.kx, ax.erosion_px
+    u_scale_rel = (frame.rec.mm_per_px_std or 0.0) / s
     # seating gap: light under the flange, summed per column over the flange's middle
     h_mid = (h_bt0 - g.barrel_length_mm / 2) if math.isfinite(h_bt0) else g.flange_thickness_mm + 0.5
     xb = x0  # axis at the board
@@ -602,14 +677,6 @@ def measure_pin_silhouette(bright: np.ndarray, frame: _Frame, line: BoardLine, u
                 out.light_gap_mm = gap + k * q
                 u_meas = math.sqrt(float(np.var(light_px)) / len(ug) * 3 * s * s + (0.05 * s) ** 2 + (gap * u_scale_rel) ** 2)
                 out.u_light_gap_mm = math.hypot(u_meas, u_k * q)
-    base_h = (out.light_gap_mm if math.isfinite(out.light_gap_mm) else 0.0) + pad_top_mm
-    out.x_mm = x0 + kx * base_h
-    out.u_x_mm = math.sqrt(cov_ax[0, 0] + (base_h**2) * cov_ax[1, 1]) + 0.02 * s
-    out.px["base"] = frame.uv([[out.x_mm, base_h]])[0].tolist()
-    out.ok = True
-    return out
-
-
 
 
 def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx: float, gap: float, pad_top_mm: float,
