@@ -147,6 +147,27 @@ Limits = create_model(
 
 DEFAULT_REQUIRED = [Check.missing, Check.xy_position, Check.tilt, Check.pitch, Check.solder_in_plunger_gap, Check.solder_wicking]
 
+#: the checks each view can decide (a measurement or a cue of its own); "stack" is a microscope focus stack
+#: (mono: it sees heights, positions and pad surfaces, not the grey of solder)
+VIEW_CAN_DECIDE: dict[str, frozenset[Check]] = {
+    "top": frozenset({Check.missing, Check.xy_position, Check.tilt, Check.pitch, Check.solder_in_plunger_gap,
+                      Check.solder_wicking, Check.not_seated, Check.contact_alignment, Check.scratch, Check.oxidation}),
+    "side_back": frozenset({Check.missing, Check.tilt, Check.pitch, Check.tip_height, Check.coplanarity, Check.not_seated,
+                            Check.plunger_depression, Check.compression}),
+    "side_front": frozenset({Check.solder_wicking, Check.solder_in_plunger_gap}),
+    "stack": frozenset({Check.missing, Check.xy_position, Check.tilt, Check.pitch, Check.tip_height, Check.not_seated,
+                        Check.plunger_depression, Check.scratch, Check.oxidation, Check.warp_or_dent, Check.roughness}),
+}
+
+
+def default_required(views: list[str]) -> list[Check]:
+    """The checks a recipe requires when it does not say: the usual ones (`DEFAULT_REQUIRED`) that its views can
+    decide. A recipe with no camera views is a microscope's (focus stacks only). A check no view can make is
+    never demanded by default (it would send every good item to REVIEW); list it in ``required_checks`` to
+    have it reported as not measured."""
+    can = set().union(*(VIEW_CAN_DECIDE[v] for v in (views or ["stack"])))
+    return [c for c in DEFAULT_REQUIRED if c in can]
+
 
 class Recipe(_Strict):
     schema_version: int = 1
@@ -163,7 +184,9 @@ class Recipe(_Strict):
     pads: list[MatingPad] = Field(default_factory=list, description="pads to judge on a mating-pad board")
     limits: Limits = Field(default_factory=Limits)
     views: list[ViewName] = Field(default_factory=lambda: ["top"])
-    required_checks: list[Check] = Field(default_factory=lambda: list(DEFAULT_REQUIRED))
+    required_checks: list[Check] | None = Field(
+        default=None, description="checks that must be made (REVIEW not_measured:<check> when no view makes them); "
+                                  "default: the usual ones the recipe's views can decide (models.recipe.default_required)")
     allow_pin_registration: bool = Field(default=False, description="register on the pin pattern when fiducials are not found")
 
     @model_validator(mode="after")
@@ -180,6 +203,8 @@ class Recipe(_Strict):
             raise ValueError("a recipe with pins needs 'pin_type'")
         if not self.pins and not self.pads:
             raise ValueError("the recipe has neither pins nor pads to inspect")
+        if self.required_checks is None:
+            self.required_checks = default_required(list(self.views))
         W, D, _ = self.board.size_mm
         for p in self.pins:
             if not (0 <= p.xy_mm[0] <= W and 0 <= p.xy_mm[1] <= D):

@@ -83,3 +83,22 @@ def test_defaults():
     assert r.limits.tilt.upper == 2.0 and r.limits.tilt.guard_band_k == 2.0
     assert r.is_required(Check.tilt) and not r.is_required(Check.compression)
     assert r.key == "row7@1"
+
+
+def test_default_required_checks_are_those_the_views_can_decide():
+    """A microscope recipe (focus stacks only) does not demand solder checks its mono stacks cannot make; a top
+    view's recipe keeps them; an explicit list is kept as written."""
+    from models.decision import Check
+    from models.recipe import DEFAULT_REQUIRED, Recipe
+
+    base = {"recipe_id": "r", "board": {"id": "b", "size_mm": [20, 20, 1.6]}, "pins": [{"id": "P1", "xy_mm": [5, 5]}],
+            "pin_type": {"flange_diameter_mm": 1.4, "flange_thickness_mm": 0.3, "barrel_diameter_mm": 1.0,
+                         "barrel_length_mm": 2.0, "plunger_diameter_mm": 0.56, "plunger_protrusion_mm": 1.0,
+                         "tip_dome_radius_mm": 0.35, "tip_height_nominal_mm": 3.32}}
+    assert Recipe.from_dict(base).required_checks == DEFAULT_REQUIRED
+    micro = Recipe.from_dict({**base, "views": []}).required_checks
+    assert micro == [Check.missing, Check.xy_position, Check.tilt, Check.pitch]
+    side = Recipe.from_dict({**base, "views": ["side_back"]}).required_checks
+    assert Check.xy_position not in side and Check.tilt in side
+    explicit = Recipe.from_dict({**base, "views": [], "required_checks": ["solder_wicking"]}).required_checks
+    assert explicit == [Check.solder_wicking]

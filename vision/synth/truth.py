@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from models.recipe import DEFAULT_REQUIRED
 from vision.synth.scene import BoardScene, PinGeometry, PinState, TopCamera
 
 SCHEMA_VERSION = 1
@@ -371,7 +372,7 @@ def _f(v) -> list[float]:
 
 
 # -- recipe ----------------------------------------------------------------------------------------------
-DEFAULT_REQUIRED_CHECKS = ["missing", "xy_position", "tilt", "pitch", "solder_in_plunger_gap", "solder_wicking"]
+DEFAULT_REQUIRED_CHECKS = [c.value for c in DEFAULT_REQUIRED]
 SIDE_REQUIRED_CHECKS = ["tip_height", "not_seated", "coplanarity"]
 
 
