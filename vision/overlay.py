@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["VERDICT_RGB", "OverlayItem", "to_rgb8", "draw_items", "draw_marker", "draw_text_block", "draw_top_overlay",
-           "draw_pad_overlay"]
+__all__ = ["VERDICT_RGB", "OverlayItem", "Labels", "to_rgb8", "label_scale", "draw_items", "draw_marker", "draw_text_block",
+           "draw_top_overlay", "draw_pad_overlay"]
 
 #: outline colour per verdict (RGB)
 VERDICT_RGB = {"PASS": (40, 200, 60), "REVIEW": (255, 170, 0), "FAIL": (235, 30, 30), None: (160, 160, 160)}
@@ -60,25 +60,69 @@ def draw_marker(img: np.ndarray, uv, *, color=(0, 255, 255), size_px: float = 6.
         cv2.circle(img, _p((u, v)), int(round(size_px * (1 << _SHIFT))), color, 1, cv2.LINE_AA, _SHIFT)
 
 
-def draw_text_block(img: np.ndarray, origin_px, lines: list[str], *, color=(255, 255, 255), scale: float = 0.4) -> None:
-    """Lines of text from `origin_px` (top-left) downwards, with a dark outline so they read on any background."""
+def label_scale(img: np.ndarray) -> float:
+    """Font scale that reads at the size the image is looked at: about 1/60 of its shorter side per text line
+    (0.4 on a 480 px image, 0.8 on 1000 px), never below 0.4."""
+    return max(0.4, min(img.shape[:2]) / 1250.0)
+
+
+class Labels:
+    """Places text blocks on one image so that they do not overlap: a block that would cover one already placed
+    moves down (then up) by its own height until it is clear."""
+
+    def __init__(self, img: np.ndarray, *, scale: float | None = None) -> None:
+        self.img, self.scale = img, label_scale(img) if scale is None else scale
+        self.taken: list[tuple[int, int, int, int]] = []
+
+    def size(self, lines: list[str]) -> tuple[int, int, int]:
+        th = max(1, int(round(self.scale * 2)))
+        w = max((cv2.getTextSize(t, _FONT, self.scale, th)[0][0] for t in lines), default=0) + 6
+        step = int(round(22 * self.scale / 0.5))
+        return w, step * len(lines) + 6, step
+
+    def place(self, origin_px, lines: list[str], *, color=(255, 255, 255)) -> None:
+        H, W = self.img.shape[:2]
+        w, h, step = self.size(lines)
+        x = int(min(max(origin_px[0], 0), max(W - w, 0)))
+        y0 = int(min(max(origin_px[1], 0), max(H - h, 0)))
+        for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5):
+            y = int(min(max(y0 + k * h, 0), max(H - h, 0)))
+            r = (x, y, x + w, y + h)
+            if not any(r[0] < q[2] and q[0] < r[2] and r[1] < q[3] and q[1] < r[3] for q in self.taken):
+                break
+        self.taken.append(r)
+        draw_text_block(self.img, (x, y), lines, color=color, scale=self.scale)
+
+
+def draw_text_block(img: np.ndarray, origin_px, lines: list[str], *, color=(255, 255, 255), scale: float | None = None) -> None:
+    """Lines of text from `origin_px` (top-left) downwards on a dark box, so that they read on any background;
+    the font scale follows the image's size unless given."""
+    scale = label_scale(img) if scale is None else scale
+    th = max(1, int(round(scale * 2)))
     x, y = int(origin_px[0]), int(origin_px[1])
-    step = int(round(18 * scale / 0.4))
+    step = int(round(22 * scale / 0.5))
+    if lines:
+        w = max(cv2.getTextSize(t, _FONT, scale, th)[0][0] for t in lines) + 6
+        x1, y1 = min(x + w, img.shape[1] - 1), min(y + step * len(lines) + 6, img.shape[0] - 1)
+        if x1 > x and y1 > y:
+            roi = img[y:y1, x:x1]
+            roi[:] = (roi.astype(np.uint16) * 2 // 7).astype(np.uint8)  # darken behind the text (keeps a hint of the image)
     for i, line in enumerate(lines):
-        org = (x, y + (i + 1) * step)
-        cv2.putText(img, line, org, _FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, line, org, _FONT, scale, color, 1, cv2.LINE_AA)
+        org = (x + 3, y + (i + 1) * step)
+        cv2.putText(img, line, org, _FONT, scale, color, th, cv2.LINE_AA)
 
 
-def draw_items(img: np.ndarray, items: list[OverlayItem], *, thickness: int = 2) -> None:
-    """Outline each item by its verdict colour, mark its points, write its id and lines (in place)."""
+def draw_items(img: np.ndarray, items: list[OverlayItem], *, thickness: int = 2, labels: Labels | None = None) -> None:
+    """Outline each item by its verdict colour, mark its points, write its id and lines (in place, labels placed
+    so that they do not overlap)."""
+    labels = labels or Labels(img)
     for it in items:
         col = VERDICT_RGB.get(it.verdict, VERDICT_RGB[None])
         cv2.circle(img, _p(it.center_px), int(round(it.radius_px * (1 << _SHIFT))), col, thickness, cv2.LINE_AA, _SHIFT)
         for name, uv in it.points_px.items():
             draw_marker(img, uv, color=(0, 255, 255) if name == "tip" else (255, 0, 255), size_px=4)
         label = [f"{it.id} {it.verdict or ''}".strip(), *it.lines]
-        draw_text_block(img, (it.center_px[0] - it.radius_px, it.center_px[1] + it.radius_px), label, color=col)
+        labels.place((it.center_px[0] - it.radius_px, it.center_px[1] + it.radius_px), label, color=col)
 
 
 def draw_top_overlay(
@@ -110,9 +154,10 @@ def draw_top_overlay(
     for uv in fiducials_px or []:
         draw_marker(img, uv, color=(0, 200, 255), size_px=10)
         draw_marker(img, uv, color=(0, 200, 255), size_px=14, kind="circle")
-    draw_items(img, items)
+    labels = Labels(img)
     if header:
-        draw_text_block(img, (8, 4), header, color=(255, 255, 255), scale=0.5)
+        labels.place((8, 4), header, color=(255, 255, 255))
+    draw_items(img, items, labels=labels)
     return img
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vision.overlay import VERDICT_RGB, draw_marker, draw_text_block, to_rgb8
+from vision.overlay import VERDICT_RGB, Labels, draw_marker, to_rgb8
 
 __all__ = ["draw_side_overlay"]
 
@@ -30,6 +30,9 @@ def draw_side_overlay(image: np.ndarray, *, line_v: tuple[float, float] | None, 
     """
     img = to_rgb8(image)
     W = img.shape[1]
+    labels = Labels(img)
+    if header:
+        labels.place((8, 4), header)
     if line_v is not None:
         cv2.line(img, _p((0, line_v[0])), _p((W - 1, line_v[1])), (0, 200, 255), 1, cv2.LINE_AA, _SHIFT)
     for p in pins:
@@ -54,8 +57,7 @@ def draw_side_overlay(image: np.ndarray, *, line_v: tuple[float, float] | None, 
             cv2.line(img, _p((u - 40, v)), _p((u + 40, v)), (255, 60, 60), 1, cv2.LINE_AA, _SHIFT)
         anchor = p.get("tip") or p.get("base")
         if anchor is not None:
-            draw_text_block(img, (anchor[0] - 40, max(anchor[1] - 20 - 14 * (1 + len(p.get("lines", []))), 0)),
-                            [f"{p.get('id', '')} {p.get('verdict') or ''}".strip(), *p.get("lines", [])], color=col, scale=0.35)
-    if header:
-        draw_text_block(img, (8, 4), header, scale=0.45)
+            lines = [f"{p.get('id', '')} {p.get('verdict') or ''}".strip(), *p.get("lines", [])]
+            _, h, _ = labels.size(lines)
+            labels.place((anchor[0] - 40, anchor[1] - 20 - h), lines, color=col)
     return img

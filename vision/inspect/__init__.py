@@ -96,7 +96,8 @@ def inspect_board(inp: BoardInput) -> Inspection:
         registration={v: o.registration for v, o in outputs.items() if o.registration},
         notes=notes + [n for o in outputs.values() for n in o.notes],
     )
-    if len(outputs) > 1 and inp.overlays:  # another view may have changed verdicts: show the final ones
+    # another view may have changed verdicts, and a stack's own picture has none: show the final ones
+    if inp.overlays and (len(outputs) > 1 or any(k.startswith("stack:") for k in outputs)):
         final = {r.id: r for r in [*pin_results, *pad_results]}
         for o in outputs.values():
             if o.redraw is not None:

@@ -16,6 +16,7 @@ import numpy as np
 from vision.inspect.base import ItemView, ViewOutput, pin_geometry
 from models.errors import InputError
 from models.measurands import unmeasured
+from models.rules import evaluate_pin
 from models.measurement import Cue, Measurement
 from vision.coplanarity import fit_seating_plane
 from vision.side_overlay import draw_side_overlay
@@ -91,7 +92,8 @@ def inspect_view(inp) -> ViewOutput:
                         "side_board_line_rms_px": row.line.rms_px, "side_board_line_columns": row.line.n_columns,
                         "side_row_shift_mm": row.match.shift_mm}
     if getattr(inp, "overlays", True):
-        out.overlays = _overlays(back, front, row, pins, out)
+        out.overlays = _overlays(back, front, row, pins, out, recipe=recipe)
+    out.redraw = lambda final: _overlays(back, front, row, pins, out, final)
     out.timings_ms = {"measure": (t1 - t0) * 1e3, "total": (time.perf_counter() - t0) * 1e3}
     return out
 
@@ -168,7 +170,9 @@ def _coplanarity(out: ViewOutput, pins, seen: dict[str, SidePin]) -> None:
     out.board_measurements["coplanarity_mm"] = _m(fit.max_abs_mm, fit.u_max_abs_mm, "mm")
 
 
-def _overlays(back, front, row, pins, out: ViewOutput) -> dict[str, np.ndarray]:
+def _overlays(back, front, row, pins, out: ViewOutput, final: dict | None = None, recipe=None) -> dict[str, np.ndarray]:
+    """The side images with each pin outlined by its verdict: the board's final one from `final` ({pin id: PinResult})
+    when given, else the side view's own."""
     W = np.asarray(back).shape[1]
     items = []
     for k, p in enumerate(pins):
@@ -182,7 +186,13 @@ def _overlays(back, front, row, pins, out: ViewOutput) -> dict[str, np.ndarray]:
                          ("wicking_above_flange_mm", "wick {:.2f}")):
             if key in m and m[key].measured:
                 lines.append(fmt.format(m[key].value))
-        items.append({"id": p.id, "lines": lines, "axis": sp.edges_px.get("axis"), "dome": sp.edges_px.get("dome"),
+        res = (final or {}).get(p.id)
+        if res is None and recipe is not None:
+            iv = out.pins[p.id]
+            res = evaluate_pin(p.id, iv.measurements, iv.cues, recipe)
+        verdict = res.verdict.value if res is not None else None
+        lines += res.reasons[:2] if res is not None else []
+        items.append({"id": p.id, "verdict": verdict, "lines": lines, "axis": sp.edges_px.get("axis"), "dome": sp.edges_px.get("dome"),
                       "left": sp.edges_px.get("left"), "right": sp.edges_px.get("right"),
                       "tip": sp.px.get("tip"), "base": sp.px.get("base"), "barrel_top": sp.px.get("barrel_top"),
                       "solder": sp.solder_edge_px})

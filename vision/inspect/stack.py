@@ -122,7 +122,8 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
     _positions(recipe, found, vo, st.stage_xy_mm, src)
     if getattr(inp, "overlays", True):  # the overlay needs a full depth from focus: only when one is drawn
-        vo.overlays[src], vo.overlays[f"{src}:height"] = _pins_overlay(st, found)
+        vo.overlays[src], vo.overlays[f"{src}:height"], redraw = _pins_overlay(st, found)
+        vo.redraw = lambda final, key=src: {key: redraw(final)}
     vo.timings_ms["pins"] = (time.perf_counter() - t0) * 1e3
     return vo
 
@@ -232,31 +233,40 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
     return iv
 
 
-def _pins_overlay(st, found: list[MicroPin]) -> tuple[np.ndarray, np.ndarray]:
-    """All-in-focus image with the pins' findings, and the per-pixel height map (scale bar in mm)."""
-    import cv2
-
-    from vision.overlay import draw_marker, to_rgb8
-
+def _pins_overlay(st, found: list[MicroPin]) -> tuple[np.ndarray, np.ndarray, object]:
+    """All-in-focus picture with the pins' findings (outlined by the stack's own look: found or not), the
+    per-pixel height map (scale bar in mm), and a function that redraws the picture with the board's final
+    verdicts ``{pin id: PinResult}``."""
     r = depth_from_focus(st.images, st.z_mm, picture="pyramid", **PIN_DFF)
-    img = to_rgb8(r.all_in_focus)
+    height = height_map_picture(r, vmin=float(st.z_mm[1]), vmax=float(st.z_mm[-2]), unit="mm")
+    return _draw_pins(r.all_in_focus, found), height, lambda final: _draw_pins(r.all_in_focus, found, final)
+
+
+def _draw_pins(picture: np.ndarray, found: list[MicroPin], final: dict | None = None) -> np.ndarray:
+    from vision.overlay import VERDICT_RGB, Labels, draw_marker, to_rgb8
+
+    img = to_rgb8(picture)
+    labels = Labels(img)
     for mp in found:
         if not math.isfinite(mp.center_px[0]):
             continue
-        draw_marker(img, mp.center_px, color=(255, 60, 60) if mp.ok else (255, 170, 0))
+        res = (final or {}).get(mp.id)
+        verdict = res.verdict.value if res is not None else None
+        col = VERDICT_RGB[verdict] if verdict else ((60, 200, 255) if mp.ok else VERDICT_RGB["REVIEW"])
+        draw_marker(img, mp.center_px, color=col, size_px=8)
         if math.isfinite(mp.barrel_center_px[0]):
-            draw_marker(img, mp.barrel_center_px, color=(60, 200, 255))
-        txt = [mp.id]
+            draw_marker(img, mp.barrel_center_px, color=(255, 0, 255), size_px=6)
+        txt = [f"{mp.id} {verdict or ''}".strip()]
         if mp.ok:
             txt.append(f"tip {mp.apex_z_mm:.3f} mm")
             if math.isfinite(mp.tilt_deg):
                 txt.append(f"tilt {mp.tilt_deg:.2f} deg")
         else:
             txt.append(mp.reason[:40])
-        for i, t in enumerate(txt):
-            cv2.putText(img, t, (int(mp.center_px[0]) + 12, int(mp.center_px[1]) - 10 + 12 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 0), 1, cv2.LINE_AA)
-    # smooth gold has little texture: most pin pixels are flagged (grey); the rims and edges carry heights
-    return img, height_map_picture(r, vmin=float(st.z_mm[1]), vmax=float(st.z_mm[-2]), unit="mm")
+        if res is not None and res.reasons:
+            txt += res.reasons[:2]
+        labels.place((mp.center_px[0] + 12, mp.center_px[1] - 10), txt, color=col)
+    return img
 
 
 # -- pads ------------------------------------------------------------------------------------------
