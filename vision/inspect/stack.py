@@ -38,6 +38,7 @@ from models.pin_geometry import PinGeometry
 from vision.heightmap_view import height_map_picture
 from vision.inspect.pitch import norm_u, pitches
 from vision.params import PARAMS
+from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
@@ -149,7 +150,7 @@ def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> t
         return float("nan"), float("nan"), n
     phis = np.asarray(phis)
     theta = float(np.median(phis))
-    spread = 1.4826 * float(np.median(np.abs(phis - theta))) if n >= 3 else 0.5 * float(np.ptp(phis))
+    spread = robust_sigma(phis, center=theta) if n >= 3 else 0.5 * float(np.ptp(phis))
     return theta, math.hypot(spread, float(np.sqrt(np.mean(np.square(floors))))) / math.sqrt(n), n
 
 
