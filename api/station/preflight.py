@@ -14,10 +14,8 @@ anything (a form without a serial; a submission naming an image that cannot exis
   which may only submit: a submission with the station's ``recipe_id`` and ``calibrations`` and an
   ``image_set`` naming an all-zero sha256 that no image has. The service answers 422 with the first
   thing it does not know: ``unknown-recipe``, ``view-not-in-recipe``, ``unknown-calibration`` /
-  ``no-calibration``, or, when it knows all of those it checks before images, ``unknown-image``.
-  Calibrations a station key cannot confirm this way are reported as not checked (a board refused
-  for them is then held, the station goes into fault with the reason, and it is re-sent once the
-  record is uploaded).
+  ``no-calibration`` (the service resolves the records before it looks at images), or, when it knows
+  all of those, ``unknown-image``.
 """
 
 from __future__ import annotations
@@ -118,9 +116,7 @@ def check_service(client: httpx.Client, *, station_id: str, recipe_id: str | Non
         if r.status_code == 422 and slug in FIXABLE:
             pf.fail(f"the service refuses the station's boards ({slug}): {detail}")
         elif r.status_code == 422 and slug == "unknown-image":
-            if calibrations:
-                pf.notes.append("calibration records not checked at start: a station key may not read them "
-                                "(a board refused for one is held and re-sent once it is uploaded)")
+            pass  # the service knows the recipe and every calibration record: only the (impossible) image is missing
         elif r.status_code < 300:  # cannot happen: no image has that sha256
             pf.notes.append(f"start-up probe unexpectedly accepted ({r.status_code})")
         else:

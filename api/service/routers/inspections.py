@@ -122,6 +122,9 @@ def submit_inspection(
                            f"recipe {recipe.recipe_id}@{recipe.version} has no {missing[0]!r} view; it provides {recipe.body.get('views', ['top'])}",
                            field=missing[0])
 
+    # the records first (database lookups): a station's start-up probe learns what the service lacks before images
+    cal_rows = {key: resolve_calibration(s, key, station_id, cal_refs.get(key)) for key in sorted({calibration_key(v) for v in views})}
+
     limit = state.settings.max_upload_bytes
     files: dict[str, dict] = {}
     blobs: dict[str, tuple[bytes, str]] = {}
@@ -152,8 +155,7 @@ def submit_inspection(
 
     cals = {}
     recipe_doc = None
-    for key in sorted({calibration_key(v) for v in views}):
-        c = resolve_calibration(s, key, station_id, cal_refs.get(key))
+    for key, c in cal_rows.items():
         cals[key] = {"camera_id": c.camera_id, "version": c.version}
         ref = f"{c.camera_id}@{c.version}"
         try:

@@ -84,8 +84,8 @@ def test_start_up_check_names_each_cause_and_held_boards_go_once_it_is_fixed(tmp
     assert not pf.ok and "recipe" in pf.reason and "no calibration record of camera 'TOP_SYN'" in pf.reason
 
     assert eng.post("/v1/recipes", json=yaml.safe_load((board / "recipe.yaml").read_text())).status_code == 201
-    pf = preflight(cfg, r)  # station key: the recipe is known now; the calibration cannot be read with this role
-    assert pf.ok and any("calibration records not checked" in n for n in pf.notes)
+    pf = preflight(cfg, r)  # station key: the recipe is known now; the service resolves records before images
+    assert not pf.ok and "unknown-calibration" in pf.reason and "TOP_SYN" in pf.reason and "recipe" not in pf.reason
     pf = preflight(station_cfg(tmp_path, board, srv.url, keys["engineer"]), r)
     assert not pf.ok and "no calibration record of camera 'TOP_SYN'" in pf.reason and "recipe" not in pf.reason
 
