@@ -6,9 +6,8 @@ Pixel convention: OpenCV (u, v) = (column, row), integers at pixel centres. Radi
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -31,8 +30,9 @@ class PinTopFit:
     dome: CircleFit
     roi_origin: np.ndarray
     gray: np.ndarray  # the ROI luminance used (for cues)
-    coarse_px: np.ndarray | None = None  # where the pin pattern matched best
-    match_score: float = 0.0  # contrast of that match: bright barrel-top ring minus dark bore (grey levels)
+    coarse_px: np.ndarray | None = None  # where the vote for the flange rim peaked
+    match_score: float = 0.0  # that peak's height over the ROI's mean vote
+    unreliable: list[str] = field(default_factory=list)  # failed self-checks, "flange_fit: why" (`check_pin_fits`)
 
 
 def fit_pins_top(
@@ -46,8 +46,9 @@ def fit_pins_top(
     barrel_length_px: float | None = None,
     dome_above_barrel_px: float | None = None,
     bore_clearance_px: float = 3.0,
+    mm_per_px: float | None = None,
 ) -> list[PinTopFit]:
-    """Fit the barrel-top rim, the flange-top rim and the dome highlight of every pin of a board.
+    """Fit the barrel-top rim, the flange-top rim and the dome highlight of every pin of a board, and check them.
 
     Parameters
     ----------
@@ -55,123 +56,59 @@ def fit_pins_top(
     guesses_px : (N, 2) nominal pad centres (u, v) in the image.
     flange_r_px, barrel_r_px, plunger_r_px : expected radii (px).
     search_px : how far a pin may lie from its guess (position error + tilt lean), px.
-    barrel_length_px : flange top -> barrel top, axial (px); with `dome_above_barrel_px` (barrel top ->
-        dome sphere centre) it predicts where the flange centre lies from the barrel-to-dome lean, so
-        the flange search band can stay narrow on a leaning pin.
-    bore_clearance_px : radial gap between plunger and barrel bore (px).
+    barrel_length_px : flange top -> barrel top, axial (px): how far the barrel top may lie from the
+        flange centre (`MAX_LEAN_DEG`).
+    dome_above_barrel_px : unused (kept for callers).
+    bore_clearance_px : unused (kept for callers).
+    mm_per_px : the scale, for the rims' radius bands (`check_pin_fits`); None: 10 um/px.
 
-    Order: the pin pattern (bright barrel-top ring around the dark bore) is matched; the barrel-top
-    rim is the innermost strong falling edge near its radius (on a leaning pin the flange rim runs
-    just outside it); the dome highlight is searched inside the plunger; the flange rim is searched
-    around the centre the lean predicts, wide then narrow. The edge fits of all pins run together
-    (`radial_edge_circles`).
+    Order: a vote along the gradients for circles of the flange's radius (`_hough_votes`, blind to
+    which side is bright) finds each flange within `search_px` of its guess; the barrel top is the
+    best vote for its radius within the largest lean of it, refined as the innermost strong falling
+    edge near its radius (on a leaning pin the flange rim runs just outside it); the dome highlight
+    is searched inside the plunger; the flange rim is fitted in a narrow band around its vote. The
+    edge fits of all pins run together (`radial_edge_circles`). Each pin's ``unreliable`` lists the
+    self-checks its fits failed (`check_pin_fits`).
     """
+    mm_per_px = mm_per_px or 0.01
     guesses = np.asarray(guesses_px, float).reshape(-1, 2)
     half = int(math.ceil(flange_r_px + search_px + 6))
     S = 2 * half + 1
     stack, origins = gray_rois(image, guesses, half)
     rois = [(stack[i * S:(i + 1) * S], o) for i, o in enumerate(origins)]
-    c1, scores = _coarse_centres(stack, S, guesses - origins, barrel_r_px, plunger_r_px + bore_clearance_px, search_px,
-                                 plunger_r_px)
-    coarse = list(zip(c1, scores))
+    # where the flange rim (the largest circle of the pin's own) and the barrel-top rim are: a vote that
+    # knows their radii (the pad rim, the fillet and the bore have other radii, so their votes spread)
+    k = 2 if barrel_r_px >= 24 else 1  # half resolution while the barrel keeps >= 12 px of radius
+    acc_f, acc_b = _hough_votes(stack, S, (flange_r_px, barrel_r_px), k=k)
+    c1, scores = _acc_peaks(acc_f, guesses - origins, search_px, k=k)
+    # the barrel top sits within the largest lean searched of the flange's centre
+    lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(MAX_LEAN_DEG)) + 2.0 * k
+    cb0, _ = _acc_peaks(acc_b, c1, lean_px, k=k)
     band_b = max(3.0, 0.12 * barrel_r_px)
-    barrels = radial_edge_circles(stack, S, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
-    cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, c1)]).reshape(-1, 2)
+    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
+    cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, cb0)]).reshape(-1, 2)
     domes = dome_centres(stack, S, cb, 0.8 * plunger_r_px)
-    cf = cb.copy()
-    if barrel_length_px and dome_above_barrel_px:
-        max_lean = math.sin(math.radians(8.0))
-        for i, (b, d) in enumerate(zip(barrels, domes)):
-            if b.ok and d.ok:
-                lean = (d.center_px - cb[i]) / dome_above_barrel_px
-                n = float(np.hypot(*lean))
-                if n > max_lean:
-                    lean = lean * (max_lean / n)
-                cf[i] = cb[i] - lean * barrel_length_px
-    # a wide first pass (the prediction can be off by a few px), then a narrow one from its centre
-    wide = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0)
-    cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, cf)]).reshape(-1, 2)
-    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
+    # the vote's peak is within ~2 px of the flange centre: a narrow band keeps the pad and fillet rims out
+    band_f = max(4.0, 0.1 * flange_r_px)
+    wide = radial_edge_circles(stack, S, c1, flange_r_px - 0.5, polarity="falling", band_px=band_f, refine=0)
+    cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, c1)]).reshape(-1, 2)
+    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=band_f)
     out = []
-    for i, ((g, o), (cc, score)) in enumerate(zip(rois, coarse)):
+    for i, ((g, o), cc, score) in enumerate(zip(rois, c1, scores)):
         for f in (barrels[i], flanges[i], domes[i]):
             if f.ok:
                 f.center_px = f.center_px + o
-        out.append(PinTopFit(flange=flanges[i], barrel=barrels[i], dome=domes[i], roi_origin=o, gray=g,
-                             coarse_px=cc + o, match_score=score))
+        fit = PinTopFit(flange=flanges[i], barrel=barrels[i], dome=domes[i], roi_origin=o, gray=g,
+                        coarse_px=cc + o, match_score=float(score))
+        fit.unreliable = check_pin_fits(fit, flange_r_px=flange_r_px, barrel_r_px=barrel_r_px,
+                                        barrel_length_px=barrel_length_px, mm_per_px=mm_per_px, n_rays=N_RAYS)
+        out.append(fit)
     return out
 
 
 def fit_pin_top(image: np.ndarray, guess_px, **kw) -> PinTopFit:
     """`fit_pins_top` for one pin: `guess_px` (2,), the same keyword options."""
     return fit_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]
-
-
-@functools.lru_cache(maxsize=32)
-def _pin_template(r_px: float, r_bore_px: float, r_plunger_px: float) -> np.ndarray:
-    """Zero-sum template of a pin top seen from above: the bright barrel-top annulus
-    (``r_bore < r < r_px``) around the dark bore gap (``r_plunger < r < r_bore``). The plunger
-    itself is left out (0): its look depends on the light (highlight, bright walls under a ring light)."""
-    size = 2 * int(math.ceil(r_px + 2)) + 1
-    c = (size - 1) / 2
-    yy, xx = np.mgrid[0:size, 0:size]
-    rr = np.hypot(xx - c, yy - c)
-    ring = (rr > r_bore_px + 0.5) & (rr < r_px - 1.0)
-    bore = (rr >= max(r_plunger_px - 0.5, 0.0)) & (rr <= r_bore_px + 0.5)
-    tpl = np.zeros((size, size), np.float32)
-    tpl[ring] = 1.0 / max(ring.sum(), 1)
-    tpl[bore] = -1.0 / max(bore.sum(), 1)
-    return tpl
-
-
-def _coarse_centres(stack: np.ndarray, roi_px: int, c0: np.ndarray, r_px: float, r_bore_px: float, search_px: float,
-                    r_plunger_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Where the pin-top pattern matches best in each of the N ROIs of `stack` (N * roi_px, roi_px), within
-    `search_px` of its `c0` (N, 2): centres (N, 2) with a parabolic subpixel peak, and match contrasts (N,).
-
-    One correlation over the whole stack with `_pin_template` (zero-sum, so the local brightness
-    does not matter), at half resolution while the bore stays >= 8 px in radius.
-    """
-    N = len(c0)
-    k = 2 if r_bore_px >= 16 else 1
-    if k == 2:  # pad each ROI to an even size so that halving keeps the ROIs apart
-        S2 = roi_px + (roi_px % 2)
-        st = stack.reshape(N, roi_px, roi_px)
-        if S2 != roi_px:  # replicate the last row and column (np.pad's "edge", without its overhead)
-            padded = np.empty((N, S2, S2), stack.dtype)
-            padded[:, :roi_px, :roi_px] = st
-            padded[:, roi_px, :roi_px] = st[:, -1]
-            padded[:, :, roi_px] = padded[:, :, roi_px - 1]
-            st = padded
-        small = cv2.pyrDown(np.ascontiguousarray(st.reshape(N * S2, S2)))
-        h2 = S2 // 2
-    else:
-        small, h2 = stack, roi_px
-    tpl = _pin_template(r_px / k, r_bore_px / k, r_plunger_px / k)
-    res = cv2.matchTemplate(small, tpl, cv2.TM_CCORR)
-    T = tpl.shape[0]
-    hh = h2 - T + 1
-    ww = res.shape[1]
-    rows = (np.arange(N)[:, None] * h2 + np.arange(hh)[None, :])  # (N, hh): each ROI's own result rows
-    R = res[rows]  # (N, hh, ww)
-    off = (T - 1) / 2
-    sh = 0.5 if k == 2 else 0.0  # pyrDown: small pixel x covers full-res 2x .. 2x+1, centre at 2x + 0.5
-    uu = k * (np.arange(ww) + off) + sh
-    vv = k * (np.arange(hh) + off) + sh
-    d2 = (uu[None, None, :] - c0[:, 0, None, None]) ** 2 + (vv[None, :, None] - c0[:, 1, None, None]) ** 2
-    R = np.where(d2 <= search_px**2, R, -np.inf)
-    flat = R.reshape(N, -1).argmax(1)
-    v, u = flat // ww, flat % ww
-    i = np.arange(N)
-    best = R[i, v, u]
-    um, up = R[i, v, np.maximum(u - 1, 0)], R[i, v, np.minimum(u + 1, ww - 1)]
-    vm, vp = R[i, np.maximum(v - 1, 0), u], R[i, np.minimum(v + 1, hh - 1), u]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den_u, den_v = um - 2 * best + up, vm - 2 * best + vp
-        du = np.where(np.isfinite(den_u) & (den_u < 0) & (u > 0) & (u < ww - 1), 0.5 * (um - up) / den_u, 0.0)
-        dv = np.where(np.isfinite(den_v) & (den_v < 0) & (v > 0) & (v < hh - 1), 0.5 * (vm - vp) / den_v, 0.0)
-    centres = np.column_stack([k * (u + np.nan_to_num(du) + off) + sh, k * (v + np.nan_to_num(dv) + off) + sh])
-    return centres, best.astype(float)
 
 
 # -- one pin, pixels to board-frame numbers ----------------------------------------------------------------
@@ -211,6 +148,25 @@ U_FLOOR_BARREL_PX = 0.5
 U_FLOOR_DOME_PX = 0.25
 #: a barrel-top centre farther than this (px) from the flange-dome axis is left out of the axis fit
 BARREL_OUTLIER_PX = 1.5
+#: the largest tilt whose barrel top is searched for around the flange (deg); a pin leaning more is far
+#: outside any tilt limit, and its fits are reported unreliable rather than trusted
+MAX_LEAN_DEG = 12.0
+#: rays of the radial edge fits (`radial_edge_circles`' default)
+N_RAYS = 72
+#: self-checks of a rim fit (`check_pin_fits`). The rim a top camera sees is the top face's outline,
+#: inside the nominal radius by the part's broken edge: rendered-dev (144 pins, 2 types, 2 scales, 5 masks)
+#: sees the flange at 0.96-0.99 and the barrel top at 0.91-0.95 of nominal (0.01-0.04 mm in); a turned
+#: part's deburred edge is 0.02-0.06 mm. The band is [r - RIM_EDGE_BREAK_MM, r + RIM_OVERSIZE_MM] widened
+#: by RIM_BLUR_PX for blur and the fit (sensor blur sigma <= 1 px).
+RIM_EDGE_BREAK_MM = 0.06
+RIM_OVERSIZE_MM = 0.02
+RIM_BLUR_PX = 1.5
+#: a rim found on fewer rays than this share is not trusted (correct rims: 56-72 of 72 on rendered-dev,
+#: the lowest under wicked solder)
+RIM_MIN_INLIER_FRACTION = 0.5
+#: an edge wandering more than this share of its radius (RMS) is not that circle (correct rims: <= 0.04
+#: of the flange radius, the worst under solder on the flange; unsoldered <= 0.01)
+RIM_MAX_RMS_REL = 0.06
 
 
 @dataclass(frozen=True)
@@ -308,7 +264,7 @@ def measure_pins_top(
                             plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s,
                             barrel_length_px=g.barrel_length_mm / s,
                             dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s,
-                            bore_clearance_px=g.bore_clearance_mm / s)
+                            bore_clearance_px=g.bore_clearance_mm / s, mm_per_px=s)
     feats = (("flange", g.h_flange_top_mm, U_FLOOR_FLANGE_PX), ("barrel", g.h_barrel_top_mm, U_FLOOR_BARREL_PX),
              ("dome", g.h_dome_centre_mm, U_FLOOR_DOME_PX))
     # every fitted centre to mm at once, with the local Jacobian (central differences, 1 px)
@@ -330,6 +286,9 @@ def measure_pins_top(
                     detail=pres.detail, fits=fits)
         out.append(pt)
         if not pres.present:
+            continue
+        if fits.unreliable:  # a fit that failed its own check gives no number (the item goes to REVIEW)
+            pt.reason = "; ".join(f"unreliable:{b}" for b in fits.unreliable)
             continue
         pts = {}
         for j, (name, h, _) in enumerate(feats):
@@ -374,3 +333,108 @@ def measure_pins_top(
 def measure_pin_top(image: np.ndarray, guess_px, **kw) -> PinTop:
     """`measure_pins_top` for one pin at `guess_px` (2,), the same keyword options."""
     return measure_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]
+
+
+def _pyr_half(stack: np.ndarray, N: int, roi_px: int) -> tuple[np.ndarray, int]:
+    """Halve N stacked square ROIs (N * roi_px, roi_px) with cv2.pyrDown, padding each to an even size
+    (replicating its last row and column) so that the halves stay apart; returns the stack and its ROI size."""
+    S2 = roi_px + (roi_px % 2)
+    st = stack.reshape(N, roi_px, roi_px)
+    if S2 != roi_px:
+        padded = np.empty((N, S2, S2), stack.dtype)
+        padded[:, :roi_px, :roi_px] = st
+        padded[:, roi_px, :roi_px] = st[:, -1]
+        padded[:, :, roi_px] = padded[:, :, roi_px - 1]
+        st = padded
+    return cv2.pyrDown(np.ascontiguousarray(st.reshape(N * S2, S2))), S2 // 2
+
+
+
+def _hough_votes(stack: np.ndarray, roi_px: int, radii_px: tuple[float, ...], *, k: int = 1) -> list[np.ndarray]:
+    """Votes for the centres of circles of known radii in each of N stacked square ROIs (N * roi_px, roi_px).
+
+    Every strong-gradient pixel (at least a fifth of its ROI's strongest) votes at distance r from
+    itself along +/- its gradient direction -- both signs, since which side of a rim is bright depends
+    on the mask colour and the lights -- weighted by the square root of its gradient (a few glints
+    must not outvote a rim). The pixels of a rim of radius r pile their votes on its centre; circles
+    of other radii (pad rim, fillet, bore) spread theirs over a ring |r' - r| wide. Returns one
+    (N, h, h) accumulator per radius, smoothed by a one-pixel Gaussian; `k` = 2 votes at half resolution.
+    """
+    N = len(stack) // roi_px
+    small, h = _pyr_half(stack, N, roi_px) if k == 2 else (stack, roi_px)
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    mag = cv2.magnitude(gx, gy).reshape(N, h, h)
+    mag[:, :1], mag[:, -1:], mag[:, :, :1], mag[:, :, -1:] = 0, 0, 0, 0  # the Sobel crossed into the next ROI
+    thr = 0.2 * mag.reshape(N, -1).max(1)
+    roi, vv, uu = np.nonzero(mag > thr[:, None, None])
+    m = mag[roi, vv, uu]
+    ux = gx.reshape(N, h, h)[roi, vv, uu] / m
+    uy = gy.reshape(N, h, h)[roi, vv, uu] / m
+    w = np.sqrt(m)
+    out = []
+    for r in radii_px:
+        acc = np.zeros(N * h * h)
+        for sgn in (1.0, -1.0):
+            pu = np.rint(uu + sgn * (r / k) * ux).astype(np.intp)
+            pv = np.rint(vv + sgn * (r / k) * uy).astype(np.intp)
+            ok = (pu >= 0) & (pu < h) & (pv >= 0) & (pv < h)
+            acc += np.bincount((roi[ok] * h + pv[ok]) * h + pu[ok], weights=w[ok], minlength=N * h * h)
+        out.append(cv2.GaussianBlur(acc.reshape(N * h, h).astype(np.float32), (0, 0), 1.0).reshape(N, h, h))
+    return out
+
+
+def _acc_peaks(acc: np.ndarray, c0: np.ndarray, search_px, *, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The highest vote of each accumulator (N, h, h) within `search_px` (scalar or (N,)) of `c0` (N, 2), in
+    full-resolution ROI coordinates with a parabolic subpixel step, and its height over the ROI's mean vote (N,)."""
+    N, h, _ = acc.shape
+    sh = 0.5 if k == 2 else 0.0  # pyrDown: small pixel x covers full-res 2x .. 2x+1, centre at 2x + 0.5
+    grid = k * np.arange(h) + sh
+    c0 = np.asarray(c0, float).reshape(-1, 2)
+    rad = np.broadcast_to(np.asarray(search_px, float), (N,))
+    d2 = (grid[None, None, :] - c0[:, 0, None, None]) ** 2 + (grid[None, :, None] - c0[:, 1, None, None]) ** 2
+    mean = acc.reshape(N, -1).mean(1) + 1e-9
+    A = np.where(d2 <= np.maximum(rad, k)[:, None, None] ** 2, acc, -np.inf)
+    flat = A.reshape(N, -1).argmax(1)
+    v, u = flat // h, flat % h
+    i = np.arange(N)
+    best = A[i, v, u]
+    um, up = A[i, v, np.maximum(u - 1, 0)], A[i, v, np.minimum(u + 1, h - 1)]
+    vm, vp = A[i, np.maximum(v - 1, 0), u], A[i, np.minimum(v + 1, h - 1), u]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den_u, den_v = um - 2 * best + up, vm - 2 * best + vp
+        du = np.where(np.isfinite(den_u) & (den_u < 0), 0.5 * (um - up) / den_u, 0.0)
+        dv = np.where(np.isfinite(den_v) & (den_v < 0), 0.5 * (vm - vp) / den_v, 0.0)
+    centres = np.column_stack([k * (u + np.clip(np.nan_to_num(du), -0.5, 0.5)) + sh,
+                               k * (v + np.clip(np.nan_to_num(dv), -0.5, 0.5)) + sh])
+    return centres, (best / mean).astype(float)
+
+
+def check_pin_fits(fit: PinTopFit, *, flange_r_px: float, barrel_r_px: float, barrel_length_px: float | None,
+                   mm_per_px: float, n_rays: int = N_RAYS) -> list[str]:
+    """The self-checks of one pin's rim fits against what the recipe and the calibration predict.
+
+    Returns the failed checks, each ``"<fit>_fit: why"`` (empty: the fits are consistent). Checked:
+    each rim's radius against the pin type's (`RIM_RADIUS_TOL_REL` / `RIM_RADIUS_TOL_PX`), the share of
+    rays that found the rim (`RIM_MIN_INLIER_FRACTION`), its residual (`RIM_MAX_RMS_REL`), and the
+    barrel top lying within the largest searched lean (`MAX_LEAN_DEG`) of the flange's centre.
+    A missing rim is not reported here (presence decides about it).
+    """
+    bad = []
+    for name, f, r_exp in (("flange", fit.flange, flange_r_px), ("barrel", fit.barrel, barrel_r_px)):
+        if not f.ok:
+            continue
+        lo = r_exp - RIM_EDGE_BREAK_MM / mm_per_px - RIM_BLUR_PX
+        hi = r_exp + RIM_OVERSIZE_MM / mm_per_px + RIM_BLUR_PX
+        if not lo <= f.radius_px <= hi:
+            bad.append(f"{name}_fit: radius {f.radius_px:.1f} px, the pin type gives {lo:.1f}-{hi:.1f} px")
+        elif f.n_points < RIM_MIN_INLIER_FRACTION * n_rays:
+            bad.append(f"{name}_fit: rim found on {f.n_points} of {n_rays} rays")
+        elif f.rms_px > RIM_MAX_RMS_REL * r_exp:
+            bad.append(f"{name}_fit: edge residual {f.rms_px:.2f} px > {RIM_MAX_RMS_REL * r_exp:.2f} px")
+    if fit.flange.ok and fit.barrel.ok:
+        lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(MAX_LEAN_DEG))
+        d = float(np.hypot(*(fit.barrel.center_px - fit.flange.center_px)))
+        if d > lean_px:
+            bad.append(f"flange_fit: barrel top {d:.1f} px off the flange centre, more than a {MAX_LEAN_DEG:g} deg lean ({lean_px:.1f} px)")
+    return bad

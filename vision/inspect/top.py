@@ -236,7 +236,7 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: TopP
     if not pt.present:
         return iv
     if pt.axis is None or not pt.axis.ok:
-        why = f"pin fit failed: {pt.reason or 'no rim found'}"
+        why = pt.reason if pt.reason.startswith("unreliable:") else f"pin fit failed: {pt.reason or 'no rim found'}"
         iv.measurements.update(unmeasured(("xy_error_mm", "tilt_deg", "pitch_error_mm"), why))
         return iv
     ax = pt.axis
