@@ -15,9 +15,11 @@ import numpy as np
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from vision.subpixel.circles import CircleFit, gray_roi, radial_edge_circles
+from vision.subpixel.hough import circle_votes, local_peaks
 
 __all__ = ["Registration", "rigid_fit", "find_fiducial", "find_fiducials", "register_board", "nominal_pose", "register_top",
-           "register_on_pattern", "robust_rigid_fit", "fiducials_in_view"]
+           "register_on_pattern", "robust_rigid_fit", "fiducials_in_view",
+           "check_pin_pattern_scale"]
 
 
 @dataclass
@@ -184,6 +186,59 @@ def _raw_gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarra
     return g, np.array([u0, v0], float)
 
 
+#: fiducial self-checks. Radius band: the dot's diameter on the board is etched to about +-0.05 mm (IPC
+#: class 2 feature tolerance), widened by blur and the fit (sensor blur sigma <= 1 px: 1.5 px).
+FIDUCIAL_DIAMETER_TOL_MM = 0.05
+FIDUCIAL_BLUR_PX = 1.5
+#: a fitted fiducial whose edge wanders more than this share of its radius (RMS) is not a round dot
+FIDUCIAL_MAX_RMS_REL = 0.06
+#: the fiducials' layout must match the recipe's to this RMS (mm): features of one copper layer sit within
+#: +-0.025 mm of their design (fabrication), the calibrated scale is good to ~0.1 % (0.015 mm over 15 mm)
+FIDUCIAL_RESIDUAL_MAX_MM = 0.03
+#: registration on the pin pattern: its fitted scale must agree with the calibration's within this share.
+#: Good pins scatter <= 0.06 mm (marginal placement) about their pads, which moves the scale of a fit over
+#: a >= 2 mm pattern by < 3 %; a calibration for another lens is >= 5 % off.
+PIN_PATTERN_SCALE_TOL = 0.03
+
+
+def _check_fiducial(fit: CircleFit, r_px: float, mpp: float, size_px: tuple[int, int]) -> str:
+    """Why a fiducial fit is not to be used ('' when it is): radius off, edge not round, or cut by the image edge."""
+    if not fit.ok:
+        return fit.reason
+    w, h = size_px
+    tol = 0.5 * FIDUCIAL_DIAMETER_TOL_MM / mpp + FIDUCIAL_BLUR_PX
+    (u, v), r = fit.center_px, fit.radius_px
+    if min(u - r, v - r, w - 1 - u - r, h - 1 - v - r) < -0.5:
+        return f"the dot at ({u:.0f}, {v:.0f}) px is cut by the image edge"
+    if abs(r - r_px) > tol:
+        return f"the dot found has a radius of {r:.1f} px where the recipe gives {r_px:.1f} +- {tol:.1f} px"
+    if fit.rms_px > FIDUCIAL_MAX_RMS_REL * r_px:
+        return f"the dot's edge is not round (residual {fit.rms_px:.1f} px)"
+    return ""
+
+
+def _register_on_fits(record: CalibrationRecord, fid: np.ndarray, fits: list[CircleFit]) -> Registration:
+    """Rigid board -> plane fit on fitted fiducial centres; InputError when their layout disagrees with the recipe."""
+    mpp = record.scale_mm_per_px()
+    plane_pts = np.array([record.pixel_to_plane(fit.center_px) for fit in fits]).reshape(-1, 2)
+    u_pt = max(f.u_center_px for f in fits) * mpp
+    reg = rigid_fit(fid, plane_pts, u_point_mm=u_pt)
+    reg.points_px = [f.center_px.tolist() for f in fits]
+    reg.method = "fiducials"
+    # the fiducials' layout must agree with the recipe at the calibration's scale: a foreign dot, a wrong
+    # recipe or a calibration for another magnification shows here
+    limit = math.hypot(FIDUCIAL_RESIDUAL_MAX_MM, 3 * u_pt)
+    if reg.residual_rms_mm > limit:
+        i, j = np.triu_indices(len(fid), 1)
+        d_nom = np.hypot(*(fid[j] - fid[i]).T).sum()
+        d_meas = np.hypot(*(plane_pts[j] - plane_pts[i]).T).sum()
+        raise InputError(
+            f"the fiducials found do not match the recipe's layout (residual {reg.residual_rms_mm:.3f} mm, spacing "
+            f"{d_meas / d_nom:.4f} x the recipe's at the calibration's scale): a mistaken dot, or a wrong recipe or calibration"
+        )
+    return reg
+
+
 def register_board(
     image: np.ndarray,
     record: CalibrationRecord,
@@ -194,7 +249,9 @@ def register_board(
     max_shift_mm: float = 1.5,
     max_rotation_deg: float = 6.0,
 ) -> tuple[Registration, list[CircleFit]]:
-    """Find every fiducial and fit board -> plane. Raises InputError naming the fiducial not found."""
+    """Find every fiducial and fit board -> plane. Raises InputError naming the fiducial not found, the
+    check its fit failed (radius, roundness, cut by the image edge) or the layout that disagrees with the
+    recipe and the calibration (`FIDUCIAL_RESIDUAL_MAX_MM`)."""
     fid = np.asarray(fiducials_mm, float).reshape(-1, 2)
     if len(fid) < 2:
         raise InputError("the recipe has fewer than two fiducials; add them or set allow_pin_registration: true")
@@ -205,43 +262,35 @@ def register_board(
     search_px = (max_shift_mm + levers * math.sin(math.radians(max_rotation_deg))) / mpp
     fits = find_fiducials(image, record.plane_to_pixel(guess.board_to_plane(fid)).reshape(-1, 2), radius_px=r_px,
                           search_px=search_px)
+    size = (image.shape[1], image.shape[0])
     for f, fit in zip(fid, fits):
-        if not fit.ok:
+        why = _check_fiducial(fit, r_px, mpp, size)
+        if why:
             raise InputError(
-                f"fiducial at board ({f[0]:.2f}, {f[1]:.2f}) mm not found: {fit.reason}; "
+                f"fiducial at board ({f[0]:.2f}, {f[1]:.2f}) mm not found: {why}; "
                 "check that a board is under the camera and that recipe and calibration match it"
             )
-    plane_pts = [record.pixel_to_plane(fit.center_px) for fit in fits]
-    u_pt = max(f.u_center_px for f in fits) * mpp
-    reg = rigid_fit(fid, np.array(plane_pts), u_point_mm=u_pt)
-    reg.points_px = [f.center_px.tolist() for f in fits]
-    reg.method = "fiducials"
-    # fiducial spacing must agree with the recipe: a wrong recipe or a foreign dot shows here
-    if reg.residual_rms_mm > max(0.1, 10 * u_pt):
-        raise InputError(
-            f"the fiducials found do not match the recipe's layout (residual {reg.residual_rms_mm:.3f} mm); "
-            "check the recipe's fiducial positions and the calibration scale"
-        )
-    return reg, fits
+    return _register_on_fits(record, fid, fits), fits
 
 
-def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_score: float = 0.45) -> np.ndarray:
-    """Centres (N, 2) px (coarse, about one downsampled pixel) of bright round disks of `radius_px`.
+def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_rel: float = 0.3) -> np.ndarray:
+    """Centres (N, 2) px (to about one vote pixel) of circles of `radius_px` in a whole image, strongest first.
 
-    Normalised correlation with a disk-on-dark template on a downsampled copy, so it costs
-    little on a whole frame.
+    A vote along the gradient (`vision.subpixel.hough.circle_votes`, blind to which side is bright) on a
+    copy downsampled while the circle keeps >= 12 px of radius; peaks at least a radius apart and at least
+    `min_rel` of the strongest.
     """
-    k = max(1, int(radius_px // 8))
     g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    small = cv2.resize(g, (g.shape[1] // k, g.shape[0] // k), interpolation=cv2.INTER_AREA).astype(np.float32)
-    r = radius_px / k
-    size = int(2 * math.ceil(1.4 * r) + 1)
-    tpl = np.zeros((size, size), np.float32)
-    cv2.circle(tpl, (size // 2, size // 2), int(round(r)), 1.0, -1)
-    res = cv2.matchTemplate(small, tpl, cv2.TM_CCOEFF_NORMED)
-    peaks = (res == cv2.dilate(res, np.ones((3, 3), np.uint8), iterations=int(max(1, r)))) & (res > min_score)
-    vv, uu = np.nonzero(peaks)
-    return np.column_stack([(uu + size // 2) * k + (k - 1) / 2, (vv + size // 2) * k + (k - 1) / 2]).astype(float)
+    g = g.astype(np.float32)
+    k = 1
+    while radius_px / (2 * k) >= 12 and min(g.shape) // (2 * k) >= 64:
+        k *= 2
+    if k > 2:  # circle_votes halves once; area-average the rest
+        f = k // 2
+        g = cv2.resize(g, (g.shape[1] // f, g.shape[0] // f), interpolation=cv2.INTER_AREA)
+    acc = circle_votes(g, g.shape, (radius_px / max(k // 2, 1),), k=min(k, 2))[0][0]
+    pts, _ = local_peaks(acc, min_distance_px=radius_px / max(k // 2, 1), rel_height=min_rel, k=min(k, 2))
+    return pts * max(k // 2, 1) + (max(k // 2, 1) - 1) / 2
 
 
 def register_on_pattern(
@@ -271,8 +320,9 @@ def register_on_pattern(
         a = math.radians(ang)
         R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
         rp = pts @ R.T
-        # anchor the hypotheses on the pins nearest the anchor (two, in case one is missing)
-        for i0 in np.argsort(np.hypot(*(pts - anchor_board_mm).T))[:2]:
+        # anchor the hypotheses on the pins nearest the anchor (six: on a grid four can be equally near,
+        # and some of them missing or hidden under solder)
+        for i0 in np.argsort(np.hypot(*(pts - anchor_board_mm).T))[:6]:
             for bl in blobs:
                 t = bl - rp[i0]
                 if np.hypot(*(t - guess.translation_mm)) > max_shift_mm + 1.0:
@@ -354,9 +404,13 @@ def register_top(
 
     The board is expected with its pin centroid near the image centre, within `max_shift_mm`
     and `max_rotation_deg`. Fiducials the nominal pose puts outside the field of view are not
-    looked for; with fewer than two in view the pin pattern is used (coarse: refine it with the
-    pins' fitted centres, `robust_rigid_fit`). Fiducials in view but not found raise InputError
-    unless `allow_pin_registration`.
+    looked for, and one found cut by the image edge, of the wrong size or not round is left out;
+    with fewer than two fiducials left, or fiducials whose layout disagrees with the recipe at the
+    calibration's scale, the pin pattern registers the board (coarse: refine it with the pins'
+    fitted centres, `robust_rigid_fit`, whose scale `check_pin_pattern_scale` holds to the
+    calibration's) and a note says why. A board is never refused for its fiducials alone: only
+    when the pin pattern cannot register it either (InputError naming both causes). Without
+    fiducials in the recipe, fewer than three pins need `allow_pin_registration`.
 
     Returns
     -------
@@ -367,26 +421,64 @@ def register_top(
     anchor = pins.mean(0) if len(pins) else np.zeros(2)
     fid = np.asarray(fiducials_mm, float).reshape(-1, 2)
     notes: list[str] = []
+    why_not_fiducials = ""
     if len(fid) and fiducial_diameter_mm:
         guess = nominal_pose(record, anchor)
         in_view = fiducials_in_view(record, guess, fid, radius_mm=0.5 * fiducial_diameter_mm)
-        if in_view.sum() >= 2:
-            try:
-                reg, _ = register_board(image, record, fid[in_view], fiducial_diameter_mm, anchor_board_mm=anchor,
-                                        max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg)
-                return reg, notes
-            except InputError as exc:
-                if not allow_pin_registration:
-                    raise
-                notes.append(f"fiducial registration failed ({exc}); registered on the pin pattern")
+        use = np.flatnonzero(in_view)
+        if len(use) >= 2:
+            mpp = record.scale_mm_per_px()
+            r_px = 0.5 * fiducial_diameter_mm / mpp
+            levers = np.hypot(*(fid[use] - anchor).T)
+            search_px = (max_shift_mm + levers * math.sin(math.radians(max_rotation_deg))) / mpp
+            fits = find_fiducials(image, record.plane_to_pixel(guess.board_to_plane(fid[use])).reshape(-1, 2),
+                                  radius_px=r_px, search_px=search_px)
+            size = (image.shape[1], image.shape[0])
+            whys = [_check_fiducial(f, r_px, mpp, size) for f in fits]
+            for i, why in zip(use, whys):
+                if why:
+                    notes.append(f"fiducial at board ({fid[i][0]:.2f}, {fid[i][1]:.2f}) mm left out: {why}")
+            good = use[[not w for w in whys]]
+            if len(good) >= 2:
+                try:
+                    return _register_on_fits(record, fid[good], [f for f, w in zip(fits, whys) if not w]), notes
+                except InputError as exc:
+                    why_not_fiducials = str(exc)
+            else:
+                why_not_fiducials = f"only {len(good)} of {len(fid)} fiducials found whole in the view"
         else:
-            notes.append(f"only {int(in_view.sum())} of {len(fid)} fiducials lie in the field of view; registered on the pin pattern")
+            why_not_fiducials = f"only {len(use)} of {len(fid)} fiducials lie in the field of view"
+        notes.append(f"{why_not_fiducials}; registered on the pin pattern")
     elif not allow_pin_registration and len(pins) < 3:
         raise InputError("the recipe gives no fiducials and fewer than three pins; add fiducials to the recipe")
     else:
         notes.append("the recipe gives no fiducials; registered on the pin pattern")
-    if len(pins) < 3:
-        raise InputError(f"cannot register on a pattern of {len(pins)} pin(s); the fiducials must be in view")
-    reg = register_on_pattern(image, record, pins, radius_mm=pin_radius_mm, anchor_board_mm=anchor,
-                              max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg)
+    if len(pins) < 3 and not (allow_pin_registration and len(pins) >= 2):
+        raise InputError(f"cannot register on a pattern of {len(pins)} pin(s)"
+                         + (f" and {why_not_fiducials}" if why_not_fiducials else "") + "; the fiducials must be in view")
+    try:
+        reg = register_on_pattern(image, record, pins, radius_mm=pin_radius_mm, anchor_board_mm=anchor,
+                                  max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg)
+    except InputError as exc:
+        if why_not_fiducials:
+            raise InputError(f"{why_not_fiducials}; and {str(exc).split('; check')[0]}") from None
+        raise
     return reg, notes
+
+
+def check_pin_pattern_scale(board_mm: np.ndarray, plane_mm: np.ndarray) -> float:
+    """Scale of the similarity best taking the pins' nominal positions (N, 2) to their measured ones (plane mm);
+    raises InputError when it disagrees with the calibration's (1.0) by more than `PIN_PATTERN_SCALE_TOL`."""
+    b = np.asarray(board_mm, float).reshape(-1, 2)
+    p = np.asarray(plane_mm, float).reshape(-1, 2)
+    if len(b) < 2:
+        return 1.0
+    db, dp = b - b.mean(0), p - p.mean(0)
+    scale = float(np.sqrt((dp**2).sum() / max((db**2).sum(), 1e-12)))
+    if abs(scale - 1.0) > PIN_PATTERN_SCALE_TOL:
+        raise InputError(
+            f"the pin pattern measures {scale:.3f} times the recipe's at the calibration's scale (tolerance "
+            f"{PIN_PATTERN_SCALE_TOL:.0%}); the calibration is for another lens or magnification, or the recipe's "
+            "pitch is wrong"
+        )
+    return scale

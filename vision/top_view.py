@@ -15,6 +15,7 @@ import numpy as np
 from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
 from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
+from vision.subpixel.hough import acc_peaks, circle_votes
 from vision.tilt import fit_axis
 
 __all__ = ["PinTopFit", "fit_pin_top", "TopPinGeometry", "PinTop", "measure_pin_top", "CoaxialLight",
@@ -62,7 +63,7 @@ def fit_pins_top(
     bore_clearance_px : unused (kept for callers).
     mm_per_px : the scale, for the rims' radius bands (`check_pin_fits`); None: 10 um/px.
 
-    Order: a vote along the gradients for circles of the flange's radius (`_hough_votes`, blind to
+    Order: a vote along the gradients for circles of the flange's radius (`circle_votes`, blind to
     which side is bright) finds each flange within `search_px` of its guess; the barrel top is the
     best vote for its radius within the largest lean of it, refined as the innermost strong falling
     edge near its radius (on a leaning pin the flange rim runs just outside it); the dome highlight
@@ -79,11 +80,11 @@ def fit_pins_top(
     # where the flange rim (the largest circle of the pin's own) and the barrel-top rim are: a vote that
     # knows their radii (the pad rim, the fillet and the bore have other radii, so their votes spread)
     k = 2 if barrel_r_px >= 24 else 1  # half resolution while the barrel keeps >= 12 px of radius
-    acc_f, acc_b = _hough_votes(stack, S, (flange_r_px, barrel_r_px), k=k)
-    c1, scores = _acc_peaks(acc_f, guesses - origins, search_px, k=k)
+    acc_f, acc_b = circle_votes(stack, S, (flange_r_px, barrel_r_px), k=k)
+    c1, scores = acc_peaks(acc_f, guesses - origins, search_px, k=k)
     # the barrel top sits within the largest lean searched of the flange's centre
     lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(MAX_LEAN_DEG)) + 2.0 * k
-    cb0, _ = _acc_peaks(acc_b, c1, lean_px, k=k)
+    cb0, _ = acc_peaks(acc_b, c1, lean_px, k=k)
     band_b = max(3.0, 0.12 * barrel_r_px)
     barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
     cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, cb0)]).reshape(-1, 2)
@@ -333,81 +334,6 @@ def measure_pins_top(
 def measure_pin_top(image: np.ndarray, guess_px, **kw) -> PinTop:
     """`measure_pins_top` for one pin at `guess_px` (2,), the same keyword options."""
     return measure_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]
-
-
-def _pyr_half(stack: np.ndarray, N: int, roi_px: int) -> tuple[np.ndarray, int]:
-    """Halve N stacked square ROIs (N * roi_px, roi_px) with cv2.pyrDown, padding each to an even size
-    (replicating its last row and column) so that the halves stay apart; returns the stack and its ROI size."""
-    S2 = roi_px + (roi_px % 2)
-    st = stack.reshape(N, roi_px, roi_px)
-    if S2 != roi_px:
-        padded = np.empty((N, S2, S2), stack.dtype)
-        padded[:, :roi_px, :roi_px] = st
-        padded[:, roi_px, :roi_px] = st[:, -1]
-        padded[:, :, roi_px] = padded[:, :, roi_px - 1]
-        st = padded
-    return cv2.pyrDown(np.ascontiguousarray(st.reshape(N * S2, S2))), S2 // 2
-
-
-
-def _hough_votes(stack: np.ndarray, roi_px: int, radii_px: tuple[float, ...], *, k: int = 1) -> list[np.ndarray]:
-    """Votes for the centres of circles of known radii in each of N stacked square ROIs (N * roi_px, roi_px).
-
-    Every strong-gradient pixel (at least a fifth of its ROI's strongest) votes at distance r from
-    itself along +/- its gradient direction -- both signs, since which side of a rim is bright depends
-    on the mask colour and the lights -- weighted by the square root of its gradient (a few glints
-    must not outvote a rim). The pixels of a rim of radius r pile their votes on its centre; circles
-    of other radii (pad rim, fillet, bore) spread theirs over a ring |r' - r| wide. Returns one
-    (N, h, h) accumulator per radius, smoothed by a one-pixel Gaussian; `k` = 2 votes at half resolution.
-    """
-    N = len(stack) // roi_px
-    small, h = _pyr_half(stack, N, roi_px) if k == 2 else (stack, roi_px)
-    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
-    mag = cv2.magnitude(gx, gy).reshape(N, h, h)
-    mag[:, :1], mag[:, -1:], mag[:, :, :1], mag[:, :, -1:] = 0, 0, 0, 0  # the Sobel crossed into the next ROI
-    thr = 0.2 * mag.reshape(N, -1).max(1)
-    roi, vv, uu = np.nonzero(mag > thr[:, None, None])
-    m = mag[roi, vv, uu]
-    ux = gx.reshape(N, h, h)[roi, vv, uu] / m
-    uy = gy.reshape(N, h, h)[roi, vv, uu] / m
-    w = np.sqrt(m)
-    out = []
-    for r in radii_px:
-        acc = np.zeros(N * h * h)
-        for sgn in (1.0, -1.0):
-            pu = np.rint(uu + sgn * (r / k) * ux).astype(np.intp)
-            pv = np.rint(vv + sgn * (r / k) * uy).astype(np.intp)
-            ok = (pu >= 0) & (pu < h) & (pv >= 0) & (pv < h)
-            acc += np.bincount((roi[ok] * h + pv[ok]) * h + pu[ok], weights=w[ok], minlength=N * h * h)
-        out.append(cv2.GaussianBlur(acc.reshape(N * h, h).astype(np.float32), (0, 0), 1.0).reshape(N, h, h))
-    return out
-
-
-def _acc_peaks(acc: np.ndarray, c0: np.ndarray, search_px, *, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The highest vote of each accumulator (N, h, h) within `search_px` (scalar or (N,)) of `c0` (N, 2), in
-    full-resolution ROI coordinates with a parabolic subpixel step, and its height over the ROI's mean vote (N,)."""
-    N, h, _ = acc.shape
-    sh = 0.5 if k == 2 else 0.0  # pyrDown: small pixel x covers full-res 2x .. 2x+1, centre at 2x + 0.5
-    grid = k * np.arange(h) + sh
-    c0 = np.asarray(c0, float).reshape(-1, 2)
-    rad = np.broadcast_to(np.asarray(search_px, float), (N,))
-    d2 = (grid[None, None, :] - c0[:, 0, None, None]) ** 2 + (grid[None, :, None] - c0[:, 1, None, None]) ** 2
-    mean = acc.reshape(N, -1).mean(1) + 1e-9
-    A = np.where(d2 <= np.maximum(rad, k)[:, None, None] ** 2, acc, -np.inf)
-    flat = A.reshape(N, -1).argmax(1)
-    v, u = flat // h, flat % h
-    i = np.arange(N)
-    best = A[i, v, u]
-    um, up = A[i, v, np.maximum(u - 1, 0)], A[i, v, np.minimum(u + 1, h - 1)]
-    vm, vp = A[i, np.maximum(v - 1, 0), u], A[i, np.minimum(v + 1, h - 1), u]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den_u, den_v = um - 2 * best + up, vm - 2 * best + vp
-        du = np.where(np.isfinite(den_u) & (den_u < 0), 0.5 * (um - up) / den_u, 0.0)
-        dv = np.where(np.isfinite(den_v) & (den_v < 0), 0.5 * (vm - vp) / den_v, 0.0)
-    centres = np.column_stack([k * (u + np.clip(np.nan_to_num(du), -0.5, 0.5)) + sh,
-                               k * (v + np.clip(np.nan_to_num(dv), -0.5, 0.5)) + sh])
-    return centres, (best / mean).astype(float)
 
 
 def check_pin_fits(fit: PinTopFit, *, flange_r_px: float, barrel_r_px: float, barrel_length_px: float | None,

@@ -50,7 +50,7 @@ from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from models.rules import evaluate_pin
 from vision.overlay import OverlayItem, draw_top_overlay
-from vision.registration import Registration, register_top, robust_rigid_fit
+from vision.registration import Registration, check_pin_pattern_scale, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
 from vision.top_view import CoaxialLight, PinTop, TopPinGeometry, measure_pins_top
 
@@ -220,6 +220,7 @@ def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTo
     q = np.array([plane[i].base_mm for i in ids], float)
     u_pt = float(np.median([math.sqrt(np.trace(plane[i].base_cov_mm2) / 2) for i in ids]))
     reg, keep = robust_rigid_fit(b, q, u_point_mm=u_pt, reject_mm=PIN_REG_REJECT_MM)
+    check_pin_pattern_scale(b[keep], q[keep])  # a pattern at another scale than the calibration's is an error
     reg.method = "pins"
     reg.points_px = []
     reg.n_points = int(keep.sum())
