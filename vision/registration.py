@@ -15,7 +15,7 @@ import numpy as np
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from vision.subpixel.circles import CircleFit, gray_roi, radial_edge_circles
-from vision.subpixel.hough import circle_votes, local_peaks
+from vision.subpixel.hough import circle_votes, local_peaks, vote_scale
 
 __all__ = ["Registration", "rigid_fit", "find_fiducial", "find_fiducials", "register_board", "nominal_pose", "register_top",
            "register_on_pattern", "robust_rigid_fit", "fiducials_in_view",
@@ -273,24 +273,30 @@ def register_board(
     return _register_on_fits(record, fid, fits), fits
 
 
-def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_rel: float = 0.3) -> np.ndarray:
+#: a pin's flange votes (`detect_round_blobs`) at least this share of the strongest pin's: solder-covered
+#: flanges vote 0.27 of a clean one, empty pads and the mask <= 0.08 (rendered-dev, both pin types)
+PIN_VOTE_MIN_REL = 0.15
+
+
+def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_rel: float = PIN_VOTE_MIN_REL) -> np.ndarray:
     """Centres (N, 2) px (to about one vote pixel) of circles of `radius_px` in a whole image, strongest first.
 
     A vote along the gradient (`vision.subpixel.hough.circle_votes`, blind to which side is bright) on a
-    copy downsampled while the circle keeps >= 12 px of radius; peaks at least a radius apart and at least
+    copy reduced while the circle keeps >= 10 vote px of radius; peaks at least a radius apart and at least
     `min_rel` of the strongest.
     """
     g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     g = g.astype(np.float32)
-    k = 1
-    while radius_px / (2 * k) >= 12 and min(g.shape) // (2 * k) >= 64:
-        k *= 2
-    if k > 2:  # circle_votes halves once; area-average the rest
-        f = k // 2
+    f = 1  # area-average first while the circle keeps >= 40 px (the vote then reduces up to 4 times more)
+    while radius_px / (2 * f) >= 40 and min(g.shape) // (2 * f) >= 256:
+        f *= 2
+    if f > 1:
         g = cv2.resize(g, (g.shape[1] // f, g.shape[0] // f), interpolation=cv2.INTER_AREA)
-    acc = circle_votes(g, g.shape, (radius_px / max(k // 2, 1),), k=min(k, 2))[0][0]
-    pts, _ = local_peaks(acc, min_distance_px=radius_px / max(k // 2, 1), rel_height=min_rel, k=min(k, 2))
-    return pts * max(k // 2, 1) + (max(k // 2, 1) - 1) / 2
+    r = radius_px / f
+    k = vote_scale(r, min_radius_px=20.0)  # a whole frame: coarser votes let one strong pin outshine the rest
+    acc = circle_votes(g, g.shape, (r,), k=k)[0][0]
+    pts, _ = local_peaks(acc, min_distance_px=r, rel_height=min_rel, k=k)
+    return pts * f + (f - 1) / 2
 
 
 def register_on_pattern(

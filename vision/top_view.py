@@ -15,7 +15,7 @@ import numpy as np
 from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
 from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
-from vision.subpixel.hough import acc_peaks, circle_votes
+from vision.subpixel.hough import acc_peaks, circle_votes, vote_scale
 from vision.tilt import fit_axis
 
 __all__ = ["PinTopFit", "fit_pin_top", "TopPinGeometry", "PinTop", "measure_pin_top", "CoaxialLight",
@@ -79,21 +79,19 @@ def fit_pins_top(
     rois = [(stack[i * S:(i + 1) * S], o) for i, o in enumerate(origins)]
     # where the flange rim (the largest circle of the pin's own) and the barrel-top rim are: a vote that
     # knows their radii (the pad rim, the fillet and the bore have other radii, so their votes spread)
-    k = 2 if barrel_r_px >= 24 else 1  # half resolution while the barrel keeps >= 12 px of radius
+    k = vote_scale(barrel_r_px)  # reduced while the barrel keeps >= 10 vote px of radius
     acc_f, acc_b = circle_votes(stack, S, (flange_r_px, barrel_r_px), k=k)
     c1, scores = acc_peaks(acc_f, guesses - origins, search_px, k=k)
     # the barrel top sits within the largest lean searched of the flange's centre
     lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(MAX_LEAN_DEG)) + 2.0 * k
     cb0, _ = acc_peaks(acc_b, c1, lean_px, k=k)
     band_b = max(3.0, 0.12 * barrel_r_px)
-    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
+    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True, refine=2)
     cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, cb0)]).reshape(-1, 2)
     domes = dome_centres(stack, S, cb, 0.8 * plunger_r_px)
     # the vote's peak is within ~2 px of the flange centre: a narrow band keeps the pad and fillet rims out
     band_f = max(4.0, 0.1 * flange_r_px)
-    wide = radial_edge_circles(stack, S, c1, flange_r_px - 0.5, polarity="falling", band_px=band_f, refine=0)
-    cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, c1)]).reshape(-1, 2)
-    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=band_f)
+    flanges = radial_edge_circles(stack, S, c1, flange_r_px - 0.5, polarity="falling", band_px=band_f, refine=1)
     out = []
     for i, ((g, o), cc, score) in enumerate(zip(rois, c1, scores)):
         for f in (barrels[i], flanges[i], domes[i]):
@@ -152,6 +150,9 @@ BARREL_OUTLIER_PX = 1.5
 #: the largest tilt whose barrel top is searched for around the flange (deg); a pin leaning more is far
 #: outside any tilt limit, and its fits are reported unreliable rather than trusted
 MAX_LEAN_DEG = 12.0
+#: independent arcs of a deformed rim (solder lobes, a fillet's meniscus span ~40 deg of it): a rim centre's
+#: uncertainty is at least its edge RMS / sqrt(this)
+RIM_INDEPENDENT_ARCS = 9
 #: rays of the radial edge fits (`radial_edge_circles`' default)
 N_RAYS = 72
 #: self-checks of a rim fit (`check_pin_fits`). The rim a top camera sees is the top face's outline,
@@ -275,7 +276,12 @@ def measure_pins_top(
     mm = np.asarray(to_board((uv[:, None, :] + steps[None]).reshape(-1, 2)), float).reshape(-1, 5, 2)
     jac = np.stack([(mm[:, 1] - mm[:, 2]) / 2, (mm[:, 3] - mm[:, 4]) / 2], axis=2)  # (M, 2, 2)
     # each centre's covariance in mm: the fit's plus its feature's floor, through the Jacobian
-    floors = np.array([fl for _, _, fl in feats] * len(all_fits), float) ** 2
+    floors = np.array([fl for _, _, fl in feats] * len(all_fits), float)
+    # a rim's residuals are not independent from ray to ray where solder or a fillet deforms it: its
+    # centre is then uncertain by about rms / sqrt(independent arcs), whatever the ray count says
+    rim = np.array([n != "dome" for n, _, _ in feats] * len(all_fits))
+    rms = np.array([f.rms_px if f.ok else 0.0 for f in fitted], float)
+    floors = np.where(rim, np.maximum(floors, rms / math.sqrt(RIM_INDEPENDENT_ARCS)), floors) ** 2
     cov_px = np.array([f.cov_px if f.ok else np.zeros((2, 2)) for f in fitted], float).reshape(-1, 2, 2)
     cov_mm = jac @ (cov_px + floors[:, None, None] * np.eye(2)) @ jac.transpose(0, 2, 1)
     out = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["circle_votes", "acc_peaks", "local_peaks"]
+__all__ = ["circle_votes", "acc_peaks", "local_peaks", "vote_scale"]
 
 
 def _pyr_half(stack: np.ndarray, N: int, roi_h: int, roi_w: int) -> tuple[np.ndarray, int, int]:
@@ -32,37 +32,54 @@ def circle_votes(stack: np.ndarray, roi_px, radii_px, *, k: int = 1) -> list[np.
     """Votes for the centres of circles of known radii in each of N stacked ROIs (N * h, w), float32.
 
     `roi_px` is the ROI shape (h, w) (an int for square ROIs; a single image is one ROI of its own shape).
-    Every strong-gradient pixel (at least a fifth of its ROI's strongest) votes at distance r from
+    Every strong-gradient pixel (at least a quarter of its ROI's 99th percentile) votes at distance r from
     itself along +/- its gradient direction -- both signs, since which side of a rim is bright depends
     on the mask colour and the lights -- weighted by the square root of its gradient (a few glints
     must not outvote a rim). The pixels of a rim of radius r pile their votes on its centre; circles
     of other radii (pad rim, fillet, bore) spread theirs over a ring |r' - r| wide. Returns one
-    (N, h/k, w/k) accumulator per radius, smoothed by a one-pixel Gaussian; `k` = 2 votes at half resolution.
+    (N, h/k, w/k) accumulator per radius, smoothed by a one-pixel Gaussian; `k` (1, 2 or 4) votes on a
+    copy reduced k times (`vote_scale` picks it).
     """
     roi_h, roi_w = (roi_px, roi_px) if isinstance(roi_px, (int, np.integer)) else (int(roi_px[0]), int(roi_px[1]))
-    stack = np.ascontiguousarray(stack, dtype=np.float32)
-    N = len(stack) // roi_h
-    small, h, w = _pyr_half(stack, N, roi_h, roi_w) if k == 2 else (stack, roi_h, roi_w)
+    small = np.ascontiguousarray(stack, dtype=np.float32)
+    N = len(small) // roi_h
+    h, w = roi_h, roi_w
+    kk = 1
+    while kk < k:
+        small, h, w = _pyr_half(small, N, h, w)
+        kk *= 2
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
     mag = cv2.magnitude(gx, gy).reshape(N, h, w)
     mag[:, :1], mag[:, -1:], mag[:, :, :1], mag[:, :, -1:] = 0, 0, 0, 0  # the Sobel crossed into the next ROI
-    thr = 0.2 * mag.reshape(N, -1).max(1)
+    flat = mag.reshape(N, -1)
+    q = flat.shape[1] - 1 - flat.shape[1] // 100  # the 99th percentile: a few glints must not set the bar
+    thr = 0.25 * np.partition(flat, q, axis=1)[:, q]
     roi, vv, uu = np.nonzero(mag > thr[:, None, None])
     m = mag[roi, vv, uu]
     ux = gx.reshape(N, h, w)[roi, vv, uu] / m
     uy = gy.reshape(N, h, w)[roi, vv, uu] / m
     wt = np.sqrt(m)
-    out = []
-    for r in np.atleast_1d(radii_px):
-        acc = np.zeros(N * h * w)
-        for sgn in (1.0, -1.0):
-            pu = np.rint(uu + sgn * (r / k) * ux).astype(np.intp)
-            pv = np.rint(vv + sgn * (r / k) * uy).astype(np.intp)
-            ok = (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
-            acc += np.bincount((roi[ok] * h + pv[ok]) * w + pu[ok], weights=wt[ok], minlength=N * h * w)
-        out.append(cv2.GaussianBlur(acc.reshape(N * h, w).astype(np.float32), (0, 0), 1.0).reshape(N, h, w))
-    return out
+    radii = np.atleast_1d(np.asarray(radii_px, np.float32)) / k
+    # every vote of every radius and sign in one bincount: radius j's accumulator is block j
+    R = np.concatenate([radii, -radii])[:, None]
+    pu = np.rint(uu[None] + R * ux[None]).astype(np.int32)
+    pv = np.rint(vv[None] + R * uy[None]).astype(np.int32)
+    ok = (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
+    block = np.tile(np.arange(len(radii), dtype=np.int64), 2)[:, None] * (N * h * w)
+    idx = block + (roi[None] * h + pv) * w + pu
+    acc = np.bincount(idx[ok], weights=np.broadcast_to(wt, idx.shape)[ok], minlength=len(radii) * N * h * w)
+    acc = cv2.GaussianBlur(acc.astype(np.float32).reshape(len(radii) * N * h, w), (0, 0), 1.0)
+    return list(acc.reshape(len(radii), N, h, w))
+
+
+def vote_scale(radius_px: float, *, min_radius_px: float = 10.0) -> int:
+    """The reduction (1, 2 or 4) at which a circle of `radius_px` keeps at least `min_radius_px` of radius
+    (ten vote pixels: the rim's votes still pile onto one peak, a vote pixel is a tenth of the radius)."""
+    k = 1
+    while k < 4 and radius_px / (2 * k) >= min_radius_px:
+        k *= 2
+    return k
 
 
 def _grid(n: int, k: int) -> np.ndarray:
@@ -75,11 +92,12 @@ def acc_peaks(acc: np.ndarray, c0: np.ndarray, search_px, *, k: int = 1) -> tupl
     full-resolution ROI coordinates with a parabolic subpixel step, and its height over the ROI's mean vote (N,)."""
     N, h, w = acc.shape
     c0 = np.asarray(c0, float).reshape(-1, 2)
-    rad = np.broadcast_to(np.asarray(search_px, float), (N,))
-    gu, gv = _grid(w, k), _grid(h, k)
-    d2 = (gu[None, None, :] - c0[:, 0, None, None]) ** 2 + (gv[None, :, None] - c0[:, 1, None, None]) ** 2
+    rad = np.maximum(np.broadcast_to(np.asarray(search_px, float), (N,)), k)
+    gu, gv = _grid(w, k).astype(np.float32), _grid(h, k).astype(np.float32)
+    du2 = ((gu[None, :] - c0[:, 0, None].astype(np.float32)) ** 2)[:, None, :]  # (N, 1, w)
+    dv2 = ((gv[None, :] - c0[:, 1, None].astype(np.float32)) ** 2)[:, :, None]  # (N, h, 1)
     mean = acc.reshape(N, -1).mean(1) + 1e-9
-    A = np.where(d2 <= np.maximum(rad, k)[:, None, None] ** 2, acc, -np.inf)
+    A = np.where(du2 + dv2 <= (rad ** 2).astype(np.float32)[:, None, None], acc, -np.inf)
     flat = A.reshape(N, -1).argmax(1)
     v, u = flat // w, flat % w
     return _subpixel(A, v, u, k), (A[np.arange(N), v, u] / mean).astype(float)
