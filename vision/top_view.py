@@ -59,15 +59,17 @@ def fit_pins_top(
     search_px : how far a pin may lie from its guess (position error + tilt lean), px.
     barrel_length_px : flange top -> barrel top, axial (px): how far the barrel top may lie from the
         flange centre (`MAX_LEAN_DEG`).
-    dome_above_barrel_px : unused (kept for callers).
+    dome_above_barrel_px : barrel top -> dome sphere centre, axial (px); with `barrel_length_px` it predicts
+        the flange centre from the barrel-to-dome lean.
     bore_clearance_px : unused (kept for callers).
     mm_per_px : the scale, for the rims' radius bands (`check_pin_fits`); None: 10 um/px.
 
-    Order: a vote along the gradients for circles of the flange's radius (`circle_votes`, blind to
-    which side is bright) finds each flange within `search_px` of its guess; the barrel top is the
-    best vote for its radius within the largest lean of it, refined as the innermost strong falling
-    edge near its radius (on a leaning pin the flange rim runs just outside it); the dome highlight
-    is searched inside the plunger; the flange rim is fitted in a narrow band around its vote. The
+    Order: a vote along the gradients for circles of the flange's and the barrel's radii
+    (`circle_votes`, blind to which side is bright) finds each pin within `search_px` of its guess;
+    the barrel top is the best vote for its radius within the largest lean of it, refined as the
+    innermost strong falling edge near its radius (on a leaning pin the flange rim runs just outside
+    it); the dome highlight is searched inside the plunger; the flange rim is searched around the
+    centre the barrel-to-dome lean predicts, wide then narrow. The
     edge fits of all pins run together (`radial_edge_circles`). Each pin's ``unreliable`` lists the
     self-checks its fits failed (`check_pin_fits`).
     """
@@ -81,17 +83,31 @@ def fit_pins_top(
     # knows their radii (the pad rim, the fillet and the bore have other radii, so their votes spread)
     k = vote_scale(barrel_r_px)  # reduced while the barrel keeps >= 10 vote px of radius
     acc_f, acc_b = circle_votes(stack, S, (flange_r_px, barrel_r_px), k=k)
-    c1, scores = acc_peaks(acc_f, guesses - origins, search_px, k=k)
-    # the barrel top sits within the largest lean searched of the flange's centre
+    # the pin: both rims' votes together (a flange under solder votes weakly, a barrel top rarely does)
+    c1, scores = acc_peaks(acc_f + acc_b, guesses - origins, search_px, k=k)
+    # the barrel top sits within the largest lean searched of the pin's centre
     lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(MAX_LEAN_DEG)) + 2.0 * k
     cb0, _ = acc_peaks(acc_b, c1, lean_px, k=k)
     band_b = max(3.0, 0.12 * barrel_r_px)
     barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True, refine=2)
     cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, cb0)]).reshape(-1, 2)
     domes = dome_centres(stack, S, cb, 0.8 * plunger_r_px)
-    # the vote's peak is within ~2 px of the flange centre: a narrow band keeps the pad and fillet rims out
-    band_f = max(4.0, 0.1 * flange_r_px)
-    flanges = radial_edge_circles(stack, S, c1, flange_r_px - 0.5, polarity="falling", band_px=band_f, refine=1)
+    # the flange centre the barrel-to-dome lean predicts (the pin's vote peak where that lean is unknown)
+    cf = c1.copy()
+    if barrel_length_px and dome_above_barrel_px:
+        max_lean = math.sin(math.radians(MAX_LEAN_DEG))
+        for i, (b, d) in enumerate(zip(barrels, domes)):
+            if b.ok and d.ok:
+                lean = (d.center_px - cb[i]) / dome_above_barrel_px
+                n = float(np.hypot(*lean))
+                if n > max_lean:
+                    lean = lean * (max_lean / n)
+                cf[i] = cb[i] - lean * barrel_length_px
+    # a wide first pass (the prediction can be off by a few px), then a narrow one from its centre; the
+    # radius checks (`check_pin_fits`) catch a lock onto the pad or fillet rim
+    wide = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0)
+    cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, cf)]).reshape(-1, 2)
+    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
     out = []
     for i, ((g, o), cc, score) in enumerate(zip(rois, c1, scores)):
         for f in (barrels[i], flanges[i], domes[i]):
@@ -284,9 +300,22 @@ def measure_pins_top(
     floors = np.where(rim, np.maximum(floors, rms / math.sqrt(RIM_INDEPENDENT_ARCS)), floors) ** 2
     cov_px = np.array([f.cov_px if f.ok else np.zeros((2, 2)) for f in fitted], float).reshape(-1, 2, 2)
     cov_mm = jac @ (cov_px + floors[:, None, None] * np.eye(2)) @ jac.transpose(0, 2, 1)
-    out = []
+    # solder cues first (all pins in one call): colour of the flange top, the barrel-top ring and the fillet
+    # zone; a flange top under solder also says its rim is the solder's outline, not the flange's
     rings: list[tuple] = []
     ring_of: dict[int, int] = {}
+    r_bore = g.plunger_radius_mm + g.bore_clearance_mm
+    for i, fits in enumerate(all_fits):
+        if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
+            fc, bc = fits.flange.center_px, fits.barrel.center_px
+            ring_of[i] = len(rings)
+            rings += [
+                (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
+                (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
+                (fc, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
+            ]
+    colours = grey_rings(image, rings) if rings else []
+    out = []
     for i, fits in enumerate(all_fits):
         pres = pin_presence(fits.barrel, fits.flange)
         pt = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
@@ -297,6 +326,9 @@ def measure_pins_top(
         if fits.unreliable:  # a fit that failed its own check gives no number (the item goes to REVIEW)
             pt.reason = "; ".join(f"unreliable:{b}" for b in fits.unreliable)
             continue
+        if i in ring_of:
+            k = ring_of[i]
+            pt.grey_flange, pt.grey_barrel_ring, pt.grey_fillet = colours[k:k + 3]
         pts = {}
         for j, (name, h, _) in enumerate(feats):
             fit = getattr(fits, name)
@@ -321,19 +353,6 @@ def measure_pins_top(
         pt.base_mm, pt.base_cov_mm2 = axis.point_at(0.0)
         pt.tip_mm, pt.tip_cov_mm2 = axis.point_at(g.axial_length_mm)
         pt.base_px, pt.tip_px = np.asarray(to_pixel(np.array([pt.base_mm, pt.tip_mm])), float).reshape(2, 2)
-        # solder cues: colour of the flange top, the barrel-top ring and the fillet zone (measured below, all pins at once)
-        if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
-            fc, bc = fits.flange.center_px, fits.barrel.center_px
-            r_bore = g.plunger_radius_mm + g.bore_clearance_mm
-            ring_of[i] = len(rings)
-            rings += [
-                (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
-                (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
-                (pt.base_px, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
-            ]
-    colours = grey_rings(image, rings) if rings else []
-    for i, k in ring_of.items():
-        out[i].grey_flange, out[i].grey_barrel_ring, out[i].grey_fillet = colours[k:k + 3]
     return out
 
 
