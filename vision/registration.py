@@ -14,12 +14,12 @@ import numpy as np
 
 from models.errors import InputError
 from calibration.record import CalibrationRecord
-from vision.subpixel.circles import CircleFit, gray_roi, radial_edge_circles
-from vision.subpixel.hough import circle_votes, local_peaks, vote_scale
+from vision.subpixel.circles import CircleFit, fit_circle, gray_roi, radial_edge_circles
+from vision.subpixel.hough import acc_peaks, circle_votes, local_peaks, vote_scale
 
 __all__ = ["Registration", "rigid_fit", "find_fiducial", "find_fiducials", "register_board", "nominal_pose", "register_top",
            "register_on_pattern", "robust_rigid_fit", "fiducials_in_view",
-           "check_pin_pattern_scale"]
+           "check_pin_pattern_scale", "fit_fiducial_arc"]
 
 
 @dataclass
@@ -201,14 +201,68 @@ FIDUCIAL_RESIDUAL_MAX_MM = 0.03
 PIN_PATTERN_SCALE_TOL = 0.03
 
 
-def _check_fiducial(fit: CircleFit, r_px: float, mpp: float, size_px: tuple[int, int]) -> str:
-    """Why a fiducial fit is not to be used ('' when it is): radius off, edge not round, or cut by the image edge."""
+#: a fiducial cut by the image edge is fitted on its visible arc when at least this share of its rim's rays
+#: lies wholly in the image and they span at least half a turn (a shorter arc leaves the centre ill-defined
+#: along the chord: its covariance says so, but the radius check loses its power)
+ARC_MIN_FRACTION = 0.4
+
+
+def fit_fiducial_arc(image: np.ndarray, guess_px, *, radius_px: float, search_px: float, n_rays: int = 72) -> CircleFit:
+    """A round dot of `radius_px` near `guess_px` that the image edge may cut, fitted on its visible arc.
+
+    The dot is located by a vote along the gradient for circles of its radius (`circle_votes`: the
+    visible arc's pixels vote at its centre, whatever lies beyond the edge) within `search_px` of the
+    guess; its centre must lie in the image. Rays from there that stay wholly in the image give one
+    subpixel falling edge each (bright dot on darker board), fitted by `fit_circle`, whose covariance
+    carries the arc's geometry. A failed CircleFit says why.
+    """
+    h, w = image.shape[:2]
+    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    half = int(math.ceil(search_px + 1.5 * radius_px))
+    u, v = int(round(guess_px[0])), int(round(guess_px[1]))
+    u0, v0, u1, v1 = max(u - half, 0), max(v - half, 0), min(u + half + 1, w), min(v + half + 1, h)
+    if u1 - u0 < 2 * radius_px or v1 - v0 < radius_px:
+        return CircleFit(reason=f"too little of the dot near ({guess_px[0]:.0f}, {guess_px[1]:.0f}) lies in the image")
+    roi = cv2.GaussianBlur(g[v0:v1, u0:u1].astype(np.float32), (0, 0), 0.8)
+    k = vote_scale(radius_px)
+    acc = circle_votes(roi, roi.shape, (radius_px,), k=k)[0]
+    c, _ = acc_peaks(acc, np.array([[guess_px[0] - u0, guess_px[1] - v0]]), search_px, k=k)
+    cu, cv_ = c[0, 0] + u0, c[0, 1] + v0
+    band = max(3.0, 0.25 * radius_px)
+    th = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
+    rs = np.arange(radius_px - band, radius_px + band + 1e-9, 0.5)
+    U = cu + rs[None] * np.cos(th)[:, None]
+    V = cv_ + rs[None] * np.sin(th)[:, None]
+    inside = ((U >= 0) & (U <= w - 1) & (V >= 0) & (V <= h - 1)).all(1)
+    if inside.sum() < ARC_MIN_FRACTION * n_rays:
+        return CircleFit(reason=f"only {inside.sum()} of {n_rays} rays of the dot lie in the image")
+    prof = cv2.remap(roi, (U[inside] - u0).astype(np.float32), (V[inside] - v0).astype(np.float32), cv2.INTER_LINEAR)
+    d = -(prof[:, 2:] - prof[:, :-2])  # falling: bright inside
+    kk = np.argmax(d, axis=1)
+    rows = np.arange(len(d))
+    y0, y1, y2 = d[rows, np.maximum(kk - 1, 0)], d[rows, kk], d[rows, np.minimum(kk + 1, d.shape[1] - 1)]
+    den = y0 - 2 * y1 + y2
+    off = np.where(np.abs(den) > 1e-9, 0.5 * (y0 - y2) / np.where(np.abs(den) > 1e-9, den, 1.0), 0.0).clip(-0.5, 0.5)
+    r_e = rs[kk + 1] + 0.5 * off
+    strong = y1 > max(0.35 * float(np.median(y1)), 1e-6)
+    t = th[inside][strong]
+    if len(t) < 8:
+        return CircleFit(reason=f"no round dot of diameter {2 * radius_px:.0f} px near ({guess_px[0]:.0f}, {guess_px[1]:.0f})")
+    if np.ptp(np.unwrap(np.sort(t))) < np.pi and len(t) < n_rays / 2:
+        return CircleFit(reason="the dot's visible arc spans less than half a turn")
+    pts = np.column_stack([cu + r_e[strong] * np.cos(t), cv_ + r_e[strong] * np.sin(t)])
+    return fit_circle(pts)
+
+
+def _check_fiducial(fit: CircleFit, r_px: float, mpp: float, size_px: tuple[int, int], *, cut_ok: bool = False) -> str:
+    """Why a fiducial fit is not to be used ('' when it is): radius off, edge not round, or cut by the image
+    edge (unless `cut_ok`: a fit on the visible arc)."""
     if not fit.ok:
         return fit.reason
     w, h = size_px
     tol = 0.5 * FIDUCIAL_DIAMETER_TOL_MM / mpp + FIDUCIAL_BLUR_PX
     (u, v), r = fit.center_px, fit.radius_px
-    if min(u - r, v - r, w - 1 - u - r, h - 1 - v - r) < -0.5:
+    if not cut_ok and min(u - r, v - r, w - 1 - u - r, h - 1 - v - r) < -0.5:
         return f"the dot at ({u:.0f}, {v:.0f}) px is cut by the image edge"
     if abs(r - r_px) > tol:
         return f"the dot found has a radius of {r:.1f} px where the recipe gives {r_px:.1f} +- {tol:.1f} px"
@@ -409,8 +463,9 @@ def register_top(
     """Register the board in a top image: on its fiducials, else on its pin pattern.
 
     The board is expected with its pin centroid near the image centre, within `max_shift_mm`
-    and `max_rotation_deg`. Fiducials the nominal pose puts outside the field of view are not
-    looked for, and one found cut by the image edge, of the wrong size or not round is left out;
+    and `max_rotation_deg`. Fiducials the nominal pose puts wholly outside the field of view are not
+    looked for; one cut by the image edge (or not found whole) is fitted on its visible arc
+    (`fit_fiducial_arc`), and one of the wrong size or not round is left out;
     with fewer than two fiducials left, or fiducials whose layout disagrees with the recipe at the
     calibration's scale, the pin pattern registers the board (coarse: refine it with the pins'
     fitted centres, `robust_rigid_fit`, whose scale `check_pin_pattern_scale` holds to the
@@ -430,30 +485,42 @@ def register_top(
     why_not_fiducials = ""
     if len(fid) and fiducial_diameter_mm:
         guess = nominal_pose(record, anchor)
-        in_view = fiducials_in_view(record, guess, fid, radius_mm=0.5 * fiducial_diameter_mm)
-        use = np.flatnonzero(in_view)
-        if len(use) >= 2:
-            mpp = record.scale_mm_per_px()
-            r_px = 0.5 * fiducial_diameter_mm / mpp
-            levers = np.hypot(*(fid[use] - anchor).T)
-            search_px = (max_shift_mm + levers * math.sin(math.radians(max_rotation_deg))) / mpp
-            fits = find_fiducials(image, record.plane_to_pixel(guess.board_to_plane(fid[use])).reshape(-1, 2),
-                                  radius_px=r_px, search_px=search_px)
-            size = (image.shape[1], image.shape[0])
-            whys = [_check_fiducial(f, r_px, mpp, size) for f in fits]
-            for i, why in zip(use, whys):
-                if why:
-                    notes.append(f"fiducial at board ({fid[i][0]:.2f}, {fid[i][1]:.2f}) mm left out: {why}")
-            good = use[[not w for w in whys]]
-            if len(good) >= 2:
-                try:
-                    return _register_on_fits(record, fid[good], [f for f, w in zip(fits, whys) if not w]), notes
-                except InputError as exc:
-                    why_not_fiducials = str(exc)
-            else:
-                why_not_fiducials = f"only {len(good)} of {len(fid)} fiducials found whole in the view"
+        mpp = record.scale_mm_per_px()
+        r_px = 0.5 * fiducial_diameter_mm / mpp
+        size = (image.shape[1], image.shape[0])
+        pred = record.plane_to_pixel(guess.board_to_plane(fid)).reshape(-1, 2)
+        levers = np.hypot(*(fid - anchor).T)
+        search_px = (max_shift_mm + levers * math.sin(math.radians(max_rotation_deg))) / mpp
+        whole = fiducials_in_view(record, guess, fid, radius_mm=0.5 * fiducial_diameter_mm)
+        # a dot whose centre may lie in the image can be fitted on its visible arc if it is cut
+        near = ((pred[:, 0] >= -r_px) & (pred[:, 0] <= size[0] - 1 + r_px) & (pred[:, 1] >= -r_px)
+                & (pred[:, 1] <= size[1] - 1 + r_px))
+        fits: list = [None] * len(fid)
+        whys = ["it lies outside the field of view"] * len(fid)
+        iw = np.flatnonzero(whole)
+        if len(iw):
+            for i, f in zip(iw, find_fiducials(image, pred[iw], radius_px=r_px, search_px=search_px[iw])):
+                fits[i], whys[i] = f, _check_fiducial(f, r_px, mpp, size)
+        for i in np.flatnonzero(near):
+            if whys[i]:  # not in view whole, or not found whole: the visible arc
+                arc = fit_fiducial_arc(image, pred[i], radius_px=r_px, search_px=float(search_px[i]))
+                why = _check_fiducial(arc, r_px, mpp, size, cut_ok=True)
+                if not why:
+                    fits[i], whys[i] = arc, ""
+                    notes.append(f"fiducial at board ({fid[i][0]:.2f}, {fid[i][1]:.2f}) mm fitted on its visible arc "
+                                 f"({arc.n_points} of 72 rays)")
+                else:
+                    whys[i] = f"{whys[i]}; on its visible arc: {why}"
+        good = np.array([not w for w in whys])
+        for i in np.flatnonzero(~good & (whole | near)):
+            notes.append(f"fiducial at board ({fid[i][0]:.2f}, {fid[i][1]:.2f}) mm left out: {whys[i]}")
+        if good.sum() >= 2:
+            try:
+                return _register_on_fits(record, fid[good], [fits[i] for i in np.flatnonzero(good)]), notes
+            except InputError as exc:
+                why_not_fiducials = str(exc)
         else:
-            why_not_fiducials = f"only {len(use)} of {len(fid)} fiducials lie in the field of view"
+            why_not_fiducials = f"only {int(good.sum())} of {len(fid)} fiducials found in the view"
         notes.append(f"{why_not_fiducials}; registered on the pin pattern")
     elif not allow_pin_registration and len(pins) < 3:
         raise InputError("the recipe gives no fiducials and fewer than three pins; add fiducials to the recipe")
