@@ -68,9 +68,10 @@ GREY_RING_SUSPECT = 0.30
 #: a concave solder fillet next to the flange is steep, so dark under coaxial light (L* about a quarter
 #: of the gold's); a pin that sits on a flat film has a bright ring there instead (about half)
 FILLET_LIGHTNESS_MAX_RATIO = 0.5
-#: registration on pins: a pin farther than this from the consensus is left out of the fit (good pins sit
-#: within ~0.02 mm of their pads, marginal ones within 0.06)
-PIN_REG_REJECT_MM = 0.07
+#: registration on pins: a pin farther than this from the consensus is left out of the fit. Good pins sit
+#: within ~0.02 mm of their pads, marginal ones 0.04-0.06 (rendered-dev README): the fit rests on the good
+#: ones only (a marginal pin kept in it shifted a 7-pin row's positions by up to 25 um)
+PIN_REG_REJECT_MM = 0.035
 
 
 def pin_geometry(recipe: Recipe) -> TopPinGeometry:
