@@ -123,7 +123,7 @@ def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
     """
     lab = np.asarray(lab, np.float32)
     L = lab[..., 0]
-    s, _ = saturation_hue(lab)
+    s, h = saturation_hue(lab)
     out = np.full(L.shape, OTHER, np.int8)
     grey_max = GREY_MAX_SATURATION
     if mask is not None:
@@ -134,6 +134,8 @@ def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
         k = mL / np.maximum(L, 1.0)  # shading-normalise the chroma to the mask's lightness
         d = np.sqrt((lab[..., 1] * k - ma) ** 2 + (lab[..., 2] * k - mb) ** 2 + (L - mL) ** 2 * 0.25)
         out[d <= MASK_DISTANCE] = MASK
-    out[gold_likeness(lab) >= 0.5] = GOLD
+    # gold likeness >= 0.5 (`gold_likeness`), from the saturation and hue already at hand
+    gold = (s >= 0.5 * (GOLD_RAMP_FROM + GOLD_MIN_SATURATION)) & (h >= GOLD_HUE_DEG[0]) & (h <= GOLD_HUE_DEG[1]) & (L >= GOLD_MIN_L)
+    out[gold] = GOLD
     out[L < DARK_L] = DARK
     return out
