@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["VisionParams", "TopParams", "SideParams", "FusionParams", "DepthFromFocusParams", "StackParams", "PARAMS"]
+__all__ = ["VisionParams", "TopParams", "ColourParams", "RegistrationParams", "SideParams", "FusionParams", "DepthFromFocusParams", "StackParams", "PARAMS"]
 
 
 class _Frozen(BaseModel):
@@ -30,9 +30,11 @@ class TopParams(_Frozen):
                                                "found; xy defects reach 0.30 mm (rendered-dev spec), plus 0.15 margin")
     search_extra_pin_registration_mm: float = Field(0.15, description="extra search when registered on the pins (no "
                                                                       "fiducials): the coarse registration is that much looser")
-    pin_registration_reject_mm: float = Field(0.07, description="registration on pins: a pin farther than this from the "
-                                                                "consensus is left out (good pins sit within 0.02 mm of "
-                                                                "their pads, marginal ones within 0.06: defect spec)")
+    pin_registration_reject_mm: float = Field(0.035, description="registration on pins: a pin farther than this from the "
+                                                                 "consensus is left out. Good pins sit within ~0.02 mm of "
+                                                                 "their pads, marginal ones 0.04-0.06 (defect spec): the fit "
+                                                                 "rests on the good ones only (a marginal pin kept in it "
+                                                                 "shifted a 7-pin row's positions by up to 25 um)")
     u_floor_flange_px: float = Field(0.08, description="floor on the flange-rim centre's standard uncertainty per axis: "
                                                        "the fit's covariance sees noise, not shading bias; 0.07 px RMS "
                                                        "measured on rendered-dev")
@@ -45,8 +47,6 @@ class TopParams(_Frozen):
     presence_min_score: float = Field(5.0, description="barrel-rim score (edge step / (RMS + 0.2 px)) for a pin: pins "
                                                        "score 26-180, empty pads 0.8-1.6 on rendered-dev and generated "
                                                        "boards; the geometric mean of the two ranges, rounded")
-    chroma_gold_min: float = Field(16.0, description="Lab chroma below which a bright pixel is grey (solder), not gold: "
-                                                     "gold 25-60, SAC solder below 12 (rendered and synthetic): midpoint")
     grey_flange_min: float = Field(0.35, description="grey share of the flange-top annulus above which solder is "
                                                      "suspected to have wicked over it")
     grey_ring_measured: float = Field(0.55, description="grey share of the barrel-top ring that settles solder in the "
@@ -55,6 +55,55 @@ class TopParams(_Frozen):
     fillet_lightness_max_ratio: float = Field(0.5, description="a concave fillet beside the flange is steep, so dark "
                                                                "under coaxial light (L* about a quarter of the gold's); "
                                                                "a pin on a flat film shows a bright ring (about half)")
+
+    max_lean_deg: float = Field(
+        12.0,
+        description=(
+        "the largest tilt whose barrel top is searched for around the flange (deg); a pin leaning more is far "
+        "outside any tilt limit, and its fits are reported unreliable rather than trusted "))
+    rim_independent_arcs: int = Field(
+        9,
+        description=(
+        "independent arcs of a deformed rim (solder lobes, a fillet's meniscus span ~40 deg of it): a rim "
+        "centre's uncertainty is at least its edge RMS / sqrt(this) "))
+    n_rays: int = Field(
+        72,
+        description=(
+        "rays of the radial edge fits (`radial_edge_circles`' default) "))
+    rim_edge_break_mm: float = Field(
+        0.06,
+        description=(
+        "self-checks of a rim fit (`check_pin_fits`). The rim a top camera sees is the top face's outline, "
+        "inside the nominal radius by the part's broken edge: rendered-dev (144 pins, 2 types, 2 scales, 5 "
+        "masks) sees the flange at 0.96-0.99 and the barrel top at 0.91-0.95 of nominal (0.01-0.04 mm in); a "
+        "turned part's deburred edge is 0.02-0.06 mm. The band is [r - RIM_EDGE_BREAK_MM, r + "
+        "RIM_OVERSIZE_MM] widened by RIM_BLUR_PX for blur and the fit (sensor blur sigma <= 1 px). "))
+    rim_oversize_mm: float = Field(
+        0.02,
+        description=(
+        "self-checks of a rim fit (`check_pin_fits`). The rim a top camera sees is the top face's outline, "
+        "inside the nominal radius by the part's broken edge: rendered-dev (144 pins, 2 types, 2 scales, 5 "
+        "masks) sees the flange at 0.96-0.99 and the barrel top at 0.91-0.95 of nominal (0.01-0.04 mm in); a "
+        "turned part's deburred edge is 0.02-0.06 mm. The band is [r - RIM_EDGE_BREAK_MM, r + "
+        "RIM_OVERSIZE_MM] widened by RIM_BLUR_PX for blur and the fit (sensor blur sigma <= 1 px). "))
+    rim_blur_px: float = Field(
+        1.5,
+        description=(
+        "self-checks of a rim fit (`check_pin_fits`). The rim a top camera sees is the top face's outline, "
+        "inside the nominal radius by the part's broken edge: rendered-dev (144 pins, 2 types, 2 scales, 5 "
+        "masks) sees the flange at 0.96-0.99 and the barrel top at 0.91-0.95 of nominal (0.01-0.04 mm in); a "
+        "turned part's deburred edge is 0.02-0.06 mm. The band is [r - RIM_EDGE_BREAK_MM, r + "
+        "RIM_OVERSIZE_MM] widened by RIM_BLUR_PX for blur and the fit (sensor blur sigma <= 1 px). "))
+    rim_min_inlier_fraction: float = Field(
+        0.5,
+        description=(
+        "a rim found on fewer rays than this share is not trusted (correct rims: 56-72 of 72 on rendered-dev, "
+        "the lowest under wicked solder) "))
+    rim_max_rms_rel: float = Field(
+        0.06,
+        description=(
+        "an edge wandering more than this share of its radius (RMS) is not that circle (correct rims: <= 0.04 "
+        "of the flange radius, the worst under solder on the flange; unsoldered <= 0.01) "))
 
 
 class SideParams(_Frozen):
@@ -113,9 +162,100 @@ class StackParams(_Frozen):
                                                       "0.99; two pads touching corner to corner about half)")
 
 
+class ColourParams(_Frozen):
+    """The one colour model (`vision.colour`): gold, solder, mask and shadow in CIELAB, for any mask and light."""
+
+    gold_hue_deg: tuple[float, float] = Field(
+        (40.0, 115.0),
+        description=(
+        "hue band of gold (deg, CIELAB): gold reads 95-105 deg on rendered-dev (five masks, both lights) and "
+        "74-85 on the jig photo (warmer light); tin tinted by a green board reads 100-116 but is told by "
+        "saturation "))
+    gold_ramp_from: float = Field(
+        0.32,
+        description=(
+        "saturation C*/L* of gold: 0.43-0.48 on rendered-dev (five masks, both lights), 0.43-0.63 on the jig "
+        "photo; tin tinted by a green board reaches 0.31 (jig photo), neutral solder and nickel <= 0.06. Gold "
+        "likeness ramps from GOLD_RAMP_FROM (above every tin seen) to GOLD_MIN_SATURATION (below every gold "
+        "seen). "))
+    gold_min_saturation: float = Field(
+        0.42,
+        description=(
+        "saturation C*/L* of gold: 0.43-0.48 on rendered-dev (five masks, both lights), 0.43-0.63 on the jig "
+        "photo; tin tinted by a green board reaches 0.31 (jig photo), neutral solder and nickel <= 0.06. Gold "
+        "likeness ramps from GOLD_RAMP_FROM (above every tin seen) to GOLD_MIN_SATURATION (below every gold "
+        "seen). "))
+    grey_max_saturation: float = Field(
+        0.15,
+        description=(
+        "nearly neutral: solder and nickel measure C*/L* <= 0.06; 0.15 leaves room for a tint from a coloured "
+        "mask "))
+    dark_l: float = Field(
+        12.0,
+        description=(
+        "below this L* (0-100) a pixel is shadow, not colour (the sensor's noise floor after gamma: ~3 % "
+        "grey) "))
+    gold_min_l: float = Field(
+        25.0,
+        description=(
+        "gold is judged only at L* >= GOLD_MIN_L: a pixel's chroma carries ~3 units of noise (sensor, JPEG), "
+        "which is a saturation error <= 0.12 there, well under the ramp (gold reads L* 49-97: jig photo, "
+        "rendered-dev) "))
+    mask_distance: float = Field(
+        8.0,
+        description=(
+        "a pixel within this Delta-E (on colour normalised to the mask's lightness) of the mask colour is "
+        "mask "))
+
+
+class RegistrationParams(_Frozen):
+    """Registering the board on its fiducials or, failing them, on its pin pattern (`vision.registration`)."""
+
+    fiducial_diameter_tol_mm: float = Field(
+        0.05,
+        description=(
+        "fiducial self-checks. Radius band: the dot's diameter on the board is etched to about +-0.05 mm (IPC "
+        "class 2 feature tolerance), widened by blur and the fit (sensor blur sigma <= 1 px: 1.5 px). "))
+    fiducial_blur_px: float = Field(
+        1.5,
+        description=(
+        "fiducial self-checks. Radius band: the dot's diameter on the board is etched to about +-0.05 mm (IPC "
+        "class 2 feature tolerance), widened by blur and the fit (sensor blur sigma <= 1 px: 1.5 px). "))
+    fiducial_max_rms_rel: float = Field(
+        0.06,
+        description=(
+        "a fitted fiducial whose edge wanders more than this share of its radius (RMS) is not a round dot "))
+    fiducial_residual_max_mm: float = Field(
+        0.03,
+        description=(
+        "the fiducials' layout must match the recipe's to this RMS (mm): features of one copper layer sit "
+        "within +-0.025 mm of their design (fabrication), the calibrated scale is good to ~0.1 % (0.015 mm "
+        "over 15 mm) "))
+    pin_pattern_scale_tol: float = Field(
+        0.03,
+        description=(
+        "registration on the pin pattern: its fitted scale must agree with the calibration's within this "
+        "share. Good pins scatter <= 0.06 mm (marginal placement) about their pads, which moves the scale of "
+        "a fit over a >= 2 mm pattern by < 3 %; a calibration for another lens is >= 5 % off. "))
+    arc_min_fraction: float = Field(
+        0.4,
+        description=(
+        "a fiducial cut by the image edge is fitted on its visible arc when at least this share of its rim's "
+        "rays lies wholly in the image and they span at least half a turn (a shorter arc leaves the centre "
+        "ill-defined along the chord: its covariance says so, but the radius check loses its power) "))
+    pin_vote_min_rel: float = Field(
+        0.15,
+        description=(
+        "a pin's flange votes (`detect_round_blobs`) at least this share of the strongest pin's: "
+        "solder-covered flanges vote 0.27 of a clean one, empty pads and the mask <= 0.08 (rendered-dev, both "
+        "pin types) "))
+
+
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.2", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.3", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
+    colour: ColourParams = Field(default_factory=ColourParams)
+    registration: RegistrationParams = Field(default_factory=RegistrationParams)
     side: SideParams = Field(default_factory=SideParams)
     fusion: FusionParams = Field(default_factory=FusionParams)
     stack: StackParams = Field(default_factory=StackParams)

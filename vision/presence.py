@@ -51,15 +51,16 @@ class GoldHead:
 
 
 def gold_score(image_rgb) -> "np.ndarray":
-    """Per-pixel gold likeness in [0, 1] of an RGB image (H, W, 3): saturated yellow-orange (CIE Lab hue
-    40-100 deg: orange to pale yellow gold, chroma ramping 22 -> 35) and not dark. Tin (even tinted by a
-    green board: chroma about 20, hue 100-130 on the jig photo), nickel and green
-    or black solder mask score 0."""
+    """Per-pixel gold likeness in [0, 1] of an RGB image (H, W, 3) for teaching from a photo of an unknown
+    board: CIELAB hue 40-100 deg (orange to pale yellow gold), chroma ramping
+    22 -> 35 and L* > 25. Stricter in hue than `vision.colour.gold_likeness` (which judges a known pin's
+    surfaces): on the jig photo, olive board surfaces and tin tinted by the green board read hue 90-116 at
+    saturations as high as gold's, where its gold reads 74-85. Tin, nickel and green or black mask score 0."""
     import cv2
     import numpy as np
 
     img = image_rgb if image_rgb.dtype == np.uint8 else (image_rgb / 257).astype(np.uint8)
-    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(np.float32)  # 8-bit: L* scaled to 0-255, a*, b* + 128
     L = lab[..., 0] * (100 / 255)
     a, b = lab[..., 1] - 128, lab[..., 2] - 128
     hue = np.degrees(np.arctan2(b, a))

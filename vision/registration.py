@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vision.params import PARAMS
 from models.errors import InputError
 from calibration.record import CalibrationRecord
-from vision.subpixel.circles import CircleFit, gray_roi, radial_edge_circles
 from vision.io import luma
+from vision.subpixel.circles import CircleFit, fit_circle, gray_roi, radial_edge_circles
+from vision.subpixel.hough import acc_peaks, circle_votes, local_peaks, vote_scale
 
 __all__ = ["Registration", "rigid_fit", "find_fiducial", "find_fiducials", "register_board", "nominal_pose", "register_top",
-           "register_on_pattern", "robust_rigid_fit", "fiducials_in_view"]
+           "register_on_pattern", "robust_rigid_fit", "fiducials_in_view",
+           "check_pin_pattern_scale", "fit_fiducial_arc"]
 
 
 @dataclass
@@ -183,6 +186,92 @@ def _raw_gray_roi(image: np.ndarray, center_px, half_px: int) -> tuple[np.ndarra
     return g, np.array([u0, v0], float)
 
 
+def fit_fiducial_arc(image: np.ndarray, guess_px, *, radius_px: float, search_px: float, n_rays: int = 72) -> CircleFit:
+    """A round dot of `radius_px` near `guess_px` that the image edge may cut, fitted on its visible arc.
+
+    The dot is located by a vote along the gradient for circles of its radius (`circle_votes`: the
+    visible arc's pixels vote at its centre, whatever lies beyond the edge) within `search_px` of the
+    guess; its centre must lie in the image. Rays from there that stay wholly in the image give one
+    subpixel falling edge each (bright dot on darker board), fitted by `fit_circle`, whose covariance
+    carries the arc's geometry. A failed CircleFit says why.
+    """
+    h, w = image.shape[:2]
+    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    half = int(math.ceil(search_px + 1.5 * radius_px))
+    u, v = int(round(guess_px[0])), int(round(guess_px[1]))
+    u0, v0, u1, v1 = max(u - half, 0), max(v - half, 0), min(u + half + 1, w), min(v + half + 1, h)
+    if u1 - u0 < 2 * radius_px or v1 - v0 < radius_px:
+        return CircleFit(reason=f"too little of the dot near ({guess_px[0]:.0f}, {guess_px[1]:.0f}) lies in the image")
+    roi = cv2.GaussianBlur(g[v0:v1, u0:u1].astype(np.float32), (0, 0), 0.8)
+    k = vote_scale(radius_px)
+    acc = circle_votes(roi, roi.shape, (radius_px,), k=k)[0]
+    c, _ = acc_peaks(acc, np.array([[guess_px[0] - u0, guess_px[1] - v0]]), search_px, k=k)
+    cu, cv_ = c[0, 0] + u0, c[0, 1] + v0
+    band = max(3.0, 0.25 * radius_px)
+    th = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
+    rs = np.arange(radius_px - band, radius_px + band + 1e-9, 0.5)
+    U = cu + rs[None] * np.cos(th)[:, None]
+    V = cv_ + rs[None] * np.sin(th)[:, None]
+    inside = ((U >= 0) & (U <= w - 1) & (V >= 0) & (V <= h - 1)).all(1)
+    if inside.sum() < PARAMS.registration.arc_min_fraction * n_rays:
+        return CircleFit(reason=f"only {inside.sum()} of {n_rays} rays of the dot lie in the image")
+    prof = cv2.remap(roi, (U[inside] - u0).astype(np.float32), (V[inside] - v0).astype(np.float32), cv2.INTER_LINEAR)
+    d = -(prof[:, 2:] - prof[:, :-2])  # falling: bright inside
+    kk = np.argmax(d, axis=1)
+    rows = np.arange(len(d))
+    y0, y1, y2 = d[rows, np.maximum(kk - 1, 0)], d[rows, kk], d[rows, np.minimum(kk + 1, d.shape[1] - 1)]
+    den = y0 - 2 * y1 + y2
+    off = np.where(np.abs(den) > 1e-9, 0.5 * (y0 - y2) / np.where(np.abs(den) > 1e-9, den, 1.0), 0.0).clip(-0.5, 0.5)
+    r_e = rs[kk + 1] + 0.5 * off
+    strong = y1 > max(0.35 * float(np.median(y1)), 1e-6)
+    t = th[inside][strong]
+    if len(t) < 8:
+        return CircleFit(reason=f"no round dot of diameter {2 * radius_px:.0f} px near ({guess_px[0]:.0f}, {guess_px[1]:.0f})")
+    if np.ptp(np.unwrap(np.sort(t))) < np.pi and len(t) < n_rays / 2:
+        return CircleFit(reason="the dot's visible arc spans less than half a turn")
+    pts = np.column_stack([cu + r_e[strong] * np.cos(t), cv_ + r_e[strong] * np.sin(t)])
+    return fit_circle(pts)
+
+
+def _check_fiducial(fit: CircleFit, r_px: float, mpp: float, size_px: tuple[int, int], *, cut_ok: bool = False) -> str:
+    """Why a fiducial fit is not to be used ('' when it is): radius off, edge not round, or cut by the image
+    edge (unless `cut_ok`: a fit on the visible arc)."""
+    if not fit.ok:
+        return fit.reason
+    w, h = size_px
+    tol = 0.5 * PARAMS.registration.fiducial_diameter_tol_mm / mpp + PARAMS.registration.fiducial_blur_px
+    (u, v), r = fit.center_px, fit.radius_px
+    if not cut_ok and min(u - r, v - r, w - 1 - u - r, h - 1 - v - r) < -0.5:
+        return f"the dot at ({u:.0f}, {v:.0f}) px is cut by the image edge"
+    if abs(r - r_px) > tol:
+        return f"the dot found has a radius of {r:.1f} px where the recipe gives {r_px:.1f} +- {tol:.1f} px"
+    if fit.rms_px > PARAMS.registration.fiducial_max_rms_rel * r_px:
+        return f"the dot's edge is not round (residual {fit.rms_px:.1f} px)"
+    return ""
+
+
+def _register_on_fits(record: CalibrationRecord, fid: np.ndarray, fits: list[CircleFit]) -> Registration:
+    """Rigid board -> plane fit on fitted fiducial centres; InputError when their layout disagrees with the recipe."""
+    mpp = record.scale_mm_per_px()
+    plane_pts = np.array([record.pixel_to_plane(fit.center_px) for fit in fits]).reshape(-1, 2)
+    u_pt = max(f.u_center_px for f in fits) * mpp
+    reg = rigid_fit(fid, plane_pts, u_point_mm=u_pt)
+    reg.points_px = [f.center_px.tolist() for f in fits]
+    reg.method = "fiducials"
+    # the fiducials' layout must agree with the recipe at the calibration's scale: a foreign dot, a wrong
+    # recipe or a calibration for another magnification shows here
+    limit = math.hypot(PARAMS.registration.fiducial_residual_max_mm, 3 * u_pt)
+    if reg.residual_rms_mm > limit:
+        i, j = np.triu_indices(len(fid), 1)
+        d_nom = np.hypot(*(fid[j] - fid[i]).T).sum()
+        d_meas = np.hypot(*(plane_pts[j] - plane_pts[i]).T).sum()
+        raise InputError(
+            f"the fiducials found do not match the recipe's layout (residual {reg.residual_rms_mm:.3f} mm, spacing "
+            f"{d_meas / d_nom:.4f} x the recipe's at the calibration's scale): a mistaken dot, or a wrong recipe or calibration"
+        )
+    return reg
+
+
 def register_board(
     image: np.ndarray,
     record: CalibrationRecord,
@@ -193,7 +282,9 @@ def register_board(
     max_shift_mm: float = 1.5,
     max_rotation_deg: float = 6.0,
 ) -> tuple[Registration, list[CircleFit]]:
-    """Find every fiducial and fit board -> plane. Raises InputError naming the fiducial not found."""
+    """Find every fiducial and fit board -> plane. Raises InputError naming the fiducial not found, the
+    check its fit failed (radius, roundness, cut by the image edge) or the layout that disagrees with the
+    recipe and the calibration (`PARAMS.registration.fiducial_residual_max_mm`)."""
     fid = np.asarray(fiducials_mm, float).reshape(-1, 2)
     if len(fid) < 2:
         raise InputError("the recipe has fewer than two fiducials; add them or set allow_pin_registration: true")
@@ -204,43 +295,36 @@ def register_board(
     search_px = (max_shift_mm + levers * math.sin(math.radians(max_rotation_deg))) / mpp
     fits = find_fiducials(image, record.plane_to_pixel(guess.board_to_plane(fid)).reshape(-1, 2), radius_px=r_px,
                           search_px=search_px)
+    size = (image.shape[1], image.shape[0])
     for f, fit in zip(fid, fits):
-        if not fit.ok:
+        why = _check_fiducial(fit, r_px, mpp, size)
+        if why:
             raise InputError(
-                f"fiducial at board ({f[0]:.2f}, {f[1]:.2f}) mm not found: {fit.reason}; "
+                f"fiducial at board ({f[0]:.2f}, {f[1]:.2f}) mm not found: {why}; "
                 "check that a board is under the camera and that recipe and calibration match it"
             )
-    plane_pts = [record.pixel_to_plane(fit.center_px) for fit in fits]
-    u_pt = max(f.u_center_px for f in fits) * mpp
-    reg = rigid_fit(fid, np.array(plane_pts), u_point_mm=u_pt)
-    reg.points_px = [f.center_px.tolist() for f in fits]
-    reg.method = "fiducials"
-    # fiducial spacing must agree with the recipe: a wrong recipe or a foreign dot shows here
-    if reg.residual_rms_mm > max(0.1, 10 * u_pt):
-        raise InputError(
-            f"the fiducials found do not match the recipe's layout (residual {reg.residual_rms_mm:.3f} mm); "
-            "check the recipe's fiducial positions and the calibration scale"
-        )
-    return reg, fits
+    return _register_on_fits(record, fid, fits), fits
 
 
-def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_score: float = 0.45) -> np.ndarray:
-    """Centres (N, 2) px (coarse, about one downsampled pixel) of bright round disks of `radius_px`.
+def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_rel: float = PARAMS.registration.pin_vote_min_rel) -> np.ndarray:
+    """Centres (N, 2) px (to about one vote pixel) of circles of `radius_px` in a whole image, strongest first.
 
-    Normalised correlation with a disk-on-dark template on a downsampled copy, so it costs
-    little on a whole frame.
+    A vote along the gradient (`vision.subpixel.hough.circle_votes`, blind to which side is bright) on a
+    copy reduced while the circle keeps >= 10 vote px of radius; peaks at least a radius apart and at least
+    `min_rel` of the strongest.
     """
-    k = max(1, int(radius_px // 8))
     g = luma(image)
-    small = cv2.resize(g, (g.shape[1] // k, g.shape[0] // k), interpolation=cv2.INTER_AREA).astype(np.float32)
-    r = radius_px / k
-    size = int(2 * math.ceil(1.4 * r) + 1)
-    tpl = np.zeros((size, size), np.float32)
-    cv2.circle(tpl, (size // 2, size // 2), int(round(r)), 1.0, -1)
-    res = cv2.matchTemplate(small, tpl, cv2.TM_CCOEFF_NORMED)
-    peaks = (res == cv2.dilate(res, np.ones((3, 3), np.uint8), iterations=int(max(1, r)))) & (res > min_score)
-    vv, uu = np.nonzero(peaks)
-    return np.column_stack([(uu + size // 2) * k + (k - 1) / 2, (vv + size // 2) * k + (k - 1) / 2]).astype(float)
+    g = g.astype(np.float32)
+    f = 1  # area-average first while the circle keeps >= 40 px (the vote then reduces up to 4 times more)
+    while radius_px / (2 * f) >= 40 and min(g.shape) // (2 * f) >= 256:
+        f *= 2
+    if f > 1:
+        g = cv2.resize(g, (g.shape[1] // f, g.shape[0] // f), interpolation=cv2.INTER_AREA)
+    r = radius_px / f
+    k = vote_scale(r, min_radius_px=20.0)  # a whole frame: coarser votes let one strong pin outshine the rest
+    acc = circle_votes(g, g.shape, (r,), k=k)[0][0]
+    pts, _ = local_peaks(acc, min_distance_px=r, rel_height=min_rel, k=k)
+    return pts * f + (f - 1) / 2
 
 
 def register_on_pattern(
@@ -270,8 +354,9 @@ def register_on_pattern(
         a = math.radians(ang)
         R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
         rp = pts @ R.T
-        # anchor the hypotheses on the pins nearest the anchor (two, in case one is missing)
-        for i0 in np.argsort(np.hypot(*(pts - anchor_board_mm).T))[:2]:
+        # anchor the hypotheses on the pins nearest the anchor (six: on a grid four can be equally near,
+        # and some of them missing or hidden under solder)
+        for i0 in np.argsort(np.hypot(*(pts - anchor_board_mm).T))[:6]:
             for bl in blobs:
                 t = bl - rp[i0]
                 if np.hypot(*(t - guess.translation_mm)) > max_shift_mm + 1.0:
@@ -352,10 +437,15 @@ def register_top(
     """Register the board in a top image: on its fiducials, else on its pin pattern.
 
     The board is expected with its pin centroid near the image centre, within `max_shift_mm`
-    and `max_rotation_deg`. Fiducials the nominal pose puts outside the field of view are not
-    looked for; with fewer than two in view the pin pattern is used (coarse: refine it with the
-    pins' fitted centres, `robust_rigid_fit`). Fiducials in view but not found raise InputError
-    unless `allow_pin_registration`.
+    and `max_rotation_deg`. Fiducials the nominal pose puts wholly outside the field of view are not
+    looked for; one cut by the image edge (or not found whole) is fitted on its visible arc
+    (`fit_fiducial_arc`), and one of the wrong size or not round is left out;
+    with fewer than two fiducials left, or fiducials whose layout disagrees with the recipe at the
+    calibration's scale, the pin pattern registers the board (coarse: refine it with the pins'
+    fitted centres, `robust_rigid_fit`, whose scale `check_pin_pattern_scale` holds to the
+    calibration's) and a note says why. A board is never refused for its fiducials alone: only
+    when the pin pattern cannot register it either (InputError naming both causes). Without
+    fiducials in the recipe, fewer than three pins need `allow_pin_registration`.
 
     Returns
     -------
@@ -366,26 +456,76 @@ def register_top(
     anchor = pins.mean(0) if len(pins) else np.zeros(2)
     fid = np.asarray(fiducials_mm, float).reshape(-1, 2)
     notes: list[str] = []
+    why_not_fiducials = ""
     if len(fid) and fiducial_diameter_mm:
         guess = nominal_pose(record, anchor)
-        in_view = fiducials_in_view(record, guess, fid, radius_mm=0.5 * fiducial_diameter_mm)
-        if in_view.sum() >= 2:
+        mpp = record.scale_mm_per_px()
+        r_px = 0.5 * fiducial_diameter_mm / mpp
+        size = (image.shape[1], image.shape[0])
+        pred = record.plane_to_pixel(guess.board_to_plane(fid)).reshape(-1, 2)
+        levers = np.hypot(*(fid - anchor).T)
+        search_px = (max_shift_mm + levers * math.sin(math.radians(max_rotation_deg))) / mpp
+        whole = fiducials_in_view(record, guess, fid, radius_mm=0.5 * fiducial_diameter_mm)
+        # a dot whose centre may lie in the image can be fitted on its visible arc if it is cut
+        near = ((pred[:, 0] >= -r_px) & (pred[:, 0] <= size[0] - 1 + r_px) & (pred[:, 1] >= -r_px)
+                & (pred[:, 1] <= size[1] - 1 + r_px))
+        fits: list = [None] * len(fid)
+        whys = ["it lies outside the field of view"] * len(fid)
+        iw = np.flatnonzero(whole)
+        if len(iw):
+            for i, f in zip(iw, find_fiducials(image, pred[iw], radius_px=r_px, search_px=search_px[iw])):
+                fits[i], whys[i] = f, _check_fiducial(f, r_px, mpp, size)
+        for i in np.flatnonzero(near):
+            if whys[i]:  # not in view whole, or not found whole: the visible arc
+                arc = fit_fiducial_arc(image, pred[i], radius_px=r_px, search_px=float(search_px[i]))
+                why = _check_fiducial(arc, r_px, mpp, size, cut_ok=True)
+                if not why:
+                    fits[i], whys[i] = arc, ""
+                    notes.append(f"fiducial at board ({fid[i][0]:.2f}, {fid[i][1]:.2f}) mm fitted on its visible arc "
+                                 f"({arc.n_points} of 72 rays)")
+                else:
+                    whys[i] = f"{whys[i]}; on its visible arc: {why}"
+        good = np.array([not w for w in whys])
+        for i in np.flatnonzero(~good & (whole | near)):
+            notes.append(f"fiducial at board ({fid[i][0]:.2f}, {fid[i][1]:.2f}) mm left out: {whys[i]}")
+        if good.sum() >= 2:
             try:
-                reg, _ = register_board(image, record, fid[in_view], fiducial_diameter_mm, anchor_board_mm=anchor,
-                                        max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg)
-                return reg, notes
+                return _register_on_fits(record, fid[good], [fits[i] for i in np.flatnonzero(good)]), notes
             except InputError as exc:
-                if not allow_pin_registration:
-                    raise
-                notes.append(f"fiducial registration failed ({exc}); registered on the pin pattern")
+                why_not_fiducials = str(exc)
         else:
-            notes.append(f"only {int(in_view.sum())} of {len(fid)} fiducials lie in the field of view; registered on the pin pattern")
+            why_not_fiducials = f"only {int(good.sum())} of {len(fid)} fiducials found in the view"
+        notes.append(f"{why_not_fiducials}; registered on the pin pattern")
     elif not allow_pin_registration and len(pins) < 3:
         raise InputError("the recipe gives no fiducials and fewer than three pins; add fiducials to the recipe")
     else:
         notes.append("the recipe gives no fiducials; registered on the pin pattern")
-    if len(pins) < 3:
-        raise InputError(f"cannot register on a pattern of {len(pins)} pin(s); the fiducials must be in view")
-    reg = register_on_pattern(image, record, pins, radius_mm=pin_radius_mm, anchor_board_mm=anchor,
-                              max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg)
+    if len(pins) < 3 and not (allow_pin_registration and len(pins) >= 2):
+        raise InputError(f"cannot register on a pattern of {len(pins)} pin(s)"
+                         + (f" and {why_not_fiducials}" if why_not_fiducials else "") + "; the fiducials must be in view")
+    try:
+        reg = register_on_pattern(image, record, pins, radius_mm=pin_radius_mm, anchor_board_mm=anchor,
+                                  max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg)
+    except InputError as exc:
+        if why_not_fiducials:
+            raise InputError(f"{why_not_fiducials}; and {str(exc).split('; check')[0]}") from None
+        raise
     return reg, notes
+
+
+def check_pin_pattern_scale(board_mm: np.ndarray, plane_mm: np.ndarray) -> float:
+    """Scale of the similarity best taking the pins' nominal positions (N, 2) to their measured ones (plane mm);
+    raises InputError when it disagrees with the calibration's (1.0) by more than `PARAMS.registration.pin_pattern_scale_tol`."""
+    b = np.asarray(board_mm, float).reshape(-1, 2)
+    p = np.asarray(plane_mm, float).reshape(-1, 2)
+    if len(b) < 2:
+        return 1.0
+    db, dp = b - b.mean(0), p - p.mean(0)
+    scale = float(np.sqrt((dp**2).sum() / max((db**2).sum(), 1e-12)))
+    if abs(scale - 1.0) > PARAMS.registration.pin_pattern_scale_tol:
+        raise InputError(
+            f"the pin pattern measures {scale:.3f} times the recipe's at the calibration's scale (tolerance "
+            f"{PARAMS.registration.pin_pattern_scale_tol:.0%}); the calibration is for another lens or magnification, or the recipe's "
+            "pitch is wrong"
+        )
+    return scale

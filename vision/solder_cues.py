@@ -1,8 +1,9 @@
 """Solder cues from the top view: grey (tin) where gold should be.
 
-Gold is saturated yellow in CIE Lab (b* well above zero); tin/solder is a neutral grey. The
-flange top annulus turning grey means a solder sleeve over the flange (wicking); the
-barrel-top ring turning grey means solder over the barrel-top edge into the plunger gap.
+Gold and solder are told apart by the one colour model of `vision.colour` (hue angle and saturation
+C*/L* in CIELAB, which hold for any mask colour and light intensity). The flange top annulus turning
+grey means a solder sleeve over the flange (wicking); the barrel-top ring turning grey means solder
+over the barrel-top edge into the plunger gap.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vision.params import PARAMS
+from vision.colour import DARK, SOLDER, classify, to_lab
 
 __all__ = ["ring_grey_fraction", "grey_rings", "GreyRing"]
 
 
-
 @dataclass
 class GreyRing:
-    grey_fraction: float  # fraction of the ring's pixels that are grey (not gold) and not dark shadow
+    grey_fraction: float  # fraction of the ring's pixels that are solder-grey (`vision.colour.classify`)
     dark_fraction: float
     mean_chroma: float
     n_pixels: int
@@ -69,11 +69,12 @@ def grey_rings(image_rgb: np.ndarray, rings: list[tuple], *, n_angles: int = 64,
     mx = np.concatenate([U, np.zeros(pad)]).astype(np.float32).reshape(-1, cols)
     my = np.concatenate([V, np.zeros(pad)]).astype(np.float32).reshape(-1, cols)
     smp = cv2.remap(img, mx, my, cv2.INTER_LINEAR)
-    lab = cv2.cvtColor(smp, cv2.COLOR_RGB2LAB).reshape(-1, 3)[:M].astype(np.float32)
-    L = lab[:, 0] * (100 / 255)
-    chroma = np.hypot(lab[:, 1] - 128, lab[:, 2] - 128)
-    dark = L < 12  # deep shadow says nothing about colour
-    grey = (~dark) & (chroma < PARAMS.top.chroma_gold_min)  # Lab chroma, a/b offset removed
+    lab = to_lab(smp).reshape(-1, 3)[:M]
+    L = lab[:, 0]
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    cls = classify(lab)
+    dark = cls == DARK  # deep shadow says nothing about colour
+    grey = cls == SOLDER
     # the samples are ordered ring by ring: one reduceat sums every ring's columns at once
     n = np.bincount(ids, minlength=len(rings))
     starts = np.concatenate([[0], np.cumsum(n)[:-1]])

@@ -6,11 +6,9 @@ Pixel convention: OpenCV (u, v) = (column, row), integers at pixel centres. Radi
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from models.pin_geometry import PinGeometry
@@ -18,7 +16,7 @@ from vision.params import PARAMS
 from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
 from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
-from vision.subpixel.peaks import parabolic_offset
+from vision.subpixel.hough import acc_peaks, circle_votes, vote_scale
 from vision.tilt import fit_axis
 
 __all__ = ["PinTopFit", "fit_pin_top", "PinTop", "measure_pin_top", "CoaxialLight",
@@ -34,8 +32,9 @@ class PinTopFit:
     dome: CircleFit
     roi_origin: np.ndarray
     gray: np.ndarray  # the ROI luminance used (for cues)
-    coarse_px: np.ndarray | None = None  # where the pin pattern matched best
-    match_score: float = 0.0  # contrast of that match: bright barrel-top ring minus dark bore (grey levels)
+    coarse_px: np.ndarray | None = None  # where the vote for the flange rim peaked
+    match_score: float = 0.0  # that peak's height over the ROI's mean vote
+    unreliable: list[str] = field(default_factory=list)  # failed self-checks, "flange_fit: why" (`check_pin_fits`)
 
 
 def fit_pins_top(
@@ -49,8 +48,9 @@ def fit_pins_top(
     barrel_length_px: float | None = None,
     dome_above_barrel_px: float | None = None,
     bore_clearance_px: float = 3.0,
+    mm_per_px: float | None = None,
 ) -> list[PinTopFit]:
-    """Fit the barrel-top rim, the flange-top rim and the dome highlight of every pin of a board.
+    """Fit the barrel-top rim, the flange-top rim and the dome highlight of every pin of a board, and check them.
 
     Parameters
     ----------
@@ -58,32 +58,45 @@ def fit_pins_top(
     guesses_px : (N, 2) nominal pad centres (u, v) in the image.
     flange_r_px, barrel_r_px, plunger_r_px : expected radii (px).
     search_px : how far a pin may lie from its guess (position error + tilt lean), px.
-    barrel_length_px : flange top -> barrel top, axial (px); with `dome_above_barrel_px` (barrel top ->
-        dome sphere centre) it predicts where the flange centre lies from the barrel-to-dome lean, so
-        the flange search band can stay narrow on a leaning pin.
-    bore_clearance_px : radial gap between plunger and barrel bore (px).
+    barrel_length_px : flange top -> barrel top, axial (px): how far the barrel top may lie from the
+        flange centre (`PARAMS.top.max_lean_deg`).
+    dome_above_barrel_px : barrel top -> dome sphere centre, axial (px); with `barrel_length_px` it predicts
+        the flange centre from the barrel-to-dome lean.
+    bore_clearance_px : unused (kept for callers).
+    mm_per_px : the scale, for the rims' radius bands (`check_pin_fits`); None: 10 um/px.
 
-    Order: the pin pattern (bright barrel-top ring around the dark bore) is matched; the barrel-top
-    rim is the innermost strong falling edge near its radius (on a leaning pin the flange rim runs
-    just outside it); the dome highlight is searched inside the plunger; the flange rim is searched
-    around the centre the lean predicts, wide then narrow. The edge fits of all pins run together
-    (`radial_edge_circles`).
+    Order: a vote along the gradients for circles of the flange's and the barrel's radii
+    (`circle_votes`, blind to which side is bright) finds each pin within `search_px` of its guess;
+    the barrel top is the best vote for its radius within the largest lean of it, refined as the
+    innermost strong falling edge near its radius (on a leaning pin the flange rim runs just outside
+    it); the dome highlight is searched inside the plunger; the flange rim is searched around the
+    centre the barrel-to-dome lean predicts, wide then narrow. The
+    edge fits of all pins run together (`radial_edge_circles`). Each pin's ``unreliable`` lists the
+    self-checks its fits failed (`check_pin_fits`).
     """
+    mm_per_px = mm_per_px or 0.01
     guesses = np.asarray(guesses_px, float).reshape(-1, 2)
     half = int(math.ceil(flange_r_px + search_px + 6))
     S = 2 * half + 1
     stack, origins = gray_rois(image, guesses, half)
     rois = [(stack[i * S:(i + 1) * S], o) for i, o in enumerate(origins)]
-    c1, scores = _coarse_centres(stack, S, guesses - origins, barrel_r_px, plunger_r_px + bore_clearance_px, search_px,
-                                 plunger_r_px)
-    coarse = list(zip(c1, scores))
+    # where the flange rim (the largest circle of the pin's own) and the barrel-top rim are: a vote that
+    # knows their radii (the pad rim, the fillet and the bore have other radii, so their votes spread)
+    k = vote_scale(barrel_r_px)  # reduced while the barrel keeps >= 10 vote px of radius
+    acc_f, acc_b = circle_votes(stack, S, (flange_r_px, barrel_r_px), k=k)
+    # the pin: both rims' votes together (a flange under solder votes weakly, a barrel top rarely does)
+    c1, scores = acc_peaks(acc_f + acc_b, guesses - origins, search_px, k=k)
+    # the barrel top sits within the largest lean searched of the pin's centre
+    lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(PARAMS.top.max_lean_deg)) + 2.0 * k
+    cb0, _ = acc_peaks(acc_b, c1, lean_px, k=k)
     band_b = max(3.0, 0.12 * barrel_r_px)
-    barrels = radial_edge_circles(stack, S, c1, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True)
-    cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, c1)]).reshape(-1, 2)
+    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True, refine=2)
+    cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, cb0)]).reshape(-1, 2)
     domes = dome_centres(stack, S, cb, 0.8 * plunger_r_px)
-    cf = cb.copy()
+    # the flange centre the barrel-to-dome lean predicts (the pin's vote peak where that lean is unknown)
+    cf = c1.copy()
     if barrel_length_px and dome_above_barrel_px:
-        max_lean = math.sin(math.radians(8.0))
+        max_lean = math.sin(math.radians(PARAMS.top.max_lean_deg))
         for i, (b, d) in enumerate(zip(barrels, domes)):
             if b.ok and d.ok:
                 lean = (d.center_px - cb[i]) / dome_above_barrel_px
@@ -91,90 +104,27 @@ def fit_pins_top(
                 if n > max_lean:
                     lean = lean * (max_lean / n)
                 cf[i] = cb[i] - lean * barrel_length_px
-    # a wide first pass (the prediction can be off by a few px), then a narrow one from its centre
+    # a wide first pass (the prediction can be off by a few px), then a narrow one from its centre; the
+    # radius checks (`check_pin_fits`) catch a lock onto the pad or fillet rim
     wide = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0)
     cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, cf)]).reshape(-1, 2)
     flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
     out = []
-    for i, ((g, o), (cc, score)) in enumerate(zip(rois, coarse)):
+    for i, ((g, o), cc, score) in enumerate(zip(rois, c1, scores)):
         for f in (barrels[i], flanges[i], domes[i]):
             if f.ok:
                 f.center_px = f.center_px + o
-        out.append(PinTopFit(flange=flanges[i], barrel=barrels[i], dome=domes[i], roi_origin=o, gray=g,
-                             coarse_px=cc + o, match_score=score))
+        fit = PinTopFit(flange=flanges[i], barrel=barrels[i], dome=domes[i], roi_origin=o, gray=g,
+                        coarse_px=cc + o, match_score=float(score))
+        fit.unreliable = check_pin_fits(fit, flange_r_px=flange_r_px, barrel_r_px=barrel_r_px,
+                                        barrel_length_px=barrel_length_px, mm_per_px=mm_per_px, n_rays=PARAMS.top.n_rays)
+        out.append(fit)
     return out
 
 
 def fit_pin_top(image: np.ndarray, guess_px, **kw) -> PinTopFit:
     """`fit_pins_top` for one pin: `guess_px` (2,), the same keyword options."""
     return fit_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]
-
-
-@functools.lru_cache(maxsize=32)
-def _pin_template(r_px: float, r_bore_px: float, r_plunger_px: float) -> np.ndarray:
-    """Zero-sum template of a pin top seen from above: the bright barrel-top annulus
-    (``r_bore < r < r_px``) around the dark bore gap (``r_plunger < r < r_bore``). The plunger
-    itself is left out (0): its look depends on the light (highlight, bright walls under a ring light)."""
-    size = 2 * int(math.ceil(r_px + 2)) + 1
-    c = (size - 1) / 2
-    yy, xx = np.mgrid[0:size, 0:size]
-    rr = np.hypot(xx - c, yy - c)
-    ring = (rr > r_bore_px + 0.5) & (rr < r_px - 1.0)
-    bore = (rr >= max(r_plunger_px - 0.5, 0.0)) & (rr <= r_bore_px + 0.5)
-    tpl = np.zeros((size, size), np.float32)
-    tpl[ring] = 1.0 / max(ring.sum(), 1)
-    tpl[bore] = -1.0 / max(bore.sum(), 1)
-    return tpl
-
-
-def _coarse_centres(stack: np.ndarray, roi_px: int, c0: np.ndarray, r_px: float, r_bore_px: float, search_px: float,
-                    r_plunger_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Where the pin-top pattern matches best in each of the N ROIs of `stack` (N * roi_px, roi_px), within
-    `search_px` of its `c0` (N, 2): centres (N, 2) with a parabolic subpixel peak, and match contrasts (N,).
-
-    One correlation over the whole stack with `_pin_template` (zero-sum, so the local brightness
-    does not matter), at half resolution while the bore stays >= 8 px in radius.
-    """
-    N = len(c0)
-    k = 2 if r_bore_px >= 16 else 1
-    if k == 2:  # pad each ROI to an even size so that halving keeps the ROIs apart
-        S2 = roi_px + (roi_px % 2)
-        st = stack.reshape(N, roi_px, roi_px)
-        if S2 != roi_px:  # replicate the last row and column (np.pad's "edge", without its overhead)
-            padded = np.empty((N, S2, S2), stack.dtype)
-            padded[:, :roi_px, :roi_px] = st
-            padded[:, roi_px, :roi_px] = st[:, -1]
-            padded[:, :, roi_px] = padded[:, :, roi_px - 1]
-            st = padded
-        small = cv2.pyrDown(np.ascontiguousarray(st.reshape(N * S2, S2)))
-        h2 = S2 // 2
-    else:
-        small, h2 = stack, roi_px
-    tpl = _pin_template(r_px / k, r_bore_px / k, r_plunger_px / k)
-    res = cv2.matchTemplate(small, tpl, cv2.TM_CCORR)
-    T = tpl.shape[0]
-    hh = h2 - T + 1
-    ww = res.shape[1]
-    rows = (np.arange(N)[:, None] * h2 + np.arange(hh)[None, :])  # (N, hh): each ROI's own result rows
-    R = res[rows]  # (N, hh, ww)
-    off = (T - 1) / 2
-    sh = 0.5 if k == 2 else 0.0  # pyrDown: small pixel x covers full-res 2x .. 2x+1, centre at 2x + 0.5
-    uu = k * (np.arange(ww) + off) + sh
-    vv = k * (np.arange(hh) + off) + sh
-    d2 = (uu[None, None, :] - c0[:, 0, None, None]) ** 2 + (vv[None, :, None] - c0[:, 1, None, None]) ** 2
-    R = np.where(d2 <= search_px**2, R, -np.inf)
-    flat = R.reshape(N, -1).argmax(1)
-    v, u = flat // ww, flat % ww
-    i = np.arange(N)
-    best = R[i, v, u]
-    um, up = R[i, v, np.maximum(u - 1, 0)], R[i, v, np.minimum(u + 1, ww - 1)]
-    vm, vp = R[i, np.maximum(v - 1, 0), u], R[i, np.minimum(v + 1, hh - 1), u]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den_u, den_v = um - 2 * best + up, vm - 2 * best + vp  # -inf outside the search disc
-        du = np.where(np.isfinite(den_u) & (u > 0) & (u < ww - 1), parabolic_offset(um, best, up), 0.0)
-        dv = np.where(np.isfinite(den_v) & (v > 0) & (v < hh - 1), parabolic_offset(vm, best, vp), 0.0)
-    centres = np.column_stack([k * (u + np.nan_to_num(du) + off) + sh, k * (v + np.nan_to_num(dv) + off) + sh])
-    return centres, best.astype(float)
 
 
 # -- one pin, pixels to board-frame numbers ----------------------------------------------------------------
@@ -275,7 +225,7 @@ def measure_pins_top(
                             plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s,
                             barrel_length_px=g.barrel_length_mm / s,
                             dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s,
-                            bore_clearance_px=g.bore_clearance_mm / s)
+                            bore_clearance_px=g.bore_clearance_mm / s, mm_per_px=s)
     feats = (("flange", g.h_flange_top_mm, PARAMS.top.u_floor_flange_px), ("barrel", g.h_barrel_top_mm, PARAMS.top.u_floor_barrel_px),
              ("dome", g.h_dome_centre_mm, PARAMS.top.u_floor_dome_px))
     # every fitted centre to mm at once, with the local Jacobian (central differences, 1 px)
@@ -285,12 +235,30 @@ def measure_pins_top(
     mm = np.asarray(to_board((uv[:, None, :] + steps[None]).reshape(-1, 2)), float).reshape(-1, 5, 2)
     jac = np.stack([(mm[:, 1] - mm[:, 2]) / 2, (mm[:, 3] - mm[:, 4]) / 2], axis=2)  # (M, 2, 2)
     # each centre's covariance in mm: the fit's plus its feature's floor, through the Jacobian
-    floors = np.array([fl for _, _, fl in feats] * len(all_fits), float) ** 2
+    floors = np.array([fl for _, _, fl in feats] * len(all_fits), float)
+    # a rim's residuals are not independent from ray to ray where solder or a fillet deforms it: its
+    # centre is then uncertain by about rms / sqrt(independent arcs), whatever the ray count says
+    rim = np.array([n != "dome" for n, _, _ in feats] * len(all_fits))
+    rms = np.array([f.rms_px if f.ok else 0.0 for f in fitted], float)
+    floors = np.where(rim, np.maximum(floors, rms / math.sqrt(PARAMS.top.rim_independent_arcs)), floors) ** 2
     cov_px = np.array([f.cov_px if f.ok else np.zeros((2, 2)) for f in fitted], float).reshape(-1, 2, 2)
     cov_mm = jac @ (cov_px + floors[:, None, None] * np.eye(2)) @ jac.transpose(0, 2, 1)
-    out = []
+    # solder cues first (all pins in one call): colour of the flange top, the barrel-top ring and the fillet
+    # zone; a flange top under solder also says its rim is the solder's outline, not the flange's
     rings: list[tuple] = []
     ring_of: dict[int, int] = {}
+    r_bore = g.plunger_radius_mm + g.bore_clearance_mm
+    for i, fits in enumerate(all_fits):
+        if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
+            fc, bc = fits.flange.center_px, fits.barrel.center_px
+            ring_of[i] = len(rings)
+            rings += [
+                (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
+                (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
+                (fc, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
+            ]
+    colours = grey_rings(image, rings) if rings else []
+    out = []
     for i, fits in enumerate(all_fits):
         pres = pin_presence(fits.barrel, fits.flange)
         pt = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
@@ -298,6 +266,12 @@ def measure_pins_top(
         out.append(pt)
         if not pres.present:
             continue
+        if fits.unreliable:  # a fit that failed its own check gives no number (the item goes to REVIEW)
+            pt.reason = "; ".join(f"unreliable:{b}" for b in fits.unreliable)
+            continue
+        if i in ring_of:
+            k = ring_of[i]
+            pt.grey_flange, pt.grey_barrel_ring, pt.grey_fillet = colours[k:k + 3]
         pts = {}
         for j, (name, h, _) in enumerate(feats):
             fit = getattr(fits, name)
@@ -322,22 +296,39 @@ def measure_pins_top(
         pt.base_mm, pt.base_cov_mm2 = axis.point_at(0.0)
         pt.tip_mm, pt.tip_cov_mm2 = axis.point_at(g.axial_length_mm)
         pt.base_px, pt.tip_px = np.asarray(to_pixel(np.array([pt.base_mm, pt.tip_mm])), float).reshape(2, 2)
-        # solder cues: colour of the flange top, the barrel-top ring and the fillet zone (measured below, all pins at once)
-        if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
-            fc, bc = fits.flange.center_px, fits.barrel.center_px
-            r_bore = g.plunger_radius_mm + g.bore_clearance_mm
-            ring_of[i] = len(rings)
-            rings += [
-                (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
-                (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
-                (pt.base_px, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
-            ]
-    colours = grey_rings(image, rings) if rings else []
-    for i, k in ring_of.items():
-        out[i].grey_flange, out[i].grey_barrel_ring, out[i].grey_fillet = colours[k:k + 3]
     return out
 
 
 def measure_pin_top(image: np.ndarray, guess_px, **kw) -> PinTop:
     """`measure_pins_top` for one pin at `guess_px` (2,), the same keyword options."""
     return measure_pins_top(image, np.asarray(guess_px, float).reshape(1, 2), **kw)[0]
+
+
+def check_pin_fits(fit: PinTopFit, *, flange_r_px: float, barrel_r_px: float, barrel_length_px: float | None,
+                   mm_per_px: float, n_rays: int = PARAMS.top.n_rays) -> list[str]:
+    """The self-checks of one pin's rim fits against what the recipe and the calibration predict.
+
+    Returns the failed checks, each ``"<fit>_fit: why"`` (empty: the fits are consistent). Checked:
+    each rim's radius against the pin type's (`RIM_RADIUS_TOL_REL` / `RIM_RADIUS_TOL_PX`), the share of
+    rays that found the rim (`PARAMS.top.rim_min_inlier_fraction`), its residual (`PARAMS.top.rim_max_rms_rel`), and the
+    barrel top lying within the largest searched lean (`PARAMS.top.max_lean_deg`) of the flange's centre.
+    A missing rim is not reported here (presence decides about it).
+    """
+    bad = []
+    for name, f, r_exp in (("flange", fit.flange, flange_r_px), ("barrel", fit.barrel, barrel_r_px)):
+        if not f.ok:
+            continue
+        lo = r_exp - PARAMS.top.rim_edge_break_mm / mm_per_px - PARAMS.top.rim_blur_px
+        hi = r_exp + PARAMS.top.rim_oversize_mm / mm_per_px + PARAMS.top.rim_blur_px
+        if not lo <= f.radius_px <= hi:
+            bad.append(f"{name}_fit: radius {f.radius_px:.1f} px, the pin type gives {lo:.1f}-{hi:.1f} px")
+        elif f.n_points < PARAMS.top.rim_min_inlier_fraction * n_rays:
+            bad.append(f"{name}_fit: rim found on {f.n_points} of {n_rays} rays")
+        elif f.rms_px > PARAMS.top.rim_max_rms_rel * r_exp:
+            bad.append(f"{name}_fit: edge residual {f.rms_px:.2f} px > {PARAMS.top.rim_max_rms_rel * r_exp:.2f} px")
+    if fit.flange.ok and fit.barrel.ok:
+        lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(PARAMS.top.max_lean_deg))
+        d = float(np.hypot(*(fit.barrel.center_px - fit.flange.center_px)))
+        if d > lean_px:
+            bad.append(f"flange_fit: barrel top {d:.1f} px off the flange centre, more than a {PARAMS.top.max_lean_deg:g} deg lean ({lean_px:.1f} px)")
+    return bad

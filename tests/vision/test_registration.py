@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.errors import InputError
-from vision.registration import find_fiducial, register_top, rigid_fit, robust_rigid_fit
+from vision.registration import check_pin_pattern_scale, find_fiducial, register_top, rigid_fit, robust_rigid_fit
 from vision.synth import truth as T
 from vision.synth.boards import random_board
 from vision.synth.scene import TopCamera
@@ -79,16 +79,31 @@ def _cam_kw(rec):
     return {"mm_per_px": rec.mm_per_px, "width_px": w, "height_px": h, "center_mm": (float(c[0]), float(c[1]))}
 
 
-def test_missing_fiducial_is_a_clear_error_or_falls_back_when_allowed():
+def test_a_fiducial_not_found_falls_back_to_the_pin_pattern_and_says_why():
+    # issue 14: a board whose pins are all in view is never refused because of a fiducial
     scene, img, rec = _board_under_fixed_camera(4, 1.0, (0.3, 0.2))
     pins = np.array([p.nominal_xy_mm for p in scene.pins])
     wrong = np.array(scene.fiducials_xy_mm) + [[0.0, 1.5], [0.0, 0.0]]  # the recipe says a dot where there is none
-    with pytest.raises(InputError, match="fiducial"):  # not found, or found where the layout disagrees
-        register_top(img, rec, fiducials_mm=wrong, fiducial_diameter_mm=1.0, pins_mm=pins, pin_radius_mm=0.7)
-    reg, notes = register_top(img, rec, fiducials_mm=wrong, fiducial_diameter_mm=1.0, pins_mm=pins, pin_radius_mm=0.7,
-                              allow_pin_registration=True)
-    assert reg.method == "pins-coarse" and "pin pattern" in notes[0]
+    reg, notes = register_top(img, rec, fiducials_mm=wrong, fiducial_diameter_mm=1.0, pins_mm=pins, pin_radius_mm=0.7)
+    assert reg.method == "pins-coarse" and "pin pattern" in notes[-1] and "fiducial" in " ".join(notes)
     assert abs(reg.rotation_deg - 1.0) < 0.6
+
+
+def test_registration_that_fails_on_fiducials_and_pins_names_both_causes():
+    scene, img, rec = _board_under_fixed_camera(4, 1.0, (0.3, 0.2))
+    pins = np.array([p.nominal_xy_mm for p in scene.pins])
+    wrong = np.array(scene.fiducials_xy_mm) + [[0.0, 1.5], [0.0, 0.0]]
+    blank = np.full_like(img, 40)
+    with pytest.raises(InputError, match="fiducial.*pins") as e:
+        register_top(blank, rec, fiducials_mm=wrong, fiducial_diameter_mm=1.0, pins_mm=pins, pin_radius_mm=0.7)
+    assert "\n" not in str(e.value)
+
+
+def test_pin_pattern_at_another_scale_than_the_calibration_is_an_error():
+    b = np.array([[0.0, 0.0], [2.54, 0.0], [0.0, 2.54], [2.54, 2.54]])
+    check_pin_pattern_scale(b, b * 1.01 + [3.0, 1.0])  # within the tolerance of placement scatter
+    with pytest.raises(InputError, match="1.400 times.*calibration"):
+        check_pin_pattern_scale(b, b * 1.4)
 
 
 def test_find_fiducial_says_why():

@@ -36,13 +36,14 @@ def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source
 
     A misplaced pin spoils the pitch to each of its neighbours; the deviation |pitch - nominal| of a
     pair is charged to the member with the larger position error, so a good pin next to a bad one
-    is not failed for it. ``pitch_error_mm`` is the worst deviation charged to the pin, or, for a pin
-    charged with none (it is the better-placed of each of its pairs), the smallest deviation among
-    its pairs.
+    is not failed for it. ``pitch_error_mm`` is the worst deviation charged to the pin; a pin charged
+    with none (it is the better-placed of each of its pairs) answers only for its own share: the
+    deviation of its distance to each neighbour's *nominal* position (the neighbour's own error taken
+    out), the worst of them, with its own uncertainty.
     """
     nominal = recipe.nominal_pitch_mm()
     charged: dict[str, list[tuple[float, float]]] = {}
-    pairs: dict[str, list[tuple[float, float]]] = {}
+    own: dict[str, list[tuple[float, float]]] = {}
     for (a, b), nom in nominal.items():
         pa, pb = board[a], board[b]
         if pa.base_mm is None or pb.base_mm is None:
@@ -55,18 +56,22 @@ def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source
         name = "pitch_x_mm" if sb.col != sa.col else "pitch_y_mm"
         out.pins[a].measurements[name] = Measurement.of(dist, u, "mm", source=source)
         dev = abs(dist - nom)
-        ea = float(np.hypot(*(pa.base_mm - np.asarray(sa.xy_mm))))
-        eb = float(np.hypot(*(pb.base_mm - np.asarray(sb.xy_mm))))
-        for pid in (a, b):
-            pairs.setdefault(pid, []).append((dev, u))
+        na, nb = np.asarray(sa.xy_mm, float), np.asarray(sb.xy_mm, float)
+        ea = float(np.hypot(*(pa.base_mm - na)))
+        eb = float(np.hypot(*(pb.base_mm - nb)))
         for pid in ((a,) if ea > eb else (b,) if eb > ea else (a, b)):
             charged.setdefault(pid, []).append((dev, u))
+        for pid, mine, other_nom in ((a, pa, nb), (b, pb, na)):
+            v = other_nom - mine.base_mm
+            dv = float(np.hypot(*v))
+            gv = v / max(dv, 1e-12)
+            own.setdefault(pid, []).append((abs(dv - nom), math.sqrt(max(float(gv @ mine.base_cov_mm2 @ gv), 0.0))))
     for p in recipe.pins:
         iv = out.pins[p.id]
         if p.id in charged:
             dev, u = max(charged[p.id])
-        elif p.id in pairs:
-            dev, u = min(pairs[p.id])
+        elif p.id in own:
+            dev, u = max(own[p.id])
         else:
             if board[p.id].present and board[p.id].base_mm is not None:
                 iv.measurements["pitch_error_mm"] = Measurement.missing("no measured neighbour in the row or column", "mm")

@@ -53,7 +53,7 @@ from models.recipe import MatingPad, Recipe
 from models.rules import evaluate_pin
 from vision.params import PARAMS
 from vision.overlay import OverlayItem, draw_top_overlay
-from vision.registration import Registration, register_top, robust_rigid_fit
+from vision.registration import Registration, check_pin_pattern_scale, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
 from vision.top_view import CoaxialLight, PinTop, measure_pins_top
 
@@ -184,6 +184,7 @@ def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTo
     q = np.array([plane[i].base_mm for i in ids], float)
     u_pt = float(np.median([math.sqrt(np.trace(plane[i].base_cov_mm2) / 2) for i in ids]))
     reg, keep = robust_rigid_fit(b, q, u_point_mm=u_pt, reject_mm=P.pin_registration_reject_mm)
+    check_pin_pattern_scale(b[keep], q[keep])  # a pattern at another scale than the calibration's is an error
     reg.method = "pins"
     reg.points_px = []
     reg.n_points = int(keep.sum())
@@ -200,7 +201,7 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
     if not pt.present:
         return iv
     if pt.axis is None or not pt.axis.ok:
-        why = f"pin fit failed: {pt.reason or 'no rim found'}"
+        why = pt.reason if pt.reason.startswith("unreliable:") else f"pin fit failed: {pt.reason or 'no rim found'}"
         iv.measurements.update(unmeasured(("xy_error_mm", "tilt_deg", "pitch_error_mm"), why))
         return iv
     ax = pt.axis

@@ -46,7 +46,7 @@ def test_dashboard_spc_feed_board_pages(browser, tmp_path, synth_board):  # noqa
                            files={"top": ("top.png", png(board.image), "image/png")})
             real = wait_done(admin, r.json()["id"])
             r = admin.post("/v1/inspections", data={"serial": "WEB-BAD", "recipe_id": "SYN-REVIEW", "station_id": "line-1"},
-                           files={"top": ("top.png", png(board.image[:200, :300]), "image/png")})
+                           files={"top": ("top.png", png(board.image * 0), "image/png")})  # right size, passes intake; blank
             bad = wait_done(admin, r.json()["id"])
         assert real["verdict"] == "REVIEW" and bad["status"] == "failed"
         # 60 stored boards of recipe SPC-W whose pin P03 drifts from board 40: the service's scanner raises the alarm

@@ -1,0 +1,126 @@
+"""One colour model for every view: gold, solder (grey), bare pad and mask told apart in CIELAB, whatever
+the solder-mask colour and however bright the light.
+
+Shading and light intensity scale a surface's RGB by a common factor k. In CIELAB (L* = 116 f(Y) - 16,
+a*, b* differences of f = cube roots) both the lightness and the chromatic coordinates then scale by about
+k^(1/3) (above L* ~ 10), so the **saturation** ``s = C*/L*`` (C* = hypot(a*, b*)) and the **hue angle**
+``h = atan2(b*, a*)`` stay put under a light +-40 % brighter or dimmer, or a ring light switched off.
+Gold is judged by them: a yellow hue and a saturation that no neutral metal reaches.
+
+* **gold**: hue in `PARAMS.colour.gold_hue_deg` and a saturation no other surface here reaches (`PARAMS.colour.gold_min_saturation`;
+  Au reflects yellow: CIELAB hue 70-105 deg under white light, a red mask reads 20 deg, green 150).
+* **dark**: ``L* < PARAMS.colour.dark_l`` -- deep shadow (steep fillets, the bore) says nothing about colour.
+* **solder** (tin/SAC, nickel: a neutral grey, reflectance ~60 %): not gold, not dark, and nearly neutral
+  (``s <= PARAMS.colour.grey_max_saturation``) -- or, on a board whose mask tints everything near it, not farther from
+  neutral than the mask's own saturation allows (see `classify`).
+* **mask**: within `PARAMS.colour.mask_distance` (CIELAB Delta-E on shading-normalised colour) of the board's own mask
+  colour, sampled from the image between the pins (`mask_colour`), so no mask colour is assumed.
+* **pad** (bare ENIG pad): gold by colour; where a pad is told from a pin's gold it is by geometry, not
+  colour.
+
+Colours are taken from 8-bit or 16-bit RGB through OpenCV's float conversion (true CIELAB, D65).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vision.params import PARAMS
+
+__all__ = ["to_lab", "saturation_hue", "gold_likeness", "classify", "mask_colour", "MaskColour", "GOLD", "SOLDER",
+           "MASK", "DARK", "OTHER"]
+
+
+GOLD, SOLDER, MASK, DARK, OTHER = 1, 2, 3, 4, 0
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (..., 3) float32 (L* 0-100, a*, b*) of RGB samples (..., 3), uint8, uint16 or float in 0-1."""
+    x = np.asarray(rgb)
+    if x.dtype == np.uint8:
+        f = x.astype(np.float32) / 255.0
+    elif x.dtype == np.uint16:
+        f = x.astype(np.float32) / 65535.0
+    else:
+        f = x.astype(np.float32)
+    shape = f.shape
+    lab = cv2.cvtColor(np.ascontiguousarray(f.reshape(-1, 1, 3)), cv2.COLOR_RGB2LAB)
+    return lab.reshape(shape)
+
+
+def saturation_hue(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Saturation C*/L* and hue angle (deg, 0-360) of CIELAB samples (..., 3)."""
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    return np.hypot(a, b) / np.maximum(L, 1.0), np.degrees(np.arctan2(b, a)) % 360.0
+
+
+def gold_likeness(lab: np.ndarray) -> np.ndarray:
+    """Gold likeness in [0, 1] of CIELAB samples (..., 3): 0 outside the gold hue band or in shadow, ramping
+    from `PARAMS.colour.gold_ramp_from` to `PARAMS.colour.gold_min_saturation` in saturation, 1 above."""
+    s, h = saturation_hue(lab)
+    ramp = np.clip((s - PARAMS.colour.gold_ramp_from) / (PARAMS.colour.gold_min_saturation - PARAMS.colour.gold_ramp_from), 0.0, 1.0)
+    return (ramp * ((h >= PARAMS.colour.gold_hue_deg[0]) & (h <= PARAMS.colour.gold_hue_deg[1]) & (lab[..., 0] >= PARAMS.colour.gold_min_l))).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MaskColour:
+    """The board's own mask colour (median CIELAB of samples between the pins) and its saturation."""
+
+    lab: tuple[float, float, float]
+    n_samples: int
+
+    @property
+    def saturation(self) -> float:
+        L, a, b = self.lab
+        return float(np.hypot(a, b) / max(L, 1.0))
+
+
+def mask_colour(image_rgb: np.ndarray, points_px: np.ndarray) -> MaskColour | None:
+    """Median CIELAB of the image at `points_px` (N, 2) (u, v) -- points on the mask, e.g. midway between
+    pins; points off the image are skipped, and gold-looking samples (a pad reaching there) left out.
+    None for a mono image or without samples."""
+    if image_rgb.ndim != 3:
+        return None
+    h, w = image_rgb.shape[:2]
+    p = np.asarray(points_px, float).reshape(-1, 2)
+    p = p[(p[:, 0] >= 0) & (p[:, 0] <= w - 1) & (p[:, 1] >= 0) & (p[:, 1] <= h - 1)]
+    if len(p) == 0:
+        return None
+    iu, iv = np.rint(p[:, 0]).astype(int), np.rint(p[:, 1]).astype(int)
+    lab = to_lab(image_rgb[iv, iu])
+    lab = lab[gold_likeness(lab) < 0.5]
+    if len(lab) == 0:
+        return None
+    return MaskColour(tuple(float(x) for x in np.median(lab, axis=0)), len(lab))
+
+
+def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
+    """Class codes (...) of CIELAB samples (..., 3): GOLD, SOLDER, MASK, DARK or OTHER (see the module).
+
+    With the board's `mask` colour: samples whose chromaticity, scaled to the mask's lightness, lies
+    within `PARAMS.colour.mask_distance` of it are MASK (a white or black mask is as neutral as solder: only its
+    lightness tells them apart, so this is decided first only where the geometry allows mask there;
+    callers that look at a pin's own surfaces pass no mask). The grey limit widens to the mask's
+    saturation plus `PARAMS.colour.grey_max_saturation` / 2 where a strongly coloured mask tints what is near it.
+    """
+    lab = np.asarray(lab, np.float32)
+    L = lab[..., 0]
+    s, h = saturation_hue(lab)
+    out = np.full(L.shape, OTHER, np.int8)
+    grey_max = PARAMS.colour.grey_max_saturation
+    if mask is not None:
+        grey_max = max(PARAMS.colour.grey_max_saturation, min(mask.saturation + 0.5 * PARAMS.colour.grey_max_saturation, PARAMS.colour.gold_min_saturation))
+    out[s <= grey_max] = SOLDER
+    if mask is not None:
+        mL, ma, mb = mask.lab
+        k = mL / np.maximum(L, 1.0)  # shading-normalise the chroma to the mask's lightness
+        d = np.sqrt((lab[..., 1] * k - ma) ** 2 + (lab[..., 2] * k - mb) ** 2 + (L - mL) ** 2 * 0.25)
+        out[d <= PARAMS.colour.mask_distance] = MASK
+    # gold likeness >= 0.5 (`gold_likeness`), from the saturation and hue already at hand
+    gold = (s >= 0.5 * (PARAMS.colour.gold_ramp_from + PARAMS.colour.gold_min_saturation)) & (h >= PARAMS.colour.gold_hue_deg[0]) & (h <= PARAMS.colour.gold_hue_deg[1]) & (L >= PARAMS.colour.gold_min_l)
+    out[gold] = GOLD
+    out[L < PARAMS.colour.dark_l] = DARK
+    return out
