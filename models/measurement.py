@@ -37,7 +37,11 @@ class Measurement(BaseModel):
 
     @classmethod
     def of(cls, value: float, uncertainty: float, unit: str, *, source: str | None = None) -> "Measurement":
-        return cls(value=float(value), uncertainty=float(abs(uncertainty)), unit=unit, source=source)
+        """A measured value; the checks of the validator, without its cost (views make hundreds per board)."""
+        v, u = float(value), float(abs(uncertainty))
+        if not (math.isfinite(v) and math.isfinite(u)):
+            raise ValueError(f"a measurement needs a finite value and uncertainty, got {v} ± {u} {unit}")
+        return cls.model_construct(value=v, uncertainty=u, unit=str(unit), source=source, not_measured=None)
 
     @classmethod
     def missing(cls, reason: str, unit: str) -> "Measurement":
