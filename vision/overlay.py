@@ -80,18 +80,31 @@ class Labels:
         step = int(round(22 * self.scale / 0.5))
         return w, step * len(lines) + 6, step
 
-    def place(self, origin_px, lines: list[str], *, color=(255, 255, 255)) -> None:
+    def place(self, origin_px, lines: list[str], *, color=(255, 255, 255)) -> tuple[int, int, int, int]:
+        """Draw `lines` at `origin_px` (top-left) or the nearest free place; returns the block (x0, y0, x1, y1)."""
         H, W = self.img.shape[:2]
         w, h, step = self.size(lines)
         x = int(min(max(origin_px[0], 0), max(W - w, 0)))
         y0 = int(min(max(origin_px[1], 0), max(H - h, 0)))
-        for k in (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5):
-            y = int(min(max(y0 + k * h, 0), max(H - h, 0)))
-            r = (x, y, x + w, y + h)
-            if not any(r[0] < q[2] and q[0] < r[2] and r[1] < q[3] and q[1] < r[3] for q in self.taken):
-                break
+        step_y = max(h // 2, 1)
+        first = None
+        for dx in (0, -w // 2, w // 2, -w, w):  # beside first, then half and a whole block left or right
+            for k in (0, 1, -1, 2, -2, 3, -3, 4, -4):
+                xx = int(min(max(x + dx, 0), max(W - w, 0)))
+                y = int(min(max(y0 + k * step_y, 0), max(H - h, 0)))
+                r = (xx, y, xx + w, y + h)
+                first = first or r
+                if not any(r[0] < q[2] and q[0] < r[2] and r[1] < q[3] and q[1] < r[3] for q in self.taken):
+                    break
+            else:
+                continue
+            break
+        else:
+            r = first  # nowhere free: where it belongs
+        x, y = r[0], r[1]
         self.taken.append(r)
         draw_text_block(self.img, (x, y), lines, color=color, scale=self.scale)
+        return r
 
 
 def draw_text_block(img: np.ndarray, origin_px, lines: list[str], *, color=(255, 255, 255), scale: float | None = None) -> None:
@@ -116,13 +129,23 @@ def draw_items(img: np.ndarray, items: list[OverlayItem], *, thickness: int = 2,
     """Outline each item by its verdict colour, mark its points, write its id and lines (in place, labels placed
     so that they do not overlap)."""
     labels = labels or Labels(img)
+    for it in items:  # labels go beside the items, not over them
+        r = it.radius_px
+        labels.taken.append((int(it.center_px[0] - r), int(it.center_px[1] - r), int(it.center_px[0] + r), int(it.center_px[1] + r)))
     for it in items:
         col = VERDICT_RGB.get(it.verdict, VERDICT_RGB[None])
         cv2.circle(img, _p(it.center_px), int(round(it.radius_px * (1 << _SHIFT))), col, thickness, cv2.LINE_AA, _SHIFT)
         for name, uv in it.points_px.items():
             draw_marker(img, uv, color=(0, 255, 255) if name == "tip" else (255, 0, 255), size_px=4)
         label = [f"{it.id} {it.verdict or ''}".strip(), *it.lines]
-        labels.place((it.center_px[0] - it.radius_px, it.center_px[1] + it.radius_px), label, color=col)
+        x0, y0, x1, y1 = labels.place((it.center_px[0] - it.radius_px, it.center_px[1] + it.radius_px), label, color=col)
+        # a block moved away from its item gets a leader line from its nearest point to the item's outline
+        cu, cv = it.center_px
+        nu, nv = min(max(cu, x0), x1), min(max(cv, y0), y1)
+        d = float(np.hypot(nu - cu, nv - cv))
+        if d > it.radius_px + 4:
+            eu, ev = cu + (nu - cu) * it.radius_px / d, cv + (nv - cv) * it.radius_px / d
+            cv2.line(img, _p((eu, ev)), _p((nu, nv)), col, 1, cv2.LINE_AA, _SHIFT)
 
 
 def draw_top_overlay(
