@@ -187,7 +187,9 @@ class Recipe(_Strict):
     required_checks: list[Check] | None = Field(
         default=None, description="checks that must be made (REVIEW not_measured:<check> when no view makes them); "
                                   "default: the usual ones the recipe's views can decide (models.recipe.default_required)")
-    allow_pin_registration: bool = Field(default=False, description="register on the pin pattern when fiducials are not found")
+    allow_pin_registration: bool = Field(
+        default=False, description="let a board of only two pins register on them (three or more pins are used as the "
+                                   "pattern whenever the fiducials are missing, cut off or disagree with the recipe)")
 
     @model_validator(mode="after")
     def _expand(self) -> "Recipe":
