@@ -168,10 +168,13 @@ def submit_inspection(
                 check_view_calibration(rec, key, headers.get(view), view=view, ref=ref)
                 if view == "top" and view in headers:
                     recipe_doc = recipe_doc or Recipe.from_dict(recipe.body, source=f"recipe {recipe.recipe_id}@{recipe.version}")
-                    check_recipe_fits(recipe_doc, rec, headers[view], ref=ref)
             except InputError as exc:
-                slug = "board-does-not-match-recipe" if "does not match the recipe" in str(exc) else "calibration-does-not-fit"
-                raise ProblemError(422, slug, str(exc), field=view) from None
+                raise ProblemError(422, "calibration-does-not-fit", str(exc), field=view) from None
+            if view == "top" and view in headers:
+                try:
+                    check_recipe_fits(recipe_doc, rec, headers[view], ref=ref)
+                except InputError as exc:
+                    raise ProblemError(422, "board-does-not-match-recipe", str(exc), field=view) from None
 
     h = request_hash({
         "serial": serial, "recipe": [recipe.recipe_id, recipe_version], "station": station_id,
