@@ -27,11 +27,9 @@ import cv2
 import numpy as np
 
 from models.errors import InputError
+from vision.io import luma
 
-__all__ = ["fuse_all_in_focus", "LUMA_WEIGHTS"]
-
-#: Rec. 601 luma, the weights of OpenCV's RGB2GRAY
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+__all__ = ["fuse_all_in_focus"]
 
 
 def _laplacian_pyramid(img: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -120,7 +118,7 @@ def fuse_all_in_focus(images, *, levels: int = 5, window_px: int = 7, threads: i
 
     def energy(k: int) -> list[np.ndarray]:
         img = slice_k(k)
-        g = img if not colour else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.dtype != np.float64 else cv2.cvtColor(img.astype(np.float32), cv2.COLOR_RGB2GRAY)
+        g = luma(img.astype(np.float32) if colour and img.dtype == np.float64 else img)  # OpenCV converts no float64 colour
         return [cv2.sqrBoxFilter(p, cv2.CV_32F, win, normalize=False, borderType=cv2.BORDER_REFLECT) for p in _laplacian_pyramid(g, levels)[:-1]]
 
     # pass 1: the slice with the most band energy, per layer and pixel (running maximum)

@@ -196,7 +196,7 @@ def fit_fiducial_arc(image: np.ndarray, guess_px, *, radius_px: float, search_px
     carries the arc's geometry. A failed CircleFit says why.
     """
     h, w = image.shape[:2]
-    g = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    g = luma(image)
     half = int(math.ceil(search_px + 1.5 * radius_px))
     u, v = int(round(guess_px[0])), int(round(guess_px[1]))
     u0, v0, u1, v1 = max(u - half, 0), max(v - half, 0), min(u + half + 1, w), min(v + half + 1, h)

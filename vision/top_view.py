@@ -47,7 +47,6 @@ def fit_pins_top(
     search_px: float,
     barrel_length_px: float | None = None,
     dome_above_barrel_px: float | None = None,
-    bore_clearance_px: float = 3.0,
     mm_per_px: float | None = None,
 ) -> list[PinTopFit]:
     """Fit the barrel-top rim, the flange-top rim and the dome highlight of every pin of a board, and check them.
@@ -62,7 +61,6 @@ def fit_pins_top(
         flange centre (`PARAMS.top.max_lean_deg`).
     dome_above_barrel_px : barrel top -> dome sphere centre, axial (px); with `barrel_length_px` it predicts
         the flange centre from the barrel-to-dome lean.
-    bore_clearance_px : unused (kept for callers).
     mm_per_px : the scale, for the rims' radius bands (`check_pin_fits`); None: 10 um/px.
 
     Order: a vote along the gradients for circles of the flange's and the barrel's radii
@@ -225,7 +223,7 @@ def measure_pins_top(
                             plunger_r_px=g.plunger_radius_mm / s, search_px=search_mm / s,
                             barrel_length_px=g.barrel_length_mm / s,
                             dome_above_barrel_px=(g.h_dome_centre_mm - g.h_barrel_top_mm) / s,
-                            bore_clearance_px=g.bore_clearance_mm / s, mm_per_px=s)
+                            mm_per_px=s)
     feats = (("flange", g.h_flange_top_mm, PARAMS.top.u_floor_flange_px), ("barrel", g.h_barrel_top_mm, PARAMS.top.u_floor_barrel_px),
              ("dome", g.h_dome_centre_mm, PARAMS.top.u_floor_dome_px))
     # every fitted centre to mm at once, with the local Jacobian (central differences, 1 px)
