@@ -288,20 +288,49 @@ def _f(v) -> str:
 
 
 class AlarmWatcher:
-    """Background thread of the service: runs an `AlarmScanner` every `interval_s`."""
+    """Runs an `AlarmScanner` every `interval_s`, in a process of its own (``mode="process"``, the
+    service's default) or a thread of this one (``mode="thread"``).
 
-    def __init__(self, Session, interval_s: float, **kw) -> None:
-        self.scanner = AlarmScanner(Session, **kw)
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="spc-alarms", daemon=True)
+    Why a process: one scan evaluates the run rules of every chart that got new points -- two index
+    reads and the rules per pin and measurement, hundreds of queries while a line runs -- and in the
+    service's process that Python time holds the GIL that the API's reads need (GET /v1/boards p95
+    under load, issue #15). The process runs at the workers' niceness and ends with its parent
+    (`api.jobs.lifeline`); its alarms reach the MES through the outbox like every event."""
+
+    def __init__(self, Session, interval_s: float, *, settings=None, mode: str = "thread", nice: int = 0, **kw) -> None:
+        if mode not in ("thread", "process"):
+            raise ValueError("mode must be 'thread' or 'process'")
+        if mode == "process" and settings is None:
+            raise ValueError("mode='process' needs the settings to open the database in the child")
+        self.interval_s, self.mode, self._kw = interval_s, mode, kw
+        if mode == "thread":
+            self.scanner = AlarmScanner(Session, **kw)
+            self._stop = threading.Event()
+            self._runner = threading.Thread(target=self._loop, name="spc-alarms", daemon=True)
+            self._ready = threading.Event()
+            self._ready.set()
+        else:
+            import multiprocessing as mp
+            import os
+
+            ctx = mp.get_context("spawn")
+            self._stop, self._ready = ctx.Event(), ctx.Event()
+            self._runner = ctx.Process(target=_watch_in_child, name="pogoscope-spc-alarms", daemon=True,
+                                       args=(settings.model_dump_json(), interval_s, kw, os.getpid(), nice, self._stop, self._ready))
 
     def start(self) -> None:
-        self._thread.start()
+        self._runner.start()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        """True once the scanner runs (a process needs its imports first): points stored later are judged."""
+        return self._ready.wait(timeout_s)
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        self._runner.join(timeout=10)
+        if self.mode == "process" and self._runner.is_alive():  # a scan stuck on the database: its transaction rolls back
+            self._runner.terminate()
+            self._runner.join(timeout=5)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -309,6 +338,29 @@ class AlarmWatcher:
                 self.scanner.scan()
             except Exception:  # a database hiccup: the next pass sees the same points again
                 log.exception("SPC alarm scan failed")
+
+
+def _watch_in_child(settings_json: str, interval_s: float, kw: dict, parent_pid: int, nice: int, stop, ready) -> None:
+    """The alarm watcher's process: its own engine, the scanner loop until `stop` is set or the parent dies."""
+    import os
+
+    from api.jobs.lifeline import exit_with_parent
+    from api.service.db import make_engine, session_factory
+    from api.settings import Settings
+
+    exit_with_parent(parent_pid)
+    if nice:
+        os.nice(nice)
+    engine = make_engine(Settings.model_validate_json(settings_json))
+    try:
+        w = AlarmWatcher(session_factory(engine), interval_s, mode="thread", **kw)
+        w._stop = stop
+        ready.set()
+        w._loop()
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the service stops us itself
+        pass
+    finally:
+        engine.dispose()
 
 
 def list_alarms(s, *, recipe_id: str | None = None, open_only: bool = False, limit: int = 100) -> list[dict]:

@@ -127,6 +127,39 @@ def routers() -> list:
                                grr)]
 
 
+class DoorChecks:
+    """Refusals every request gets before any route runs: a declared body over the limit (413) and a
+    control character in the path or query (422: no identifier has one, and PostgreSQL refuses NUL).
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` wraps every request and response
+    in extra tasks and streams, CPU that each read of a loaded service paid twice (issue #15)."""
+
+    def __init__(self, app, *, max_request_bytes: int) -> None:
+        self.app, self.max_request_bytes = app, max_request_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, scope):
+        for k, v in scope.get("headers", ()):
+            if k == b"content-length" and v.isdigit() and int(v) > self.max_request_bytes:
+                return problems.problem_response(
+                    Request(scope), 413, "request-too-large",
+                    f"request body is {int(v)} bytes; the limit is {self.max_request_bytes} bytes (POGOSCOPE_MAX_REQUEST_BYTES)")
+        bad = next((c for c in scope.get("path", "") if not c.isprintable()), None)
+        if bad is None and scope.get("query_string"):
+            bad = next((c for _, v in Request(scope).query_params.multi_items() for c in v if not c.isprintable()), None)
+        if bad is not None:
+            return problems.problem_response(Request(scope), 422, "invalid-request",
+                                             f"the URL contains the control character U+{ord(bad):04X}; identifiers are printable text")
+        return None
+
+
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
     settings = settings or get_settings()
 
@@ -155,7 +188,9 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
         if settings.spc_alarm_interval_s > 0:
             from api.service.analytics import AlarmWatcher
 
-            state.extra["spc_alarms"] = AlarmWatcher(Session, settings.spc_alarm_interval_s, baseline=settings.spc_baseline_points)
+            mode = "process" if settings.worker_mode == "process" and settings.workers > 0 else "thread"
+            state.extra["spc_alarms"] = AlarmWatcher(Session, settings.spc_alarm_interval_s, settings=settings, mode=mode,
+                                                     nice=settings.worker_nice, baseline=settings.spc_baseline_points)
             state.extra["spc_alarms"].start()
         try:
             yield
@@ -182,26 +217,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"], allow_headers=["*"])
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        n = request.headers.get("content-length")
-        if n and n.isdigit() and int(n) > settings.max_request_bytes:
-            return problems.problem_response(
-                request, 413, "request-too-large",
-                f"request body is {int(n)} bytes; the limit is {settings.max_request_bytes} bytes (POGOSCOPE_MAX_REQUEST_BYTES)",
-            )
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def _no_control_characters(request: Request, call_next):
-        # no identifier has control characters; PostgreSQL refuses NUL in text, so stop them at the door
-        bad = next((c for c in request.scope.get("path", "") if not c.isprintable()), None)
-        if bad is None:
-            bad = next((c for _, v in request.query_params.multi_items() for c in v if not c.isprintable()), None)
-        if bad is not None:
-            return problems.problem_response(request, 422, "invalid-request",
-                                             f"the URL contains the control character U+{ord(bad):04X}; identifiers are printable text")
-        return await call_next(request)
+    app.add_middleware(DoorChecks, max_request_bytes=settings.max_request_bytes)
 
     from sqlalchemy.exc import DBAPIError, OperationalError
 

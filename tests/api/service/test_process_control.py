@@ -238,3 +238,37 @@ def test_migration_backfills_stored_results(settings):
         assert [tuple(v) for v in vals] == [("P01", 2.5), ("P02", 0.3)] and [tuple(r) for r in reasons] == [("P01", "tilt")]
     finally:
         engine.dispose()
+
+
+def test_alarm_watcher_scans_in_a_process_of_its_own(app_client):
+    """The service's SPC scans run in a niced child process (not the API's), and their alarms still reach the database."""
+    import os
+    import time
+
+    import numpy as np
+
+    from api.service.analytics import AlarmWatcher
+
+    c = app_client
+    S = _session(c)
+    start = dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.timezone.utc)
+    tilt = {f"P{i:02d}": np.resize([0.45, 0.55, 0.5, 0.42, 0.58, 0.5], 40) for i in range(1, 9)}
+    tilt["P02"][30:] += 0.08 * np.arange(1, 11)  # beyond the UCL from board 32
+    spc_seed.seed(S, "SPC-P", 30, start=start, tilt={k: v[:30] for k, v in tilt.items()})
+    w = AlarmWatcher(S, 0.1, settings=c.app.state.svc.settings, mode="process", nice=5, baseline=25)
+    w.start()
+    try:
+        assert w.wait_ready(60), "the alarm watcher's process did not start"
+        assert w._runner.pid != os.getpid() and w._runner.is_alive()
+        assert os.getpriority(os.PRIO_PROCESS, w._runner.pid) >= 5
+        spc_seed.seed(S, "SPC-P", 10, start=start + dt.timedelta(minutes=30), tilt={k: v[30:] for k, v in tilt.items()},
+                      with_recipe=False, first_board=30)
+        t0 = time.monotonic()
+        while not [a for a in c.get("/v1/alarms", params={"recipe_id": "SPC-P"}).json()["items"] if a["measurement"] == "tilt_deg"]:
+            assert time.monotonic() - t0 < 30, "the watcher's process raised no alarm"
+            time.sleep(0.1)
+        alarm = [a for a in c.get("/v1/alarms", params={"recipe_id": "SPC-P"}).json()["items"] if a["measurement"] == "tilt_deg"]
+        assert [a["pin"] for a in alarm] == ["P02"]
+    finally:
+        w.stop()
+    assert not w._runner.is_alive()
