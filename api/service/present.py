@@ -70,15 +70,20 @@ def reviewed_fields(last: ReviewRow | None) -> dict:
     return {"reviewed_verdict": last.verdict, "reviewed_by": last.reviewer, "reviewed_at": last.created_at}
 
 
-def last_reviews(s, ids: list[str]) -> dict[str, ReviewRow]:
-    """The latest review of each of `ids` (those reviewed)."""
+def reviews_by_inspection(s, ids: list[str]) -> dict[str, list[ReviewRow]]:
+    """The reviews of each of `ids` that has any, oldest first (one query per 500 ids)."""
     from sqlalchemy import select
 
-    out: dict[str, ReviewRow] = {}
+    out: dict[str, list[ReviewRow]] = {}
     for i in range(0, len(ids), 500):
         for r in s.scalars(select(ReviewRow).where(ReviewRow.inspection_id.in_(ids[i:i + 500])).order_by(ReviewRow.id)).all():
-            out[r.inspection_id] = r
+            out.setdefault(r.inspection_id, []).append(r)
     return out
+
+
+def last_reviews(s, ids: list[str]) -> dict[str, ReviewRow]:
+    """The latest review of each of `ids` (those reviewed)."""
+    return {k: v[-1] for k, v in reviews_by_inspection(s, ids).items()}
 
 
 def inspection_summary(row: InspectionRow, reviewed: ReviewRow | None = None) -> InspectionSummary:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from api.problems import ProblemError
 from api.service import present
-from api.service.db import InspectionRow, ReviewRow
+from api.service.db import InspectionRow
 from api.service.deps import Reader, SessionDep
 from api.service.intake import SerialStr
 from api.service.schemas import BoardPublic, PinHistoryEntry, PinPublic
@@ -41,8 +41,9 @@ def get_board(serial: SerialPath, s: SessionDep, _: Reader, limit: int = Query(5
     rows = _history(s, serial, limit)
     finished = [r for r in rows if r.status in ("done", "failed")]
     latest = finished[0] if finished else rows[0]
-    reviews = s.scalars(select(ReviewRow).where(ReviewRow.inspection_id == latest.id).order_by(ReviewRow.id)).all()
-    last = present.last_reviews(s, [r.id for r in rows])
+    by_id = present.reviews_by_inspection(s, [r.id for r in rows])  # one query for the latest's reviews and the history's
+    reviews = by_id.get(latest.id, [])
+    last = {k: v[-1] for k, v in by_id.items()}
     return present.json_response(
         BoardPublic(serial=serial, verdict=latest.verdict, **present.reviewed_fields(reviews[-1] if reviews else None),
                     latest=present.inspection_public(latest, reviews),
