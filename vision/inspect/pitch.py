@@ -28,6 +28,11 @@ def norm_u(v: np.ndarray, C: np.ndarray) -> tuple[float, float]:
     return n, max(rms, math.sqrt(max(float(np.linalg.eigvalsh(C).max()), 0.0)))
 
 
+def _quad(x: float, y: float, *covs) -> float:
+    """(x, y) @ (sum of the 2x2 covariances, as nested lists) @ (x, y)."""
+    return sum(C[0][0] * x * x + (C[0][1] + C[1][0]) * x * y + C[1][1] * y * y for C in covs)
+
+
 def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source: str) -> None:
     """pitch_x_mm / pitch_y_mm to the next pin in the row / column, and pitch_error_mm, into ``out.pins``.
 
@@ -42,30 +47,31 @@ def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source
     out), the worst of them, with its own uncertainty.
     """
     nominal = recipe.nominal_pitch_mm()
+    spec = {p.id: p for p in recipe.pins}
     charged: dict[str, list[tuple[float, float]]] = {}
     own: dict[str, list[tuple[float, float]]] = {}
+    # 2-vectors in plain floats: a board has tens of pairs, and numpy's per-call cost on 2-element arrays
+    # was a tenth of the top view's time
     for (a, b), nom in nominal.items():
         pa, pb = board[a], board[b]
         if pa.base_mm is None or pb.base_mm is None:
             continue
-        d = pb.base_mm - pa.base_mm
-        dist = float(np.hypot(*d))
-        g = d / max(dist, 1e-12)
-        u = math.sqrt(max(float(g @ (pa.base_cov_mm2 + pb.base_cov_mm2) @ g), 0.0))
-        sa, sb = recipe.pin(a), recipe.pin(b)
+        ax, ay = float(pa.base_mm[0]), float(pa.base_mm[1])
+        bx, by = float(pb.base_mm[0]), float(pb.base_mm[1])
+        Ca, Cb = pa.base_cov_mm2.tolist(), pb.base_cov_mm2.tolist()
+        dist = math.hypot(bx - ax, by - ay)
+        u = math.sqrt(max(_quad(bx - ax, by - ay, Ca, Cb) / max(dist, 1e-12) ** 2, 0.0))
+        sa, sb = spec[a], spec[b]
         name = "pitch_x_mm" if sb.col != sa.col else "pitch_y_mm"
         out.pins[a].measurements[name] = Measurement.of(dist, u, "mm", source=source)
         dev = abs(dist - nom)
-        na, nb = np.asarray(sa.xy_mm, float), np.asarray(sb.xy_mm, float)
-        ea = float(np.hypot(*(pa.base_mm - na)))
-        eb = float(np.hypot(*(pb.base_mm - nb)))
+        (nax, nay), (nbx, nby) = sa.xy_mm, sb.xy_mm
+        ea, eb = math.hypot(ax - nax, ay - nay), math.hypot(bx - nbx, by - nby)
         for pid in ((a,) if ea > eb else (b,) if eb > ea else (a, b)):
             charged.setdefault(pid, []).append((dev, u))
-        for pid, mine, other_nom in ((a, pa, nb), (b, pb, na)):
-            v = other_nom - mine.base_mm
-            dv = float(np.hypot(*v))
-            gv = v / max(dv, 1e-12)
-            own.setdefault(pid, []).append((abs(dv - nom), math.sqrt(max(float(gv @ mine.base_cov_mm2 @ gv), 0.0))))
+        for pid, (mx, my), C, (ox, oy) in ((a, (ax, ay), Ca, (nbx, nby)), (b, (bx, by), Cb, (nax, nay))):
+            dv = math.hypot(ox - mx, oy - my)
+            own.setdefault(pid, []).append((abs(dv - nom), math.sqrt(max(_quad(ox - mx, oy - my, C) / max(dv, 1e-12) ** 2, 0.0))))
     for p in recipe.pins:
         iv = out.pins[p.id]
         if p.id in charged:
