@@ -88,7 +88,7 @@ def fit_pins_top(
     lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(PARAMS.top.max_lean_deg)) + 2.0 * k
     cb0, _ = acc_peaks(acc_b, c1, lean_px, k=k)
     band_b = max(3.0, 0.12 * barrel_r_px)
-    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True, refine=2)
+    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True, refine=1)
     cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, cb0)]).reshape(-1, 2)
     domes = dome_centres(stack, S, cb, 0.8 * plunger_r_px)
     # the flange centre the barrel-to-dome lean predicts (the pin's vote peak where that lean is unknown)
