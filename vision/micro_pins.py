@@ -34,8 +34,9 @@ from models.pin_geometry import PinGeometry
 from vision.io import luma
 from vision.focus import focus_measure
 from vision.focus_peaks import refine_peak
+from vision.params import PARAMS
 
-__all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins", "axis_origin_mm", "limb_offset_mm"]
+__all__ = ["MicroPin", "StackPerspective", "measure_pins", "stack_perspective", "working_distance_mm", "locate_pins", "axis_origin_mm", "limb_offset_mm"]
 
 
 @dataclass
@@ -69,6 +70,7 @@ class MicroPin:
     base_cov_mm2: np.ndarray | None = None
     xy_why: str = ""
     curves: dict = field(default_factory=dict)
+    centres: "_Centres | None" = None
 
 
 def working_distance_mm(record: CalibrationRecord) -> float:
@@ -95,13 +97,12 @@ def axis_origin_mm(record: CalibrationRecord) -> np.ndarray:
     return np.asarray(record.pixel_to_plane(pp), float).reshape(2)
 
 
-def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float) -> np.ndarray:
-    """Pixel -> xy (mm) relative to the optical axis, for a point dh_mm above the focus plane."""
-    D = working_distance_mm(record)
+def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float, inv_distance_per_mm: float | None = None) -> np.ndarray:
+    """Pixel -> xy (mm) relative to the optical axis, for a point dh_mm above the focus plane (1/D from the
+    record's working distance unless given: see `stack_perspective`)."""
+    kap = 1.0 / working_distance_mm(record) if inv_distance_per_mm is None else inv_distance_per_mm
     p = np.asarray(record.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)), float).reshape(-1, 2) - axis_origin_mm(record)
-    if math.isfinite(D):
-        p = p * (D - dh_mm) / D
-    return p.reshape(np.shape(uv))
+    return (p * (1.0 - dh_mm * kap)).reshape(np.shape(uv))
 
 
 def axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarray:
@@ -453,38 +454,159 @@ def measure_pins(
         fc = _feature_curve(F, cf, rf - 0.1 * (rf - rb), rf + 0.1 * (rf - rb))
         mp.flange_top_z_mm, mp.u_flange_top_z_mm, mp.flange_why = _height(z, fc, step)
         mp.curves["barrel"], mp.curves["flange"] = bc, fc
-        u_b_px = 0.3
         if got_r is None:
             rim_c = None
-        # tilt: rim centre vs barrel-top centre, both on the axis
+        # tilt: rim centre vs barrel-top centre, both on the axis (in mm once the stack's perspective is known)
         if bcen is None or rim_c is None:
             mp.reason = "tilt not measured: barrel-top or rim outline not found"
             mp.xy_why = "the barrel-top or rim outline was not found"
         else:
-            rim_xy = _px_to_axis_mm(record, rim_c, z_rim - z[k_rim])
-            bar_xy = _px_to_axis_mm(record, bcen, zb - z[k_b])
-            mp.rim_xy_mm, mp.barrel_xy_mm, mp.barrel_center_px = tuple(rim_xy), tuple(bar_xy), tuple(bcen)
-            d = rim_xy - bar_xy
-            dz = z_rim - zb
-            if dz <= 0.1:
-                mp.reason = "tilt not measured: rim not above the barrel top"
-                mp.xy_why = "the rim is not above the barrel top"
-            else:
-                # base (flange-bottom centre, on the pad top): the axis through the rim and barrel-top
-                # centres carried down to the pad top; centre errors grow with the lever k
-                k = (zb - pad_top_z_mm) / dz
-                base = bar_xy - d * k
-                var = s * s * ((1 + k) ** 2 * max(u_b_px, 0.1) ** 2 + k * k * max(u_rim_px, 0.1) ** 2)
-                dk = (z_rim - pad_top_z_mm) / dz**2 * math.hypot(u_zb, u_rim)  # the heights' share
-                mp.base_xy_mm = (float(base[0]), float(base[1]))
-                mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
-                lean = float(np.hypot(*d))
-                mp.tilt_deg = math.degrees(math.atan2(lean, dz))
-                # centres from the circle fits (floored at 0.1 px), heights as above
-                u_xy = math.hypot(max(u_rim_px, 0.1), max(u_b_px, 0.1)) * s
-                u_t = math.hypot(u_xy / dz, lean * math.hypot(u_rim, u_zb) / dz**2)
-                mp.u_tilt_deg = math.degrees(u_t / (1 + (lean / dz) ** 2))
-                # plane frame: +x right, +y up for a record built with the board axes (see module doc)
-                mp.tilt_azimuth_deg = math.degrees(math.atan2(d[1], d[0])) % 360.0
+            mp.barrel_center_px = tuple(bcen)
+            mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], 0.3,
+                                  z_rim, u_rim, zb, u_zb)
         out.append(mp)
+    persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp)
+    for mp in out:
+        if mp.centres is not None:
+            _axis(mp, record, persp, pad_top_z_mm)
+    # a leaning pin's silhouette drifts along its lean with the focus: the perspective is taken again
+    # without pins that lean more than a good pin may
+    lean = {mp.id for mp in out if mp.centres is not None and mp.tilt_deg > PARAMS.stack.perspective_max_tilt_deg}
+    if lean and persp.ids & lean:
+        persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None and mp.id not in lean], rp,
+                                  fallback=persp)
+        for mp in out:
+            if mp.centres is not None:
+                _axis(mp, record, persp, pad_top_z_mm)
     return out
+
+
+@dataclass
+class _Centres:
+    """What the axis of one pin is computed from: two centres (px) each seen in one slice, the height of
+    its feature above that slice's focus plane (mm), their standard uncertainties (px), and the heights."""
+
+    rim_px: np.ndarray
+    rim_dh_mm: float
+    u_rim_px: float
+    barrel_px: np.ndarray
+    barrel_dh_mm: float
+    u_barrel_px: float
+    z_rim_mm: float
+    u_z_rim_mm: float
+    z_barrel_mm: float
+    u_z_barrel_mm: float
+
+
+@dataclass
+class StackPerspective:
+    """How the image scale of a feature changes with its height above the focus plane.
+
+    A camera and lens moved together along z keep the focus plane's scale, but a perspective lens shows a
+    point ``dh`` above the focus plane magnified by ``D / (D - dh)`` about the optical axis (D: working
+    distance). ``inv_distance_per_mm`` is 1/D (0 for a telecentric lens), ``u`` its standard uncertainty;
+    ``source`` says where it came from; ``ids`` the pins it was measured on."""
+
+    inv_distance_per_mm: float
+    u: float
+    source: str
+    ids: set = field(default_factory=set)
+
+
+def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord, pins: list[MicroPin], plunger_radius_px: float,
+                      *, fallback: StackPerspective | None = None) -> StackPerspective:
+    """1/D of the microscope: from a pinhole record's working distance, else from the stack itself.
+
+    A telecentric record (one target image at one focus cannot tell a perspective lens from a telecentric
+    one) says nothing about D, but the stack does: the plunger disc of a pin ``p`` mm off the optical axis
+    moves towards the axis by ``p / D`` per mm the focus plane rises. Each pin at least
+    ``rotation_min_lever_mm`` off the axis gives 1/D from the slope of its disc centroid over the slices
+    (least squares, uncertainty from the residuals); the pins' values are combined by weighted mean, their
+    scatter and the silhouette's systematic (`perspective_rel_u`) included. Without such a pin the perspective is taken as telecentric with the uncertainty of
+    the nearest pin's lever (its effect there is below that)."""
+    D = working_distance_mm(record)
+    if math.isfinite(D):
+        return StackPerspective(1.0 / D, 0.0, "the calibration record's working distance")
+    ax = axis_mm_to_px(record, np.zeros(2))
+    s = record.scale_mm_per_px()
+    lever_px = PARAMS.stack.rotation_min_lever_mm / s
+    vals, us, ids = [], [], set()
+    r = int(math.ceil(1.6 * plunger_radius_px)) + 2
+    H, W = imgs.shape[1:]
+    for mp in pins:
+        c = np.asarray(mp.center_px, float)
+        p = c - ax
+        if float(np.hypot(*p)) < lever_px:
+            continue
+        x0, y0 = int(c[0]) - r, int(c[1]) - r
+        if x0 < 0 or y0 < 0 or x0 + 2 * r + 1 > W or y0 + 2 * r + 1 > H:
+            continue
+        off = np.array([x0, y0], float)
+        cs, zs = [], []
+        for k in range(len(z)):
+            g = cv2.GaussianBlur(imgs[k, y0 : y0 + 2 * r + 1, x0 : x0 + 2 * r + 1].astype(np.float32), (0, 0), 1.5)
+            got = _dark_disc_centre(g, c - off, plunger_radius_px)
+            if got is not None:
+                cs.append(got[0] + off)
+                zs.append(z[k])
+        if len(zs) < 5:
+            continue
+        cs, zs = np.asarray(cs), np.asarray(zs)
+        V = np.column_stack([np.ones_like(zs), zs - zs.mean()])
+        coef, *_ = np.linalg.lstsq(V, cs, rcond=None)
+        res = cs - V @ coef
+        s2 = float((res**2).sum()) / max(2 * (len(zs) - 2), 1)
+        u_slope = math.sqrt(s2 / float(((zs - zs.mean()) ** 2).sum()))
+        pp = float(p @ p)
+        vals.append(-float(coef[1] @ p) / pp)  # slope = -p / D (px per mm)
+        us.append(u_slope / math.sqrt(pp))
+        ids.add(mp.id)
+    if not vals:
+        if fallback is not None:
+            return fallback
+        kmax = 1.0 / PARAMS.stack.min_working_distance_mm
+        return StackPerspective(0.5 * kmax, kmax / math.sqrt(12.0), "no pin off the optical axis to measure it on: 1/D uniform "
+                                "between telecentric and the shortest working distance", ids)
+    v, u = np.asarray(vals), np.asarray(us)
+    w = 1 / np.maximum(u, 1e-9) ** 2
+    mean = float((w * v).sum() / w.sum())
+    u_mean = math.sqrt(1 / w.sum())
+    if len(v) > 1:
+        u_mean = math.hypot(u_mean, float(np.std(v, ddof=1)) / math.sqrt(len(v)))
+    u_mean = math.hypot(u_mean, PARAMS.stack.perspective_rel_u * abs(mean))
+    return StackPerspective(mean, u_mean, f"the stack: plunger discs of {len(v)} pin(s) drifting with the focus", ids)
+
+
+def _axis(mp: MicroPin, record: CalibrationRecord, persp: StackPerspective, pad_top_z_mm: float) -> None:
+    """Tilt, azimuth and the base centre of `mp` from its two centres, with the stack's perspective."""
+    c = mp.centres
+    s = record.scale_mm_per_px()
+    kap = persp.inv_distance_per_mm
+    rim_xy = _px_to_axis_mm(record, c.rim_px, c.rim_dh_mm, kap)
+    bar_xy = _px_to_axis_mm(record, c.barrel_px, c.barrel_dh_mm, kap)
+    # the perspective's own uncertainty moves a centre by |p| |dh| u(1/D)
+    u_rim_px = math.hypot(max(c.u_rim_px, 0.1), float(np.hypot(*rim_xy)) * abs(c.rim_dh_mm) * persp.u / s)
+    u_b_px = math.hypot(max(c.u_barrel_px, 0.1), float(np.hypot(*bar_xy)) * abs(c.barrel_dh_mm) * persp.u / s)
+    mp.rim_xy_mm, mp.barrel_xy_mm = tuple(rim_xy), tuple(bar_xy)
+    d = rim_xy - bar_xy
+    dz = c.z_rim_mm - c.z_barrel_mm
+    mp.tilt_deg = float("nan")
+    if dz <= 0.1:
+        mp.reason = "tilt not measured: rim not above the barrel top"
+        mp.xy_why = "the rim is not above the barrel top"
+        return
+    # base (flange-bottom centre, on the pad top): the axis through the rim and barrel-top centres carried
+    # down to the pad top; centre errors grow with the lever k
+    k = (c.z_barrel_mm - pad_top_z_mm) / dz
+    base = bar_xy - d * k
+    var = s * s * ((1 + k) ** 2 * u_b_px**2 + k * k * u_rim_px**2)
+    dk = (c.z_rim_mm - pad_top_z_mm) / dz**2 * math.hypot(c.u_z_barrel_mm, c.u_z_rim_mm)  # the heights' share
+    mp.base_xy_mm = (float(base[0]), float(base[1]))
+    mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
+    lean = float(np.hypot(*d))
+    mp.tilt_deg = math.degrees(math.atan2(lean, dz))
+    u_xy = math.hypot(u_rim_px, u_b_px) * s
+    u_t = math.hypot(u_xy / dz, lean * math.hypot(c.u_z_rim_mm, c.u_z_barrel_mm) / dz**2)
+    mp.u_tilt_deg = math.degrees(u_t / (1 + (lean / dz) ** 2))
+    # plane frame: +x right, +y up for a record built with the board axes (see module doc)
+    mp.tilt_azimuth_deg = math.degrees(math.atan2(d[1], d[0])) % 360.0

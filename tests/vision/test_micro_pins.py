@@ -151,3 +151,14 @@ def test_stack_naming_pins_the_recipe_lacks(shared_data):
     st.meta["items"] = []
     with pytest.raises(InputError, match="neither which pins it shows"):
         inspect_board(BoardInput(serial="x", recipe=R.recipe(t), stacks={"pins": st}, calibrations={"stack:pins": rec}))
+
+
+def test_a_telecentric_stack_measures_no_perspective(tip_stack):
+    # the generator images through a telecentric lens: the plunger discs do not drift with the focus
+    from vision.micro_pins import stack_perspective
+
+    ss, rc, got, _ = tip_stack
+    rp = rc.pin_type.geometry.plunger_radius_mm / ss.record.scale_mm_per_px()
+    assert ss.record.model == "telecentric"
+    persp = stack_perspective(ss.stack.images, ss.stack.z_mm, ss.record, list(got.values()), rp)
+    assert persp.ids and abs(persp.inv_distance_per_mm) <= max(2 * persp.u, 1 / 1000.0), (persp.inv_distance_per_mm, persp.u)
