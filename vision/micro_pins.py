@@ -165,52 +165,79 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
 
 
-def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
-    """Centre of a dark plunger disc cut by the image edge: a circle fitted to the visible arc of its
-    outline (points on the image border left out), checked against the plunger's radius. None if
-    the arc is too short or the circle is not the plunger's."""
+def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_px: float = 0.0):
+    """Circle fitted to the visible arc of the outline of the largest blob of `blob` (points on the
+    image border left out, and those nearer `c` than `r_min_px`: the inner outline of a ring cut open by
+    the border), checked against the expected radius `r_px` within `tol_px`; None if less than a
+    quarter of the outline is visible or the circle is not that radius."""
     from vision.subpixel.circles import fit_circle
 
-    g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
-    H, W = g.shape
-    inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
-    ring = g[_ring_mask(g.shape, c, 1.3 * r_px + search_px, 1.6 * r_px + search_px)]
-    if inner.size < 10 or ring.size < 10:
-        return None
-    thr = 0.5 * (np.percentile(inner, 30) + np.median(ring))
-    m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
-    n, lab, st, _ = cv2.connectedComponentsWithStats(m)
+    H, W = blob.shape
+    n, lab, st, _ = cv2.connectedComponentsWithStats(blob)
     if n < 2:
         return None
     k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
     cnts, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     P = max(cnts, key=len).reshape(-1, 2).astype(float)
     P = P[(P[:, 0] > 1) & (P[:, 0] < W - 2) & (P[:, 1] > 1) & (P[:, 1] < H - 2)]
+    if c is not None:
+        P = P[np.hypot(P[:, 0] - c[0], P[:, 1] - c[1]) >= r_min_px]
     if len(P) < 0.5 * math.pi * r_px:  # less than a quarter of the outline visible
         return None
     fit = fit_circle(P)
-    # the outline is the plunger's rim: its radius follows from the recipe (within a pixel of blur and
-    # thresholding, or 10 %)
-    if not fit.ok or abs(fit.radius_px - r_px) > max(2.0, 0.1 * r_px):
+    if not fit.ok or abs(fit.radius_px - r_px) > tol_px:
         return None
-    return fit.center_px
+    return fit
 
 
-def _partial_pin(pid: str, c, imgs, F, z, step: float, rp: float, s: float, geometry: PinGeometry) -> MicroPin:
-    """A pin partly outside the stack's view: its tip height from the visible arc of the plunger rim;
-    tilt and position need the whole barrel top and are not measured."""
+def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
+    """A dark plunger disc cut by the image edge: the circle (`CircleFit`) of the visible arc of its
+    outline, or None. The outline is the plunger's rim: its radius follows from the recipe (within a
+    pixel of blur and thresholding, or 10 %)."""
+    g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
+    inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
+    ring = g[_ring_mask(g.shape, c, 1.3 * r_px + search_px, 1.6 * r_px + search_px)]
+    if inner.size < 10 or ring.size < 10:
+        return None
+    thr = 0.5 * (np.percentile(inner, 30) + np.median(ring))
+    m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
+    return _arc_circle(m, r_px, max(2.0, 0.1 * r_px))
+
+
+def _arc_barrel_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
+    """The bright barrel-top disc cut by the image edge: the circle (`CircleFit`) of the visible arc of
+    its outer outline, or None. The top face's outline lies inside the barrel's radius by its broken
+    edge (`TopParams.rim_edge_break_mm`); blur and the threshold move it by a pixel or two."""
+    g = img.astype(np.float32)
+    ring = g[_ring_mask(g.shape, c, r_in_px + 0.3 * (r_out_px - r_in_px), r_out_px * 0.95)]
+    halo = g[_ring_mask(g.shape, c, r_out_px * 1.15, r_halo_px)]
+    if ring.size < 10 or halo.size < 10:
+        return None
+    thr = 0.5 * (np.median(ring) + np.median(halo))
+    m = ((g > thr) & _ring_mask(g.shape, c, 0, 1.1 * r_halo_px)).astype(np.uint8)
+    return _arc_circle(m, r_out_px, 0.1 * r_out_px + 2.0, c=c, r_min_px=0.5 * (r_in_px + r_out_px))
+
+
+def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float, float], s: float, geometry: PinGeometry,
+                 pad_top_z_mm: float) -> MicroPin:
+    """A pin partly outside the stack's view: its tip height from the visible arc of the plunger rim, its
+    axis (tilt, base) from the centres of the circles fitted to the visible arcs of the rim and of the
+    barrel top, each with the fit's covariance (at least the 0.3 px of a whole outline)."""
+    rp, rb, rf = radii
     why = "the pin lies partly outside this stack's view"
     mid = imgs[len(imgs) // 2]
-    cen = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp)
-    if cen is None:
+    fit = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp)
+    if fit is None:
         return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found")
+    cen = fit.center_px
     rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
     z_rim, u_rim, w = _height(z, rim_curve, step)
+    k_rim = None
     if math.isfinite(z_rim):
         k_rim = int(np.argmin(np.abs(z - z_rim)))
-        c2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0)
-        if c2 is not None:
-            cen = c2
+        fit2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0)
+        if fit2 is not None:
+            fit, cen = fit2, fit2.center_px
             rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
             z_rim, u_rim, w = _height(z, rim_curve, step)
     if not math.isfinite(z_rim):
@@ -218,8 +245,29 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, rp: float, s: float, geom
     limb_dz, u_limb = limb_offset_mm(geometry, s)
     z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
     mp = MicroPin(pid, (float(cen[0]), float(cen[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
-                  rim_z_mm=z_rim, reason=f"tilt not measured: {why}", xy_why=why, barrel_why=why, flange_why=why)
+                  rim_z_mm=z_rim, flange_why=why)
     mp.curves["rim"] = rim_curve
+    # the barrel top: its visible arc near its nominal height, its height where its curve peaks
+    sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
+    k_b = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
+    bfit = _arc_barrel_centre(sm(imgs[k_b]), cen, rp, rb, 0.5 * (rb + rf))
+    cb = bfit.center_px if bfit is not None else cen
+    bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
+    mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
+    zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
+    if not math.isfinite(zb):
+        zb, u_zb, mp.tilt_uses_nominal_barrel = (pad_top_z_mm + geometry.h_barrel_top_mm), 0.02, True
+    elif bfit is not None:
+        k_b = int(np.argmin(np.abs(z - zb)))
+        bfit = _arc_barrel_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf)) or bfit
+    mp.curves["barrel"] = bc
+    if bfit is None:
+        mp.reason = f"tilt not measured: {why} and its barrel top's visible arc was not found"
+        mp.xy_why = f"{why} and its barrel top's visible arc was not found"
+        return mp
+    mp.barrel_center_px = tuple(bfit.center_px)
+    mp.centres = _Centres(np.asarray(cen, float), z_rim - z[k_rim], max(0.3, fit.u_center_px), np.asarray(bfit.center_px, float),
+                          zb - z[k_b], max(0.3, bfit.u_center_px), z_rim, u_rim, zb, u_zb)
     return mp
 
 
@@ -402,7 +450,7 @@ def measure_pins(
             continue
         c = np.asarray(c, float)
         if pid in partial:
-            out.append(_partial_pin(pid, c, imgs, F, z, step, rp, s, geometry))
+            out.append(_partial_pin(pid, c, imgs, F, z, step, (rp, rb, rf), s, geometry, pad_top_z_mm))
             continue
         # centre on the dark disc, then the rim curve, then re-centre in the rim's sharpest slice
         got = _dark_disc_centre(mid, c, rp)
@@ -519,7 +567,8 @@ def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord
 
     A telecentric record (one target image at one focus cannot tell a perspective lens from a telecentric
     one) says nothing about D, but the stack does: the plunger disc of a pin ``p`` mm off the optical axis
-    moves towards the axis by ``p / D`` per mm the focus plane rises. Each pin at least
+    moves towards the axis by ``p / D`` per mm the focus plane rises (a disc cut by the image edge: the
+    circle of its visible arc). Each pin at least
     ``rotation_min_lever_mm`` off the axis gives 1/D from the slope of its disc centroid over the slices
     (least squares, uncertainty from the residuals); the pins' values are combined by weighted mean, their
     scatter and the silhouette's systematic (`perspective_rel_u`) included. Without such a pin the perspective is taken as telecentric with the uncertainty of
@@ -538,14 +587,18 @@ def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord
         p = c - ax
         if float(np.hypot(*p)) < lever_px:
             continue
-        x0, y0 = int(c[0]) - r, int(c[1]) - r
-        if x0 < 0 or y0 < 0 or x0 + 2 * r + 1 > W or y0 + 2 * r + 1 > H:
-            continue
+        x0, y0 = max(int(c[0]) - r, 0), max(int(c[1]) - r, 0)
+        x1, y1 = min(int(c[0]) + r + 1, W), min(int(c[1]) + r + 1, H)
+        cut = (x0, y0, x1, y1) != (int(c[0]) - r, int(c[1]) - r, int(c[0]) + r + 1, int(c[1]) + r + 1)
         off = np.array([x0, y0], float)
         cs, zs = [], []
         for k in range(len(z)):
-            g = cv2.GaussianBlur(imgs[k, y0 : y0 + 2 * r + 1, x0 : x0 + 2 * r + 1].astype(np.float32), (0, 0), 1.5)
-            got = _dark_disc_centre(g, c - off, plunger_radius_px)
+            g = imgs[k, y0:y1, x0:x1].astype(np.float32)
+            if cut:  # a disc cut by the image edge: the circle of its visible arc
+                fit = _arc_disc_centre(g, c - off, plunger_radius_px, search_px=2.0)
+                got = None if fit is None else (fit.center_px,)
+            else:
+                got = _dark_disc_centre(cv2.GaussianBlur(g, (0, 0), 1.5), c - off, plunger_radius_px)
             if got is not None:
                 cs.append(got[0] + off)
                 zs.append(z[k])

@@ -107,8 +107,12 @@ def test_pins_cut_by_the_image_edge_are_not_called_missing(shared_data):
         assert "missing" not in p.reasons and not p.cues["missing"].present, (pid, p.reasons)
         m = p.measurements["tip_height_mm"]
         assert abs(m.value - truth[pid]["tip_height_mm"]) <= 2 * m.uncertainty, (pid, m)
+        # the visible arcs of the plunger rim and of the barrel top give the axis: tilt and position are
+        # measured (they were "not measured: partly outside the view", REVIEW on four good pins)
         for k in ("xy_error_mm", "tilt_deg"):
-            assert not p.measurements[k].measured and "partly outside" in p.measurements[k].not_measured, (pid, k)
+            m = p.measurements[k]
+            assert m.measured and abs(m.value - truth[pid][k]) <= 2 * m.uncertainty, (pid, k, m)
+        assert p.verdict.value == "PASS", (pid, p.reasons)
 
 
 def test_tilt_with_a_telecentric_record_measures_the_stacks_perspective(shared_data):
