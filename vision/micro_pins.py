@@ -113,23 +113,21 @@ def axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarr
     return np.asarray(record.plane_to_pixel(q + axis_origin_mm(record)), float).reshape(np.shape(xy))
 
 
-def limb_offset_mm(geometry: PinGeometry, mm_per_px: float) -> tuple[float, float]:
+def limb_offset_mm(geometry: PinGeometry) -> tuple[float, float]:
     """(offset, standard uncertainty) of the plunger-rim focus peak above the outline's height.
 
     A dome narrower than a hemisphere meets the plunger cylinder in a crease: the outline is that
-    crease and the rim curve focuses on it (0, 0). A hemispherical dome (plunger radius = dome
-    radius) has no crease: its outline is the limb, where the surface is vertical, and the edge the
-    focus measure sees (its window reaches one pixel either side) lies anywhere on the dome within
-    one pixel inside the limb. Over that pixel the surface rises by ``sqrt(R^2 - (r_p - 1 px)^2)``;
-    the peak is taken at the middle of that span with the uncertainty of a uniform distribution
-    over it (span / sqrt 12).
+    crease and the rim curve focuses on it (0, 0; rendered type-A pins read +2 +- 2 um). A
+    hemispherical dome (plunger radius = dome radius) has no crease: its outline is the limb, and what
+    the lens sees sharpest there lies above the equator -- the aperture's oblique rays graze the sphere
+    up to ``R * NA`` higher, and the dome's steep band just above the equator mirrors the lit barrel
+    top below it. The offset is measured, as a share of the dome radius (`StackParams.limb_focus_offset_rel`),
+    with its spread (`StackParams.limb_focus_offset_u_rel`); the rim curve's own noise is in its fit.
     """
     R, rp = geometry.dome_radius_mm, geometry.plunger_radius_mm
     if rp < R * (1 - 1e-6):
         return 0.0, 0.0
-    r_in = max(rp - mm_per_px, 0.0)
-    span = math.sqrt(max(R * R - r_in * r_in, 0.0))
-    return 0.5 * span, span / math.sqrt(12.0)
+    return PARAMS.stack.limb_focus_offset_rel * R, PARAMS.stack.limb_focus_offset_u_rel * R
 
 
 def _ring_mask(shape, c, r0, r1):
@@ -249,7 +247,7 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
             z_rim, u_rim, w = _height(z, rim_curve, step)
     if not math.isfinite(z_rim):
         return MicroPin(pid, tuple(cen), False, f"{why}; plunger rim: {w}")
-    limb_dz, u_limb = limb_offset_mm(geometry, s)
+    limb_dz, u_limb = limb_offset_mm(geometry)
     z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
     mp = MicroPin(pid, (float(cen[0]), float(cen[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
                   rim_z_mm=z_rim, flange_why=why)
@@ -479,7 +477,7 @@ def measure_pins(
             if not math.isfinite(z_rim):
                 out.append(MicroPin(pid, tuple(c), False, "plunger rim lost after re-centring"))
                 continue
-        limb_dz, u_limb = limb_offset_mm(geometry, s)
+        limb_dz, u_limb = limb_offset_mm(geometry)
         z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
         apex = z_rim + geometry.cap_mm
         mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)

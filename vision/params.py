@@ -167,6 +167,16 @@ class StackParams(_Frozen):
                                                       "plunger, so its centroid drifts less than a point's would; the "
                                                       "renderer's 100 mm lens (MICRO_PIN focus distance) reads 113-125 mm "
                                                       "on the upright pins of rendered-dev's stacks")
+    limb_focus_offset_rel: float = Field(0.072, description="a hemispherical dome's outline focuses this share of the "
+                                                           "dome radius above its equator (`vision.micro_pins.limb_offset_mm`; "
+                                                           "0.25 mm domes under the NA 0.08 microscope): the rim curve's peak "
+                                                           "read 7-35 um above the equator on 12 type-B pins of three randomly "
+                                                           "drawn rendered boards (v3301_18, v3301_23, ps501_02: white and "
+                                                           "green masks, gold roughness 0.09-0.14), weighted mean 17.5 um; "
+                                                           "their scatter is that of the curves' own uncertainties "
+                                                           "(chi2/dof 0.98), so no spread is added")
+    limb_focus_offset_u_rel: float = Field(0.012, description="standard uncertainty of LIMB_FOCUS_OFFSET_REL: the standard "
+                                                              "error of that weighted mean (3 um of a 0.25 mm dome)")
     min_working_distance_mm: float = Field(30.0, description="shortest working distance of a microscope lens on a z-stage "
                                                              "(long-working-distance objectives and macro lenses: 30-200 mm); "
                                                              "a stack with no pin off the axis to measure its perspective on "
