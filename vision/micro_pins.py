@@ -227,7 +227,7 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
                  pad_top_z_mm: float) -> MicroPin:
     """A pin partly outside the stack's view: its tip height from the visible arc of the plunger rim, its
     axis (tilt, base) from the centres of the circles fitted to the visible arcs of the rim and of the
-    barrel top, each with the fit's covariance (at least the 0.3 px of a whole outline)."""
+    barrel top, each with the fit's covariance (at least `StackParams.arc_centre_u_px`)."""
     rp, rb, rf = radii
     why = "the pin lies partly outside this stack's view"
     mid = imgs[len(imgs) // 2]
@@ -271,8 +271,9 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
         mp.xy_why = f"{why} and its barrel top's visible arc was not found"
         return mp
     mp.barrel_center_px = tuple(bfit.center_px)
-    mp.centres = _Centres(np.asarray(cen, float), z_rim - z[k_rim], max(0.3, fit.u_center_px), np.asarray(bfit.center_px, float),
-                          zb - z[k_b], max(0.3, bfit.u_center_px), z_rim, u_rim, zb, u_zb)
+    u_arc = PARAMS.stack.arc_centre_u_px
+    mp.centres = _Centres(np.asarray(cen, float), z_rim - z[k_rim], max(u_arc, fit.u_center_px), np.asarray(bfit.center_px, float),
+                          zb - z[k_b], max(u_arc, bfit.u_center_px), z_rim, u_rim, zb, u_zb)
     return mp
 
 
@@ -486,7 +487,8 @@ def measure_pins(
         # edges of neighbouring rings that pull edge-point fits on a leaning pin
         sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
         got_r = _dark_disc_centre(sm(imgs[k_rim]), c, rp)
-        rim_c, u_rim_px = (got_r[0], 0.3) if got_r is not None else (c, 1.0)
+        u_disc = PARAMS.stack.disc_centre_u_px
+        rim_c, u_rim_px = (got_r[0], u_disc) if got_r is not None else (c, 1.0)
         # barrel top: its ring is centred on the barrel, which a leaning pin shifts off the plunger;
         # find the disc near the nominal barrel height first, measure its height around that centre
         k_b = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
@@ -515,7 +517,7 @@ def measure_pins(
             mp.xy_why = "the barrel-top or rim outline was not found"
         else:
             mp.barrel_center_px = tuple(bcen)
-            mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], 0.3,
+            mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], u_disc,
                                   z_rim, u_rim, zb, u_zb)
         out.append(mp)
     persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp)

@@ -167,6 +167,14 @@ class StackParams(_Frozen):
                                                       "plunger, so its centroid drifts less than a point's would; the "
                                                       "renderer's 100 mm lens (MICRO_PIN focus distance) reads 113-125 mm "
                                                       "on the upright pins of rendered-dev's stacks")
+    disc_centre_u_px: float = Field(0.1, description="standard uncertainty of a pin-stack disc centre (thresholded plunger "
+                                                      "or barrel-top outline, whole in the image) per axis: tilt errors on 16 "
+                                                      "rendered pins (5 boards, both types) are 0.076 deg RMS, 0.07 px per "
+                                                      "centre; it was 0.3 px, which made tilt u 4.5 times the errors")
+    arc_centre_u_px: float = Field(0.3, description="floor on a centre fitted to the visible arc of an outline cut by the "
+                                                     "image edge: its fit covariance sees the contour's noise, not the "
+                                                     "bias of a thresholded arc (3 x DISC_CENTRE_U_PX; v3301_18's four cut "
+                                                     "pins: tilt errors <= 0.16 deg)")
     limb_focus_offset_rel: float = Field(0.072, description="a hemispherical dome's outline focuses this share of the "
                                                            "dome radius above its equator (`vision.micro_pins.limb_offset_mm`; "
                                                            "0.25 mm domes under the NA 0.08 microscope): the rim curve's peak "
