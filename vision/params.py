@@ -182,7 +182,9 @@ class StackParams(_Frozen):
                                                            "drawn rendered boards (v3301_18, v3301_23, ps501_02: white and "
                                                            "green masks, gold roughness 0.09-0.14), weighted mean 17.5 um; "
                                                            "their scatter is that of the curves' own uncertainties "
-                                                           "(chi2/dof 0.98), so no spread is added")
+                                                           "(chi2/dof 0.98), so no spread is added; six type-B pins of two "
+                                                           "boards left out of it (ps501_22, ps501_57, white) then read within "
+                                                           "4 um")
     limb_focus_offset_u_rel: float = Field(0.012, description="standard uncertainty of LIMB_FOCUS_OFFSET_REL: the standard "
                                                               "error of that weighted mean (3 um of a 0.25 mm dome)")
     min_working_distance_mm: float = Field(30.0, description="shortest working distance of a microscope lens on a z-stage "
