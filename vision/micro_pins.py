@@ -15,9 +15,10 @@ gold carries almost no texture, so per-pixel depth from focus is unreliable on a
   its tolerance when the barrel top lies below the stack).
 
 Coordinates: the calibration record maps the focus plane to pixels with its plane origin on the
-optical axis; a point ``dh`` mm above the focus plane of a perspective (pinhole) record is scaled
-by ``D / (D - dh)`` about the axis (D = working distance of the record). Stage xy (the board
-position of the optical axis) comes from the stack's manifest.
+optical axis; a point ``dh`` mm above the focus plane of a perspective lens is scaled by
+``D / (D - dh)`` about the axis (D = working distance: a pinhole record's, else measured on the stack
+itself, `stack_perspective`). Stage xy (the board position of the optical axis) comes from the
+stack's manifest. A pin cut by the image edge is measured on the visible arcs of its outlines.
 """
 
 from __future__ import annotations
@@ -212,7 +213,8 @@ def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
 def _arc_barrel_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
     """The bright barrel-top disc cut by the image edge: the circle (`CircleFit`) of the visible arc of
     its outer outline, or None. The top face's outline lies inside the barrel's radius by its broken
-    edge (`TopParams.rim_edge_break_mm`); blur and the threshold move it by a pixel or two."""
+    edge (0.01-0.06 mm, `TopParams.rim_edge_break_mm`), blur and the threshold move it by a pixel or
+    two: its radius must be the barrel's within 10 % and 2 px."""
     g = img.astype(np.float32)
     ring = g[_ring_mask(g.shape, c, r_in_px + 0.3 * (r_out_px - r_in_px), r_out_px * 0.95)]
     halo = g[_ring_mask(g.shape, c, r_out_px * 1.15, r_halo_px)]
