@@ -15,9 +15,10 @@ gold carries almost no texture, so per-pixel depth from focus is unreliable on a
   its tolerance when the barrel top lies below the stack).
 
 Coordinates: the calibration record maps the focus plane to pixels with its plane origin on the
-optical axis; a point ``dh`` mm above the focus plane of a perspective (pinhole) record is scaled
-by ``D / (D - dh)`` about the axis (D = working distance of the record). Stage xy (the board
-position of the optical axis) comes from the stack's manifest.
+optical axis; a point ``dh`` mm above the focus plane of a perspective lens is scaled by
+``D / (D - dh)`` about the axis (D = working distance: a pinhole record's, else measured on the stack
+itself, `stack_perspective`). Stage xy (the board position of the optical axis) comes from the
+stack's manifest. A pin cut by the image edge is measured on the visible arcs of its outlines.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from models.pin_geometry import PinGeometry
 from vision.io import luma
 from vision.focus import focus_measure
 from vision.focus_peaks import refine_peak
+from vision.params import PARAMS
 
-__all__ = ["MicroPin", "measure_pins", "working_distance_mm", "locate_pins", "axis_origin_mm", "limb_offset_mm"]
+__all__ = ["MicroPin", "StackPerspective", "measure_pins", "stack_perspective", "working_distance_mm", "locate_pins", "axis_origin_mm", "limb_offset_mm"]
 
 
 @dataclass
@@ -69,6 +71,7 @@ class MicroPin:
     base_cov_mm2: np.ndarray | None = None
     xy_why: str = ""
     curves: dict = field(default_factory=dict)
+    centres: "_Centres | None" = None
 
 
 def working_distance_mm(record: CalibrationRecord) -> float:
@@ -95,13 +98,12 @@ def axis_origin_mm(record: CalibrationRecord) -> np.ndarray:
     return np.asarray(record.pixel_to_plane(pp), float).reshape(2)
 
 
-def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float) -> np.ndarray:
-    """Pixel -> xy (mm) relative to the optical axis, for a point dh_mm above the focus plane."""
-    D = working_distance_mm(record)
+def _px_to_axis_mm(record: CalibrationRecord, uv, dh_mm: float, inv_distance_per_mm: float | None = None) -> np.ndarray:
+    """Pixel -> xy (mm) relative to the optical axis, for a point dh_mm above the focus plane (1/D from the
+    record's working distance unless given: see `stack_perspective`)."""
+    kap = 1.0 / working_distance_mm(record) if inv_distance_per_mm is None else inv_distance_per_mm
     p = np.asarray(record.pixel_to_plane(np.asarray(uv, float).reshape(-1, 2)), float).reshape(-1, 2) - axis_origin_mm(record)
-    if math.isfinite(D):
-        p = p * (D - dh_mm) / D
-    return p.reshape(np.shape(uv))
+    return (p * (1.0 - dh_mm * kap)).reshape(np.shape(uv))
 
 
 def axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarray:
@@ -112,29 +114,34 @@ def axis_mm_to_px(record: CalibrationRecord, xy, dh_mm: float = 0.0) -> np.ndarr
     return np.asarray(record.plane_to_pixel(q + axis_origin_mm(record)), float).reshape(np.shape(xy))
 
 
-def limb_offset_mm(geometry: PinGeometry, mm_per_px: float) -> tuple[float, float]:
+def limb_offset_mm(geometry: PinGeometry) -> tuple[float, float]:
     """(offset, standard uncertainty) of the plunger-rim focus peak above the outline's height.
 
     A dome narrower than a hemisphere meets the plunger cylinder in a crease: the outline is that
-    crease and the rim curve focuses on it (0, 0). A hemispherical dome (plunger radius = dome
-    radius) has no crease: its outline is the limb, where the surface is vertical, and the edge the
-    focus measure sees (its window reaches one pixel either side) lies anywhere on the dome within
-    one pixel inside the limb. Over that pixel the surface rises by ``sqrt(R^2 - (r_p - 1 px)^2)``;
-    the peak is taken at the middle of that span with the uncertainty of a uniform distribution
-    over it (span / sqrt 12).
+    crease and the rim curve focuses on it (0, 0; rendered type-A pins read +2 +- 2 um). A
+    hemispherical dome (plunger radius = dome radius) has no crease: its outline is the limb, and what
+    the lens sees sharpest there lies above the equator -- the aperture's oblique rays graze the sphere
+    up to ``R * NA`` higher, and the dome's steep band just above the equator mirrors the lit barrel
+    top below it. The offset is measured, as a share of the dome radius (`StackParams.limb_focus_offset_rel`),
+    with its spread (`StackParams.limb_focus_offset_u_rel`); the rim curve's own noise is in its fit.
     """
     R, rp = geometry.dome_radius_mm, geometry.plunger_radius_mm
     if rp < R * (1 - 1e-6):
         return 0.0, 0.0
-    r_in = max(rp - mm_per_px, 0.0)
-    span = math.sqrt(max(R * R - r_in * r_in, 0.0))
-    return 0.5 * span, span / math.sqrt(12.0)
+    return PARAMS.stack.limb_focus_offset_rel * R, PARAMS.stack.limb_focus_offset_u_rel * R
 
 
 def _ring_mask(shape, c, r0, r1):
-    yy, xx = np.ogrid[: shape[0], : shape[1]]
-    rr = np.hypot(xx - c[0], yy - c[1])
-    return (rr >= r0) & (rr < r1)
+    """Pixels of an image of `shape` at distance [r0, r1) from `c` (computed in the ring's bounding box)."""
+    H, W = shape[0], shape[1]
+    m = np.zeros((H, W), bool)
+    x0, x1 = max(int(math.floor(c[0] - r1)), 0), min(int(math.ceil(c[0] + r1)) + 1, W)
+    y0, y1 = max(int(math.floor(c[1] - r1)), 0), min(int(math.ceil(c[1] + r1)) + 1, H)
+    if x0 < x1 and y0 < y1:
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        rr = np.hypot(xx - c[0], yy - c[1])
+        m[y0:y1, x0:x1] = (rr >= r0) & (rr < r1)
+    return m
 
 
 def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, float] | None:
@@ -164,61 +171,111 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
 
 
-def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
-    """Centre of a dark plunger disc cut by the image edge: a circle fitted to the visible arc of its
-    outline (points on the image border left out), checked against the plunger's radius. None if
-    the arc is too short or the circle is not the plunger's."""
+def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_px: float = 0.0):
+    """Circle fitted to the visible arc of the outline of the largest blob of `blob` (points on the
+    image border left out, and those nearer `c` than `r_min_px`: the inner outline of a ring cut open by
+    the border), checked against the expected radius `r_px` within `tol_px`; None if less than a
+    quarter of the outline is visible or the circle is not that radius."""
     from vision.subpixel.circles import fit_circle
 
-    g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
-    H, W = g.shape
-    inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
-    ring = g[_ring_mask(g.shape, c, 1.3 * r_px + search_px, 1.6 * r_px + search_px)]
-    if inner.size < 10 or ring.size < 10:
-        return None
-    thr = 0.5 * (np.percentile(inner, 30) + np.median(ring))
-    m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
-    n, lab, st, _ = cv2.connectedComponentsWithStats(m)
+    H, W = blob.shape
+    n, lab, st, _ = cv2.connectedComponentsWithStats(blob)
     if n < 2:
         return None
     k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
     cnts, _ = cv2.findContours((lab == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     P = max(cnts, key=len).reshape(-1, 2).astype(float)
     P = P[(P[:, 0] > 1) & (P[:, 0] < W - 2) & (P[:, 1] > 1) & (P[:, 1] < H - 2)]
+    if c is not None:
+        P = P[np.hypot(P[:, 0] - c[0], P[:, 1] - c[1]) >= r_min_px]
     if len(P) < 0.5 * math.pi * r_px:  # less than a quarter of the outline visible
         return None
     fit = fit_circle(P)
-    # the outline is the plunger's rim: its radius follows from the recipe (within a pixel of blur and
-    # thresholding, or 10 %)
-    if not fit.ok or abs(fit.radius_px - r_px) > max(2.0, 0.1 * r_px):
+    if not fit.ok or abs(fit.radius_px - r_px) > tol_px:
         return None
-    return fit.center_px
+    return fit
 
 
-def _partial_pin(pid: str, c, imgs, F, z, step: float, rp: float, s: float, geometry: PinGeometry) -> MicroPin:
-    """A pin partly outside the stack's view: its tip height from the visible arc of the plunger rim;
-    tilt and position need the whole barrel top and are not measured."""
+def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
+    """A dark plunger disc cut by the image edge: the circle (`CircleFit`) of the visible arc of its
+    outline, or None. The outline is the plunger's rim: its radius follows from the recipe (within a
+    pixel of blur and thresholding, or 10 %)."""
+    g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
+    inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
+    ring = g[_ring_mask(g.shape, c, 1.3 * r_px + search_px, 1.6 * r_px + search_px)]
+    if inner.size < 10 or ring.size < 10:
+        return None
+    thr = 0.5 * (np.percentile(inner, 30) + np.median(ring))
+    m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
+    return _arc_circle(m, r_px, max(2.0, 0.1 * r_px))
+
+
+def _arc_barrel_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
+    """The bright barrel-top disc cut by the image edge: the circle (`CircleFit`) of the visible arc of
+    its outer outline, or None. The top face's outline lies inside the barrel's radius by its broken
+    edge (0.01-0.06 mm, `TopParams.rim_edge_break_mm`), blur and the threshold move it by a pixel or
+    two: its radius must be the barrel's within 10 % and 2 px."""
+    g = img.astype(np.float32)
+    ring = g[_ring_mask(g.shape, c, r_in_px + 0.3 * (r_out_px - r_in_px), r_out_px * 0.95)]
+    halo = g[_ring_mask(g.shape, c, r_out_px * 1.15, r_halo_px)]
+    if ring.size < 10 or halo.size < 10:
+        return None
+    thr = 0.5 * (np.median(ring) + np.median(halo))
+    m = ((g > thr) & _ring_mask(g.shape, c, 0, 1.1 * r_halo_px)).astype(np.uint8)
+    return _arc_circle(m, r_out_px, 0.1 * r_out_px + 2.0, c=c, r_min_px=0.5 * (r_in_px + r_out_px))
+
+
+def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float, float], s: float, geometry: PinGeometry,
+                 pad_top_z_mm: float) -> MicroPin:
+    """A pin partly outside the stack's view: its tip height from the visible arc of the plunger rim, its
+    axis (tilt, base) from the centres of the circles fitted to the visible arcs of the rim and of the
+    barrel top, each with the fit's covariance (at least `StackParams.arc_centre_u_px`)."""
+    rp, rb, rf = radii
     why = "the pin lies partly outside this stack's view"
     mid = imgs[len(imgs) // 2]
-    cen = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp)
-    if cen is None:
+    fit = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp)
+    if fit is None:
         return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found")
+    cen = fit.center_px
     rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
     z_rim, u_rim, w = _height(z, rim_curve, step)
+    k_rim = None
     if math.isfinite(z_rim):
         k_rim = int(np.argmin(np.abs(z - z_rim)))
-        c2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0)
-        if c2 is not None:
-            cen = c2
+        fit2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0)
+        if fit2 is not None:
+            fit, cen = fit2, fit2.center_px
             rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
             z_rim, u_rim, w = _height(z, rim_curve, step)
     if not math.isfinite(z_rim):
         return MicroPin(pid, tuple(cen), False, f"{why}; plunger rim: {w}")
-    limb_dz, u_limb = limb_offset_mm(geometry, s)
+    limb_dz, u_limb = limb_offset_mm(geometry)
     z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
     mp = MicroPin(pid, (float(cen[0]), float(cen[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
-                  rim_z_mm=z_rim, reason=f"tilt not measured: {why}", xy_why=why, barrel_why=why, flange_why=why)
+                  rim_z_mm=z_rim, flange_why=why)
     mp.curves["rim"] = rim_curve
+    # the barrel top: its visible arc near its nominal height, its height where its curve peaks
+    sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
+    k_b = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
+    bfit = _arc_barrel_centre(sm(imgs[k_b]), cen, rp, rb, 0.5 * (rb + rf))
+    cb = bfit.center_px if bfit is not None else cen
+    bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
+    mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
+    zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
+    if not math.isfinite(zb):
+        zb, u_zb, mp.tilt_uses_nominal_barrel = (pad_top_z_mm + geometry.h_barrel_top_mm), 0.02, True
+    elif bfit is not None:
+        k_b = int(np.argmin(np.abs(z - zb)))
+        bfit = _arc_barrel_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf)) or bfit
+    mp.curves["barrel"] = bc
+    if bfit is None:
+        mp.reason = f"tilt not measured: {why} and its barrel top's visible arc was not found"
+        mp.xy_why = f"{why} and its barrel top's visible arc was not found"
+        return mp
+    mp.barrel_center_px = tuple(bfit.center_px)
+    u_arc = PARAMS.stack.arc_centre_u_px
+    mp.centres = _Centres(np.asarray(cen, float), z_rim - z[k_rim], max(u_arc, fit.u_center_px), np.asarray(bfit.center_px, float),
+                          zb - z[k_b], max(u_arc, bfit.u_center_px), z_rim, u_rim, zb, u_zb)
     return mp
 
 
@@ -401,7 +458,7 @@ def measure_pins(
             continue
         c = np.asarray(c, float)
         if pid in partial:
-            out.append(_partial_pin(pid, c, imgs, F, z, step, rp, s, geometry))
+            out.append(_partial_pin(pid, c, imgs, F, z, step, (rp, rb, rf), s, geometry, pad_top_z_mm))
             continue
         # centre on the dark disc, then the rim curve, then re-centre in the rim's sharpest slice
         got = _dark_disc_centre(mid, c, rp)
@@ -423,7 +480,7 @@ def measure_pins(
             if not math.isfinite(z_rim):
                 out.append(MicroPin(pid, tuple(c), False, "plunger rim lost after re-centring"))
                 continue
-        limb_dz, u_limb = limb_offset_mm(geometry, s)
+        limb_dz, u_limb = limb_offset_mm(geometry)
         z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
         apex = z_rim + geometry.cap_mm
         mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)
@@ -432,7 +489,8 @@ def measure_pins(
         # edges of neighbouring rings that pull edge-point fits on a leaning pin
         sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
         got_r = _dark_disc_centre(sm(imgs[k_rim]), c, rp)
-        rim_c, u_rim_px = (got_r[0], 0.3) if got_r is not None else (c, 1.0)
+        u_disc = PARAMS.stack.disc_centre_u_px
+        rim_c, u_rim_px = (got_r[0], u_disc) if got_r is not None else (c, 1.0)
         # barrel top: its ring is centred on the barrel, which a leaning pin shifts off the plunger;
         # find the disc near the nominal barrel height first, measure its height around that centre
         k_b = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
@@ -453,38 +511,165 @@ def measure_pins(
         fc = _feature_curve(F, cf, rf - 0.1 * (rf - rb), rf + 0.1 * (rf - rb))
         mp.flange_top_z_mm, mp.u_flange_top_z_mm, mp.flange_why = _height(z, fc, step)
         mp.curves["barrel"], mp.curves["flange"] = bc, fc
-        u_b_px = 0.3
         if got_r is None:
             rim_c = None
-        # tilt: rim centre vs barrel-top centre, both on the axis
+        # tilt: rim centre vs barrel-top centre, both on the axis (in mm once the stack's perspective is known)
         if bcen is None or rim_c is None:
             mp.reason = "tilt not measured: barrel-top or rim outline not found"
             mp.xy_why = "the barrel-top or rim outline was not found"
         else:
-            rim_xy = _px_to_axis_mm(record, rim_c, z_rim - z[k_rim])
-            bar_xy = _px_to_axis_mm(record, bcen, zb - z[k_b])
-            mp.rim_xy_mm, mp.barrel_xy_mm, mp.barrel_center_px = tuple(rim_xy), tuple(bar_xy), tuple(bcen)
-            d = rim_xy - bar_xy
-            dz = z_rim - zb
-            if dz <= 0.1:
-                mp.reason = "tilt not measured: rim not above the barrel top"
-                mp.xy_why = "the rim is not above the barrel top"
-            else:
-                # base (flange-bottom centre, on the pad top): the axis through the rim and barrel-top
-                # centres carried down to the pad top; centre errors grow with the lever k
-                k = (zb - pad_top_z_mm) / dz
-                base = bar_xy - d * k
-                var = s * s * ((1 + k) ** 2 * max(u_b_px, 0.1) ** 2 + k * k * max(u_rim_px, 0.1) ** 2)
-                dk = (z_rim - pad_top_z_mm) / dz**2 * math.hypot(u_zb, u_rim)  # the heights' share
-                mp.base_xy_mm = (float(base[0]), float(base[1]))
-                mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
-                lean = float(np.hypot(*d))
-                mp.tilt_deg = math.degrees(math.atan2(lean, dz))
-                # centres from the circle fits (floored at 0.1 px), heights as above
-                u_xy = math.hypot(max(u_rim_px, 0.1), max(u_b_px, 0.1)) * s
-                u_t = math.hypot(u_xy / dz, lean * math.hypot(u_rim, u_zb) / dz**2)
-                mp.u_tilt_deg = math.degrees(u_t / (1 + (lean / dz) ** 2))
-                # plane frame: +x right, +y up for a record built with the board axes (see module doc)
-                mp.tilt_azimuth_deg = math.degrees(math.atan2(d[1], d[0])) % 360.0
+            mp.barrel_center_px = tuple(bcen)
+            mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], u_disc,
+                                  z_rim, u_rim, zb, u_zb)
         out.append(mp)
+    persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp)
+    for mp in out:
+        if mp.centres is not None:
+            _axis(mp, record, persp, pad_top_z_mm)
+    # a leaning pin's silhouette drifts along its lean with the focus: the perspective is taken again
+    # without pins that lean more than a good pin may
+    lean = {mp.id for mp in out if mp.centres is not None and mp.tilt_deg > PARAMS.stack.perspective_max_tilt_deg}
+    if lean and persp.ids & lean:
+        persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None and mp.id not in lean], rp,
+                                  fallback=persp)
+        for mp in out:
+            if mp.centres is not None:
+                _axis(mp, record, persp, pad_top_z_mm)
     return out
+
+
+@dataclass
+class _Centres:
+    """What the axis of one pin is computed from: two centres (px) each seen in one slice, the height of
+    its feature above that slice's focus plane (mm), their standard uncertainties (px), and the heights."""
+
+    rim_px: np.ndarray
+    rim_dh_mm: float
+    u_rim_px: float
+    barrel_px: np.ndarray
+    barrel_dh_mm: float
+    u_barrel_px: float
+    z_rim_mm: float
+    u_z_rim_mm: float
+    z_barrel_mm: float
+    u_z_barrel_mm: float
+
+
+@dataclass
+class StackPerspective:
+    """How the image scale of a feature changes with its height above the focus plane.
+
+    A camera and lens moved together along z keep the focus plane's scale, but a perspective lens shows a
+    point ``dh`` above the focus plane magnified by ``D / (D - dh)`` about the optical axis (D: working
+    distance). ``inv_distance_per_mm`` is 1/D (0 for a telecentric lens), ``u`` its standard uncertainty;
+    ``source`` says where it came from; ``ids`` the pins it was measured on."""
+
+    inv_distance_per_mm: float
+    u: float
+    source: str
+    ids: set = field(default_factory=set)
+
+
+def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord, pins: list[MicroPin], plunger_radius_px: float,
+                      *, fallback: StackPerspective | None = None) -> StackPerspective:
+    """1/D of the microscope: from a pinhole record's working distance, else from the stack itself.
+
+    A telecentric record (one target image at one focus cannot tell a perspective lens from a telecentric
+    one) says nothing about D, but the stack does: the plunger disc of a pin ``p`` mm off the optical axis
+    moves towards the axis by ``p / D`` per mm the focus plane rises (a disc cut by the image edge: the
+    circle of its visible arc). Each pin at least
+    ``rotation_min_lever_mm`` off the axis gives 1/D from the slope of its disc centroid over the slices
+    (least squares, uncertainty from the residuals); the pins' values are combined by weighted mean, their
+    scatter and the silhouette's systematic (`perspective_rel_u`) included. Without such a pin the perspective is taken as telecentric with the uncertainty of
+    the nearest pin's lever (its effect there is below that)."""
+    D = working_distance_mm(record)
+    if math.isfinite(D):
+        return StackPerspective(1.0 / D, 0.0, "the calibration record's working distance")
+    ax = axis_mm_to_px(record, np.zeros(2))
+    s = record.scale_mm_per_px()
+    lever_px = PARAMS.stack.rotation_min_lever_mm / s
+    vals, us, ids = [], [], set()
+    r = int(math.ceil(1.6 * plunger_radius_px)) + 2
+    H, W = imgs.shape[1:]
+    for mp in pins:
+        c = np.asarray(mp.center_px, float)
+        p = c - ax
+        if float(np.hypot(*p)) < lever_px:
+            continue
+        x0, y0 = max(int(c[0]) - r, 0), max(int(c[1]) - r, 0)
+        x1, y1 = min(int(c[0]) + r + 1, W), min(int(c[1]) + r + 1, H)
+        cut = (x0, y0, x1, y1) != (int(c[0]) - r, int(c[1]) - r, int(c[0]) + r + 1, int(c[1]) + r + 1)
+        off = np.array([x0, y0], float)
+        cs, zs = [], []
+        # ten slices over the stack's range measure the slope to well under its 20 % systematic
+        for k in range(0, len(z), max(1, len(z) // 10)):
+            g = imgs[k, y0:y1, x0:x1].astype(np.float32)
+            if cut:  # a disc cut by the image edge: the circle of its visible arc
+                fit = _arc_disc_centre(g, c - off, plunger_radius_px, search_px=2.0)
+                got = None if fit is None else (fit.center_px,)
+            else:
+                got = _dark_disc_centre(cv2.GaussianBlur(g, (0, 0), 1.5), c - off, plunger_radius_px)
+            if got is not None:
+                cs.append(got[0] + off)
+                zs.append(z[k])
+        if len(zs) < 5:
+            continue
+        cs, zs = np.asarray(cs), np.asarray(zs)
+        V = np.column_stack([np.ones_like(zs), zs - zs.mean()])
+        coef, *_ = np.linalg.lstsq(V, cs, rcond=None)
+        res = cs - V @ coef
+        s2 = float((res**2).sum()) / max(2 * (len(zs) - 2), 1)
+        u_slope = math.sqrt(s2 / float(((zs - zs.mean()) ** 2).sum()))
+        pp = float(p @ p)
+        vals.append(-float(coef[1] @ p) / pp)  # slope = -p / D (px per mm)
+        us.append(u_slope / math.sqrt(pp))
+        ids.add(mp.id)
+    if not vals:
+        if fallback is not None:
+            return fallback
+        kmax = 1.0 / PARAMS.stack.min_working_distance_mm
+        return StackPerspective(0.5 * kmax, kmax / math.sqrt(12.0), "no pin off the optical axis to measure it on: 1/D uniform "
+                                "between telecentric and the shortest working distance", ids)
+    v, u = np.asarray(vals), np.asarray(us)
+    w = 1 / np.maximum(u, 1e-9) ** 2
+    mean = float((w * v).sum() / w.sum())
+    u_mean = math.sqrt(1 / w.sum())
+    if len(v) > 1:
+        u_mean = math.hypot(u_mean, float(np.std(v, ddof=1)) / math.sqrt(len(v)))
+    u_mean = math.hypot(u_mean, PARAMS.stack.perspective_rel_u * abs(mean))
+    return StackPerspective(mean, u_mean, f"the stack: plunger discs of {len(v)} pin(s) drifting with the focus", ids)
+
+
+def _axis(mp: MicroPin, record: CalibrationRecord, persp: StackPerspective, pad_top_z_mm: float) -> None:
+    """Tilt, azimuth and the base centre of `mp` from its two centres, with the stack's perspective."""
+    c = mp.centres
+    s = record.scale_mm_per_px()
+    kap = persp.inv_distance_per_mm
+    rim_xy = _px_to_axis_mm(record, c.rim_px, c.rim_dh_mm, kap)
+    bar_xy = _px_to_axis_mm(record, c.barrel_px, c.barrel_dh_mm, kap)
+    # the perspective's own uncertainty moves a centre by |p| |dh| u(1/D)
+    u_rim_px = math.hypot(max(c.u_rim_px, 0.1), float(np.hypot(*rim_xy)) * abs(c.rim_dh_mm) * persp.u / s)
+    u_b_px = math.hypot(max(c.u_barrel_px, 0.1), float(np.hypot(*bar_xy)) * abs(c.barrel_dh_mm) * persp.u / s)
+    mp.rim_xy_mm, mp.barrel_xy_mm = tuple(rim_xy), tuple(bar_xy)
+    d = rim_xy - bar_xy
+    dz = c.z_rim_mm - c.z_barrel_mm
+    mp.tilt_deg = float("nan")
+    if dz <= 0.1:
+        mp.reason = "tilt not measured: rim not above the barrel top"
+        mp.xy_why = "the rim is not above the barrel top"
+        return
+    # base (flange-bottom centre, on the pad top): the axis through the rim and barrel-top centres carried
+    # down to the pad top; centre errors grow with the lever k
+    k = (c.z_barrel_mm - pad_top_z_mm) / dz
+    base = bar_xy - d * k
+    var = s * s * ((1 + k) ** 2 * u_b_px**2 + k * k * u_rim_px**2)
+    dk = (c.z_rim_mm - pad_top_z_mm) / dz**2 * math.hypot(c.u_z_barrel_mm, c.u_z_rim_mm)  # the heights' share
+    mp.base_xy_mm = (float(base[0]), float(base[1]))
+    mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
+    lean = float(np.hypot(*d))
+    mp.tilt_deg = math.degrees(math.atan2(lean, dz))
+    u_xy = math.hypot(u_rim_px, u_b_px) * s
+    u_t = math.hypot(u_xy / dz, lean * math.hypot(c.u_z_rim_mm, c.u_z_barrel_mm) / dz**2)
+    mp.u_tilt_deg = math.degrees(u_t / (1 + (lean / dz) ** 2))
+    # plane frame: +x right, +y up for a record built with the board axes (see module doc)
+    mp.tilt_azimuth_deg = math.degrees(math.atan2(d[1], d[0])) % 360.0

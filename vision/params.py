@@ -157,6 +157,40 @@ class StackParams(_Frozen):
                                                           "board's rotation under the microscope: at 0.5 mm a base centre "
                                                           "good to ~5 um gives the angle to 10 mrad, the scatter good "
                                                           "pins' placement (<= 0.02 mm, defect spec) gives at 1-2 mm")
+    perspective_max_tilt_deg: float = Field(1.0, description="pins leaning more than this are left out of the stack's "
+                                                             "perspective (`vision.micro_pins.stack_perspective`): a leaning "
+                                                             "plunger's silhouette drifts along its lean as the focus moves "
+                                                             "(a 4.9 deg pin on d04 reads D = 70 mm, upright ones 110-125); "
+                                                             "good pins lean <= 0.6 deg (defect spec), marginal from 1.0")
+    perspective_rel_u: float = Field(0.2, description="relative standard uncertainty of 1/D measured on plunger "
+                                                      "silhouettes: the silhouette's sharp part follows the focus up the "
+                                                      "plunger, so its centroid drifts less than a point's would; the "
+                                                      "renderer's 100 mm lens (MICRO_PIN focus distance) reads 113-125 mm "
+                                                      "on the upright pins of rendered-dev's stacks")
+    disc_centre_u_px: float = Field(0.1, description="standard uncertainty of a pin-stack disc centre (thresholded plunger "
+                                                      "or barrel-top outline, whole in the image) per axis: tilt errors on 16 "
+                                                      "rendered pins (5 boards, both types) are 0.076 deg RMS, 0.07 px per "
+                                                      "centre; it was 0.3 px, which made tilt u 4.5 times the errors")
+    arc_centre_u_px: float = Field(0.3, description="floor on a centre fitted to the visible arc of an outline cut by the "
+                                                     "image edge: its fit covariance sees the contour's noise, not the "
+                                                     "bias of a thresholded arc (3 x DISC_CENTRE_U_PX; v3301_18's four cut "
+                                                     "pins: tilt errors <= 0.16 deg)")
+    limb_focus_offset_rel: float = Field(0.072, description="a hemispherical dome's outline focuses this share of the "
+                                                           "dome radius above its equator (`vision.micro_pins.limb_offset_mm`; "
+                                                           "0.25 mm domes under the NA 0.08 microscope): the rim curve's peak "
+                                                           "read 7-35 um above the equator on 12 type-B pins of three randomly "
+                                                           "drawn rendered boards (v3301_18, v3301_23, ps501_02: white and "
+                                                           "green masks, gold roughness 0.09-0.14), weighted mean 17.5 um; "
+                                                           "their scatter is that of the curves' own uncertainties "
+                                                           "(chi2/dof 0.98), so no spread is added; six type-B pins of two "
+                                                           "boards left out of it (ps501_22, ps501_57, white) then read within "
+                                                           "4 um")
+    limb_focus_offset_u_rel: float = Field(0.012, description="standard uncertainty of LIMB_FOCUS_OFFSET_REL: the standard "
+                                                              "error of that weighted mean (3 um of a 0.25 mm dome)")
+    min_working_distance_mm: float = Field(30.0, description="shortest working distance of a microscope lens on a z-stage "
+                                                             "(long-working-distance objectives and macro lenses: 30-200 mm); "
+                                                             "a stack with no pin off the axis to measure its perspective on "
+                                                             "takes 1/D uniform on [0, 1/this]")
     pad_hull_fill_min: float = Field(0.9, description="a pad candidate's convex hull must fill this share of its minimum "
                                                       "rectangle (a rectangle fills it all; rounded rendered pad corners "
                                                       "0.99; two pads touching corner to corner about half)")
@@ -252,7 +286,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.3", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.4", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

@@ -151,3 +151,37 @@ def test_stack_naming_pins_the_recipe_lacks(shared_data):
     st.meta["items"] = []
     with pytest.raises(InputError, match="neither which pins it shows"):
         inspect_board(BoardInput(serial="x", recipe=R.recipe(t), stacks={"pins": st}, calibrations={"stack:pins": rec}))
+
+
+def test_a_telecentric_stack_measures_no_perspective(tip_stack):
+    # the generator images through a telecentric lens: the plunger discs do not drift with the focus
+    from vision.micro_pins import stack_perspective
+
+    ss, rc, got, _ = tip_stack
+    rp = rc.pin_type.geometry.plunger_radius_mm / ss.record.scale_mm_per_px()
+    assert ss.record.model == "telecentric"
+    persp = stack_perspective(ss.stack.images, ss.stack.z_mm, ss.record, list(got.values()), rp)
+    assert persp.ids and abs(persp.inv_distance_per_mm) <= max(2 * persp.u, 1 / 1000.0), (persp.inv_distance_per_mm, persp.u)
+
+
+def test_a_pin_cut_by_the_image_edge_is_measured_from_its_visible_arcs():
+    # P1's plunger disc and barrel top reach past the top edge of the view (centre 30 px inside it): its axis
+    # comes from circles fitted to the visible arcs of both outlines, its tip from the rim's arc
+    from vision.synth.truth import pin_truth
+
+    pins = [PinState("P1", (5.0, 3.85), tilt_deg=2.5, tilt_azimuth_deg=200.0, defects=["tilt"]), PinState("P2", (6.7, 2.5))]
+    sc = BoardScene("cut", (10.0, 6.0, 1.6), pins=pins, rows=1, cols=2, pitch_mm=1.7)
+    rc = Recipe.from_dict(recipe_dict(sc, views=["top"]))
+    z = np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6)
+    ss = pin_stack(sc, (5.0, 2.5), z, cam=CAM, seed=5)
+    sx = np.asarray(ss.stack.meta["stage_xy_mm"])
+    exp = {p.id: axis_mm_to_px(ss.record, np.asarray(p.xy_mm) - sx) for p in rc.pins}
+    assert exp["P1"][1] < 1.6 * rc.pin_type.geometry.plunger_radius_mm / CAM.mm_per_px  # cut by the edge
+    got = {m.id: m for m in measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, rc.pin_type.geometry, pad_top_z_mm=rc.pad_top_z_mm, expected_px=exp)}
+    m, t = got["P1"], pin_truth(pins[0], sc)
+    assert m.ok and m.centres is not None, m.reason
+    assert abs(m.apex_z_mm - t["tip_height_mm"]) <= 0.008
+    assert abs(m.tilt_deg - 2.5) <= 2 * m.u_tilt_deg and abs(m.tilt_deg - 2.5) < 0.5, (m.tilt_deg, m.u_tilt_deg)
+    assert abs(((m.tilt_azimuth_deg - 200.0) + 180) % 360 - 180) < 15
+    base_axis = np.asarray(t["base_xy_mm"]) - sx
+    assert np.hypot(*(np.asarray(m.base_xy_mm) - base_axis)) <= 2 * np.sqrt(np.trace(m.base_cov_mm2))

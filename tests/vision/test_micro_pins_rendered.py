@@ -43,15 +43,16 @@ def _lattice_like(shared_data, scene) -> CalibrationRecord:
 
 
 def test_type_b_tip_heights_inside_their_2u(type_b):
-    # before: +31..+39 um with u 6 um (the rim curve sees the limb of the hemisphere, not a crease); now
-    # -17..0 um with u 21 um: the limb's one-pixel height span (66 um) is in the uncertainty. The 8 um
-    # bound is not met on this pin type.
+    # before: +31..+39 um with u 6 um (the rim curve sees the limb of the hemisphere, not a crease); then
+    # -17..0 um with u 21 um (the limb's one-pixel height span, 66 um, in the uncertainty); now the limb's
+    # focus offset is measured (`StackParams.limb_focus_offset_rel`): within 16 um and u under 15 um. The
+    # 8 um bound is not met on this pin type: each rim curve's own noise is 7-14 um here.
     truth, pins = type_b
     for pid, p in pins.items():
         m = p.measurements["tip_height_mm"]
         err = m.value - truth[pid]["tip_height_mm"]
-        assert abs(err) <= 2 * m.uncertainty and m.uncertainty < 0.025, (pid, err, m.uncertainty)
-        assert abs(err) <= 0.020, (pid, err)
+        assert abs(err) <= 2 * m.uncertainty and m.uncertainty < 0.015, (pid, err, m.uncertainty)
+        assert abs(err) <= 0.016, (pid, err)
 
 
 def test_type_a_tip_heights_within_8um_and_their_2u(shared_data):
@@ -107,5 +108,31 @@ def test_pins_cut_by_the_image_edge_are_not_called_missing(shared_data):
         assert "missing" not in p.reasons and not p.cues["missing"].present, (pid, p.reasons)
         m = p.measurements["tip_height_mm"]
         assert abs(m.value - truth[pid]["tip_height_mm"]) <= 2 * m.uncertainty, (pid, m)
+        # the visible arcs of the plunger rim and of the barrel top give the axis: tilt and position are
+        # measured (they were "not measured: partly outside the view", REVIEW on four good pins)
         for k in ("xy_error_mm", "tilt_deg"):
-            assert not p.measurements[k].measured and "partly outside" in p.measurements[k].not_measured, (pid, k)
+            m = p.measurements[k]
+            assert m.measured and abs(m.value - truth[pid][k]) <= 2 * m.uncertainty, (pid, k, m)
+        assert p.verdict.value == "PASS", (pid, p.reasons)
+
+
+def test_tilt_with_a_telecentric_record_measures_the_stacks_perspective(shared_data):
+    # score.py calibrates the microscope as telecentric (one target image cannot tell), but the renderer's lens
+    # is a 100 mm thin lens: a type-B barrel top read 0.3 mm below its slice's focus plane sits 0.3 % closer to
+    # the axis, a 4 um lean over 0.65 mm on these pins 1.4 mm off axis. Good pins read 0.29-0.36 deg too much.
+    from vision.micro_pins import measure_pins, stack_perspective
+
+    rec = _lattice_like(shared_data, TYPE_B)
+    truth, pins = _run(shared_data, TYPE_B, rec)
+    for pid, p in pins.items():
+        m = p.measurements["tilt_deg"]
+        assert abs(m.value - truth[pid]["tilt_deg"]) <= 0.15, (pid, m.value, truth[pid]["tilt_deg"])
+    t = R.load_truth(shared_data, TYPE_B)
+    st, _ = R.focus_stack(shared_data, TYPE_B, "focus_pins")
+    r = R.recipe(t)
+    sxy = np.asarray(st.stage_xy_mm, float)
+    exp = {p.id: tuple(axis_mm_to_px(rec, np.asarray(p.xy_mm) - sxy)) for p in r.pins if p.id in st.items}
+    found = measure_pins(st.images, st.z_mm, rec, r.pin_type.geometry, pad_top_z_mm=r.pad_top_z_mm, expected_px=exp)
+    persp = stack_perspective(st.images, st.z_mm, rec, found, r.pin_type.geometry.plunger_radius_mm / rec.scale_mm_per_px())
+    D = 1 / persp.inv_distance_per_mm
+    assert len(persp.ids) == 4 and abs(persp.inv_distance_per_mm - 1 / 100.0) <= 2 * persp.u, (D, persp.u)

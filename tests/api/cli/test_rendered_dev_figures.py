@@ -66,7 +66,7 @@ def test_false_fail_at_most_one_percent_of_good_items(score_report):
     assert t["false_fail"] <= 0.01 * t["good"], t
 
 
-@pytest.mark.xfail(strict=True, reason="not yet: 18 of 160 good items (11 %) go to REVIEW -- top-view suspicions on "
+@pytest.mark.xfail(strict=True, reason="not yet: 14 of 160 good items (9 %) go to REVIEW -- top-view suspicions on "
                                         "sub-threshold wicking and gaps the top view cannot size, and pad/stack checks")
 def test_good_items_sent_to_review_at_most_three_percent(score_report):
     t = score_report["totals"]
@@ -75,8 +75,9 @@ def test_good_items_sent_to_review_at_most_three_percent(score_report):
 
 #: measured this session on rendered-dev (p95 / worst): not yet within the issue's bounds
 NOT_YET = {
-    "xy_error_mm": "p95 5.8 um, worst 13 um: pin-stack positions (top view: worst 7.9 um)",
-    "tip_height_mm": "p95 17 um, worst 26 um: type-B domes in pin stacks (inside +-2u)",
+    "xy_error_mm": "p95 6.6 um, worst 13 um: pin-stack positions, the board's rotation under the microscope taken "
+                   "from 2-4 pins absorbs their placement (top view: worst 7.9 um)",
+    "tip_height_mm": "p95 12 um, worst 17 um: type-B domes in pin stacks, each rim curve's own noise 7-20 um (inside +-2u)",
     "flatness_pv_um": "p95 10.7 um, worst 12 um: smooth pads focus only at their edges",
     "oxidation_area_fraction": "worst 0.030 (p95 0.009)",
 }
