@@ -35,6 +35,17 @@ class TopParams(_Frozen):
                                                                  "their pads, marginal ones 0.04-0.06 (defect spec): the fit "
                                                                  "rests on the good ones only (a marginal pin kept in it "
                                                                  "shifted a 7-pin row's positions by up to 25 um)")
+    pad_rim_band_mm: float = Field(0.06, description="registration on pins: the pad rim is searched this far either side of "
+                                                     "the recipe's pad radius (pads are etched to ~+-0.025 mm, IPC-6012 "
+                                                     "class 2 conductor width; twice that as margin)")
+    pad_reference_max_offset_mm: float = Field(0.10, description="a pin farther than this off its pad hides part of the "
+                                                                 "pad's rim under its flange and fillet (pad radius 0.95, "
+                                                                 "fillet foot ~0.2 beyond a 0.65-0.70 flange), which pulls "
+                                                                 "the rim's centre towards the pin (26 um at 0.24 mm on "
+                                                                 "rendered-dev d01); it keeps the registration's position")
+    pad_centre_floor_mm: float = Field(0.001, description="floor on a pad centre's standard uncertainty per axis: an etched "
+                                                          "outline is not round to better than about a micrometre, whatever "
+                                                          "the rim fit's own scatter says")
     u_floor_flange_px: float = Field(0.08, description="floor on the flange-rim centre's standard uncertainty per axis: "
                                                        "the fit's covariance sees noise, not shading bias; 0.07 px RMS "
                                                        "measured on rendered-dev")

@@ -19,7 +19,7 @@ from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_e
 from vision.subpixel.hough import acc_peaks, circle_votes, vote_scale
 from vision.tilt import fit_axis
 
-__all__ = ["PinTopFit", "fit_pin_top", "PinTop", "measure_pin_top", "CoaxialLight",
+__all__ = ["fit_pad_rims_top", "PinTopFit", "fit_pin_top", "PinTop", "measure_pin_top", "CoaxialLight",
            "highlight_to_sphere_centre", "fit_pins_top", "measure_pins_top"]
 
 
@@ -88,7 +88,7 @@ def fit_pins_top(
     lean_px = (barrel_length_px or 2 * barrel_r_px) * math.sin(math.radians(PARAMS.top.max_lean_deg)) + 2.0 * k
     cb0, _ = acc_peaks(acc_b, c1, lean_px, k=k)
     band_b = max(3.0, 0.12 * barrel_r_px)
-    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True, refine=1)
+    barrels = radial_edge_circles(stack, S, cb0, barrel_r_px - 0.5, polarity="falling", band_px=band_b, first=True, refine=2)
     cb = np.array([b.center_px if b.ok else c for b, c in zip(barrels, cb0)]).reshape(-1, 2)
     domes = dome_centres(stack, S, cb, 0.8 * plunger_r_px)
     # the flange centre the barrel-to-dome lean predicts (the pin's vote peak where that lean is unknown)
@@ -330,3 +330,31 @@ def check_pin_fits(fit: PinTopFit, *, flange_r_px: float, barrel_r_px: float, ba
         if d > lean_px:
             bad.append(f"flange_fit: barrel top {d:.1f} px off the flange centre, more than a {PARAMS.top.max_lean_deg:g} deg lean ({lean_px:.1f} px)")
     return bad
+
+
+def fit_pad_rims_top(image: np.ndarray, centres_px: np.ndarray, *, pad_r_px: float, band_px: float) -> list[CircleFit]:
+    """The outer rim of the solder pad under each pin (the pad's copper edge against the mask), (N, 2) guesses px.
+
+    The pad is etched from the same artwork as the fiducials, so where the fiducials are out of view it
+    is the pin's own position reference. Which side of the rim is brighter depends on the mask colour
+    (gold on black or green is brighter, on white it may be darker): both polarities are fitted and, per
+    pad, the one with the stronger edge whose radius is within `band_px` of `pad_r_px` is kept. A pad
+    whose rim neither fit finds stays a failed CircleFit with the reason.
+    """
+    c = np.asarray(centres_px, float).reshape(-1, 2)
+    half = int(math.ceil(pad_r_px + 2 * band_px + 6))
+    S = 2 * half + 1
+    stack, origins = gray_rois(image, c, half)
+    local = c - origins
+    fits = [radial_edge_circles(stack, S, local, pad_r_px, polarity=pol, band_px=band_px, refine=1)
+            for pol in ("falling", "rising")]
+    out = []
+    for i, o in enumerate(origins):
+        ok = [f[i] for f in fits if f[i].ok and abs(f[i].radius_px - pad_r_px) <= band_px]
+        if not ok:
+            out.append(fits[0][i] if not fits[0][i].ok else CircleFit(reason=f"no pad rim of radius {pad_r_px:.1f} px"))
+            continue
+        best = max(ok, key=lambda f: f.contrast)
+        best.center_px = best.center_px + o
+        out.append(best)
+    return out

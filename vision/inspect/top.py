@@ -55,7 +55,7 @@ from vision.params import PARAMS
 from vision.overlay import OverlayItem, draw_top_overlay
 from vision.registration import Registration, check_pin_pattern_scale, register_top, robust_rigid_fit
 from vision.solder_cues import GreyRing
-from vision.top_view import CoaxialLight, PinTop, measure_pins_top
+from vision.top_view import CoaxialLight, PinTop, fit_pad_rims_top, measure_pins_top
 
 __all__ = ["inspect_view", "coaxial_light"]
 
@@ -158,8 +158,13 @@ def inspect_view(inp) -> ViewOutput:
     Rb = reg.R.T  # plane -> board: b = R^T (p - t)
     tb = -Rb @ reg.translation_mm
     board = {pid: pt.transformed(Rb, tb, axial_length_mm=geom.axial_length_mm) for pid, pt in plane.items()}
+    pads = {}
+    if reg.method != "fiducials" and recipe.pad_diameter_mm:
+        pads = _pad_references(img, rec, recipe, plane, mpp, Rb, tb)
+        out.notes.append(f"the fiducials are out of view: pin positions are measured against each pin's own pad "
+                         f"({len(pads)} of {len(recipe.pins)} pad rims found)")
     for p in recipe.pins:
-        out.pins[p.id] = _pin_item(p, board[p.id], reg, centroid, geom, recipe)
+        out.pins[p.id] = _pin_item(p, board[p.id], reg, centroid, geom, recipe, pad=pads.get(p.id))
     pitches(recipe, board, out, source=SRC)
 
     out.registration = {**reg.as_dict(), "assumed_axial_length_mm": geom.axial_length_mm,
@@ -191,7 +196,36 @@ def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTo
     return reg
 
 
-def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinGeometry, recipe: Recipe) -> ItemView:
+def _pad_references(img, rec: CalibrationRecord, recipe: Recipe, plane: dict[str, PinTop], mpp: float,
+                    Rb: np.ndarray, tb: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Board-frame centre (2,) and covariance (2, 2) mm^2 of the pad under each measured pin.
+
+    Without fiducials the registration rests on the pins themselves, so the pattern's common offset and
+    turn are lost in it (a row of pins all 6 um to one side reads 0); the pad, etched with the board's
+    copper, keeps the pin's own offset. Pads whose rim is not found are left out (their pin keeps the
+    registration's position and its larger uncertainty)."""
+    ids = [p.id for p in recipe.pins if plane[p.id].present and plane[p.id].base_px is not None and plane[p.id].axis is not None
+           and plane[p.id].axis.ok]
+    if not ids:
+        return {}
+    r_px = recipe.pad_diameter_mm / 2 / mpp
+    # searched around where the registration puts the pad (within ~0.01 mm), not around the pin: a misplaced
+    # pin sits up to 0.3 mm off its pad
+    nominal = np.array([recipe.pin(i).xy_mm for i in ids], float)
+    guess = rec.plane_to_pixel(((nominal - tb) @ Rb)).reshape(-1, 2)  # board -> plane: p = Rb^T (b - tb)
+    fits = fit_pad_rims_top(img, guess, pad_r_px=r_px, band_px=max(3.0, P.pad_rim_band_mm / mpp))
+    out = {}
+    floor = P.pad_centre_floor_mm ** 2 * np.eye(2)
+    for pid, f in zip(ids, fits):
+        if not f.ok:
+            continue
+        q = np.asarray(rec.pixel_to_plane(f.center_px.reshape(1, 2)), float).reshape(2)
+        out[pid] = (Rb @ q + tb, Rb @ (f.cov_px * mpp ** 2) @ Rb.T + floor)
+    return out
+
+
+def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinGeometry, recipe: Recipe,
+              pad: tuple[np.ndarray, np.ndarray] | None = None) -> ItemView:
     iv = ItemView()
     conf = float(min(max(pt.presence_confidence, 0.0), 1.0))
     iv.cues["missing"] = Cue(present=not pt.present, kind="measured", confidence=conf, score=pt.presence_score,
@@ -206,8 +240,13 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
         return iv
     ax = pt.axis
     # base centre: fit covariance + registration
-    C_base = pt.base_cov_mm2 + _registration_cov(reg, p.xy_mm, centroid)
-    err = pt.base_mm - np.asarray(p.xy_mm, float)
+    if pad is not None and np.hypot(*(pt.base_mm - pad[0])) <= P.pad_reference_max_offset_mm:
+        # against the pin's own pad (no fiducials in view): the registration's offset cancels
+        C_base = pt.base_cov_mm2 + pad[1]
+        err = pt.base_mm - pad[0]
+    else:
+        C_base = pt.base_cov_mm2 + _registration_cov(reg, p.xy_mm, centroid)
+        err = pt.base_mm - np.asarray(p.xy_mm, float)
     e, u_e = norm_u(err, C_base)
     iv.measurements["xy_error_mm"] = _m(e, u_e, "mm")
     iv.measurements["xy_error_x_mm"] = _m(err[0], math.sqrt(C_base[0, 0]), "mm")
