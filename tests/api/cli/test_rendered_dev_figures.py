@@ -73,23 +73,71 @@ def test_good_items_sent_to_review_at_most_three_percent(score_report):
     assert t["good_review"] <= 0.03 * t["good"], t
 
 
-#: measured this session on rendered-dev (p95 / worst): not yet within the issue's bounds
-NOT_YET = {
-    "xy_error_mm": "p95 6.6 um, worst 13 um: pin-stack positions, the board's rotation under the microscope taken "
-                   "from 2-4 pins absorbs their placement (top view: worst 7.9 um)",
-    "tip_height_mm": "p95 12 um, worst 17 um: type-B domes in pin stacks, each rim curve's own noise 7-20 um (inside +-2u)",
-    "flatness_pv_um": "p95 10.7 um, worst 12 um: smooth pads focus only at their edges",
+#: good pins whose top image is the same as a defective pin's (the renderer's own geometry, `render.py`):
+#: a sub-threshold wick (`wick_low`, 0.16-0.25 mm above the flange) coats the flange top exactly as a
+#: rejected one (0.65-1.6 mm) does, the rest of it runs down the barrel wall a telecentric top camera sees
+#: edge-on; a flange hovering 0.02-0.03 mm (`marginal`) sits on the same flat solder film, without a
+#: fillet, as one hovering 0.09-0.24 mm (`raised`). From the top alone either call is a guess: REVIEW,
+#: not PASS (that would let the defective twin escape), until a side view or a stack measures the height.
+TOP_ONLY_TWINS = {"wick_low": "solder_wicking", "marginal": "not_seated"}
+
+
+def _top_only_twins(shared_data, report) -> set[tuple[str, str]]:
+    out = set()
+    for sid in report["scenes"]:
+        truth = json.loads((shared_data / "rendered-dev" / sid / "truth.json").read_text())
+        if set(truth["views"]) != {"top"}:
+            continue
+        out |= {(sid, p["id"]) for p in truth.get("pins", []) if set(p.get("defects") or []) & set(TOP_ONLY_TWINS)}
+    return out
+
+
+def test_good_items_sent_to_review_that_a_view_can_tell_from_a_defect_at_most_three_percent(score_report, shared_data):
+    """Every good item except the top-only twins above: at most 3 % REVIEW; the twins REVIEW for the twin's reason only."""
+    twins = _top_only_twins(shared_data, score_report)
+    rows = [(s, r) for s, v in score_report["scenes"].items() for r in v.get("rows", []) if not r["expected"]]
+    others = [(s, r["id"], r["reasons"]) for s, r in rows if (s, r["id"]) not in twins and r["good_review"]]
+    n_others = sum((s, r["id"]) not in twins for s, r in rows)
+    assert len(others) <= 0.03 * n_others, others
+    truth = {(s, p["id"]): p for s in score_report["scenes"]
+             for p in json.loads((shared_data / "rendered-dev" / s / "truth.json").read_text()).get("pins", [])}
+    for s, r in rows:
+        if (s, r["id"]) in twins and r["verdict"] != "PASS":
+            allowed = {TOP_ONLY_TWINS[d] for d in truth[(s, r["id"])]["defects"] if d in TOP_ONLY_TWINS}
+            assert r["verdict"] == "REVIEW" and set(r["reasons"]) <= allowed, (s, r)
+
+
+#: measured this session on rendered-dev: not yet within the issue's bounds (p95 <= bound; worst <= twice it)
+NOT_YET_P95 = {
+    "tip_height_mm": "p95 12 um: type-B domes in pin stacks, each rim curve's own noise 7-20 um (inside +-2u)",
+    "flatness_pv_um": "p95 10.7 um: smooth pads focus only at their edges",
+}
+NOT_YET_WORST = {
+    "xy_error_mm": "worst 13 um: pin-stack positions, the board's rotation under the microscope taken from 2-4 pins "
+                   "absorbs their placement (all top-view pins within 5 um)",
+    "tip_height_mm": "worst 17 um: type-B domes in pin stacks",
+    "flatness_pv_um": "worst 12 um: smooth pads focus only at their edges",
     "oxidation_area_fraction": "worst 0.030 (p95 0.009)",
 }
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=f"not yet: {NOT_YET[n]}"))
-                                  if n in NOT_YET else n for n in sorted(BOUNDS)])
-def test_error_p95_within_bound_and_worst_within_twice(score_report, name):
+def _not_yet(table: dict[str, str]) -> list:
+    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=f"not yet: {table[n]}")) if n in table else n
+            for n in sorted(BOUNDS)]
+
+
+@pytest.mark.parametrize("name", _not_yet(NOT_YET_P95))
+def test_error_p95_within_bound(score_report, name):
     e = _errors(score_report, name)
     assert len(e), f"no {name} measured"
-    p95, worst = float(np.percentile(e, 95)), float(e.max())
-    assert p95 <= BOUNDS[name] and worst <= 2 * BOUNDS[name], (name, p95, worst, BOUNDS[name])
+    assert float(np.percentile(e, 95)) <= BOUNDS[name], (name, float(np.percentile(e, 95)), BOUNDS[name])
+
+
+@pytest.mark.parametrize("name", _not_yet(NOT_YET_WORST))
+def test_worst_error_within_twice_the_bound(score_report, name):
+    e = _errors(score_report, name)
+    assert len(e), f"no {name} measured"
+    assert float(e.max()) <= 2 * BOUNDS[name], (name, float(e.max()), BOUNDS[name])
 
 
 @pytest.mark.parametrize("name", sorted(BOUNDS))
