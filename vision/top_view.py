@@ -104,7 +104,9 @@ def fit_pins_top(
                 cf[i] = cb[i] - lean * barrel_length_px
     # a wide first pass (the prediction can be off by a few px), then a narrow one from its centre; the
     # radius checks (`check_pin_fits`) catch a lock onto the pad or fillet rim
-    wide = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0)
+    # (the wide pass only seeds the narrow one's centre, so half the rays do; it is the widest, costliest pass)
+    wide = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0,
+                               n_rays=PARAMS.top.n_rays // 2)
     cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, cf)]).reshape(-1, 2)
     flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
     out = []

@@ -52,7 +52,7 @@ def circle_votes(stack: np.ndarray, roi_px, radii_px, *, k: int = 1) -> list[np.
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
     mag = cv2.magnitude(gx, gy).reshape(N, h, w)
     mag[:, :1], mag[:, -1:], mag[:, :, :1], mag[:, :, -1:] = 0, 0, 0, 0  # the Sobel crossed into the next ROI
-    flat = mag.reshape(N, -1)
+    flat = mag.reshape(N, -1)[:, ::3]  # every third pixel estimates the percentile as well, at a third of the cost
     q = flat.shape[1] - 1 - flat.shape[1] // 100  # the 99th percentile: a few glints must not set the bar
     thr = 0.25 * np.partition(flat, q, axis=1)[:, q]
     # voters on a checkerboard: a rim of radius r crosses ~2 pi r vote pixels, half of them pile enough votes
