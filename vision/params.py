@@ -157,6 +157,31 @@ class StackParams(_Frozen):
                                                           "board's rotation under the microscope: at 0.5 mm a base centre "
                                                           "good to ~5 um gives the angle to 10 mrad, the scatter good "
                                                           "pins' placement (<= 0.02 mm, defect spec) gives at 1-2 mm")
+    pad_edge_segment_mm: float = Field(0.1, description="pad flatness from the focus of its outline (`vision.pads.edge_heights`): "
+                                                        "length of one segment of a side, whose pixels make one focus curve. At "
+                                                        "4.2 um/px and a +-3 px band that is ~150 px per curve (its peak good to "
+                                                        "1-2 um); the smallest pad side of the spec (0.9 mm) still gets >= 7 "
+                                                        "segments, enough to see a bow along it")
+    pad_edge_band_mm: float = Field(0.012, description="how far inside a pad's outline its edge focus is measured: the "
+                                                       "edge's blur radius at the stack's ends (NA 0.12 x 80 um = 10 um) plus "
+                                                       "a little. Not outside: there the lens' oblique rays (NA 0.12) see the "
+                                                       "pad's wall and the board below, which focus lower and compress the "
+                                                       "heights (a band straddling the outline read warps 7 % low, one outside "
+                                                       "it 15-21 %, on rendered-dev's two warped stacks)")
+    pad_edge_outline_u_px: float = Field(1.0, description="the band reaches this far outside the found outline: its location "
+                                                          "error (a rectangle fitted to a thresholded pad, ~1 px)")
+    pad_edge_presmooth_px: float = Field(0.5, description="pre-blur of the edge focus measure: the defocus blur grows by "
+                                                          "2 NA dz = 2.4 um = 0.6 px per 10 um step, so the focus of an edge "
+                                                          "lives at the pixel scale; 0.5 px only damps the pixels' own "
+                                                          "noise (a coarser band-pass broadens the curve: 1 px 1.3x, 2.5 px "
+                                                          "3-6x the segment scatter on rendered-dev's pad stacks)")
+    pad_edge_corner_mm: float = Field(0.05, description="segments keep this far from a pad's corners, where two sides' "
+                                                        "bands overlap and the corner's rounding (etch radius ~0.05 mm) "
+                                                        "lies")
+    pad_edge_gain_u: float = Field(0.05, description="relative standard uncertainty of the scale of a pad outline's focus "
+                                                     "heights: their slope against the true heights moved from 0.99 to 1.10 "
+                                                     "with the band's placement within the outline's +-1 px location error "
+                                                     "(rendered-dev's two warped stacks)")
     pad_hull_fill_min: float = Field(0.9, description="a pad candidate's convex hull must fill this share of its minimum "
                                                       "rectangle (a rectangle fills it all; rounded rendered pad corners "
                                                       "0.99; two pads touching corner to corner about half)")
@@ -252,7 +277,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.3", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.4", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

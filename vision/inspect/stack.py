@@ -42,7 +42,7 @@ from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
-from vision.pads import PadRegion, discoloured_fraction, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
+from vision.pads import PadRegion, discoloured_fraction, edge_heights, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
 
 __all__ = ["inspect_view", "inspect_pads_top"]
 
@@ -321,14 +321,22 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     # flatness: the pad and its edge (where the focus is sharpest on smooth gold), without its
     # grooves: the macro shape excludes them, and their walls focus at the groove, not the surface
     fm = pad_mask((H, W), reg, inset_px=0)
+    grooves = None
     if scr:
         import cv2
 
         k = PAD_DFF["window_px"] | 1
         fm &= ~(cv2.dilate(scr_px.astype(np.uint8), np.ones((k, k), np.uint8)) > 0)
+        # the outline's focus too, without a groove that reaches the edge (its walls focus at its floor)
+        grooves = cv2.dilate(scr_px.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     step = st.z_step_mm
+    P = PARAMS.stack
+    outline = edge_heights(st.images, st.z_mm, reg, mm_per_px=s, segment_mm=P.pad_edge_segment_mm, band_in_px=P.pad_edge_band_mm / s,
+                           band_out_px=P.pad_edge_outline_u_px,
+                           presmooth_px=P.pad_edge_presmooth_px, corner_mm=P.pad_edge_corner_mm, exclude=grooves)
     fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
-                  edge_band_px=PAD_DFF["window_px"] // 2 + 3)
+                  edge_band_px=PAD_DFF["window_px"] // 2 + 3, anchors=outline,
+                  gain_u=P.pad_edge_gain_u, window_px=PAD_DFF["window_px"])
     if fl.ok:
         M["flatness_pv_um"] = _m(fl.pv_um, fl.u_pv_um, "um", src)
         iv.cues["pad_shape"] = Cue(present=fl.shape != "flat", kind="measured", confidence=1.0, score=fl.pv_um, source=src, detail=fl.shape)
