@@ -202,3 +202,44 @@ def test_colour_pad_stack_measures_oxidation():
     frac = pad.measurements["oxidation_area_fraction"].value
     assert abs(frac - ss.truth["oxidation_area_fraction"]) < 0.015  # measured 0.061 vs 0.054 (blurred rim of the spot)
     assert pad.reasons == ["oxidation"]
+
+
+def test_edge_focus_curves_fit_a_gaussian_with_an_honest_uncertainty():
+    from vision.pads import _gauss_offset_fit
+
+    rng = np.random.default_rng(5)
+    z = np.arange(17) * STEP
+    mu = rng.uniform(0.03, 0.13, 400)
+    C = 1.0 + 2.0 * np.exp(-0.5 * ((z[None] - mu[:, None]) / 0.04) ** 2) + rng.normal(0, 0.03, (400, 17))
+    got, s, A, off, u, ok = _gauss_offset_fit(z, C)
+    assert ok.mean() > 0.95
+    e = (got - mu)[ok]
+    assert np.sqrt(np.mean(e**2)) < 0.1 * STEP  # a whole curve pins its peak well below the step
+    assert np.mean(np.abs(e) <= 2 * u[ok]) >= 0.9
+    assert np.allclose(s[ok], 0.04, rtol=0.1)
+    # a curve still rising at the stack's end has no peak to trust
+    _, _, _, _, _, ok_end = _gauss_offset_fit(z, 1.0 + np.exp(-0.5 * ((z[None] - 0.3) / 0.04) ** 2))
+    assert not ok_end[0]
+
+
+@pytest.mark.parametrize("pv_um", [0.0, 30.0])
+def test_flatness_of_a_plain_pad_from_its_outline_heights(pv_um):
+    """A pad with no focusable texture inside: the outline's heights alone give a bow's PV (and 0 for a flat pad)."""
+    from vision.pads import EdgeHeights, PadRegion
+
+    rng = np.random.default_rng(3)
+    s, (a, b) = 0.0042, (0.7, 0.5)
+    H, W = 360, 480
+    reg = PadRegion((W / 2 - 0.5, H / 2 - 0.5), (2 * a / s, 2 * b / s), 0.0)
+    t = np.linspace(-0.9, 0.9, 12)
+    x = np.concatenate([np.full(12, a), np.full(12, -a), t * a, t * a])
+    y = np.concatenate([t * b, t * b, np.full(12, b), np.full(12, -b)])
+    side = np.repeat(np.arange(4), 12)
+    z = 0.05 + pv_um * 1e-3 * (1 - (x / a) ** 2) + rng.normal(0, 0.0015, len(x))
+    eh = EdgeHeights(x, y, z, np.full(len(x), 0.0015), side, np.full(len(x), 0.04))
+    empty = np.full((H, W), np.nan)
+    fl = flatness(empty, np.zeros((H, W), bool), pad_mask((H, W), reg), mm_per_px=s, center_px=reg.center_px,
+                  max_scatter_mm=2 * STEP, edge_band_px=10, anchors=eh, gain_u=0.05)
+    assert fl.ok, fl.reason
+    assert abs(fl.pv_um - pv_um) <= 3.0 and abs(fl.pv_um - pv_um) <= 2 * fl.u_pv_um, (fl.pv_um, fl.u_pv_um)
+    assert fl.shape == ("bow" if pv_um else "flat")
