@@ -409,8 +409,11 @@ def _gauss_offset_fit(z: np.ndarray, C: np.ndarray, iters: int = 30, min_half: i
         p = np.where(better[:, None], q, p)
         r = np.where(better[:, None], r2, r)
         e = np.where(better[:, None], e2, e)
+        done = better & (cost - c2 <= 1e-10 * cost)
         cost = np.where(better, c2, cost)
         lam = np.where(better, lam * 0.3, lam * 10)
+        if done.all():
+            break
     d = (z[None] - p[:, 1:2]) / p[:, 2:3]
     J = np.stack([e, p[:, 0:1] * e * d / p[:, 2:3], p[:, 0:1] * e * d * d / p[:, 2:3], win], 2)
     JtJ = np.einsum("nmi,nmj->nij", J, J)
@@ -461,27 +464,41 @@ def edge_heights(images, z_mm, region: PadRegion, *, mm_per_px: float, segment_m
         if inner <= 0:
             continue
         nseg = max(1, int(round(2 * inner / seg_px)))
-        edges = np.linspace(-inner, inner, nseg + 1)
-        band = (dist >= -band_in_px) & (dist <= band_out_px) & (np.abs(along) <= inner) & keep
-        idx = np.clip(np.searchsorted(edges, along, side="right") - 1, 0, nseg - 1)
-        for k in range(nseg):
-            sel = band & (idx == k)
-            if sel.sum() < 20:
-                continue
-            labels[sel] = len(meta)
-            mid = 0.5 * (edges[k] + edges[k + 1])
+        seg_len = 2 * inner / nseg
+        pv_, pu_ = np.nonzero((dist >= -band_in_px) & (dist <= band_out_px) & (np.abs(along) <= inner) & keep)
+        idx = np.clip(((along[pv_, pu_] + inner) / seg_len).astype(int), 0, nseg - 1)
+        cnt = np.bincount(idx, minlength=nseg)
+        new_id = np.full(nseg, -1, np.int32)
+        for k in np.flatnonzero(cnt >= 20):
+            new_id[k] = len(meta)
+            mid = -inner + (k + 0.5) * seg_len
             pa, pb = {0: (hw, mid), 1: (-hw, mid), 2: (mid, hh), 3: (mid, -hh)}[side]
             pu, pv = cx + pa * ex[0] + pb * ey[0], cy + pa * ex[1] + pb * ey[1]
             meta.append((side, (pu - cx) * mm_per_px, -(pv - cy) * mm_per_px))
+        lab = new_id[idx]
+        labels[pv_[lab >= 0], pu_[lab >= 0]] = lab[lab >= 0]
     if not meta:
         return EdgeHeights(*(np.zeros(0) for _ in range(6)))
-    lab = labels.ravel()
-    on = lab >= 0
-    cnt = np.bincount(lab[on], minlength=len(meta)).astype(float)
-    C = np.empty((len(meta), len(z)))
+    # the focus measure only over each side's strip (a tenth of the pad's box), with room for its kernel
+    side_of = np.array([m[0] for m in meta])
+    strips = []
+    for side in range(4):
+        vs, us = np.nonzero((labels >= 0) & (side_of[np.maximum(labels, 0)] == side))
+        if len(us):
+            m_ = int(math.ceil(3 * presmooth_px)) + 2
+            sv0, sv1 = max(0, vs.min() - m_), min(labels.shape[0], vs.max() + m_ + 1)
+            su0, su1 = max(0, us.min() - m_), min(labels.shape[1], us.max() + m_ + 1)
+            lab_s = labels[sv0:sv1, su0:su1].ravel()
+            on_s = (lab_s >= 0) & (side_of[np.maximum(lab_s, 0)] == side)
+            strips.append((v0 + sv0, v0 + sv1, u0 + su0, u0 + su1, lab_s[on_s], on_s))
+    cnt = np.bincount(labels[labels >= 0], minlength=len(meta)).astype(float)
+    C = np.zeros((len(meta), len(z)))
     for j, img in enumerate(images):
-        f = focus_measure(np.asarray(img)[v0:v1, u0:u1], measure="sml", window_px=1, presmooth_px=presmooth_px)
-        C[:, j] = np.bincount(lab[on], weights=f.ravel()[on], minlength=len(meta)) / cnt
+        img = np.asarray(img)
+        for sv0, sv1, su0, su1, lab_s, on_s in strips:
+            f = focus_measure(img[sv0:sv1, su0:su1], measure="sml", window_px=1, presmooth_px=presmooth_px)
+            C[:, j] += np.bincount(lab_s, weights=f.ravel()[on_s], minlength=len(meta))
+    C /= cnt[:, None]
     mu, s, A, off, u_mu, ok = _gauss_offset_fit(z, C)
     step = float(np.median(np.diff(z)))
     ok &= (mu >= z[1]) & (mu <= z[-2]) & (s > step) & (s < (z[-1] - z[0])) & (A > 0)
