@@ -16,11 +16,11 @@ The reference for a good pad: flat to about 0.01 mm, no scratches, no oxidation,
   (scikit-image) at the groove widths, hysteresis thresholds relative to the pad's own response
   (median + k * MAD), connected pieces measured by PCA: length along the main axis, width across;
   pieces wider than a groove or not elongated are dropped.
-* **Oxidation** (`discoloured_fraction`): CIELAB, with the chromatic coordinates normalised by
-  lightness, ``(a*, b*) / (L* + 16)``. Pure shading (a slope or a dent seen under coaxial light)
-  scales linear RGB and leaves these unchanged, while oxide shifts the hue; a pixel departs from
-  clean gold when its re-shaded colour difference from the pad's median exceeds ``delta_e`` (or a
-  smaller ``delta_e_dark`` together with darkening). Needs a colour image.
+* **Oxidation** (`discoloured_fraction`): a pixel is oxide when it is more than half covered: its
+  linear luminance below half the clean gold's (oxide returns little light under coaxial light) and
+  its hue moved off gold's, towards red -- CIELAB chroma normalised by lightness, ``(a*, b*) / (L* + 16)``,
+  which pure shading (a slope or a dent) leaves unchanged. The band along the pad's edge (board colour
+  bleeds into it) takes the verdict of the nearest judged pixel. Needs a colour image.
 * **Roughness** (`roughness_sa`): Sa of the height map around the smooth surface. Depth from focus
   at 10 um steps has a per-pixel noise of a few um and averages over its focus window (~60 um),
   so ENIG grain (~0.25 um rms, ~8 um correlation) is far below what it resolves: Sa is reported
@@ -291,24 +291,31 @@ def _branches(piece: np.ndarray):
 
 
 # -- discolouration ------------------------------------------------------------------------------
-def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, delta_e: float = 2.0, delta_e_dark: float = 1.0,
-                         darker_than: float = 0.85, smooth_px: float = 1.5, exclude: np.ndarray | None = None):
-    """Area fraction of a pad whose colour departs from clean gold.
+def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_luminance: float = 0.5, min_hue_shift: float = 1.0,
+                         smooth_px: float = 1.5, exclude: np.ndarray | None = None, pad: np.ndarray | None = None):
+    """Area fraction of a pad covered by oxide (more than half of a pixel).
 
     Parameters
     ----------
     image_rgb : ndarray (H, W, 3) uint8/uint16 RGB
     mask : ndarray (H, W) bool
-        The pad.
-    delta_e : float
-        Shading-free CIELAB colour difference (see the module docstring) that counts as discoloured.
-    delta_e_dark, darker_than : float
-        A smaller colour difference counts too when the pixel is darker than ``darker_than`` times
-        the pad's median (L* + 16).
+        Where the pad's colour is judged (inset from its edge, whose pixels mix in the board).
+    half_cover_luminance : float
+        Linear luminance, relative to clean gold, below which a pixel is more than half oxide. A soft-edged
+        patch blends into the gold as ``(1 - w) gold + w oxide``; under coaxial light the oxide returns
+        about a tenth of the gold's light, so half cover (w = 1/2) reads about half the gold's luminance.
+        The patch's area is the area inside that half-cover outline.
+    min_hue_shift : float
+        ... and only where the colour has also moved off gold's hue by this shading-free CIELAB difference
+        (a slope or a dent's flank darkens gold without changing its hue), towards red (oxide is brown; a
+        slope that mirrors a green, blue or white board is tinted the other way).
     smooth_px : float
         Gaussian sigma before the colour conversion (sensor noise).
     exclude : ndarray (H, W) bool, optional
-        Pixels left out of both the count and the area (e.g. scratches).
+        Pixels left out of both the count and the area.
+    pad : ndarray (H, W) bool, optional
+        The whole pad: the band between it and `mask` takes the verdict of the nearest judged pixel (an
+        oxide patch reaching the edge goes on to it), so the fraction is of the whole pad.
 
     Returns
     -------
@@ -327,23 +334,41 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, delta_e: fl
         m = m & ~np.asarray(exclude, bool)
     if m.sum() < 50:
         raise InputError("the pad region is too small to judge its colour; check the pad size and calibration")
-    ys, xs = np.nonzero(m)
+    band = None if pad is None else np.asarray(pad, bool) & ~np.asarray(mask, bool)
+    ys, xs = np.nonzero(m if band is None else m | band)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = img[y0:y1, x0:x1].astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
     if smooth_px > 0:
         crop = cv2.GaussianBlur(crop, (0, 0), smooth_px)
+    mm = m[y0:y1, x0:x1]
+    lin = np.where(crop <= 0.04045, crop / 12.92, ((crop + 0.055) / 1.055) ** 2.4)
+    lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    # oxide, grooves and shading only darken a pad: its brighter part is clean gold
+    ref = float(np.percentile(lum[mm], 75))
     lab = rgb2lab(crop)
     Lp = lab[..., 0] + 16.0
     al, be = lab[..., 1] / Lp, lab[..., 2] / Lp
-    mm = m[y0:y1, x0:x1]
-    ra, rb, Lr = np.median(al[mm]), np.median(be[mm]), np.median(Lp[mm])
+    gold = mm & (lum > 0.8 * ref)
+    if gold.sum() < 20:
+        gold = mm
+    ra, rb, Lr = np.median(al[gold]), np.median(be[gold]), np.median(Lp[gold])
     de = np.hypot(al - ra, be - rb) * Lr
-    disc = ((de > delta_e) | ((de > delta_e_dark) & (Lp < darker_than * Lr))) & mm
+    # more than half oxide: dark, off gold's hue, and redder than gold -- oxide is brown (Cu/Ni oxide under
+    # thin gold); a slope's darker reflection of a green, blue or white board shifts the hue the other way
+    disc = (lum < half_cover_luminance * ref) & (de > min_hue_shift) & ((al - ra) > 0) & mm
+    area = int(mm.sum())
+    if band is not None:
+        bb = band[y0:y1, x0:x1]
+        grow = disc.copy()
+        for _ in range(int(math.ceil(cv2.distanceTransform((~mm).astype(np.uint8), cv2.DIST_L2, 3)[bb].max(initial=0.0)))):
+            grow |= cv2.dilate(grow.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & bb
+        disc = disc | (grow & bb)
+        area += int(bb.sum())
     full = np.zeros(m.shape, bool)
     full[y0:y1, x0:x1] = disc
-    frac = float(disc.sum() / mm.sum())
+    frac = float(disc.sum() / area)
     edge = cv2.morphologyEx(disc.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).sum()
-    return frac, full, float(0.25 * edge / mm.sum() + 1.0 / mm.sum())
+    return frac, full, float(0.25 * edge / area + 1.0 / area)
 
 
 # -- edge heights by focus -----------------------------------------------------------------------------

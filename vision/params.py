@@ -182,6 +182,18 @@ class StackParams(_Frozen):
                                                      "heights: their slope against the true heights moved from 0.99 to 1.10 "
                                                      "with the band's placement within the outline's +-1 px location error "
                                                      "(rendered-dev's two warped stacks)")
+    pad_oxide_half_cover_luminance: float = Field(0.5, description="a pad pixel is more than half oxide below this linear "
+                                                                  "luminance relative to clean gold: a blend (1 - w) gold + w "
+                                                                  "oxide, and oxide returns ~0.1 of gold's light under coaxial "
+                                                                  "light (fully covered pixels read 0.13-0.18), so w = 1/2 reads "
+                                                                  "(1 + 0.1)/2, less the sensor blur that spreads a dark patch: "
+                                                                  "the half")
+    pad_oxide_min_hue_shift: float = Field(1.0, description="... and its shading-free CIELAB colour difference from gold at "
+                                                            "least this, towards red (oxide is brown): oxide at half cover "
+                                                            "moves it by 1.2-1.7, pure shading (slopes, dents, a groove's "
+                                                            "shadow) by its noise, 0.2-0.4 (rendered pads, five mask "
+                                                            "colours); a slope mirroring a green, blue or white board tints "
+                                                            "it away from red")
     pad_hull_fill_min: float = Field(0.9, description="a pad candidate's convex hull must fill this share of its minimum "
                                                       "rectangle (a rectangle fills it all; rounded rendered pad corners "
                                                       "0.99; two pads touching corner to corner about half)")

@@ -49,6 +49,8 @@ __all__ = ["inspect_view", "inspect_pads_top"]
 #: depth-from-focus settings per target (vision.params)
 PAD_DFF = PARAMS.stack.pads.kwargs()
 PIN_DFF = PARAMS.stack.pins.kwargs()
+#: oxide: more than half covered (vision.params)
+_OXIDE = dict(half_cover_luminance=PARAMS.stack.pad_oxide_half_cover_luminance, min_hue_shift=PARAMS.stack.pad_oxide_min_hue_shift)
 
 
 def _m(value, u, unit, src):
@@ -316,7 +318,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     inner = pad_mask((H, W), reg, inset_px=4)
     disc = None
     if r.all_in_focus.ndim == 3:
-        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner)
+        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner, pad=pad_mask((H, W), reg), **_OXIDE)
     scr, scr_px = find_scratches(r.all_in_focus, inner, mm_per_px=s, exclude=disc)
     # flatness: the pad and its edge (where the focus is sharpest on smooth gold), without its
     # grooves: the macro shape excludes them, and their walls focus at the groove, not the surface
@@ -431,8 +433,9 @@ def inspect_pads_top(inp) -> ViewOutput:
         inner = pad_mask(img.shape, reg, inset_px=3)
         disc = None
         if img.ndim == 3:
-            _, lines_m = find_scratches(img, inner, mm_per_px=s)
-            frac, disc, u_frac = discoloured_fraction(img, inner, exclude=lines_m)
+            # a groove is gold in shadow (no hue shift): it needs no exclusion, and excluding the lines
+            # found inside an oxide patch would punch holes in it
+            frac, disc, u_frac = discoloured_fraction(img, inner, pad=pad_mask(img.shape, reg), **_OXIDE)
             M["oxidation_area_fraction"] = _m(frac, u_frac, "1", "top")
         else:
             M["oxidation_area_fraction"] = _miss("top: mono image; discolouration needs colour", "1")
