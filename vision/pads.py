@@ -49,6 +49,7 @@ __all__ = [
     "locate_pads",
     "pad_mask",
     "find_scratches",
+    "edge_scratches",
     "discoloured_fraction",
     "flatness",
     "roughness_sa",
@@ -225,6 +226,85 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
     full = np.zeros(mask.shape, bool)
     full[y0:y1, x0:x1] = lines
     return out, full
+
+
+def edge_scratches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, band_px: tuple[float, float] = (1.0, 5.0),
+                   ref_px: tuple[float, float] = (7.0, 10.0), corner_mm: float = 0.05, min_length_mm: float = 0.03,
+                   k_high: float = 6.0, k_low: float = 3.0, exclude: np.ndarray | None = None) -> list[Scratch]:
+    """Grooves running along a pad's edge, inside the band the area search (`find_scratches` on an inset
+    mask) leaves out: a groove there merges with the edge's own fall in a ridge filter, but it darkens the
+    band's pixels against the plateau a few px further in, over its length, while a clean edge keeps one
+    ratio along the whole side.
+
+    Per side: the darkest of the band (``band_px`` inside the outline) over the plateau (``ref_px``
+    inside), every half pixel along the side (``corner_mm`` clear of the corners); stretches below the
+    side's median by ``k_high`` robust sigmas, grown to ``k_low``, at least ``min_length_mm`` long, are
+    grooves. Pixels in `exclude` (oxide reaching the edge darkens it too) do not count.
+    """
+    g = to_gray_float(np.asarray(image)).astype(np.float32)
+    g = cv2.GaussianBlur(g, (0, 0), 0.7)
+    (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
+    t = math.radians(ang)
+    ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    c_px = corner_mm / mm_per_px
+    sides = []
+    for hw, hh, ax, nrm in ((w / 2, h / 2, ey, ex), (w / 2, h / 2, ey, -ex), (h / 2, w / 2, ex, ey), (h / 2, w / 2, ex, -ey)):
+        # side at +hw along `nrm`, running along `ax` over +-hh
+        L = hh - c_px
+        if L <= 2:
+            continue
+        s = np.arange(-L, L + 1e-9, 0.5)
+        base = np.array([cx, cy]) + hw * nrm
+
+        def at(d, base=base, s=s, ax=ax, nrm=nrm):
+            return (base[None] + s[:, None] * ax[None] - d * nrm[None]).astype(np.float32)
+
+        def samp(d, at=at):
+            p = at(d)
+            return cv2.remap(g, p[:, 0][None], p[:, 1][None], cv2.INTER_LINEAR)[0]
+
+        band = np.stack([samp(d) for d in np.arange(band_px[0], band_px[1] + 1e-9, 0.5)])
+        ref = np.stack([samp(d) for d in np.arange(ref_px[0], ref_px[1] + 1e-9, 1.0)])
+        ratio = band.min(axis=0) / np.maximum(np.median(ref, axis=0), 1e-6)
+        ok = np.ones(len(s), bool)
+        if exclude is not None:
+            q = np.round(at(0.5 * (band_px[0] + ref_px[1]))).astype(int)
+            inside = (q[:, 0] >= 0) & (q[:, 0] < exclude.shape[1]) & (q[:, 1] >= 0) & (q[:, 1] < exclude.shape[0])
+            ok[inside] = ~np.asarray(exclude, bool)[q[inside, 1], q[inside, 0]]
+        sides.append((s, at, ratio, ok, ax))
+    if not sides:
+        return []
+    # a clean edge has one band-to-plateau ratio all round the pad (same gold, same blur): the statistics
+    # come from all four sides, so that a groove along half of one side cannot hide in its side's median
+    allr = np.concatenate([r[k] for _, _, r, k, _ in sides])
+    if allr.size < 20:
+        return []
+    med = float(np.median(allr))
+    sig = robust_sigma(allr, center=med, floor=1e-6)
+    out = []
+    for s, at, ratio, ok, ax in sides:
+        low, high = (ratio < med - k_low * sig) & ok, (ratio < med - k_high * sig) & ok
+        lab, n = _runs(low)
+        for k in range(1, n + 1):
+            run = lab == k
+            if not high[run].any():
+                continue
+            i = np.flatnonzero(run)
+            length_mm = (s[i[-1]] - s[i[0]] + 0.5) * mm_per_px
+            if length_mm < min_length_mm:
+                continue
+            p = at(0.5 * (band_px[0] + band_px[1]))
+            a = math.degrees(math.atan2(ax[1], ax[0])) % 180.0
+            out.append(Scratch(tuple(map(float, p[i[0]])), tuple(map(float, p[i[-1]])), float(length_mm), a,
+                               float(band_px[1] - band_px[0]), int(len(i))))
+    out.sort(key=lambda sc: -sc.length_mm)
+    return out
+
+
+def _runs(mask: np.ndarray):
+    """Label the runs of True in a 1-D mask: (labels, count)."""
+    n, lab = cv2.connectedComponents(mask.astype(np.uint8)[None], connectivity=4)
+    return lab[0], n - 1
 
 
 def _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, offset, width_from=None) -> Scratch | None:

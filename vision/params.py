@@ -194,6 +194,14 @@ class StackParams(_Frozen):
                                                             "shadow) by its noise, 0.2-0.4 (rendered pads, five mask "
                                                             "colours); a slope mirroring a green, blue or white board tints "
                                                             "it away from red")
+    pad_edge_scratch_k_high: float = Field(6.0, description="a groove hugging a pad's edge (`vision.pads.edge_scratches`): "
+                                                            "the band-to-plateau ratio along the outline falls this many robust "
+                                                            "sigmas below its all-round median. A clean edge's ratio scatters by "
+                                                            "0.024-0.027 (texture, noise); 6 sigma left the ~1000 samples round "
+                                                            "each of 150 rendered pads (4 mask colours, 3 pitches) without a "
+                                                            "false run of 0.1 mm")
+    pad_edge_scratch_k_low: float = Field(3.0, description="... and the run is grown to where it is this many sigmas below "
+                                                           "(hysteresis, as the area search's 8/4 on its ridge filter)")
     pad_hull_fill_min: float = Field(0.9, description="a pad candidate's convex hull must fill this share of its minimum "
                                                       "rectangle (a rectangle fills it all; rounded rendered pad corners "
                                                       "0.99; two pads touching corner to corner about half)")

@@ -42,7 +42,7 @@ from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
-from vision.pads import PadRegion, discoloured_fraction, edge_heights, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
+from vision.pads import PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
 
 __all__ = ["inspect_view", "inspect_pads_top"]
 
@@ -407,6 +407,10 @@ def _match_pads(recipe: Recipe, rec: CalibrationRecord, regs: list[PadRegion]) -
     return out
 
 
+#: the top view judges a pad's colour and area scratches this far inside its outline (the board bleeds in)
+_TOP_INSET_PX = 3
+
+
 def inspect_pads_top(inp) -> ViewOutput:
     """Scratches and oxidation of the recipe's pads from ``inp.images["top"]`` (flatness needs a stack)."""
     t0 = time.perf_counter()
@@ -430,7 +434,7 @@ def inspect_pads_top(inp) -> ViewOutput:
             M["oxidation_area_fraction"] = _miss("top: pad not found in the top image", "1")
             continue
         iv.image_px["top.center"] = list(reg.center_px)
-        inner = pad_mask(img.shape, reg, inset_px=3)
+        inner = pad_mask(img.shape, reg, inset_px=_TOP_INSET_PX)
         disc = None
         if img.ndim == 3:
             # a groove is gold in shadow (no hue shift): it needs no exclusion, and excluding the lines
@@ -443,6 +447,12 @@ def inspect_pads_top(inp) -> ViewOutput:
 
         excl = None if disc is None else cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         scr, _ = find_scratches(img, inner, mm_per_px=s, exclude=excl)
+        # and along the edge, in the band the inset leaves out (a groove hugging the edge merges with it)
+        P = PARAMS.stack
+        scr = sorted(scr + edge_scratches(img, reg, mm_per_px=s, band_px=(1.0, _TOP_INSET_PX + 2.0),
+                                          ref_px=(_TOP_INSET_PX + 4.0, _TOP_INSET_PX + 7.0), exclude=excl,
+                                          k_high=P.pad_edge_scratch_k_high, k_low=P.pad_edge_scratch_k_low),
+                     key=lambda sc: -sc.length_mm)
         _scratch_measures(M, scr, s, "top")
         M["flatness_pv_um"] = _miss("top: a top image has no heights; a focus stack of the pad measures flatness", "um")
         lines = [f"scr {scr[0].length_mm:.2f} mm" if scr else "no scratch"]
