@@ -3,6 +3,7 @@ oxidation, roughness (honestly not resolved), overlays, bad input."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -244,3 +245,39 @@ def test_flatness_of_a_plain_pad_from_its_outline_heights(pv_um):
     assert fl.ok, fl.reason
     assert abs(fl.pv_um - pv_um) <= 3.0 and abs(fl.pv_um - pv_um) <= 2 * fl.u_pv_um, (fl.pv_um, fl.u_pv_um)
     assert fl.shape == ("bow" if pv_um else "flat")
+
+
+def test_a_groove_hugging_the_pad_edge_is_found_and_a_clean_edge_is_not():
+    """A groove 0.02 mm inside the top edge lies in the band the inset area search leaves out (dev draw 90731,
+    scene 40, Q07 passed with one): the outline's band-to-plateau ratio finds it; clean pads give nothing."""
+    from vision.pads import edge_scratches
+
+    b = SIZE[1] / 2 - 0.02
+    pads = [PadCondition("Q01", (2.5, 2.5), SIZE, scratches=[{"p0_pad_mm": (-0.3, b), "p1_pad_mm": (0.3, b), "width_mm": 0.018, "depth_um": 3.0}]),
+            PadCondition("Q02", (4.5, 2.5), SIZE),
+            PadCondition("Q03", (2.5, 4.5), SIZE, oxidation=[{"center_pad_mm": (0.55, 0.0), "radii_mm": (0.2, 0.15), "angle_deg": 0.0}])]
+    img, _, truth = pad_top_image(pads, seed=4)
+    regs = locate_pads(img, pad_size_px=(140, 100), max_pads=8)
+    found = {}
+    for pid, t in truth.items():
+        reg = _region(regs, t["center_px"])
+        _, disc, _ = discoloured_fraction(img, pad_mask(img.shape, reg, inset_px=3), pad=pad_mask(img.shape, reg))
+        excl = cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # as the top view: oxide darkens the edge too
+        found[pid] = edge_scratches(img, reg, mm_per_px=0.01, exclude=excl)
+    assert found["Q01"] and max(s.length_mm for s in found["Q01"]) >= 0.3, found["Q01"]
+    assert not found["Q02"], found["Q02"]
+    assert max((s.length_mm for s in found["Q03"]), default=0.0) < 0.1, found["Q03"]
+
+
+def test_oxide_reaching_the_edge_is_counted_over_the_whole_pad():
+    """An oxide patch running off the pad: the band the colour search leaves out (board colour bleeds into
+    it) takes its neighbours' verdict, so the fraction is of the whole pad, as the truth's."""
+    pads = [PadCondition("Q01", (2.5, 2.5), SIZE, oxidation=[{"center_pad_mm": (0.6, 0.0), "radii_mm": (0.25, 0.2), "angle_deg": 0.0}])]
+    img, _, truth = pad_top_image(pads, seed=6)
+    reg = locate_pads(img, pad_size_px=(140, 100), max_pads=2)[0]
+    inner = pad_mask(img.shape, reg, inset_px=3)
+    want = truth["Q01"]["oxidation_area_fraction"]
+    whole, _, u = discoloured_fraction(img, inner, pad=pad_mask(img.shape, reg))
+    inset_only, _, _ = discoloured_fraction(img, inner)
+    assert abs(whole - want) <= 2 * u and abs(whole - want) < 0.01, (whole, u, want)
+    assert abs(whole - want) < abs(inset_only - want)
