@@ -16,11 +16,11 @@ The reference for a good pad: flat to about 0.01 mm, no scratches, no oxidation,
   (scikit-image) at the groove widths, hysteresis thresholds relative to the pad's own response
   (median + k * MAD), connected pieces measured by PCA: length along the main axis, width across;
   pieces wider than a groove or not elongated are dropped.
-* **Oxidation** (`discoloured_fraction`): CIELAB, with the chromatic coordinates normalised by
-  lightness, ``(a*, b*) / (L* + 16)``. Pure shading (a slope or a dent seen under coaxial light)
-  scales linear RGB and leaves these unchanged, while oxide shifts the hue; a pixel departs from
-  clean gold when its re-shaded colour difference from the pad's median exceeds ``delta_e`` (or a
-  smaller ``delta_e_dark`` together with darkening). Needs a colour image.
+* **Oxidation** (`discoloured_fraction`): a pixel is oxide when it is more than half covered: its
+  linear luminance below half the clean gold's (oxide returns little light under coaxial light) and
+  its hue moved off gold's, towards red -- CIELAB chroma normalised by lightness, ``(a*, b*) / (L* + 16)``,
+  which pure shading (a slope or a dent) leaves unchanged. The band along the pad's edge (board colour
+  bleeds into it) takes the verdict of the nearest judged pixel. Needs a colour image.
 * **Roughness** (`roughness_sa`): Sa of the height map around the smooth surface. Depth from focus
   at 10 um steps has a per-pixel noise of a few um and averages over its focus window (~60 um),
   so ENIG grain (~0.25 um rms, ~8 um correlation) is far below what it resolves: Sa is reported
@@ -49,9 +49,12 @@ __all__ = [
     "locate_pads",
     "pad_mask",
     "find_scratches",
+    "edge_scratches",
     "discoloured_fraction",
     "flatness",
     "roughness_sa",
+    "EdgeHeights",
+    "edge_heights",
 ]
 
 
@@ -225,6 +228,85 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
     return out, full
 
 
+def edge_scratches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, band_px: tuple[float, float] = (1.0, 5.0),
+                   ref_px: tuple[float, float] = (7.0, 10.0), corner_mm: float = 0.05, min_length_mm: float = 0.03,
+                   k_high: float = 6.0, k_low: float = 3.0, exclude: np.ndarray | None = None) -> list[Scratch]:
+    """Grooves running along a pad's edge, inside the band the area search (`find_scratches` on an inset
+    mask) leaves out: a groove there merges with the edge's own fall in a ridge filter, but it darkens the
+    band's pixels against the plateau a few px further in, over its length, while a clean edge keeps one
+    ratio along the whole side.
+
+    Per side: the darkest of the band (``band_px`` inside the outline) over the plateau (``ref_px``
+    inside), every half pixel along the side (``corner_mm`` clear of the corners); stretches below the
+    side's median by ``k_high`` robust sigmas, grown to ``k_low``, at least ``min_length_mm`` long, are
+    grooves. Pixels in `exclude` (oxide reaching the edge darkens it too) do not count.
+    """
+    g = to_gray_float(np.asarray(image)).astype(np.float32)
+    g = cv2.GaussianBlur(g, (0, 0), 0.7)
+    (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
+    t = math.radians(ang)
+    ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    c_px = corner_mm / mm_per_px
+    sides = []
+    for hw, hh, ax, nrm in ((w / 2, h / 2, ey, ex), (w / 2, h / 2, ey, -ex), (h / 2, w / 2, ex, ey), (h / 2, w / 2, ex, -ey)):
+        # side at +hw along `nrm`, running along `ax` over +-hh
+        L = hh - c_px
+        if L <= 2:
+            continue
+        s = np.arange(-L, L + 1e-9, 0.5)
+        base = np.array([cx, cy]) + hw * nrm
+
+        def at(d, base=base, s=s, ax=ax, nrm=nrm):
+            return (base[None] + s[:, None] * ax[None] - d * nrm[None]).astype(np.float32)
+
+        def samp(d, at=at):
+            p = at(d)
+            return cv2.remap(g, p[:, 0][None], p[:, 1][None], cv2.INTER_LINEAR)[0]
+
+        band = np.stack([samp(d) for d in np.arange(band_px[0], band_px[1] + 1e-9, 0.5)])
+        ref = np.stack([samp(d) for d in np.arange(ref_px[0], ref_px[1] + 1e-9, 1.0)])
+        ratio = band.min(axis=0) / np.maximum(np.median(ref, axis=0), 1e-6)
+        ok = np.ones(len(s), bool)
+        if exclude is not None:
+            q = np.round(at(0.5 * (band_px[0] + ref_px[1]))).astype(int)
+            inside = (q[:, 0] >= 0) & (q[:, 0] < exclude.shape[1]) & (q[:, 1] >= 0) & (q[:, 1] < exclude.shape[0])
+            ok[inside] = ~np.asarray(exclude, bool)[q[inside, 1], q[inside, 0]]
+        sides.append((s, at, ratio, ok, ax))
+    if not sides:
+        return []
+    # a clean edge has one band-to-plateau ratio all round the pad (same gold, same blur): the statistics
+    # come from all four sides, so that a groove along half of one side cannot hide in its side's median
+    allr = np.concatenate([r[k] for _, _, r, k, _ in sides])
+    if allr.size < 20:
+        return []
+    med = float(np.median(allr))
+    sig = robust_sigma(allr, center=med, floor=1e-6)
+    out = []
+    for s, at, ratio, ok, ax in sides:
+        low, high = (ratio < med - k_low * sig) & ok, (ratio < med - k_high * sig) & ok
+        lab, n = _runs(low)
+        for k in range(1, n + 1):
+            run = lab == k
+            if not high[run].any():
+                continue
+            i = np.flatnonzero(run)
+            length_mm = (s[i[-1]] - s[i[0]] + 0.5) * mm_per_px
+            if length_mm < min_length_mm:
+                continue
+            p = at(0.5 * (band_px[0] + band_px[1]))
+            a = math.degrees(math.atan2(ax[1], ax[0])) % 180.0
+            out.append(Scratch(tuple(map(float, p[i[0]])), tuple(map(float, p[i[-1]])), float(length_mm), a,
+                               float(band_px[1] - band_px[0]), int(len(i))))
+    out.sort(key=lambda sc: -sc.length_mm)
+    return out
+
+
+def _runs(mask: np.ndarray):
+    """Label the runs of True in a 1-D mask: (labels, count)."""
+    n, lab = cv2.connectedComponents(mask.astype(np.uint8)[None], connectivity=4)
+    return lab[0], n - 1
+
+
 def _line_piece(uu, vv, mm_per_px, min_length_mm, max_w, offset, width_from=None) -> Scratch | None:
     """A thin straight piece as a Scratch (PCA: length along, width across), or None."""
     P = np.column_stack([uu, vv]).astype(float)
@@ -289,24 +371,31 @@ def _branches(piece: np.ndarray):
 
 
 # -- discolouration ------------------------------------------------------------------------------
-def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, delta_e: float = 2.0, delta_e_dark: float = 1.0,
-                         darker_than: float = 0.85, smooth_px: float = 1.5, exclude: np.ndarray | None = None):
-    """Area fraction of a pad whose colour departs from clean gold.
+def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_luminance: float = 0.5, min_hue_shift: float = 1.0,
+                         smooth_px: float = 1.5, exclude: np.ndarray | None = None, pad: np.ndarray | None = None):
+    """Area fraction of a pad covered by oxide (more than half of a pixel).
 
     Parameters
     ----------
     image_rgb : ndarray (H, W, 3) uint8/uint16 RGB
     mask : ndarray (H, W) bool
-        The pad.
-    delta_e : float
-        Shading-free CIELAB colour difference (see the module docstring) that counts as discoloured.
-    delta_e_dark, darker_than : float
-        A smaller colour difference counts too when the pixel is darker than ``darker_than`` times
-        the pad's median (L* + 16).
+        Where the pad's colour is judged (inset from its edge, whose pixels mix in the board).
+    half_cover_luminance : float
+        Linear luminance, relative to clean gold, below which a pixel is more than half oxide. A soft-edged
+        patch blends into the gold as ``(1 - w) gold + w oxide``; under coaxial light the oxide returns
+        about a tenth of the gold's light, so half cover (w = 1/2) reads about half the gold's luminance.
+        The patch's area is the area inside that half-cover outline.
+    min_hue_shift : float
+        ... and only where the colour has also moved off gold's hue by this shading-free CIELAB difference
+        (a slope or a dent's flank darkens gold without changing its hue), towards red (oxide is brown; a
+        slope that mirrors a green, blue or white board is tinted the other way).
     smooth_px : float
         Gaussian sigma before the colour conversion (sensor noise).
     exclude : ndarray (H, W) bool, optional
-        Pixels left out of both the count and the area (e.g. scratches).
+        Pixels left out of both the count and the area.
+    pad : ndarray (H, W) bool, optional
+        The whole pad: the band between it and `mask` takes the verdict of the nearest judged pixel (an
+        oxide patch reaching the edge goes on to it), so the fraction is of the whole pad.
 
     Returns
     -------
@@ -325,23 +414,201 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, delta_e: fl
         m = m & ~np.asarray(exclude, bool)
     if m.sum() < 50:
         raise InputError("the pad region is too small to judge its colour; check the pad size and calibration")
-    ys, xs = np.nonzero(m)
+    band = None if pad is None else np.asarray(pad, bool) & ~np.asarray(mask, bool)
+    ys, xs = np.nonzero(m if band is None else m | band)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = img[y0:y1, x0:x1].astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
     if smooth_px > 0:
         crop = cv2.GaussianBlur(crop, (0, 0), smooth_px)
+    mm = m[y0:y1, x0:x1]
+    lin = np.where(crop <= 0.04045, crop / 12.92, ((crop + 0.055) / 1.055) ** 2.4)
+    lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    # oxide, grooves and shading only darken a pad: its brighter part is clean gold
+    ref = float(np.percentile(lum[mm], 75))
     lab = rgb2lab(crop)
     Lp = lab[..., 0] + 16.0
     al, be = lab[..., 1] / Lp, lab[..., 2] / Lp
-    mm = m[y0:y1, x0:x1]
-    ra, rb, Lr = np.median(al[mm]), np.median(be[mm]), np.median(Lp[mm])
+    gold = mm & (lum > 0.8 * ref)
+    if gold.sum() < 20:
+        gold = mm
+    ra, rb, Lr = np.median(al[gold]), np.median(be[gold]), np.median(Lp[gold])
     de = np.hypot(al - ra, be - rb) * Lr
-    disc = ((de > delta_e) | ((de > delta_e_dark) & (Lp < darker_than * Lr))) & mm
+    # more than half oxide: dark, off gold's hue, and redder than gold -- oxide is brown (Cu/Ni oxide under
+    # thin gold); a slope's darker reflection of a green, blue or white board shifts the hue the other way
+    disc = (lum < half_cover_luminance * ref) & (de > min_hue_shift) & ((al - ra) > 0) & mm
+    area = int(mm.sum())
+    if band is not None:
+        bb = band[y0:y1, x0:x1]
+        grow = disc.copy()
+        for _ in range(int(math.ceil(cv2.distanceTransform((~mm).astype(np.uint8), cv2.DIST_L2, 3)[bb].max(initial=0.0)))):
+            grow |= cv2.dilate(grow.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & bb
+        disc = disc | (grow & bb)
+        area += int(bb.sum())
     full = np.zeros(m.shape, bool)
     full[y0:y1, x0:x1] = disc
-    frac = float(disc.sum() / mm.sum())
+    frac = float(disc.sum() / area)
     edge = cv2.morphologyEx(disc.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).sum()
-    return frac, full, float(0.25 * edge / mm.sum() + 1.0 / mm.sum())
+    return frac, full, float(0.25 * edge / area + 1.0 / area)
+
+
+# -- edge heights by focus -----------------------------------------------------------------------------
+@dataclass
+class EdgeHeights:
+    """Heights of a pad's outline from the focus of its edge, one per segment of its sides.
+
+    ``x_mm``, ``y_mm``: segment centre on the outline, mm from the pad centre (+y up); ``z_mm`` the peak of
+    the segment's focus curve; ``u_mm`` its standard uncertainty from the fit; ``side`` 0..3 (which side of
+    the rectangle); ``sigma_mm`` the width of the focus curve."""
+
+    x_mm: np.ndarray
+    y_mm: np.ndarray
+    z_mm: np.ndarray
+    u_mm: np.ndarray
+    side: np.ndarray
+    sigma_mm: np.ndarray
+    n_tried: int = 0
+
+    def __len__(self) -> int:
+        return len(self.z_mm)
+
+
+def _gauss_offset_fit(z: np.ndarray, C: np.ndarray, iters: int = 30, min_half: int = 3):
+    """Least-squares ``off + A exp(-(z - mu)^2 / (2 s^2))`` to every row of `C` (curves over `z`) at once
+    (Levenberg-Marquardt, batched) over the whole curve (a window cut about the best slice, symmetric or
+    not, scattered the peaks more on rendered pads). A best slice with fewer than `min_half` slices on
+    either side is not ok (the peak is too close to the stack's end to be seen as one).
+    Returns (mu, s, A, off, u_mu, ok)."""
+    n, m = C.shape
+    k = np.argmax(C, axis=1)
+    half = np.minimum(k, m - 1 - k)
+    win = np.ones_like(C)
+    off = C.min(axis=1)
+    A = C.max(axis=1) - off
+    mu = z[k].astype(float)
+    span = float(z[-1] - z[0])
+    s = np.full(n, span / 4)
+    p = np.stack([A, mu, s, off], 1)
+    lam = np.full(n, 1e-3)
+
+    def resid(p):
+        e = np.exp(-0.5 * ((z[None] - p[:, 1:2]) / p[:, 2:3]) ** 2) * win
+        return C - (p[:, 3:4] * win + p[:, 0:1] * e), e
+
+    r, e = resid(p)
+    cost = (r**2).sum(1)
+    for _ in range(iters):
+        d = (z[None] - p[:, 1:2]) / p[:, 2:3]
+        J = np.stack([e, p[:, 0:1] * e * d / p[:, 2:3], p[:, 0:1] * e * d * d / p[:, 2:3], win], 2)
+        JtJ = np.einsum("nmi,nmj->nij", J, J)
+        g = np.einsum("nmi,nm->ni", J, r)
+        Dg = JtJ * (1 + lam[:, None, None]) * np.eye(4)[None] + JtJ * (1 - np.eye(4))[None]
+        try:
+            step = np.linalg.solve(Dg + 1e-30 * np.eye(4)[None], g[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            break
+        q = p + step
+        q[:, 2] = np.clip(np.abs(q[:, 2]), 0.05 * span / m, 4 * span)
+        r2, e2 = resid(q)
+        c2 = (r2**2).sum(1)
+        better = c2 < cost
+        p = np.where(better[:, None], q, p)
+        r = np.where(better[:, None], r2, r)
+        e = np.where(better[:, None], e2, e)
+        done = better & (cost - c2 <= 1e-10 * cost)
+        cost = np.where(better, c2, cost)
+        lam = np.where(better, lam * 0.3, lam * 10)
+        if done.all():
+            break
+    d = (z[None] - p[:, 1:2]) / p[:, 2:3]
+    J = np.stack([e, p[:, 0:1] * e * d / p[:, 2:3], p[:, 0:1] * e * d * d / p[:, 2:3], win], 2)
+    JtJ = np.einsum("nmi,nmj->nij", J, J)
+    ok = (half >= min_half) & (np.linalg.cond(JtJ) < 1e12)
+    cov = np.full((n, 4, 4), np.nan)
+    dof = np.maximum(win.sum(1) - 4, 1)
+    cov[ok] = np.linalg.inv(JtJ[ok]) * (cost[ok] / dof[ok])[:, None, None]
+    u_mu = np.sqrt(np.abs(cov[:, 1, 1]))
+    return p[:, 1], p[:, 2], p[:, 0], p[:, 3], u_mu, ok & np.isfinite(u_mu)
+
+
+def edge_heights(images, z_mm, region: PadRegion, *, mm_per_px: float, segment_mm: float, band_in_px: float,
+                 band_out_px: float, presmooth_px: float, corner_mm: float, exclude: np.ndarray | None = None) -> EdgeHeights:
+    """Heights along a pad's outline from the focus of its edge (see `flatness`' ``anchors``).
+
+    Smooth, specular ENIG shows no focusable texture of its own; its edge against the board is the one
+    sharp feature on it. The edge band (from ``band_in_px`` inside each side of `region` to ``band_out_px``
+    outside it, ``corner_mm`` clear of the corners, pixels in `exclude` left out) is cut into ``segment_mm``
+    pieces; each piece's
+    focus measure (sum-modified-Laplacian at ``presmooth_px``) is averaged over its pixels per slice --
+    one focus curve of a few hundred pixels, not a median of noisy per-pixel peaks -- and a Gaussian plus
+    offset is fitted to the whole curve. Its peak is the edge's height there; its standard uncertainty
+    comes from the fit's residuals. Peaks outside the second..second-to-last slice, or curves no wider
+    than a step or wider than the stack, are dropped.
+    """
+    from vision.focus import focus_measure
+
+    z = np.asarray(z_mm, float)
+    H, W = np.shape(images[0])[:2]
+    (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
+    t = math.radians(ang)
+    ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])  # rect axes in the image
+    # pixels near the outline, in rect coordinates
+    r = int(math.ceil(0.5 * math.hypot(w, h) + band_out_px + 2))
+    u0, u1 = max(0, int(cx) - r), min(W, int(cx) + r + 1)
+    v0, v1 = max(0, int(cy) - r), min(H, int(cy) + r + 1)
+    vv, uu = np.mgrid[v0:v1, u0:u1]
+    du, dv = uu - cx, vv - cy
+    a_, b_ = du * ex[0] + dv * ex[1], du * ey[0] + dv * ey[1]
+    hw, hh = w / 2, h / 2
+    c_px = corner_mm / mm_per_px
+    seg_px = segment_mm / mm_per_px
+    keep = np.ones(a_.shape, bool) if exclude is None else ~np.asarray(exclude, bool)[v0:v1, u0:u1]
+    labels = np.full(a_.shape, -1, np.int32)
+    meta = []
+    for side, (dist, along, half) in enumerate([(a_ - hw, b_, hh), (-a_ - hw, b_, hh), (b_ - hh, a_, hw), (-b_ - hh, a_, hw)]):
+        inner = half - c_px
+        if inner <= 0:
+            continue
+        nseg = max(1, int(round(2 * inner / seg_px)))
+        seg_len = 2 * inner / nseg
+        pv_, pu_ = np.nonzero((dist >= -band_in_px) & (dist <= band_out_px) & (np.abs(along) <= inner) & keep)
+        idx = np.clip(((along[pv_, pu_] + inner) / seg_len).astype(int), 0, nseg - 1)
+        cnt = np.bincount(idx, minlength=nseg)
+        new_id = np.full(nseg, -1, np.int32)
+        for k in np.flatnonzero(cnt >= 20):
+            new_id[k] = len(meta)
+            mid = -inner + (k + 0.5) * seg_len
+            pa, pb = {0: (hw, mid), 1: (-hw, mid), 2: (mid, hh), 3: (mid, -hh)}[side]
+            pu, pv = cx + pa * ex[0] + pb * ey[0], cy + pa * ex[1] + pb * ey[1]
+            meta.append((side, (pu - cx) * mm_per_px, -(pv - cy) * mm_per_px))
+        lab = new_id[idx]
+        labels[pv_[lab >= 0], pu_[lab >= 0]] = lab[lab >= 0]
+    if not meta:
+        return EdgeHeights(*(np.zeros(0) for _ in range(6)))
+    # the focus measure only over each side's strip (a tenth of the pad's box), with room for its kernel
+    side_of = np.array([m[0] for m in meta])
+    strips = []
+    for side in range(4):
+        vs, us = np.nonzero((labels >= 0) & (side_of[np.maximum(labels, 0)] == side))
+        if len(us):
+            m_ = int(math.ceil(3 * presmooth_px)) + 2
+            sv0, sv1 = max(0, vs.min() - m_), min(labels.shape[0], vs.max() + m_ + 1)
+            su0, su1 = max(0, us.min() - m_), min(labels.shape[1], us.max() + m_ + 1)
+            lab_s = labels[sv0:sv1, su0:su1].ravel()
+            on_s = (lab_s >= 0) & (side_of[np.maximum(lab_s, 0)] == side)
+            strips.append((v0 + sv0, v0 + sv1, u0 + su0, u0 + su1, lab_s[on_s], on_s))
+    cnt = np.bincount(labels[labels >= 0], minlength=len(meta)).astype(float)
+    C = np.zeros((len(meta), len(z)))
+    for j, img in enumerate(images):
+        img = np.asarray(img)
+        for sv0, sv1, su0, su1, lab_s, on_s in strips:
+            f = focus_measure(img[sv0:sv1, su0:su1], measure="sml", window_px=1, presmooth_px=presmooth_px)
+            C[:, j] += np.bincount(lab_s, weights=f.ravel()[on_s], minlength=len(meta))
+    C /= cnt[:, None]
+    mu, s, A, off, u_mu, ok = _gauss_offset_fit(z, C)
+    step = float(np.median(np.diff(z)))
+    ok &= (mu >= z[1]) & (mu <= z[-2]) & (s > step) & (s < (z[-1] - z[0])) & (A > 0)
+    M = np.array(meta)
+    return EdgeHeights(M[ok, 1], M[ok, 2], mu[ok], u_mu[ok], M[ok, 0].astype(int), s[ok], n_tried=len(meta))
 
 
 # -- flatness ----------------------------------------------------------------------------------------
@@ -402,9 +669,49 @@ def _dent_bottom(h, ok_px, u0, v0, radius_px, coef, center_px, mm_per_px) -> flo
     return float(p[0] + p[1] * xm[0] + p[2] * xm[1] + p[3] * xm[0] ** 2 + p[4] * xm[1] ** 2 + p[5] * xm[0] * xm[1])
 
 
+def _gaussian_dent(h, ok_px, mask, coef, center_px, mm_per_px, edge_band_px, window_px):
+    """A Gaussian bowl ``-D exp(-|p - p0|^2 / (2 s^2))`` fitted (robust least squares, scipy) to the pad's
+    interior pixels below the quadric `coef`: ((D, x0, y0, s) in mm, covariance) or None. A pressed dent
+    relaxes into a smooth round bowl; its flanks are what focuses, and the bowl's shape carries them to its
+    bottom. The pixels of one focus window share their errors: the covariance counts ``window_px``^2 pixels
+    as one sample."""
+    from scipy.optimize import least_squares
+
+    dist = cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5)
+    vv, uu = np.nonzero(ok_px & (dist >= edge_band_px))
+    if len(uu) < 4 * window_px:
+        return None
+    x, y = (uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px
+    res = h[vv, uu] - _quad_design(x, y) @ coef
+    k = int(np.argmin(res))
+    dm = max(float(-np.percentile(res, 5)), 1e-3)
+
+    def f(p):
+        return res + p[0] * np.exp(-((x - p[1]) ** 2 + (y - p[2]) ** 2) / (2 * p[3] ** 2))
+
+    lo = [0.0, float(x.min()), float(y.min()), 2 * window_px * mm_per_px / 2.355]
+    hi = [0.5, float(x.max()), float(y.max()), 0.5 * max(np.ptp(x), np.ptp(y))]
+    if hi[3] <= lo[3]:
+        return None
+    best = None
+    for s0 in np.geomspace(lo[3] * 1.2, hi[3] * 0.8, 3):
+        sol = least_squares(f, [dm, x[k], y[k], s0], loss="soft_l1", f_scale=float(np.median(np.abs(res - np.median(res)))) + 1e-4,
+                            bounds=(lo, hi))
+        if best is None or sol.cost < best.cost:
+            best = sol
+    J = best.jac
+    s2 = float(np.sum(best.fun**2)) / max(len(res) - 4, 1)
+    try:
+        cov = np.linalg.inv(J.T @ J) * s2 * window_px**2
+    except np.linalg.LinAlgError:
+        return None
+    return best.x, cov
+
+
 def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
              center_px: tuple[float, float], uncertainty_mm: np.ndarray | None = None, block_mm: float = 0.06,
              min_valid_fraction: float = 0.1, shape_tol_um: float = 3.0, min_dent_blocks: int = 3, max_scatter_mm: float | None = None, edge_band_px: float = 0.0,
+             anchors: EdgeHeights | None = None, min_anchors_per_side: int = 3, gain_u: float = 0.0, window_px: int = 15,
              seed: int = 0) -> Flatness:
     """Peak-to-valley flatness of a pad from its height map.
 
@@ -431,6 +738,17 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     edge_band_px : float
         Blocks closer than this to the mask's edge are left out when the interior alone has enough
         valid blocks (half of its cells); about half the focus window plus a few px.
+    anchors : EdgeHeights, optional
+        Heights of the pad's outline from the focus of its edge (`edge_heights`). When the interior is
+        too plain to carry the fit, the quadric is fitted to these (weighted by their uncertainties,
+        which are scaled up by the fit's own normalised scatter when that exceeds 1) instead of to the
+        edge band's block medians; the interior blocks then only serve to find local dents. Needs
+        ``min_anchors_per_side`` on each of the four sides (a quadric is fixed by its values around a
+        rectangle's outline). ``gain_u``: relative standard uncertainty of the outline heights' scale. A
+        plain pad focuses nowhere inside; a local dent's shading flanks do: when enough interior blocks lie
+        below the outline's surface, a Gaussian bowl is fitted to the interior pixels (`_gaussian_dent`;
+        ``window_px``, the focus window, sets how many pixels share one error) and joins the surface; a
+        bowl whose depth is not 3 standard uncertainties above zero fails the check (not ok, with why).
 
     Returns
     -------
@@ -457,40 +775,92 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
             u = 1.2533 * sc / math.sqrt(len(hv))
             vv, uu = np.nonzero(ob)
             pts.append((u0 + uu.mean(), v0 + vv.mean(), med, max(u, 1e-4), v0 // B, u0 // B, float(inner[v0 : v0 + B, u0 : u0 + B].mean())))
-    if len(pts) < 8:
+    use_anchors = anchors is not None and all(int((anchors.side == k).sum()) >= min_anchors_per_side for k in range(4))
+    if len(pts) < 8 and not use_anchors:
         return Flatness(False, f"only {len(pts)} pad blocks have a usable focus peak (need 8); the pad shows too little texture or lies outside the stack")
-    P = np.array(pts)
+    P = np.array(pts).reshape(-1, 7)
     notes = []
     edge_sides = None  # per block: which pad side's edge band it lies in (0-3), -1 inside
-    if edge_band_px > 0:
+    textured = False
+    if edge_band_px > 0 and len(P):
         # next to the pad edge the focus window also sees the board below; use that band only when
         # the interior is too plain to carry the fit (smooth gold: the edge is then all there is)
         dist = cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5)
         edge = dist[P[:, 1].astype(int), P[:, 0].astype(int)] < edge_band_px
         n_cells = int((dist[B // 2 :: B, B // 2 :: B] >= edge_band_px).sum())
-        if (~edge).sum() >= max(8, 0.5 * n_cells):
+        textured = (~edge).sum() >= max(8, 0.5 * n_cells)
+        if textured:
             P = P[~edge]
             notes.append(f"interior blocks only ({len(P)}); the {edge_band_px:g} px edge band is left out")
+        elif use_anchors:
+            P = P[~edge]  # the interior's few blocks: local dents only
+            notes.append(f"pad interior too plain ({int((~edge).sum())}/{n_cells} blocks): the quadric is fitted to "
+                         f"{len(anchors)} heights of the outline from the focus of its edge")
         else:
             notes.append(f"pad interior too plain ({int((~edge).sum())}/{n_cells} blocks): the edge band carries the fit")
             edge_sides = _pad_side(mask, P[:, 0], P[:, 1], edge)
+    elif use_anchors:
+        notes.append(f"the quadric is fitted to {len(anchors)} heights of the outline from the focus of its edge")
+    anchored = use_anchors and not textured
     x = (P[:, 0] - center_px[0]) * mm_per_px
     y = -(P[:, 1] - center_px[1]) * mm_per_px
     A = _quad_design(x, y)
-    keep = np.ones(len(P), bool)
-    for _ in range(6):
-        c, *_ = np.linalg.lstsq(A[keep], P[keep, 2], rcond=None)
+    if anchored:
+        Aa = _quad_design(anchors.x_mm, anchors.y_mm)
+        wa = 1.0 / np.maximum(anchors.u_mm, 1e-5)
+        keep_a = np.ones(len(Aa), bool)
+        for _ in range(6):
+            c, *_ = np.linalg.lstsq(Aa[keep_a] * wa[keep_a, None], anchors.z_mm[keep_a] * wa[keep_a], rcond=None)
+            ra = (anchors.z_mm - Aa @ c) * wa
+            s_n = robust_sigma(ra[keep_a], center=0.0, floor=1e-6)
+            new = np.abs(ra) < 3 * max(s_n, 1.0)
+            if new.sum() < 6 or np.array_equal(new, keep_a):
+                break
+            keep_a = new
+        # the fit's normalised scatter scales the anchors' own uncertainties (never down)
+        scale = max(1.0, float(np.sqrt(np.mean(ra[keep_a] ** 2))))
+        Ak = Aa[keep_a] * wa[keep_a, None]
+        try:
+            cov = np.linalg.inv(Ak.T @ Ak) * scale**2
+        except np.linalg.LinAlgError:
+            return Flatness(False, "the outline's heights do not constrain a curved surface")
+        res_sigma = float(np.sqrt(np.mean(((anchors.z_mm - Aa @ c)[keep_a]) ** 2)))
+        # interior blocks against that surface: only the local dents come from them
         r = P[:, 2] - A @ c
-        s = robust_sigma(r[keep], center=0.0, floor=1e-6)
-        new = np.abs(r) < 3 * s
-        if new.sum() < 6 or np.array_equal(new, keep):
-            break
-        keep = new
-    res_sigma = s
+        s = robust_sigma(r, center=0.0, floor=1e-6) if len(r) >= 3 else np.inf
+        keep = np.abs(r) < 3 * s
+    else:
+        keep = np.ones(len(P), bool)
+        for _ in range(6):
+            c, *_ = np.linalg.lstsq(A[keep], P[keep, 2], rcond=None)
+            r = P[:, 2] - A @ c
+            s = robust_sigma(r[keep], center=0.0, floor=1e-6)
+            new = np.abs(r) < 3 * s
+            if new.sum() < 6 or np.array_equal(new, keep):
+                break
+            keep = new
+        res_sigma = s
     # blocks far from the quadric on the low side, in a group, are local dents
     dent = (~keep) & (r < -3 * s) & (np.abs(r) > 3 * P[:, 3]) & (P[:, 6] > 0.9)
     dent_pts = []
-    if dent.any():  # a dent spans a group of >= min_dent_blocks neighbouring blocks; lone low blocks are noise
+    gdent = None  # anchored: a Gaussian bowl fitted to the interior pixels (depth, x0, y0, sigma) and its covariance
+    if anchored:
+        # a plain pad focuses nowhere inside its outline; a dent's sloping flanks shade and so focus.
+        # Blocks more than a z step (half of max_scatter_mm) below the outline's surface, enough of them
+        # to make a dent, say one is there.
+        floor = 0.5 * max_scatter_mm if max_scatter_mm is not None else 0.0
+        dent = (r < -np.maximum(3 * P[:, 3], floor)) & (P[:, 6] > 0.9)
+        if dent.sum() >= min_dent_blocks:
+            gdent = _gaussian_dent(h, ok_px, mask, c, center_px, mm_per_px, edge_band_px, window_px)
+            if gdent is None:
+                return Flatness(False, f"a local dent shows inside the pad ({int(dent.sum())} blocks below its outline's surface) "
+                                       "but too few of its pixels focus to fit its bowl", n_blocks=int(len(P)), dent_blocks=int(dent.sum()))
+            u_d = math.sqrt(gdent[1][0, 0])
+            if gdent[0][0] < 3 * u_d:
+                # not resolved: the PV keeps the bowl with its large uncertainty, so that the guard band sends
+                # the pad to REVIEW (or FAIL when even the low end is over the limit), never to a confident PASS
+                notes.append(f"local dent depth poorly resolved ({gdent[0][0] * 1e3:.0f} +- {u_d * 1e3:.0f} um): only its sloping flanks focus")
+    elif dent.any():  # a dent spans a group of >= min_dent_blocks neighbouring blocks; lone low blocks are noise
         grid = np.zeros((H // B + 1, W // B + 1), np.uint8)
         ij = P[:, 4:6].astype(int)
         grid[ij[dent, 0], ij[dent, 1]] = 1
@@ -504,20 +874,23 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
                 dent_pts.append((A[k], (float(r[k]) if depth is None else depth) + float(A[k] @ c)))
             else:
                 dent[sel] = False
-    # covariance of the quadric from the scatter of the kept blocks
-    AtA = A[keep].T @ A[keep]
-    try:
-        cov = np.linalg.inv(AtA) * res_sigma**2
-    except np.linalg.LinAlgError:
-        return Flatness(False, "the pad blocks do not constrain a curved surface (too few, or in a line)")
+    if not anchored:
+        # covariance of the quadric from the scatter of the kept blocks
+        AtA = A[keep].T @ A[keep]
+        try:
+            cov = np.linalg.inv(AtA) * res_sigma**2
+        except np.linalg.LinAlgError:
+            return Flatness(False, "the pad blocks do not constrain a curved surface (too few, or in a line)")
     vv, uu = np.nonzero(mask)
     step = max(1, int(math.sqrt(len(uu) / 4000)))
     xs = (uu[::step] - center_px[0]) * mm_per_px
     ys = -(vv[::step] - center_px[1]) * mm_per_px
     Aq = _quad_design(xs, ys)
 
-    def pv_of(coef: np.ndarray, extra_pts=None) -> float:
+    def pv_of(coef: np.ndarray, extra_pts=None, bowl=None) -> float:
         z = Aq @ coef
+        if bowl is not None:
+            z = z - bowl[0] * np.exp(-((xs - bowl[1]) ** 2 + (ys - bowl[2]) ** 2) / (2 * bowl[3] ** 2))
         X, Z = Aq[:, :3], z
         if extra_pts is not None and len(extra_pts[0]):
             X = np.vstack([X, extra_pts[0][:, :3]])
@@ -527,9 +900,14 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         return float(d.max() - d.min())
 
     extra = (np.array([a for a, _ in dent_pts]), np.array([z for _, z in dent_pts])) if dent_pts else None
-    pv = pv_of(c, extra)
+    bowl = None if gdent is None else gdent[0]
+    pv = pv_of(c, extra, bowl)
     rng = np.random.default_rng(seed)
     coefs = rng.multivariate_normal(c, cov, size=128)
+    bowls = [None] * len(coefs)
+    if gdent is not None:
+        bowls = rng.multivariate_normal(gdent[0], gdent[1], size=len(coefs))
+        bowls[:, [0, 3]] = np.abs(bowls[:, [0, 3]])  # a depth and a width are never negative
     if edge_sides is not None:
         # Error model of an edge-band fit: next to the edge the focus window mixes the pad rim with
         # the board below, by an amount that depends on the side (its light, the board beneath),
@@ -542,7 +920,11 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         offs = rng.normal(0.0, res_sigma, size=(len(coefs), 4))
         dz = np.where(sk[None, :] >= 0, offs[:, np.clip(sk, 0, 3)], 0.0)
         coefs = coefs + dz @ pinv.T
-    sims = np.array([pv_of(cs, extra) for cs in coefs])
+    if anchored:
+        # the outline's heights also scale with an uncertain gain (their slope against true heights scatters
+        # by `gain_u` with the band's placement); a refit under that gain carries it into the PV
+        coefs = coefs * (1.0 + rng.normal(0.0, gain_u, size=(len(coefs), 1)))
+    sims = np.array([pv_of(cs, extra, bw) for cs, bw in zip(coefs, bowls)])
     # a PV is never negative: the error model alone gives a flat pad the PV of its perturbations
     # (the bias correction below removes its mean only where the shape is well above it); half of
     # that PV joins the uncertainty so that a flat pad's 0 stays within 2u
@@ -565,12 +947,17 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         shape = "saddle"
     else:
         shape = "dome" if sag_um[0] < 0 else "dish"
-    if dent_pts:
+    if dent_pts or gdent is not None:
         shape = (shape + " + local dent") if shape != "flat" else "local dent"
     surf = np.full(mask.shape, np.nan, np.float32)
     zq = _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px) @ c
     pl, *_ = np.linalg.lstsq(_quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3], zq, rcond=None)
     surf[vv, uu] = zq - _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3] @ pl
+    if gdent is not None:
+        D, x0, y0, sg = gdent[0]
+        surf[vv, uu] -= D * np.exp(-(((uu - center_px[0]) * mm_per_px - x0) ** 2 + (-(vv - center_px[1]) * mm_per_px - y0) ** 2) / (2 * sg * sg))
+    if anchored:
+        notes.append(f"{int(keep_a.sum())}/{len(anchors)} outline heights fit the surface; their scatter {res_sigma * 1e3:.1f} um")
     return Flatness(True, "", pv * 1e3, math.hypot(u_pv * 1e3, 0.1 * res_sigma * 1e3), shape, c, int(len(P)), int(dent.sum()), surf,
                     notes=notes + [f"{int(keep.sum())}/{len(P)} blocks of {B} px fit the surface; block scatter {res_sigma * 1e3:.1f} um"])
 

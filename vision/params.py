@@ -202,6 +202,51 @@ class StackParams(_Frozen):
                                                              "(long-working-distance objectives and macro lenses: 30-200 mm); "
                                                              "a stack with no pin off the axis to measure its perspective on "
                                                              "takes 1/D uniform on [0, 1/this]")
+    pad_edge_segment_mm: float = Field(0.1, description="pad flatness from the focus of its outline (`vision.pads.edge_heights`): "
+                                                        "length of one segment of a side, whose pixels make one focus curve. At "
+                                                        "4.2 um/px and a +-3 px band that is ~150 px per curve (its peak good to "
+                                                        "1-2 um); the smallest pad side of the spec (0.9 mm) still gets >= 7 "
+                                                        "segments, enough to see a bow along it")
+    pad_edge_band_mm: float = Field(0.012, description="how far inside a pad's outline its edge focus is measured: the "
+                                                       "edge's blur radius at the stack's ends (NA 0.12 x 80 um = 10 um) plus "
+                                                       "a little. Not outside: there the lens' oblique rays (NA 0.12) see the "
+                                                       "pad's wall and the board below, which focus lower and compress the "
+                                                       "heights (a band straddling the outline read warps 7 % low, one outside "
+                                                       "it 15-21 %, on rendered-dev's two warped stacks)")
+    pad_edge_outline_u_px: float = Field(1.0, description="the band reaches this far outside the found outline: its location "
+                                                          "error (a rectangle fitted to a thresholded pad, ~1 px)")
+    pad_edge_presmooth_px: float = Field(0.5, description="pre-blur of the edge focus measure: the defocus blur grows by "
+                                                          "2 NA dz = 2.4 um = 0.6 px per 10 um step, so the focus of an edge "
+                                                          "lives at the pixel scale; 0.5 px only damps the pixels' own "
+                                                          "noise (a coarser band-pass broadens the curve: 1 px 1.3x, 2.5 px "
+                                                          "3-6x the segment scatter on rendered-dev's pad stacks)")
+    pad_edge_corner_mm: float = Field(0.05, description="segments keep this far from a pad's corners, where two sides' "
+                                                        "bands overlap and the corner's rounding (etch radius ~0.05 mm) "
+                                                        "lies")
+    pad_edge_gain_u: float = Field(0.05, description="relative standard uncertainty of the scale of a pad outline's focus "
+                                                     "heights: their slope against the true heights moved from 0.99 to 1.10 "
+                                                     "with the band's placement within the outline's +-1 px location error "
+                                                     "(rendered-dev's two warped stacks)")
+    pad_oxide_half_cover_luminance: float = Field(0.5, description="a pad pixel is more than half oxide below this linear "
+                                                                  "luminance relative to clean gold: a blend (1 - w) gold + w "
+                                                                  "oxide, and oxide returns ~0.1 of gold's light under coaxial "
+                                                                  "light (fully covered pixels read 0.13-0.18), so w = 1/2 reads "
+                                                                  "(1 + 0.1)/2, less the sensor blur that spreads a dark patch: "
+                                                                  "the half")
+    pad_oxide_min_hue_shift: float = Field(1.0, description="... and its shading-free CIELAB colour difference from gold at "
+                                                            "least this, towards red (oxide is brown): oxide at half cover "
+                                                            "moves it by 1.2-1.7, pure shading (slopes, dents, a groove's "
+                                                            "shadow) by its noise, 0.2-0.4 (rendered pads, five mask "
+                                                            "colours); a slope mirroring a green, blue or white board tints "
+                                                            "it away from red")
+    pad_edge_scratch_k_high: float = Field(6.0, description="a groove hugging a pad's edge (`vision.pads.edge_scratches`): "
+                                                            "the band-to-plateau ratio along the outline falls this many robust "
+                                                            "sigmas below its all-round median. A clean edge's ratio scatters by "
+                                                            "0.024-0.027 (texture, noise); 6 sigma left the ~1000 samples round "
+                                                            "each of 150 rendered pads (4 mask colours, 3 pitches) without a "
+                                                            "false run of 0.1 mm")
+    pad_edge_scratch_k_low: float = Field(3.0, description="... and the run is grown to where it is this many sigmas below "
+                                                           "(hysteresis, as the area search's 8/4 on its ridge filter)")
     pad_hull_fill_min: float = Field(0.9, description="a pad candidate's convex hull must fill this share of its minimum "
                                                       "rectangle (a rectangle fills it all; rounded rendered pad corners "
                                                       "0.99; two pads touching corner to corner about half)")
@@ -297,7 +342,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.4", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.5", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

@@ -81,16 +81,30 @@ def test_flatness_pv_inside_its_2u(shared_data, scene, pad):
     m = q.measurements["flatness_pv_um"]
     true = next(p for p in t["pads"] if p["id"] == pad)["macro_pv_um"]
     assert abs(m.value - true) <= 2 * m.uncertainty, (m.value, m.uncertainty, true)
-    assert abs(m.value - true) <= 12.0  # worst seen on rendered-dev after the fix: 12 um (PV bound 4 um, not met)
+    assert abs(m.value - true) <= 12.0  # the dents: their bottoms do not focus, only their flanks (worst 11.6 um)
 
 
-def test_a_flat_pad_whose_edge_band_bows_is_not_failed(shared_data):
-    # v3301_12 Q02 is flat, but its edge band (all that focuses on smooth ENIG) reads a 12 um bow: the one
-    # pad stack of rendered-dev outside its 2u (11 of 12 inside). Its uncertainty still keeps it from a
-    # confident FAIL against the 15 um limit.
-    scene, pad = "v3301_12_pads2x2_p254_white", "Q02"
+FLAT_OR_WARPED = [("v3301_08_pads2x4_p254_green", "Q08"),  # bow 36.6 um
+                  ("v3301_12_pads2x2_p254_white", "Q02"),  # flat; the old edge-band blocks read a 12 um bow
+                  ("v3301_19_pads2x2_p200_red", "Q01"),  # flat; read 8 um before
+                  ("v3301_14_pads3x3_p300_black", "Q03")]  # flat
+
+
+@pytest.mark.parametrize("scene,pad", FLAT_OR_WARPED)
+def test_flatness_pv_within_4um_from_the_outline_focus(shared_data, scene, pad):
+    # smooth ENIG focuses nowhere inside its outline: the quadric rests on the outline's edge focus curves
+    t, q = _pad_from_stack(shared_data, scene, pad)
+    m = q.measurements["flatness_pv_um"]
+    true = next(p for p in t["pads"] if p["id"] == pad)["macro_pv_um"]
+    assert abs(m.value - true) <= 4.0, (m.value, true)
+    assert abs(m.value - true) <= 2 * m.uncertainty, (m.value, m.uncertainty, true)
+
+
+@pytest.mark.parametrize("scene,pad", [p for p in FLAT_OR_WARPED if "Q08" not in p[1]])
+def test_a_flat_pad_passes_without_review(shared_data, scene, pad):
+    # 12.0 +- 2x5.2 and 8.1 +- 2x5.1 um went to REVIEW ("uncertainty straddles the limit") before
     _, q = _pad_from_stack(shared_data, scene, pad)
-    assert q.verdict.value != "FAIL", q.reasons
+    assert q.verdict.value == "PASS", q.reasons
 
 
 def test_oxide_is_not_called_a_scratch_in_a_mono_stack(shared_data):

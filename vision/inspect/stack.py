@@ -42,13 +42,15 @@ from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
-from vision.pads import PadRegion, discoloured_fraction, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
+from vision.pads import PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
 
 __all__ = ["inspect_view", "inspect_pads_top"]
 
 #: depth-from-focus settings per target (vision.params)
 PAD_DFF = PARAMS.stack.pads.kwargs()
 PIN_DFF = PARAMS.stack.pins.kwargs()
+#: oxide: more than half covered (vision.params)
+_OXIDE = dict(half_cover_luminance=PARAMS.stack.pad_oxide_half_cover_luminance, min_hue_shift=PARAMS.stack.pad_oxide_min_hue_shift)
 
 
 def _m(value, u, unit, src):
@@ -316,19 +318,27 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     inner = pad_mask((H, W), reg, inset_px=4)
     disc = None
     if r.all_in_focus.ndim == 3:
-        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner)
+        frac, disc, u_frac = discoloured_fraction(r.all_in_focus, inner, pad=pad_mask((H, W), reg), **_OXIDE)
     scr, scr_px = find_scratches(r.all_in_focus, inner, mm_per_px=s, exclude=disc)
     # flatness: the pad and its edge (where the focus is sharpest on smooth gold), without its
     # grooves: the macro shape excludes them, and their walls focus at the groove, not the surface
     fm = pad_mask((H, W), reg, inset_px=0)
+    grooves = None
     if scr:
         import cv2
 
         k = PAD_DFF["window_px"] | 1
         fm &= ~(cv2.dilate(scr_px.astype(np.uint8), np.ones((k, k), np.uint8)) > 0)
+        # the outline's focus too, without a groove that reaches the edge (its walls focus at its floor)
+        grooves = cv2.dilate(scr_px.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     step = st.z_step_mm
+    P = PARAMS.stack
+    outline = edge_heights(st.images, st.z_mm, reg, mm_per_px=s, segment_mm=P.pad_edge_segment_mm, band_in_px=P.pad_edge_band_mm / s,
+                           band_out_px=P.pad_edge_outline_u_px,
+                           presmooth_px=P.pad_edge_presmooth_px, corner_mm=P.pad_edge_corner_mm, exclude=grooves)
     fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
-                  edge_band_px=PAD_DFF["window_px"] // 2 + 3)
+                  edge_band_px=PAD_DFF["window_px"] // 2 + 3, anchors=outline,
+                  gain_u=P.pad_edge_gain_u, window_px=PAD_DFF["window_px"])
     if fl.ok:
         M["flatness_pv_um"] = _m(fl.pv_um, fl.u_pv_um, "um", src)
         iv.cues["pad_shape"] = Cue(present=fl.shape != "flat", kind="measured", confidence=1.0, score=fl.pv_um, source=src, detail=fl.shape)
@@ -397,6 +407,10 @@ def _match_pads(recipe: Recipe, rec: CalibrationRecord, regs: list[PadRegion]) -
     return out
 
 
+#: the top view judges a pad's colour and area scratches this far inside its outline (the board bleeds in)
+_TOP_INSET_PX = 3
+
+
 def inspect_pads_top(inp) -> ViewOutput:
     """Scratches and oxidation of the recipe's pads from ``inp.images["top"]`` (flatness needs a stack)."""
     t0 = time.perf_counter()
@@ -420,11 +434,12 @@ def inspect_pads_top(inp) -> ViewOutput:
             M["oxidation_area_fraction"] = _miss("top: pad not found in the top image", "1")
             continue
         iv.image_px["top.center"] = list(reg.center_px)
-        inner = pad_mask(img.shape, reg, inset_px=3)
+        inner = pad_mask(img.shape, reg, inset_px=_TOP_INSET_PX)
         disc = None
         if img.ndim == 3:
-            _, lines_m = find_scratches(img, inner, mm_per_px=s)
-            frac, disc, u_frac = discoloured_fraction(img, inner, exclude=lines_m)
+            # a groove is gold in shadow (no hue shift): it needs no exclusion, and excluding the lines
+            # found inside an oxide patch would punch holes in it
+            frac, disc, u_frac = discoloured_fraction(img, inner, pad=pad_mask(img.shape, reg), **_OXIDE)
             M["oxidation_area_fraction"] = _m(frac, u_frac, "1", "top")
         else:
             M["oxidation_area_fraction"] = _miss("top: mono image; discolouration needs colour", "1")
@@ -432,6 +447,12 @@ def inspect_pads_top(inp) -> ViewOutput:
 
         excl = None if disc is None else cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         scr, _ = find_scratches(img, inner, mm_per_px=s, exclude=excl)
+        # and along the edge, in the band the inset leaves out (a groove hugging the edge merges with it)
+        P = PARAMS.stack
+        scr = sorted(scr + edge_scratches(img, reg, mm_per_px=s, band_px=(1.0, _TOP_INSET_PX + 2.0),
+                                          ref_px=(_TOP_INSET_PX + 4.0, _TOP_INSET_PX + 7.0), exclude=excl,
+                                          k_high=P.pad_edge_scratch_k_high, k_low=P.pad_edge_scratch_k_low),
+                     key=lambda sc: -sc.length_mm)
         _scratch_measures(M, scr, s, "top")
         M["flatness_pv_um"] = _miss("top: a top image has no heights; a focus stack of the pad measures flatness", "um")
         lines = [f"scr {scr[0].length_mm:.2f} mm" if scr else "no scratch"]
