@@ -12,7 +12,10 @@ a cue alone (no number) is one entry in `CUE_CHECKS`.
 Which view wins (``prefer``):
 
 * ``"side"`` (heights: the default): the side view first, then the top view, then focus stacks;
-* ``"top"`` (quantities in the board plane): the top view's measured value replaces the others.
+* ``"top"`` (quantities in the board plane): the top view's measured value replaces the others;
+* ``"worst"`` (the size of a flaw that one view may miss and another see): the largest measured value of
+  any view, e.g. a scratch shallower than a focus stack's depth resolution still shows in the top camera's
+  colour, and must not be overruled by the stack's "none".
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Literal
 from models.decision import Check, Limit
 from models.measurement import Measurement
 
-__all__ = ["Measurand", "CueCheck", "MEASURANDS", "CUE_CHECKS", "DEFAULT_LIMITS", "checks_for", "top_first",
+__all__ = ["Measurand", "CueCheck", "MEASURANDS", "CUE_CHECKS", "DEFAULT_LIMITS", "checks_for", "top_first", "worst_of",
            "cli_columns", "limit_check_of", "unmeasured"]
 
 Item = Literal["pin", "pad", "board"]
@@ -54,7 +57,7 @@ class Measurand:
     check: Check | None = None
     limit: Limit | None = None
     cue: str | None = None
-    prefer: Literal["side", "top"] = "side"
+    prefer: Literal["side", "top", "worst"] = "side"
     mes_name: str | None = None
     column: tuple[str, int] | None = None
 
@@ -129,7 +132,7 @@ _TABLE: tuple[Measurand, ...] = (
     _m("flatness_pv_um", "um", "pad", "peak-to-valley of the pad surface",
        check=Check.warp_or_dent, limit=Limit(upper=15.0), column=("PV µm", 1)),
     _m("scratch_max_length_mm", "mm", "pad", "longest scratch",
-       check=Check.scratch, limit=Limit(upper=0.10, inclusive_upper=False), column=("scratch mm", 2)),
+       check=Check.scratch, limit=Limit(upper=0.10, inclusive_upper=False), prefer="worst", column=("scratch mm", 2)),
     _m("scratch_count", "1", "pad", "number of scratches"),
     _m("oxidation_area_fraction", "1", "pad", "discoloured share of the pad area",
        check=Check.oxidation, limit=Limit(upper=0.02, inclusive_upper=False), column=("oxid.", 3)),
@@ -165,6 +168,11 @@ def checks_for(item: Item) -> dict[Check, tuple[str | None, str | None]]:
         if q is not None:
             out[c] = (None, q.cue)
     return out
+
+
+def worst_of() -> frozenset[str]:
+    """Measurands whose largest measured value over the views wins (``prefer="worst"``)."""
+    return frozenset(m.name for m in _TABLE if m.prefer == "worst")
 
 
 def top_first() -> frozenset[str]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 
 from vision.inspect.base import ItemView, ViewOutput
-from models.measurands import top_first
+from models.measurands import top_first, worst_of
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
 from vision.params import PARAMS
@@ -40,6 +40,7 @@ from vision.side_view import across_tilt_u_mm, shoulder_bulge_mm
 PRIORITY = ["side", "top"]  # heights: side first; stacks after these
 #: quantities in the board plane: the top view measures them directly, the side only a projection
 TOP_FIRST = top_first()
+WORST_OF = worst_of()
 
 
 def _order(outputs: dict[str, ViewOutput], priority: list[str] = PRIORITY) -> list[ViewOutput]:
@@ -53,6 +54,8 @@ def _merge(items: list[ItemView], top_first: list[ItemView] | None = None) -> It
         for name, m in iv.measurements.items():
             cur = out.measurements.get(name)
             if cur is None or (not cur.measured and m.measured):
+                out.measurements[name] = m
+            elif name in WORST_OF and m.measured and m.value > cur.value:  # a flaw one view saw and another missed
                 out.measurements[name] = m
         for name, c in iv.cues.items():
             out.cues.setdefault(name, c)

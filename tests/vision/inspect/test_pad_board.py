@@ -35,3 +35,28 @@ def test_pad_board_top_plus_stacks(shared_data):
     assert res.pad("Q02").measurements["scratch_max_length_mm"].source == "stack:Q02"
     assert res.pad("Q02").measurements["oxidation_area_fraction"].source == "top"
     assert res.board.verdict.value == "FAIL"
+
+
+def test_a_scratch_one_view_saw_is_not_overruled_by_another_views_none(shared_data):
+    """Fusion of a pad's views: the stack ("no scratch": a groove shallower than its depth resolution) comes
+    first, but the longer scratch the top camera's colour found is the one decided on (``prefer="worst"``);
+    measurements preferred by view order still come from the stack."""
+    from models.measurement import Measurement
+    from vision.inspect.base import ItemView, ViewOutput
+    from vision.inspect.fusion import fuse
+
+    recipe = R.recipe(R.load_truth(shared_data, SCENE))
+    q = recipe.pads[0].id
+    stack, top = ViewOutput(view=f"stack:{q}"), ViewOutput(view="top")
+    stack.pads[q], top.pads[q] = ItemView(), ItemView()
+    stack.pads[q].measurements.update(scratch_max_length_mm=Measurement.of(0.0, 0.002, "mm", source="stack"),
+                                      flatness_pv_um=Measurement.of(2.0, 0.5, "um", source="stack"))
+    top.pads[q].measurements.update(scratch_max_length_mm=Measurement.of(0.31, 0.01, "mm", source="top"),
+                                    flatness_pv_um=Measurement.missing("the top view does not measure heights", "um"))
+    _, pads, _, _ = fuse(recipe, {"top": top, f"stack:{q}": stack})
+    assert pads[q].measurements["scratch_max_length_mm"].value == 0.31
+    assert pads[q].measurements["flatness_pv_um"].value == 2.0
+    top.pads[q].measurements["scratch_max_length_mm"] = Measurement.of(0.0, 0.01, "mm", source="top")
+    stack.pads[q].measurements["scratch_max_length_mm"] = Measurement.of(0.2, 0.002, "mm", source="stack")
+    _, pads, _, _ = fuse(recipe, {"top": top, f"stack:{q}": stack})
+    assert pads[q].measurements["scratch_max_length_mm"].source == "stack"
