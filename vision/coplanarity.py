@@ -32,7 +32,8 @@ class SeatingPlane:
     u_max_abs_mm: float = float("nan")
 
 
-def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float = 0.02, min_tips: int = 3) -> SeatingPlane:
+def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float = 0.02, min_tips: int = 3,
+                      may_support=None) -> SeatingPlane:
     """Least-squares seating plane of tips at positions `xy_mm` ((N,) for a row or (N, 2)) with heights `h_mm`.
 
     Parameters
@@ -42,6 +43,9 @@ def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float =
     k : rejection threshold in robust sigmas (at least 3 standard uncertainties).
     inlier_mm : how far a tip may lie from a candidate plane and still support it.
     min_tips : fewer tips than this give ``ok=False`` (the plane would pass through all of them).
+    may_support : (N,) bool, optional: the tips a plane may rest on (e.g. those within the tip-height
+        tolerance of the design: two depressed tips must not make the one good tip between them the
+        outlier); every tip still gets its deviation. Fewer than `min_tips` of them: ``ok=False``.
 
     Returns
     -------
@@ -57,15 +61,19 @@ def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float =
         raise ValueError(f"xy_mm, h_mm and u_h_mm must have the same length, got {X.shape[0]}, {n}, {len(u)}")
     if n < min_tips:
         return SeatingPlane(ok=False, reason=f"{n} tip(s) measured; a seating plane needs at least {min_tips}")
+    sup = np.ones(n, bool) if may_support is None else np.asarray(may_support, bool)
+    if sup.sum() < min_tips:
+        return SeatingPlane(ok=False, reason=f"only {int(sup.sum())} of {n} tips lie within the tip-height tolerance of the "
+                                             f"design; a seating plane needs at least {min_tips}")
     A = np.column_stack([np.ones(n), X - X.mean(axis=0)])
     # consensus start: of all planes through len(coef) tips, the one most tips agree with (within
     # `inlier_mm` or 3 u); least squares alone would let one bad tip tilt the plane of the good ones
     p = A.shape[1]
     tol = np.maximum(inlier_mm, 3 * u)
-    combos = list(itertools.combinations(range(n), p))
+    combos = list(itertools.combinations(np.nonzero(sup)[0].tolist(), p))
     if len(combos) > 3000:
         rng = np.random.default_rng(0)
-        combos = [tuple(rng.choice(n, p, replace=False)) for _ in range(3000)]
+        combos = [tuple(rng.choice(np.nonzero(sup)[0], p, replace=False)) for _ in range(3000)]
     best, inl = (-1, 0.0), np.ones(n, bool)
     for c in combos:
         Ac = A[list(c)]
@@ -73,7 +81,7 @@ def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float =
             continue
         coef = np.linalg.solve(Ac, h[list(c)])
         r = np.abs(h - A @ coef)
-        ok = r <= tol
+        ok = (r <= tol) & sup
         # ties (few tips, several bad) go to the plane closest to all tips in the L1 sense: the flat one
         score = (int(ok.sum()), -float(r.sum()))
         if score > best:
@@ -83,7 +91,7 @@ def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float =
         r = h - A @ coef
         sig = robust_sigma(r[inl])
         thr = np.maximum(k * max(sig, 1e-9), tol)
-        new = np.abs(r) <= thr
+        new = (np.abs(r) <= thr) & sup
         if new.sum() < A.shape[1] + 1 or (new == inl).all():
             break
         inl = new

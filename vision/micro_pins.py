@@ -654,7 +654,7 @@ def _axis(mp: MicroPin, record: CalibrationRecord, persp: StackPerspective, pad_
     d = rim_xy - bar_xy
     dz = c.z_rim_mm - c.z_barrel_mm
     mp.tilt_deg = float("nan")
-    if dz <= 0.1:
+    if dz <= PARAMS.stack.min_rim_above_barrel_mm:
         mp.reason = "tilt not measured: rim not above the barrel top"
         mp.xy_why = "the rim is not above the barrel top"
         return

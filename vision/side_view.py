@@ -797,12 +797,14 @@ class RowMatch:
     ambiguous: bool = False
 
 
-def match_row(x_det_mm, nominal_x_mm, *, pad_seen=None) -> RowMatch:
+def match_row(x_det_mm, nominal_x_mm, *, pad_seen=None, known_empty=()) -> RowMatch:
     """Match detected pin x positions (camera plane, mm) to nominal x (board frame, mm) by order and pitch.
 
     Every pairing defines a shift; the shift that matches most pins (then: explains most unmatched
-    nominal positions by a pad seen there via ``pad_seen(x_mm) -> bool``, then: smallest residuals) wins.
+    nominal positions by a pad seen there via ``pad_seen(x_mm) -> bool`` or by another view's finding that
+    the position is empty, `known_empty` (indices into `nominal_x_mm`), then: smallest residuals) wins.
     """
+    empty = set(known_empty)
     xd = np.asarray(x_det_mm, float)
     xn = np.asarray(nominal_x_mm, float)
     if len(xn) == 0:
@@ -822,11 +824,13 @@ def match_row(x_det_mm, nominal_x_mm, *, pad_seen=None) -> RowMatch:
     for n, res, sh, ok in cands:
         if n < nmax:
             continue
-        pads = sum(1 for k in np.nonzero(~ok)[0] if pad_seen is not None and pad_seen(float(xn[k] + sh)))
-        scores.append(((n, pads, res), sh))
+        unmatched = np.nonzero(~ok)[0]
+        known = sum(1 for k in unmatched if k in empty)  # another view's measured finding outranks a pad glimpsed here
+        pads = sum(1 for k in unmatched if k not in empty and pad_seen is not None and pad_seen(float(xn[k] + sh)))
+        scores.append(((n, known, pads, res), sh))
     scores.sort(key=lambda t: t[0], reverse=True)
-    (n, pads, _), sh = scores[0]
-    ambiguous = len(scores) > 1 and scores[1][0][:2] == (n, pads) and abs(scores[1][1] - sh) > gate
+    (n, known, pads, _), sh = scores[0]
+    ambiguous = len(scores) > 1 and scores[1][0][:3] == (n, known, pads) and abs(scores[1][1] - sh) > gate
     d = np.abs(xd[None, :] - (xn[:, None] + sh))
     assign: list[int | None] = []
     used = set()
@@ -856,7 +860,8 @@ class SideRow:
 
 def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: CalibrationRecord, g: PinGeometry, *,
                      nominal_x_mm, pad_top_mm: float = 0.0, pad_radius_mm: float | None = None,
-                     fiducials: list[tuple[float, float]] = (), name: str = "side view") -> SideRow:
+                     fiducials: list[tuple[float, float]] = (), name: str = "side view",
+                     known_empty: tuple[int, ...] = ()) -> SideRow:
     """Board line, pin matching and every pin of a side view.
 
     Parameters
@@ -904,14 +909,14 @@ def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: 
         m = np.abs(x_cols - x) < 0.4 * pad_r
         return bool(m.any() and step_px > 0.6 and np.nanmedian(edge_h[m]) - board_h > 0.5 * step_px)
 
-    match = match_row(x_runs, nominal_x_mm, pad_seen=pad_seen)
+    match = match_row(x_runs, nominal_x_mm, pad_seen=pad_seen, known_empty=known_empty)
     if match.extra:
         raise InputError(
             f"{name}: side_back shows {len(runs)} pins but the row has {len(nominal_x_mm)} "
             f"({len(match.extra)} do not fit the recipe's positions); check the recipe or the image")
     if match.ambiguous:
         notes.append(f"{name}: the pins seen could sit at more than one place of the row (pins missing at its end "
-                     "and no pad visible); matched to the first")
+                     "and no pad visible): which pin is which is not known, so the side view measures none of them")
 
     # refit the board line: bare columns as they are, pad tops brought down by the pad height
     excl = np.zeros(W, bool)

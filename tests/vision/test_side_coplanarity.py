@@ -30,3 +30,17 @@ def test_grid_plane_and_too_few_tips():
     assert not bad.ok and "at least 3" in bad.reason
     with pytest.raises(ValueError, match="same length"):
         fit_seating_plane([0.0, 1.0, 2.0], [3.0, 3.1], [0.001, 0.001])
+
+
+def test_tips_off_the_design_do_not_carry_the_seating_plane():
+    """Two depressed tips and one good one: a plane through the two depressed ones would make the good tip the
+    outlier; restricted to tips within tolerance, too few remain and the fit says so."""
+    from vision.coplanarity import fit_seating_plane
+
+    x, h, u = [0.0, 2.0, 4.0], [2.62, 2.97, 2.64], [0.005] * 3
+    assert fit_seating_plane(x, h, u).inliers.tolist() == [True, False, True]  # the trap without the design's heights
+    fit = fit_seating_plane(x, h, u, may_support=[False, True, False])
+    assert not fit.ok and "within the tip-height tolerance" in fit.reason
+    x, h = [0.0, 2.0, 4.0, 6.0, 8.0], [2.97, 2.62, 2.971, 2.64, 2.969]
+    fit = fit_seating_plane(x, h, [0.005] * 5, may_support=[True, False, True, False, True])
+    assert fit.ok and abs(fit.deviation_mm[0]) < 0.005 and fit.deviation_mm[1] < -0.3

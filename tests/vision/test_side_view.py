@@ -199,3 +199,15 @@ def test_a_mono_front_image_gives_no_wicking_and_says_why():
     sp = res.pins[0]
     assert math.isnan(sp.wicking_above_flange_mm) and "not RGB" in sp.wicking_reason
     assert sp.tip_height_mm == pytest.approx(row.truth["pins"][0]["tip_height_mm"], abs=0.008)
+
+
+def test_row_match_prefers_another_views_missing_pin_over_a_glimpsed_pad():
+    """Three silhouettes, four positions: the top view found the first pin missing, which settles the row's
+    shift even when something pad-like shows beyond the row's other end (a tie before: matched to the first)."""
+    from vision.side_view import match_row
+
+    xd, xn = [6.98, 9.0, 10.99], [3.0, 5.0, 7.0, 9.0]
+    tie = match_row(xd, xn, pad_seen=lambda x: True)
+    assert tie.ambiguous
+    m = match_row(xd, xn, pad_seen=lambda x: True, known_empty=(0,))
+    assert not m.ambiguous and m.assign == [None, 0, 1, 2]

@@ -8,6 +8,7 @@ Each view module (``top``, ``side``, ``stack``) turns images + calibration + rec
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ class BoardInput:
     stacks: dict[str, object] = field(default_factory=dict)  # NAME -> vision.stack_io.FocusStack
     files: dict[str, str] = field(default_factory=dict)  # view -> file name / sha, for the record
     overlays: bool = True  # False: skip drawing overlay images (the inline station keeps only the result)
+    known_missing: frozenset[str] = frozenset()  # pins another view found missing (set by `inspect_board`)
 
 
 @dataclass
@@ -63,6 +65,10 @@ def inspect_board(inp: BoardInput) -> Inspection:
     if "top" in inp.images:
         outputs["top"] = top.inspect_view(inp)
     if "side_front" in inp.images or "side_back" in inp.images:
+        if "top" in outputs:  # the top view's missing pins tell the side view where its row's gaps are
+            missing = frozenset(pid for pid, iv in outputs["top"].pins.items()
+                                if (c := iv.cues.get("missing")) is not None and c.present and c.kind == "measured")
+            inp = dataclasses.replace(inp, known_missing=missing)
         outputs["side"] = side.inspect_view(inp)
     if inp.stacks:
         for name, out in stack.inspect_view(inp).items():

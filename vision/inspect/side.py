@@ -64,8 +64,11 @@ def inspect_view(inp) -> ViewOutput:
     nominal_x = [p.xy_mm[0] for p in pins]
     pad_r = (recipe.pad_diameter_mm / 2) if recipe.pad_diameter_mm else None
     fids = [(f.xy_mm[0], f.diameter_mm / 2) for f in recipe.fiducials]
+    # pins the top view found missing are empty places of the row: they settle where a row with pins missing
+    # at its end sits
+    empty = tuple(k for k, p in enumerate(pins) if p.id in getattr(inp, "known_missing", ()))
     row = inspect_side_row(back, front, rec, g, nominal_x_mm=nominal_x, pad_top_mm=recipe.pad_top_z_mm,
-                           pad_radius_mm=pad_r, fiducials=fids, name=name)
+                           pad_radius_mm=pad_r, fiducials=fids, name=name, known_empty=empty)
     t1 = time.perf_counter()
 
     out = ViewOutput(view="side", notes=list(row.notes))
@@ -80,6 +83,10 @@ def inspect_view(inp) -> ViewOutput:
             )
             continue
         sp = row.pins[j]
+        if row.match.ambiguous:  # which silhouette is this pin's is not known: no number, the item goes to REVIEW
+            out.pins[p.id] = ItemView(measurements=unmeasured(_NAMES, "unreliable:side_row_match (pins missing at the "
+                                                              "row's end, no pad visible)", source=SRC))
+            continue
         if not sp.ok:
             out.pins[p.id] = ItemView(measurements=unmeasured(_NAMES, sp.reason, source=SRC),
                                       cues={"missing": Cue(present=False, kind="measured", confidence=0.9, source=SRC)})
@@ -87,7 +94,7 @@ def inspect_view(inp) -> ViewOutput:
             continue
         seen[p.id] = sp
         out.pins[p.id] = _pin_view(sp, p, recipe, g, row.match.shift_mm)
-    _coplanarity(out, pins, seen)
+    _coplanarity(out, pins, seen, recipe)
     out.registration = {"side_board_line_v_px": row.line.v0_px, "side_board_line_slope": row.line.slope,
                         "side_board_line_rms_px": row.line.rms_px, "side_board_line_columns": row.line.n_columns,
                         "side_row_shift_mm": row.match.shift_mm}
@@ -152,13 +159,29 @@ def _pin_view(sp: SidePin, p, recipe, g: PinGeometry, shift_mm: float) -> ItemVi
     return ItemView(measurements=m, cues=cues, image_px=px)
 
 
-def _coplanarity(out: ViewOutput, pins, seen: dict[str, SidePin]) -> None:
+def _coplanarity(out: ViewOutput, pins, seen: dict[str, SidePin], recipe) -> None:
     ids = [p.id for p in pins if p.id in seen]
     if not ids:
         out.board_measurements["coplanarity_mm"] = _miss("no tip measured in the side view", "mm")
         return
+    # the plane rests on tips within the tip-height tolerance of the design: where most tips are off, the
+    # few good ones must not be the outliers of a plane through the bad ones
+    lim = recipe.limits.tip_height
+    nominal = recipe.pin_type.tip_height_nominal_mm
+    ok_h = [(lim.lower is None or seen[i].tip_height_mm - nominal >= lim.lower)
+            and (lim.upper is None or seen[i].tip_height_mm - nominal <= lim.upper) for i in ids]
     fit = fit_seating_plane([seen[i].x_mm for i in ids], [seen[i].tip_height_mm for i in ids],
-                            [seen[i].u_tip_height_mm for i in ids])
+                            [seen[i].u_tip_height_mm for i in ids], may_support=ok_h)
+    if not fit.ok and len(ids) >= 3:
+        # too few tips within tolerance to carry a plane: each tip against the design's tip plane instead
+        dev = [seen[i].tip_height_mm - nominal for i in ids]
+        for k, i in enumerate(ids):
+            out.pins[i].measurements["coplanarity_mm"] = _m(abs(dev[k]), seen[i].u_tip_height_mm, "mm")
+            out.pins[i].measurements["tip_plane_deviation_mm"] = _m(dev[k], seen[i].u_tip_height_mm, "mm")
+        k = int(np.argmax(np.abs(dev)))
+        out.board_measurements["coplanarity_mm"] = _m(abs(dev[k]), seen[ids[k]].u_tip_height_mm, "mm")
+        out.notes.append(f"coplanarity against the design's tip height: {fit.reason}")
+        return
     if not fit.ok:
         for i in ids:
             out.pins[i].measurements["coplanarity_mm"] = _miss(fit.reason, "mm")

@@ -219,7 +219,10 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
         M["seating_gap_mm"] = _m(max(gap, 0.0), mp.u_flange_top_z_mm, "mm", src)
     else:
         M["seating_gap_mm"] = _miss(f"{src}: flange top {mp.flange_why}", "mm")
-    if math.isfinite(mp.barrel_top_z_mm):
+    if math.isfinite(mp.barrel_top_z_mm) and mp.apex_z_mm - mp.barrel_top_z_mm < PARAMS.stack.min_rim_above_barrel_mm:
+        M["plunger_depression_mm"] = _miss(f"{src}: unreliable: the tip ({mp.apex_z_mm:.3f} mm) is not above the barrel top "
+                                           f"({mp.barrel_top_z_mm:.3f} mm); one of the two heights is mistaken", "mm")
+    elif math.isfinite(mp.barrel_top_z_mm):
         prot = (mp.apex_z_mm - mp.barrel_top_z_mm) / cos_t
         M["plunger_depression_mm"] = _m(max(geo.plunger_protrusion_mm - prot, 0.0), math.hypot(mp.u_apex_z_mm, mp.u_barrel_top_z_mm), "mm", src)
     else:
