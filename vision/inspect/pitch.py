@@ -44,7 +44,8 @@ def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source
     is not failed for it. ``pitch_error_mm`` is the worst deviation charged to the pin; a pin charged
     with none (it is the better-placed of each of its pairs) answers only for its own share: the
     deviation of its distance to each neighbour's *nominal* position (the neighbour's own error taken
-    out), the worst of them, with its own uncertainty.
+    out), the worst of them, with its own uncertainty. A pin whose neighbour is not measured (outside a stack's
+    view) answers for its own share too, instead of being left without a pitch.
     """
     nominal = recipe.nominal_pitch_mm()
     spec = {p.id: p for p in recipe.pins}
@@ -54,6 +55,17 @@ def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source
     # was a tenth of the top view's time
     for (a, b), nom in nominal.items():
         pa, pb = board[a], board[b]
+        if (pa.base_mm is None) != (pb.base_mm is None):
+            # one of the pair unmeasured (outside a stack's view, say): the measured one still answers for
+            # its own share, its distance to the other's nominal position
+            (pid, mine), other = ((a, pa), spec[b]) if pb.base_mm is None else ((b, pb), spec[a])
+            if mine.present:
+                mx, my = float(mine.base_mm[0]), float(mine.base_mm[1])
+                ox, oy = other.xy_mm
+                dv = math.hypot(ox - mx, oy - my)
+                u = math.sqrt(max(_quad(ox - mx, oy - my, mine.base_cov_mm2.tolist()) / max(dv, 1e-12) ** 2, 0.0))
+                own.setdefault(pid, []).append((abs(dv - nom), u))
+            continue
         if pa.base_mm is None or pb.base_mm is None:
             continue
         ax, ay = float(pa.base_mm[0]), float(pa.base_mm[1])

@@ -60,3 +60,27 @@ def test_a_scratch_one_view_saw_is_not_overruled_by_another_views_none(shared_da
     stack.pads[q].measurements["scratch_max_length_mm"] = Measurement.of(0.2, 0.002, "mm", source="stack")
     _, pads, _, _ = fuse(recipe, {"top": top, f"stack:{q}": stack})
     assert pads[q].measurements["scratch_max_length_mm"].source == "stack"
+
+
+def test_a_pin_whose_neighbour_is_unmeasured_still_answers_for_its_own_pitch(shared_data):
+    """Pitch rule (`vision.inspect.pitch`): the neighbour outside the view has no position, the measured pin's
+    pitch error is its own share: its distance to the neighbour's nominal position, against the nominal pitch."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from vision.inspect.base import ItemView, ViewOutput
+    from vision.inspect.pitch import pitches
+
+    recipe = R.recipe(R.load_truth(shared_data, "d01_row7_p254_green"))
+    pins = sorted(recipe.pins, key=lambda p: p.xy_mm[0])
+    a, b = pins[0], pins[1]
+    board = {p.id: SimpleNamespace(present=False, base_mm=None, base_cov_mm2=None) for p in recipe.pins}
+    board[a.id] = SimpleNamespace(present=True, base_mm=np.array(a.xy_mm, float) + [-0.03, 0.0], base_cov_mm2=np.eye(2) * 1e-6)
+    out = ViewOutput(view="stack:pins")
+    for p in recipe.pins:
+        out.pins[p.id] = ItemView()
+    pitches(recipe, board, out, source="stack:pins")
+    m = out.pins[a.id].measurements["pitch_error_mm"]
+    assert m.measured and abs(m.value - 0.03) < 1e-9 and abs(m.uncertainty - 0.001) < 1e-9
+    assert "pitch_error_mm" not in out.pins[b.id].measurements
