@@ -974,12 +974,13 @@ class Roughness:
 
 def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, flat: Flatness, *, mm_per_px: float,
                  center_px: tuple[float, float], uncertainty_mm: np.ndarray, resolvable_factor: float = 2.0,
-                 method_floor_mm: float = 0.0) -> Roughness:
+                 method_floor_mm: float = 0.0, min_valid_fraction: float = 0.0) -> Roughness:
     """Areal roughness Sa (um) around the fitted smooth surface, if the method resolves it.
 
     Not ``ok`` (with the reason) when the scatter is not clearly above the depth-from-focus noise
     (``resolvable_factor`` times the larger of the median per-pixel uncertainty and ``method_floor_mm`` -- the
-    method's demonstrated accuracy, e.g. 0.1 z step, since per-pixel uncertainties miss correlated errors).
+    method's demonstrated accuracy, e.g. 0.1 z step, since per-pixel uncertainties miss correlated errors), or
+    when fewer than `min_valid_fraction` of the pad's pixels focus at all (their scatter is then noise peaks').
     """
     if not flat.ok or flat.coeffs is None:
         return Roughness(False, f"no smooth surface to measure roughness against ({flat.reason})")
@@ -987,6 +988,10 @@ def roughness_sa(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, fla
     vv, uu = np.nonzero(m)
     if len(uu) < 100:
         return Roughness(False, "too few pad pixels with a usable focus peak for roughness")
+    n_pad = int(np.count_nonzero(mask))
+    if n_pad and len(uu) < min_valid_fraction * n_pad:
+        return Roughness(False, f"only {len(uu)} of the pad's {n_pad} pixels focus: a smooth surface, finer than what depth "
+                                "from focus resolves (the few peaks are noise)")
     z = _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px) @ flat.coeffs
     d = (height_mm[vv, uu] - z) * 1e3
     d = d - np.median(d)

@@ -212,6 +212,11 @@ class StackParams(_Frozen):
                                                              "(long-working-distance objectives and macro lenses: 30-200 mm); "
                                                              "a stack with no pin off the axis to measure its perspective on "
                                                              "takes 1/D uniform on [0, 1/this]")
+    pad_roughness_min_valid_fraction: float = Field(0.5, description="roughness from depth from focus needs most of the "
+                                                                     "pad to focus: smooth ENIG focuses nowhere inside (0 of "
+                                                                     "~60k interior pixels on flat rendered pads), and the few "
+                                                                     "noise peaks that pass made a good pad read Sa 5.4 +- 3 um "
+                                                                     "(draw 52817); a textured surface focuses nearly everywhere")
     pad_edge_segment_mm: float = Field(0.1, description="pad flatness from the focus of its outline (`vision.pads.edge_heights`): "
                                                         "length of one segment of a side, whose pixels make one focus curve. At "
                                                         "4.2 um/px and a +-3 px band that is ~150 px per curve (its peak good to "
@@ -352,7 +357,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.6", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.7", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

@@ -348,7 +348,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     else:
         M["flatness_pv_um"] = _miss(f"{src}: {fl.reason}", "um")
     ra = roughness_sa(r.height_mm, r.valid, fm, fl, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm,
-                      method_floor_mm=0.1 * step)
+                      method_floor_mm=0.1 * step, min_valid_fraction=P.pad_roughness_min_valid_fraction)
     M["roughness_sa_um"] = _m(ra.sa_um, ra.u_sa_um, "um", src) if ra.ok else _miss(f"{src}: {ra.reason}", "um")
     if disc is not None:
         M["oxidation_area_fraction"] = _m(frac, u_frac, "1", src)
