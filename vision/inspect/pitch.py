@@ -33,6 +33,14 @@ def _quad(x: float, y: float, *covs) -> float:
     return sum(C[0][0] * x * x + (C[0][1] + C[1][0]) * x * y + C[1][1] * y * y for C in covs)
 
 
+def _own_share(mx: float, my: float, C, other_xy, nom: float) -> tuple[float, float]:
+    """A pin's own share of a pair's pitch deviation: |distance from it (mx, my), covariance `C` (nested
+    lists), to the other pin's *nominal* position - nominal pitch|, and its standard uncertainty."""
+    ox, oy = other_xy
+    dv = math.hypot(ox - mx, oy - my)
+    return abs(dv - nom), math.sqrt(max(_quad(ox - mx, oy - my, C) / max(dv, 1e-12) ** 2, 0.0))
+
+
 def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source: str) -> None:
     """pitch_x_mm / pitch_y_mm to the next pin in the row / column, and pitch_error_mm, into ``out.pins``.
 
@@ -60,11 +68,8 @@ def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source
             # its own share, its distance to the other's nominal position
             (pid, mine), other = ((a, pa), spec[b]) if pb.base_mm is None else ((b, pb), spec[a])
             if mine.present:
-                mx, my = float(mine.base_mm[0]), float(mine.base_mm[1])
-                ox, oy = other.xy_mm
-                dv = math.hypot(ox - mx, oy - my)
-                u = math.sqrt(max(_quad(ox - mx, oy - my, mine.base_cov_mm2.tolist()) / max(dv, 1e-12) ** 2, 0.0))
-                own.setdefault(pid, []).append((abs(dv - nom), u))
+                own.setdefault(pid, []).append(_own_share(float(mine.base_mm[0]), float(mine.base_mm[1]),
+                                                          mine.base_cov_mm2.tolist(), other.xy_mm, nom))
             continue
         if pa.base_mm is None or pb.base_mm is None:
             continue
@@ -81,9 +86,8 @@ def pitches(recipe: Recipe, board: Mapping[str, Any], out: ViewOutput, *, source
         ea, eb = math.hypot(ax - nax, ay - nay), math.hypot(bx - nbx, by - nby)
         for pid in ((a,) if ea > eb else (b,) if eb > ea else (a, b)):
             charged.setdefault(pid, []).append((dev, u))
-        for pid, (mx, my), C, (ox, oy) in ((a, (ax, ay), Ca, (nbx, nby)), (b, (bx, by), Cb, (nax, nay))):
-            dv = math.hypot(ox - mx, oy - my)
-            own.setdefault(pid, []).append((abs(dv - nom), math.sqrt(max(_quad(ox - mx, oy - my, C) / max(dv, 1e-12) ** 2, 0.0))))
+        own.setdefault(a, []).append(_own_share(ax, ay, Ca, sb.xy_mm, nom))
+        own.setdefault(b, []).append(_own_share(bx, by, Cb, sa.xy_mm, nom))
     for p in recipe.pins:
         iv = out.pins[p.id]
         if p.id in charged:
