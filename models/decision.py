@@ -62,6 +62,14 @@ class Limit(BaseModel):
             raise ValueError(f"lower ({self.lower}) is above upper ({self.upper})")
         return self
 
+    def contains(self, value: float) -> bool:
+        """`value` inside the interval (the upper end inclusive unless ``inclusive_upper`` is False), no guard band."""
+        if self.lower is not None and value < self.lower:
+            return False
+        if self.upper is not None and (value > self.upper or (not self.inclusive_upper and value >= self.upper)):
+            return False
+        return True
+
 
 class Decision(BaseModel):
     check: Check
@@ -78,10 +86,9 @@ def decide(m: Measurement, limit: Limit, check: Check, *, required: bool = True)
         return Decision(check=check, verdict=Verdict.REVIEW, reason=f"not_measured:{check.value}", detail=m.not_measured or "")
     k = limit.guard_band_k
     lo_v, hi_v = m.value - k * m.uncertainty, m.value + k * m.uncertainty
-    inside_all = (limit.lower is None or lo_v >= limit.lower) and (limit.upper is None or hi_v <= limit.upper)
+    inside_all = limit.contains(lo_v) and limit.contains(hi_v)
     outside_all = (limit.lower is not None and hi_v < limit.lower) or (limit.upper is not None and lo_v > limit.upper)
     if not limit.inclusive_upper and limit.upper is not None:
-        inside_all = inside_all and hi_v < limit.upper
         outside_all = outside_all or lo_v >= limit.upper
     lim = f"[{'' if limit.lower is None else limit.lower}, {'' if limit.upper is None else limit.upper}] {m.unit}"
     shown = f"{m.value:.4g} ± {k:g}·{m.uncertainty:.2g} {m.unit} against {lim}"

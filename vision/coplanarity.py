@@ -70,10 +70,11 @@ def fit_seating_plane(xy_mm, h_mm, u_h_mm, *, k: float = 3.0, inlier_mm: float =
     # `inlier_mm` or 3 u); least squares alone would let one bad tip tilt the plane of the good ones
     p = A.shape[1]
     tol = np.maximum(inlier_mm, 3 * u)
-    combos = list(itertools.combinations(np.nonzero(sup)[0].tolist(), p))
+    candidates = np.nonzero(sup)[0]
+    combos = list(itertools.combinations(candidates.tolist(), p))
     if len(combos) > 3000:
         rng = np.random.default_rng(0)
-        combos = [tuple(rng.choice(np.nonzero(sup)[0], p, replace=False)) for _ in range(3000)]
+        combos = [tuple(rng.choice(candidates, p, replace=False)) for _ in range(3000)]
     best, inl = (-1, 0.0), np.ones(n, bool)
     for c in combos:
         Ac = A[list(c)]

@@ -166,31 +166,27 @@ def _coplanarity(out: ViewOutput, pins, seen: dict[str, SidePin], recipe) -> Non
         return
     # the plane rests on tips within the tip-height tolerance of the design: where most tips are off, the
     # few good ones must not be the outliers of a plane through the bad ones
-    lim = recipe.limits.tip_height
     nominal = recipe.pin_type.tip_height_nominal_mm
-    ok_h = [(lim.lower is None or seen[i].tip_height_mm - nominal >= lim.lower)
-            and (lim.upper is None or seen[i].tip_height_mm - nominal <= lim.upper) for i in ids]
+    ok_h = [recipe.limits.tip_height.contains(seen[i].tip_height_mm - nominal) for i in ids]
     fit = fit_seating_plane([seen[i].x_mm for i in ids], [seen[i].tip_height_mm for i in ids],
                             [seen[i].u_tip_height_mm for i in ids], may_support=ok_h)
-    if not fit.ok and len(ids) >= 3:
+    if fit.ok:
+        dev, u_dev = fit.deviation_mm, fit.u_deviation_mm
+    elif len(ids) >= 3:
         # too few tips within tolerance to carry a plane: each tip against the design's tip plane instead
-        dev = [seen[i].tip_height_mm - nominal for i in ids]
-        for k, i in enumerate(ids):
-            out.pins[i].measurements["coplanarity_mm"] = _m(abs(dev[k]), seen[i].u_tip_height_mm, "mm")
-            out.pins[i].measurements["tip_plane_deviation_mm"] = _m(dev[k], seen[i].u_tip_height_mm, "mm")
-        k = int(np.argmax(np.abs(dev)))
-        out.board_measurements["coplanarity_mm"] = _m(abs(dev[k]), seen[ids[k]].u_tip_height_mm, "mm")
+        dev = np.array([seen[i].tip_height_mm - nominal for i in ids])
+        u_dev = np.array([seen[i].u_tip_height_mm for i in ids])
         out.notes.append(f"coplanarity against the design's tip height: {fit.reason}")
-        return
-    if not fit.ok:
+    else:
         for i in ids:
             out.pins[i].measurements["coplanarity_mm"] = _miss(fit.reason, "mm")
         out.board_measurements["coplanarity_mm"] = _miss(fit.reason, "mm")
         return
     for k, i in enumerate(ids):
-        out.pins[i].measurements["coplanarity_mm"] = _m(abs(fit.deviation_mm[k]), fit.u_deviation_mm[k], "mm")
-        out.pins[i].measurements["tip_plane_deviation_mm"] = _m(fit.deviation_mm[k], fit.u_deviation_mm[k], "mm")
-    out.board_measurements["coplanarity_mm"] = _m(fit.max_abs_mm, fit.u_max_abs_mm, "mm")
+        out.pins[i].measurements["coplanarity_mm"] = _m(abs(dev[k]), u_dev[k], "mm")
+        out.pins[i].measurements["tip_plane_deviation_mm"] = _m(dev[k], u_dev[k], "mm")
+    k = int(np.argmax(np.abs(dev)))
+    out.board_measurements["coplanarity_mm"] = _m(abs(dev[k]), u_dev[k], "mm")
 
 
 def _overlays(back, front, row, pins, out: ViewOutput, final: dict | None = None, recipe=None) -> dict[str, np.ndarray]:
