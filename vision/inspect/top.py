@@ -160,7 +160,7 @@ def inspect_view(inp) -> ViewOutput:
     board = {pid: pt.transformed(Rb, tb, axial_length_mm=geom.axial_length_mm) for pid, pt in plane.items()}
     pads = {}
     if reg.method != "fiducials" and recipe.pad_diameter_mm:
-        pads = _pad_references(img, rec, recipe, plane, mpp, Rb, tb)
+        pads = _pad_references(img, rec, recipe, plane, mpp, reg)
         out.notes.append(f"the fiducials are out of view: pin positions are measured against each pin's own pad "
                          f"({len(pads)} of {len(recipe.pins)} pad rims found)")
     for p in recipe.pins:
@@ -197,7 +197,7 @@ def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTo
 
 
 def _pad_references(img, rec: CalibrationRecord, recipe: Recipe, plane: dict[str, PinTop], mpp: float,
-                    Rb: np.ndarray, tb: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                    reg: Registration) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Board-frame centre (2,) and covariance (2, 2) mm^2 of the pad under each measured pin.
 
     Without fiducials the registration rests on the pins themselves, so the pattern's common offset and
@@ -212,15 +212,15 @@ def _pad_references(img, rec: CalibrationRecord, recipe: Recipe, plane: dict[str
     # searched around where the registration puts the pad (within ~0.01 mm), not around the pin: a misplaced
     # pin sits up to 0.3 mm off its pad
     nominal = np.array([recipe.pin(i).xy_mm for i in ids], float)
-    guess = rec.plane_to_pixel(((nominal - tb) @ Rb)).reshape(-1, 2)  # board -> plane: p = Rb^T (b - tb)
+    guess = rec.plane_to_pixel(reg.board_to_plane(nominal)).reshape(-1, 2)
     fits = fit_pad_rims_top(img, guess, pad_r_px=r_px, band_px=max(3.0, P.pad_rim_band_mm / mpp))
     out = {}
     floor = P.pad_centre_floor_mm ** 2 * np.eye(2)
     for pid, f in zip(ids, fits):
         if not f.ok:
             continue
-        q = np.asarray(rec.pixel_to_plane(f.center_px.reshape(1, 2)), float).reshape(2)
-        out[pid] = (Rb @ q + tb, Rb @ (f.cov_px * mpp ** 2) @ Rb.T + floor)
+        q = np.asarray(rec.pixel_to_plane(f.center_px.reshape(1, 2)), float).reshape(1, 2)
+        out[pid] = (reg.plane_to_board(q)[0], reg.R.T @ (f.cov_px * mpp ** 2) @ reg.R + floor)
     return out
 
 
