@@ -481,7 +481,7 @@ def _gauss_offset_fit(z: np.ndarray, C: np.ndarray, iters: int = 30, min_half: i
     n, m = C.shape
     k = np.argmax(C, axis=1)
     half = np.minimum(k, m - 1 - k)
-    win = np.ones_like(C)
+    ones = np.ones_like(C)  # the offset's column of the Jacobian
     off = C.min(axis=1)
     A = C.max(axis=1) - off
     mu = z[k].astype(float)
@@ -491,14 +491,14 @@ def _gauss_offset_fit(z: np.ndarray, C: np.ndarray, iters: int = 30, min_half: i
     lam = np.full(n, 1e-3)
 
     def resid(p):
-        e = np.exp(-0.5 * ((z[None] - p[:, 1:2]) / p[:, 2:3]) ** 2) * win
-        return C - (p[:, 3:4] * win + p[:, 0:1] * e), e
+        e = np.exp(-0.5 * ((z[None] - p[:, 1:2]) / p[:, 2:3]) ** 2)
+        return C - (p[:, 3:4] + p[:, 0:1] * e), e
 
     r, e = resid(p)
     cost = (r**2).sum(1)
     for _ in range(iters):
         d = (z[None] - p[:, 1:2]) / p[:, 2:3]
-        J = np.stack([e, p[:, 0:1] * e * d / p[:, 2:3], p[:, 0:1] * e * d * d / p[:, 2:3], win], 2)
+        J = np.stack([e, p[:, 0:1] * e * d / p[:, 2:3], p[:, 0:1] * e * d * d / p[:, 2:3], ones], 2)
         JtJ = np.einsum("nmi,nmj->nij", J, J)
         g = np.einsum("nmi,nm->ni", J, r)
         Dg = JtJ * (1 + lam[:, None, None]) * np.eye(4)[None] + JtJ * (1 - np.eye(4))[None]
@@ -520,12 +520,11 @@ def _gauss_offset_fit(z: np.ndarray, C: np.ndarray, iters: int = 30, min_half: i
         if done.all():
             break
     d = (z[None] - p[:, 1:2]) / p[:, 2:3]
-    J = np.stack([e, p[:, 0:1] * e * d / p[:, 2:3], p[:, 0:1] * e * d * d / p[:, 2:3], win], 2)
+    J = np.stack([e, p[:, 0:1] * e * d / p[:, 2:3], p[:, 0:1] * e * d * d / p[:, 2:3], ones], 2)
     JtJ = np.einsum("nmi,nmj->nij", J, J)
     ok = (half >= min_half) & (np.linalg.cond(JtJ) < 1e12)
     cov = np.full((n, 4, 4), np.nan)
-    dof = np.maximum(win.sum(1) - 4, 1)
-    cov[ok] = np.linalg.inv(JtJ[ok]) * (cost[ok] / dof[ok])[:, None, None]
+    cov[ok] = np.linalg.inv(JtJ[ok]) * (cost[ok] / max(m - 4, 1))[:, None, None]
     u_mu = np.sqrt(np.abs(cov[:, 1, 1]))
     return p[:, 1], p[:, 2], p[:, 0], p[:, 3], u_mu, ok & np.isfinite(u_mu)
 
