@@ -333,11 +333,16 @@ class AlarmWatcher:
             self._runner.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.scanner.scan()
-            except Exception:  # a database hiccup: the next pass sees the same points again
-                log.exception("SPC alarm scan failed")
+        _scan_every(self.scanner, self.interval_s, self._stop)
+
+
+def _scan_every(scanner: "AlarmScanner", interval_s: float, stop) -> None:
+    """`scanner.scan()` every `interval_s` until `stop` (a threading or multiprocessing Event) is set."""
+    while not stop.wait(interval_s):
+        try:
+            scanner.scan()
+        except Exception:  # a database hiccup: the next pass sees the same points again
+            log.exception("SPC alarm scan failed")
 
 
 def _watch_in_child(settings_json: str, interval_s: float, kw: dict, parent_pid: int, nice: int, stop, ready) -> None:
@@ -353,10 +358,9 @@ def _watch_in_child(settings_json: str, interval_s: float, kw: dict, parent_pid:
         os.nice(nice)
     engine = make_engine(Settings.model_validate_json(settings_json))
     try:
-        w = AlarmWatcher(session_factory(engine), interval_s, mode="thread", **kw)
-        w._stop = stop
+        scanner = AlarmScanner(session_factory(engine), **kw)
         ready.set()
-        w._loop()
+        _scan_every(scanner, interval_s, stop)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the service stops us itself
         pass
     finally:

@@ -166,12 +166,11 @@ def submit_inspection(
         for view in (v for v in views if calibration_key(v) == key):
             try:
                 check_view_calibration(rec, key, headers.get(view), view=view, ref=ref)
-                if view == "top" and view in headers:
-                    recipe_doc = recipe_doc or Recipe.from_dict(recipe.body, source=f"recipe {recipe.recipe_id}@{recipe.version}")
             except InputError as exc:
                 raise ProblemError(422, "calibration-does-not-fit", str(exc), field=view) from None
             if view == "top" and view in headers:
                 try:
+                    recipe_doc = recipe_doc or Recipe.from_dict(recipe.body, source=f"recipe {recipe.recipe_id}@{recipe.version}")
                     check_recipe_fits(recipe_doc, rec, headers[view], ref=ref)
                 except InputError as exc:
                     raise ProblemError(422, "board-does-not-match-recipe", str(exc), field=view) from None
