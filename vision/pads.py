@@ -418,11 +418,14 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
     ys, xs = np.nonzero(m if band is None else m | band)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = img[y0:y1, x0:x1].astype(np.float32) / (65535.0 if img.dtype == np.uint16 else 255.0)
-    if smooth_px > 0:
-        crop = cv2.GaussianBlur(crop, (0, 0), smooth_px)
     mm = m[y0:y1, x0:x1]
+    # luminance is averaged in linear light (the sensor's blend of gold and oxide is linear; an average of
+    # gamma-encoded values reads a mottled patch darker than it is)
     lin = np.where(crop <= 0.04045, crop / 12.92, ((crop + 0.055) / 1.055) ** 2.4)
     lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    if smooth_px > 0:
+        crop = cv2.GaussianBlur(crop, (0, 0), smooth_px)
+        lum = cv2.GaussianBlur(lum, (0, 0), smooth_px)
     # oxide, grooves and shading only darken a pad: its brighter part is clean gold
     ref = float(np.percentile(lum[mm], 75))
     lab = rgb2lab(crop)

@@ -342,6 +342,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
                   edge_band_px=PAD_DFF["window_px"] // 2 + 3, anchors=outline,
                   gain_u=P.pad_edge_gain_u, window_px=PAD_DFF["window_px"])
+    vo.notes.extend(f"{q.id} flatness: {n}" for n in fl.notes)
     if fl.ok:
         M["flatness_pv_um"] = _m(fl.pv_um, fl.u_pv_um, "um", src)
         iv.cues["pad_shape"] = Cue(present=fl.shape != "flat", kind="measured", confidence=1.0, score=fl.pv_um, source=src, detail=fl.shape)
