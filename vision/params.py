@@ -127,6 +127,10 @@ class SideParams(_Frozen):
     tilt_across_bound_deg: float = Field(2.0, description="a tilt towards or away from the camera is invisible in a side "
                                                           "image; alone, the side view states its effects for a tilt up "
                                                           "to this (uniform); good pins lean 0-0.6 deg (defect spec)")
+    pad_height_rel_u: float = Field(0.1, description="relative standard uncertainty of a pad's height about the recipe's, "
+                                                     "when the board line must be taken a pad height below the pad tops (a "
+                                                     "dense row whose pads fill the side view): copper foil thickness "
+                                                     "+-10 % (IPC-4562) with its plating")
     flange_thickness_u_mm: float = Field(0.005, description="standard uncertainty of a flange's thickness about its "
                                                             "nominal (manufacturing tolerance)")
     axis_row_correlation: float = Field(3.0, description="the axis line is fitted to one edge point per image row, but "
@@ -357,7 +361,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.7", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.8", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

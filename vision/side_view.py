@@ -96,6 +96,7 @@ class BoardLine:
     columns_px: np.ndarray | None = None  # u of the columns used
     edges_px: np.ndarray | None = None  # their subpixel edge rows (all valid columns)
     valid: np.ndarray | None = None  # (W,) bool: column had a usable edge
+    note: str = ""  # how the line was taken when it is not a refined one
 
     def v_at(self, u) -> np.ndarray:
         return self.v0_px + self.slope * (np.asarray(u, float) - self.u_ref_px)
@@ -858,6 +859,39 @@ class SideRow:
     notes: list[str] = field(default_factory=list)
 
 
+def _rough_line_level(line0: BoardLine, frame: "_Frame", discs, *, step_px: float, tol_mm: float, pad_top_mm: float,
+                      s: float) -> BoardLine:
+    """The rough line as the board line, at the board's level.
+
+    The rough line rests on the lowest level that enough columns show. Where the pads of a dense row fill
+    the view (2.0 mm pitch, 1.9 mm pads), no column shows bare board clear of a pad: the narrow gaps between
+    pads blur into the pad edges and the level found is the pads' tops (rendered and generated rows: 18-21 um
+    above the board with 20 um pads). The board is then taken a pad height below it, and the line's
+    uncertainty gets the pad height's tolerance (`SideParams.pad_height_rel_u`) and, since the line may
+    rest partly on the gaps, a level anywhere within one pad height (uniform: step / sqrt(12)). ``note``
+    says which level was taken.
+    """
+    import dataclasses
+
+    out = dataclasses.replace(line0)
+    if step_px <= 0 or not len(line0.columns_px) or not discs:
+        return out
+    u = np.asarray(line0.columns_px, float)
+    x = frame.xh(np.column_stack([u, line0.v_at(u)]))[:, 0]
+    d = np.min([np.abs(x - xc) - r for xc, r, _ in discs], axis=0)  # signed distance outside the nearest pad
+    bare = int((d > tol_mm).sum())
+    if bare:
+        out.note = f"which rests on {bare} bare-board columns"
+        return out
+    u_px = math.hypot(PARAMS.side.pad_height_rel_u * step_px, step_px / math.sqrt(12.0))
+    out.v0_px = line0.v0_px + step_px
+    out.edges_px = line0.edges_px + step_px
+    out.cov = line0.cov + np.array([[u_px**2, 0.0], [0.0, 0.0]])
+    out.note = (f"which rests on pads only (none of its {len(u)} columns is clear of a pad: they fill the view): the board "
+                f"is taken a pad height ({pad_top_mm * 1e3:.0f} um) below it, +-{u_px * s * 1e3:.0f} um")
+    return out
+
+
 def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: CalibrationRecord, g: PinGeometry, *,
                      nominal_x_mm, pad_top_mm: float = 0.0, pad_radius_mm: float | None = None,
                      fiducials: list[tuple[float, float]] = (), name: str = "side view",
@@ -937,8 +971,10 @@ def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: 
     band = (int(line0.v0_px - abs(line0.slope) * W - 30), int(line0.v0_px + abs(line0.slope) * W + 30))
     line = find_board_line(lin, exclude=excl, offset_px=offs, row_range=band)
     if not line.ok:
-        notes.append(f"{name}: too few clear board columns to refine the board line ({line.reason}); used the rough line")
-        line = line0
+        why = line.reason
+        line = _rough_line_level(line0, frame, discs, step_px=step_px, tol_mm=tol, pad_top_mm=pad_top_mm, s=s)
+        notes.append(f"{name}: too few clear board columns to refine the board line ({why}); used the rough line"
+                     + (f", {line.note}" if line.note else ""))
     frame = _Frame(record, line, W)
     pins = [measure_pin_silhouette(bright, frame, line, uc, g, pad_top_mm=pad_top_mm) for uc, _, _ in runs]
     line_front = None

@@ -211,3 +211,19 @@ def test_row_match_prefers_another_views_missing_pin_over_a_glimpsed_pad():
     assert tie.ambiguous
     m = match_row(xd, xn, pad_seen=lambda x: True, known_empty=(0,))
     assert not m.ambiguous and m.assign == [None, 0, 1, 2]
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_a_dense_row_whose_pads_fill_the_view_takes_the_board_a_pad_height_below_them(seed):
+    """2.0 mm pitch, 1.9 mm pads, framed on the pads: no column shows bare board, so the rough line rests on the
+    pads' tops (it read every tip 16-21 um low with a 1 um uncertainty, rendered draw 71923 board 53 likewise).
+    The board is taken a pad height below, with the pad height's tolerance and the level's ambiguity."""
+    row = synth_row(seed=seed, cols=8, pitch_mm=2.0, width_px=1568)
+    res = run(row.back, row.front, row.record, row.truth)
+    assert any("rests on pads only" in n for n in res.notes)
+    pins = [res.pins[j] for j in res.match.assign]
+    err = np.array([sp.tip_height_mm - p["tip_height_mm"] for p, sp in zip(row.truth["pins"], pins)])
+    u = np.array([sp.u_tip_height_mm for sp in pins])
+    assert np.abs(err).max() < 0.008
+    assert np.all(np.abs(err) <= 2 * u)
+    assert res.line.v_at(res.line.u_ref_px) == pytest.approx(row.truth["views"]["side"]["board_top_edge_v_px"], abs=0.6)
