@@ -35,6 +35,14 @@ class TopParams(_Frozen):
                                                                  "their pads, marginal ones 0.04-0.06 (defect spec): the fit "
                                                                  "rests on the good ones only (a marginal pin kept in it "
                                                                  "shifted a 7-pin row's positions by up to 25 um)")
+    pin_placement_u_mm: float = Field(0.01, description="registration on pins: standard uncertainty per axis of where a "
+                                                        "good pin marks the board -- good pins stand within ~0.02 mm of "
+                                                        "their pads (defect spec), uniform in that disc: 0.02 / 2")
+    pad_registration_reject_mm: float = Field(0.01, description="registration on the pads under the pins: a pad centre "
+                                                                "farther than this from the consensus is left out. Pads are "
+                                                                "etched in one pattern, their centres within a few um of the "
+                                                                "design (photo-tool); a rim fit pulled by a fillet or "
+                                                                "solder is not")
     pad_rim_band_mm: float = Field(0.06, description="registration on pins: the pad rim is searched this far either side of "
                                                      "the recipe's pad radius (pads are etched to ~+-0.025 mm, IPC-6012 "
                                                      "class 2 conductor width; twice that as margin)")

@@ -159,21 +159,22 @@ def test_one_colour_model_tells_gold_solder_and_mask_apart_on_every_mask_colour(
 def test_without_fiducials_in_view_positions_come_from_each_pins_own_pad(shared_data, sid):
     """Both fiducials lie outside these views, so the board is registered on its pins -- which loses the
     row's common offset (6 um on d01). Measured against each pin's pad rim the offset is kept: within
-    3 um and inside +-2u for every pin on its pad; a pin 0.24 mm off its pad keeps the registration's
-    position and its wider uncertainty (its flange and fillet hide part of the pad's rim)."""
+    3 um and inside +-2u for every pin on its pad. The pads then register the board: a pin 0.19-0.24 mm off
+    its pad (whose flange and fillet hide part of that pad's rim) is measured in their frame, within 3 um
+    (it kept the pin pattern's registration before, 14-18 um off on rendered draw 71923)."""
     truth = RD.load_truth(shared_data, sid)
     ins = inspect_board(BoardInput(serial=sid, recipe=RD.recipe(truth, views=["top"]),
                                    images={"top": read_image(RD.top_image_path(shared_data, sid))},
                                    calibrations={"top": RD.top_record_with_light(truth)}))
-    assert ins.result.registration["top"]["method"] == "pins"
+    assert ins.result.registration["top"]["method"] == "pads"
     assert any("own pad" in n for n in ins.result.notes)
     pins = {p.id: p for p in ins.result.pins}
-    checked = 0
+    checked = far = 0
     for tp in _present(truth):
         mx, my = (pins[tp["id"]].measurements[k] for k in ("xy_error_x_mm", "xy_error_y_mm"))
         ex, ey = mx.value - tp["xy_error_vec_mm"][0], my.value - tp["xy_error_vec_mm"][1]
         assert abs(ex) <= 2 * mx.uncertainty + 1e-4 and abs(ey) <= 2 * my.uncertainty + 1e-4, (tp["id"], ex, ey)
-        if tp["xy_error_mm"] <= 0.06:
-            assert math.hypot(ex, ey) <= 0.003, (tp["id"], ex, ey)
-            checked += 1
-    assert checked >= 4
+        assert math.hypot(ex, ey) <= 0.003, (tp["id"], ex, ey)
+        checked += tp["xy_error_mm"] <= 0.06
+        far += tp["xy_error_mm"] > 0.1
+    assert checked >= 4 and far == 1

@@ -100,15 +100,17 @@ def test_registration_matches_the_board_placement(inspected):
         reg = ins.views["top"].registration
         M = RD.board_to_world(truth)
         rot = math.degrees(math.atan2(M[1, 0], M[0, 0]))
-        if reg["method"] == "fiducials":
+        if reg["method"] in ("fiducials", "pads"):  # the pads are etched with the board: as good as fiducials
             assert abs(reg["rotation_deg"] - rot) < 0.02 and np.allclose(reg["translation_mm"], M[:2, 2], atol=0.005), (sid, reg)
+            assert abs(reg["rotation_deg"] - rot) < 2 * reg["u_rotation_deg"] + 0.002, (sid, reg)
         else:
             # on pins, the good pins' own offsets (up to 20 um) limit it; the stated uncertainty says so
             assert abs(reg["rotation_deg"] - rot) < 2 * reg["u_rotation_deg"], (sid, reg)
             assert np.allclose(reg["translation_mm"], M[:2, 2], atol=0.03), (sid, reg)
-    # d03 has both fiducials in view; d01/d02 are wider than the field of view and fall back to pins
+    # d03 has both fiducials in view; d01/d02 are wider than the field of view: registered on the pins, then
+    # on the pads found under them
     assert inspected["d03_grid3x4_p254_green"][1].views["top"].registration["method"] == "fiducials"
-    assert inspected["d01_row7_p254_green"][1].views["top"].registration["method"] == "pins"
+    assert inspected["d01_row7_p254_green"][1].views["top"].registration["method"] == "pads"
 
 
 def test_overlay_is_an_rgb_image_of_the_frame(inspected):

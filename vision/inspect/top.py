@@ -163,6 +163,16 @@ def inspect_view(inp) -> ViewOutput:
         pads = _pad_references(img, rec, recipe, plane, mpp, reg)
         out.notes.append(f"the fiducials are out of view: pin positions are measured against each pin's own pad "
                          f"({len(pads)} of {len(recipe.pins)} pad rims found)")
+        on_pads = _register_on_pads(reg, recipe, board, pads)
+        if on_pads is not None:
+            # the pads, etched in one pattern with the board, register it better than the pins standing on them
+            # (which sit up to 0.02 mm off their pads): a pin too far off its pad to be measured against it
+            # is measured in this frame
+            pads = {pid: (on_pads.plane_to_board(reg.board_to_plane(c.reshape(1, 2)))[0], C) for pid, (c, C) in pads.items()}
+            reg = on_pads
+            Rb, tb = reg.R.T, -reg.R.T @ reg.translation_mm
+            board = {pid: pt.transformed(Rb, tb, axial_length_mm=geom.axial_length_mm) for pid, pt in plane.items()}
+            out.notes.append(f"registered on {reg.n_points} pads (residual {reg.residual_rms_mm * 1e3:.1f} um)")
     for p in recipe.pins:
         out.pins[p.id] = _pin_item(p, board[p.id], reg, centroid, geom, recipe, pad=pads.get(p.id))
     pitches(recipe, board, out, source=SRC)
@@ -179,6 +189,24 @@ def inspect_view(inp) -> ViewOutput:
     return out
 
 
+def _register_on_pads(reg: Registration, recipe: Recipe, board: dict[str, PinTop],
+                      pads: dict[str, tuple[np.ndarray, np.ndarray]]) -> Registration | None:
+    """Registration on the pads found under the pins (at least two whose pin stands within
+    `TopParams.pad_reference_max_offset_mm`: a pin farther off hides part of its pad's rim), or None."""
+    ids = [pid for pid, (c, _) in pads.items()
+           if board[pid].base_mm is not None and np.hypot(*(board[pid].base_mm - c)) <= P.pad_reference_max_offset_mm]
+    if len(ids) < 2:
+        return None
+    b = np.array([recipe.pin(i).xy_mm for i in ids], float)
+    q = reg.board_to_plane(np.array([pads[i][0] for i in ids], float))
+    u_pt = float(np.median([math.sqrt(np.trace(pads[i][1]) / 2) for i in ids]))
+    on_pads, keep = robust_rigid_fit(b, q, u_point_mm=u_pt, reject_mm=P.pad_registration_reject_mm)
+    on_pads.method = "pads"
+    on_pads.points_px = []
+    on_pads.n_points = int(keep.sum())
+    return on_pads
+
+
 def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTop], mpp: float) -> Registration:
     """Registration on the pin pattern: rigid fit of the nominal positions to the measured base centres,
     leaving out pins far from the consensus (misplaced ones)."""
@@ -187,7 +215,8 @@ def _refine_on_pins(coarse: Registration, recipe: Recipe, plane: dict[str, PinTo
         raise InputError(f"only {len(ids)} pin(s) found to register the board on; check that the board is under the camera")
     b = np.array([recipe.pin(i).xy_mm for i in ids], float)
     q = np.array([plane[i].base_mm for i in ids], float)
-    u_pt = float(np.median([math.sqrt(np.trace(plane[i].base_cov_mm2) / 2) for i in ids]))
+    # a good pin stands up to ~0.02 mm off its pad: that, not the fit of its base, is how well it marks the board
+    u_pt = math.hypot(float(np.median([math.sqrt(np.trace(plane[i].base_cov_mm2) / 2) for i in ids])), P.pin_placement_u_mm)
     reg, keep = robust_rigid_fit(b, q, u_point_mm=u_pt, reject_mm=P.pin_registration_reject_mm)
     check_pin_pattern_scale(b[keep], q[keep])  # a pattern at another scale than the calibration's is an error
     reg.method = "pins"
