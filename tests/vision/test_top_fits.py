@@ -57,6 +57,21 @@ def test_radial_edge_circle_subpixel(seed):
     assert f.u_center_px < 0.1
 
 
+def test_radial_edge_circle_stops_re_centring_once_converged(monkeypatch):
+    """From a start 2.5 px off, the first pass lands the centre; the re-centred pass after it moves it by less
+    than 0.1 px, so the other five passes asked for are skipped -- and the centre is within 0.05 px."""
+    import vision.subpixel.circles as circles
+
+    c = np.array([40.3, 37.8])
+    img = _disc((80, 80), c, 20.0, seed=7)
+    calls = []
+    remap = cv2.remap
+    monkeypatch.setattr(circles.cv2, "remap", lambda *a, **k: calls.append(1) or remap(*a, **k))
+    f = radial_edge_circle(img, c + [2.0, -1.5], 20.0, polarity="falling", band_px=5, refine=6)
+    assert f.ok and np.hypot(*(f.center_px - c)) < 0.05
+    assert len(calls) == 2
+
+
 def test_radial_edge_circle_innermost_edge_and_valley():
     c = (50.0, 50.0)
     img = _disc((100, 100), c, 25.0, inside=220, outside=120, noise=1.0)  # barrel top on a flange

@@ -268,6 +268,12 @@ def dome_centres(stack: np.ndarray, roi_px, centers_px: np.ndarray, radius_px: f
     return out
 
 
+#: a re-centred pass is skipped once no centre moved more than this in the last one (px): from a centre that
+#: close, the rays cross the rim within that distance of where they would, inside the centre's own uncertainty
+#: floor (0.08 px for a flange rim, `TopParams.u_floor_flange_px`); the passes then move it by 0.03-0.07 px
+_CONVERGED_PX = 0.1
+
+
 @functools.lru_cache(maxsize=8)
 def _ray_directions(n_rays: int) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin of `n_rays` equally spaced ray angles (read-only, shared between calls)."""
@@ -364,10 +370,11 @@ def radial_edge_circles(
         status[active & ok & (np.abs(rr - radius_px) > band_px)] = 2
         fit = active & (status == 0)
         fc[fit], fcov[fit], frms[fit] = cc[fit], cov[fit], rms[fit]
+        moved = np.hypot(*(cc[fit] - c[fit]).T)
         c[fit] = cc[fit]
         active = fit
-        if not active.any():
-            break
+        if not active.any() or moved.max(initial=0.0) < _CONVERGED_PX:
+            break  # every fit failed, or none moved: another pass would sample the same rays again
     out = []
     for i in range(N):
         if status[i] == 1:
