@@ -136,3 +136,24 @@ def test_tilt_with_a_telecentric_record_measures_the_stacks_perspective(shared_d
     persp = stack_perspective(st.images, st.z_mm, rec, found, r.pin_type.geometry.plunger_radius_mm / rec.scale_mm_per_px())
     D = 1 / persp.inv_distance_per_mm
     assert len(persp.ids) == 4 and abs(persp.inv_distance_per_mm - 1 / 100.0) <= 2 * persp.u, (D, persp.u)
+
+
+def test_a_misplaced_pin_does_not_turn_the_board_under_the_microscope():
+    """Two pins either side of the optical axis, the board turned 2.4 deg: the misplaced one (0.26 mm nearer the
+    axis than the recipe puts it) would set half the angle (rendered draw 71923 board 48: 0.9 deg, its good pin
+    27 um off with u 5 um). Its distance from the axis, which the rotation does not change, leaves it out."""
+    from types import SimpleNamespace
+
+    from vision.inspect.stack import _board_rotation
+
+    theta = math.radians(2.4)
+    R = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    nominal = {"P01": np.array([-1.27, 0.0]), "P02": np.array([1.27, 0.0])}
+    recipe = SimpleNamespace(pin=lambda pid: SimpleNamespace(xy_mm=tuple(nominal[pid])))
+    placed = {"P01": nominal["P01"] + [0.26, 0.05], "P02": nominal["P02"] + [0.0, 0.002]}
+    found = [SimpleNamespace(id=pid, base_xy_mm=R @ xy, base_cov_mm2=np.eye(2) * 1e-6) for pid, xy in placed.items()]
+    got, u, n = _board_rotation(recipe, found, np.zeros(2))
+    assert n == 1
+    assert abs(got - theta) <= 2 * u and abs(math.degrees(got - theta)) < 0.15, (math.degrees(got), math.degrees(u))
+    # a good pin marks the board to its placement about its pad (0.01 mm): that is in the rotation's uncertainty
+    assert math.degrees(u) > 0.4

@@ -134,8 +134,14 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
 def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> tuple[float, float, int]:
     """Rotation (rad) of the board in the microscope's plane frame and its standard uncertainty, from
     the pins' bases against their nominal offsets from the optical axis (the stage gives the
-    translation, not the rotation). Median of the per-pin angles (a misplaced pin among three or
-    more does not pull it), uncertainty from their scatter and the centres' own uncertainty."""
+    translation, not the rotation).
+
+    A pin whose distance from the axis differs from its nominal one by more than a good pin's placement
+    (`TopParams.pin_registration_reject_mm`; the distance does not depend on the rotation) is misplaced and
+    left out: of two pins it would set half the angle. The rotation is the median of the other pins'
+    angles; its uncertainty comes from their scatter and from how well each marks the board -- its centre's
+    own uncertainty and a good pin's placement about its pad (`TopParams.pin_placement_u_mm`), over its lever.
+    """
     phis, floors = [], []
     for mp in found:
         if mp.base_cov_mm2 is None:
@@ -145,10 +151,13 @@ def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> t
         if lever < PARAMS.stack.rotation_min_lever_mm:
             continue
         p = np.asarray(mp.base_xy_mm)
+        if abs(float(np.hypot(*p)) - lever) > PARAMS.top.pin_registration_reject_mm:
+            continue
         phis.append(math.atan2(d[0] * p[1] - d[1] * p[0], float(d @ p)))
-        floors.append(math.sqrt(float(np.trace(mp.base_cov_mm2)) / 2) / lever)
+        u_centre = math.sqrt(float(np.trace(mp.base_cov_mm2)) / 2)
+        floors.append(math.hypot(u_centre, PARAMS.top.pin_placement_u_mm) / lever)
     n = len(phis)
-    if n < 2:
+    if n < 1:
         return float("nan"), float("nan"), n
     phis = np.asarray(phis)
     theta = float(np.median(phis))
@@ -177,8 +186,9 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
             M["xy_error_mm"] = _miss(f"{src}: position not measured: {mp.xy_why or mp.reason}", "mm")
             continue
         if not math.isfinite(theta):
-            M["xy_error_mm"] = _miss(f"{src}: the board's rotation under the microscope needs two measured pins at least "
-                                     f"{PARAMS.stack.rotation_min_lever_mm} mm from the optical axis ({n_rot} here)", "mm")
+            M["xy_error_mm"] = _miss(f"{src}: the board's rotation under the microscope needs a measured pin at least "
+                                     f"{PARAMS.stack.rotation_min_lever_mm} mm from the optical axis and where the recipe "
+                                     "puts it (none here)", "mm")
             continue
         c, s_ = math.cos(theta), math.sin(theta)
         Rm = np.array([[c, s_], [-s_, c]])  # plane frame -> board frame: the board's rotation undone
