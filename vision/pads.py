@@ -372,7 +372,8 @@ def _branches(piece: np.ndarray):
 
 # -- discolouration ------------------------------------------------------------------------------
 def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_luminance: float = 0.5, min_hue_shift: float = 1.0,
-                         smooth_px: float = 1.5, exclude: np.ndarray | None = None, pad: np.ndarray | None = None):
+                         edge_min_hue_turn_sigma: float | None = None, smooth_px: float = 1.5,
+                         exclude: np.ndarray | None = None, pad: np.ndarray | None = None):
     """Area fraction of a pad covered by oxide (more than half of a pixel).
 
     Parameters
@@ -389,6 +390,10 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
         ... and only where the colour has also moved off gold's hue by this shading-free CIELAB difference
         (a slope or a dent's flank darkens gold without changing its hue), towards red (oxide is brown; a
         slope that mirrors a green, blue or white board is tinted the other way).
+    edge_min_hue_turn_sigma : float, optional
+        A detection lying wholly within twice `smooth_px` of the mask's outline (where the board can mix in)
+        counts only where its hue has turned towards red, across gold's chroma direction, by this many robust
+        sigmas of that turn over the clean gold. None: no such check.
     smooth_px : float
         Gaussian sigma before the colour conversion (sensor noise).
     exclude : ndarray (H, W) bool, optional
@@ -439,6 +444,21 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
     # more than half oxide: dark, off gold's hue, and redder than gold -- oxide is brown (Cu/Ni oxide under
     # thin gold); a slope's darker reflection of a green, blue or white board shifts the hue the other way
     disc = (lum < half_cover_luminance * ref) & (de > min_hue_shift) & ((al - ra) > 0) & mm
+    if edge_min_hue_turn_sigma is not None and disc.any():
+        # along the judged region's outline a pixel can mix in the board (within the smoothing's reach), which
+        # darkens gold and shifts its colour without turning its hue to red -- the corners of a warped pad
+        # read 1-2 % oxide so (white mask, rendered draw 71923). A detection lying wholly in that band must
+        # show the turn: the shift across gold's chroma direction, against its scatter over the clean gold.
+        # A patch that reaches in from the interior keeps its edge pixels.
+        nr = math.hypot(ra, rb) + 1e-9
+        turn = ((al - ra) * rb - (be - rb) * ra) / nr * Lr
+        t_gold = turn[gold]
+        s_turn = 1.4826 * float(np.median(np.abs(t_gold - np.median(t_gold)))) + 1e-6
+        near = cv2.distanceTransform(mm.astype(np.uint8), cv2.DIST_L2, 3) < 2.0 * max(smooth_px, 0.5)
+        n_lab, lab_ = cv2.connectedComponents(disc.astype(np.uint8), connectivity=8)
+        reaches_in = np.zeros(n_lab, bool)
+        reaches_in[np.unique(lab_[disc & ~near])] = True
+        disc &= reaches_in[lab_] | (turn > edge_min_hue_turn_sigma * s_turn)
     area = int(mm.sum())
     if band is not None:
         bb = band[y0:y1, x0:x1]

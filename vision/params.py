@@ -266,6 +266,15 @@ class StackParams(_Frozen):
                                                             "shadow) by its noise, 0.2-0.4 (rendered pads, five mask "
                                                             "colours); a slope mirroring a green, blue or white board tints "
                                                             "it away from red")
+    pad_oxide_edge_min_hue_turn_sigma: float = Field(2.0, description="an oxide detection lying wholly along the judged "
+                                                                     "region's outline (where the board mixes in) counts "
+                                                                     "only where gold's hue turned towards red by this many "
+                                                                     "robust sigmas of that turn over the clean gold "
+                                                                     "(0.14-0.16 on rendered pads): a blend with the board "
+                                                                     "desaturates gold without turning it; 2 sigma, as a "
+                                                                     "filter beside the darkness and colour tests. Corners "
+                                                                     "of warped pads on a white mask read 0.8-1.7 % oxide "
+                                                                     "without it (draw 71923); oxide patches unchanged")
     pad_edge_scratch_k_high: float = Field(6.0, description="a groove hugging a pad's edge (`vision.pads.edge_scratches`): "
                                                             "the band-to-plateau ratio along the outline falls this many robust "
                                                             "sigmas below its all-round median. A clean edge's ratio scatters by "
@@ -369,7 +378,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.8", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.9", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

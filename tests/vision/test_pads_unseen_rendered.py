@@ -113,3 +113,20 @@ def test_oxide_is_not_called_a_scratch_in_a_mono_stack(shared_data):
     scene, pad = "v3301_14_pads3x3_p300_black", "Q07"
     _, q = _pad_from_stack(shared_data, scene, pad)
     assert q.measurements["scratch_max_length_mm"].value < 0.1 and "scratch" not in q.reasons, q.reasons
+
+
+def test_board_mixed_into_a_pads_outline_is_not_oxide(pitch3, shared_data, monkeypatch):
+    """Q11 (grooved, no oxide) read 0.3 % oxide along its outline, where the board mixes into the pixels; the corners
+    of warped pads on a white mask read up to 1.7 % so (draw 71923). Such a blend darkens gold without turning its
+    hue to red: a detection lying wholly along the outline must show the turn. The oxide patches are unchanged."""
+    import vision.inspect.stack as S
+
+    t, vo = pitch3
+    got = {p["id"]: vo.pads[p["id"]].measurements["oxidation_area_fraction"].value for p in t["pads"]}
+    assert got["Q11"] == 0.0
+    monkeypatch.setitem(S._OXIDE, "edge_min_hue_turn_sigma", None)
+    _, before = _top(shared_data, "v3301_15_pads3x4_p300_green")
+    assert before.pads["Q11"].measurements["oxidation_area_fraction"].value > 0.002
+    for p in t["pads"]:
+        if p["oxidation"]:
+            assert got[p["id"]] == before.pads[p["id"]].measurements["oxidation_area_fraction"].value, p["id"]
