@@ -160,6 +160,30 @@ def test_overlays(top_pads):
     assert np.abs(hm[100, 5].astype(int) - hm[100, 290]).sum() > 100  # colour follows height
 
 
+def test_oxide_cover_is_judged_in_linear_light():
+    """A pixel-fine mottle: half the pixels of patch A fully oxide (half cover, not oxide: "more than half"), two
+    in three of patch B (oxide). Averaged as gamma-encoded values, A read darker than it is and counted as oxide
+    (0.145 of the pad); in linear light, as the sensor blends, only B counts."""
+
+    def srgb(lin):
+        lin = np.clip(lin, 0, 1)
+        return np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055) * 255
+
+    c = np.array([214, 190, 120]) / 255
+    gold = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    oxide = np.array([0.16, 0.075, 0.03]) * 0.8  # brown, ~0.17 of gold's luminance
+    yy, xx = np.mgrid[0:100, 0:240]
+    a = ((xx - 60) / 30) ** 2 + ((yy - 50) / 25) ** 2 < 1
+    b = ((xx - 175) / 30) ** 2 + ((yy - 50) / 25) ** 2 < 1
+    w = np.zeros(xx.shape)
+    w[a & ((xx + yy) % 2 == 0)] = 1.0
+    w[b & ((xx + yy) % 3 != 0)] = 1.0
+    img = np.round(srgb(gold * (1 - w)[..., None] + oxide * w[..., None])).astype(np.uint8)
+    frac, disc, _ = discoloured_fraction(img, np.ones(xx.shape, bool))
+    assert not disc[a].any()
+    assert abs(frac - b.mean()) < 0.02, (frac, b.mean())  # B loses its rim to the smoothing (2/3 cover blurs below half)
+
+
 def test_bad_input_is_one_line():
     with pytest.raises(InputError, match="needs a colour"):
         discoloured_fraction(np.zeros((50, 50), np.uint8), np.ones((50, 50), bool))
