@@ -452,8 +452,7 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
         # A patch that reaches in from the interior keeps its edge pixels.
         nr = math.hypot(ra, rb) + 1e-9
         turn = ((al - ra) * rb - (be - rb) * ra) / nr * Lr
-        t_gold = turn[gold]
-        s_turn = 1.4826 * float(np.median(np.abs(t_gold - np.median(t_gold)))) + 1e-6
+        s_turn = robust_sigma(turn[gold], floor=1e-6)
         near = cv2.distanceTransform(mm.astype(np.uint8), cv2.DIST_L2, 3) < 2.0 * max(smooth_px, 0.5)
         n_lab, lab_ = cv2.connectedComponents(disc.astype(np.uint8), connectivity=8)
         reaches_in = np.zeros(n_lab, bool)

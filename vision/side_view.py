@@ -18,7 +18,7 @@ leans towards the plane's +x.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -871,9 +871,7 @@ def _rough_line_level(line0: BoardLine, frame: "_Frame", discs, *, step_px: floa
     rest partly on the gaps, a level anywhere within one pad height (uniform: step / sqrt(12)). ``note``
     says which level was taken.
     """
-    import dataclasses
-
-    out = dataclasses.replace(line0)
+    out = replace(line0)
     if step_px <= 0 or not len(line0.columns_px) or not discs:
         return out
     u = np.asarray(line0.columns_px, float)
