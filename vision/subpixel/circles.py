@@ -268,9 +268,9 @@ def dome_centres(stack: np.ndarray, roi_px, centers_px: np.ndarray, radius_px: f
     return out
 
 
-#: a re-centred pass is skipped once no centre moved more than this in the last one (px): from a centre that
+#: a ROI is not re-centred again once its centre moved less than this in its last pass (px): from a centre that
 #: close, the rays cross the rim within that distance of where they would, inside the centre's own uncertainty
-#: floor (0.08 px for a flange rim, `TopParams.u_floor_flange_px`); the passes then move it by 0.03-0.07 px
+#: floor (0.08 px for a flange rim, `TopParams.u_floor_flange_px`); further passes move it by 0.03-0.07 px
 _CONVERGED_PX = 0.1
 
 
@@ -314,7 +314,8 @@ def radial_edge_circles(
         (a rim seen edge-on), located at its intensity minimum.
     band_px : half-width of the radial search band.
     n_rays, step_px : angular and radial sampling.
-    refine : number of re-centred passes after the first.
+    refine : at most this many re-centred passes after the first (a ROI whose centre has settled,
+        `_CONVERGED_PX`, or whose fit failed is not sampled again).
     first : take, on each ray, the innermost edge at least half as strong as the ray's strongest
         (a rim with another edge just outside it, e.g. the barrel top of a leaning pin over its flange).
     """
@@ -326,19 +327,20 @@ def radial_edge_circles(
     ct, st = _ray_directions(n_rays)
     rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
     du, dv = rs[None, :] * ct[:, None], rs[None, :] * st[:, None]  # (rays, r) offsets from the centre
-    rows = np.arange(N * n_rays)
-    vshift = (np.arange(N) * roi_h)[:, None, None]
-    # the last pass's fit of each ROI; a ROI whose fit fails stops being re-centred
+    # the last pass's fit of each ROI; a ROI stops being re-centred once its fit fails or its centre settles
     fc, fr, fcov, frms = np.full((N, 2), np.nan), np.full(N, np.nan), np.full((N, 2, 2), np.nan), np.full(N, np.nan)
     fn, fmed, status = np.zeros(N, int), np.zeros(N), np.zeros(N, int)  # status 0 ok, 1 too few points, 2 radius off
-    active = np.ones(N, bool)
+    idx = np.arange(N)  # the ROIs this pass samples
     for _ in range(1 + refine):
-        # sample positions (N, rays, r), kept inside each ROI; clipped in place (np.clip is slow at this size)
-        U, V = c[:, 0, None, None] + du, c[:, 1, None, None] + dv
+        n = len(idx)
+        ca = c[idx]
+        rows = np.arange(n * n_rays)
+        # sample positions (n, rays, r), kept inside each ROI; clipped in place (np.clip is slow at this size)
+        U, V = ca[:, 0, None, None] + du, ca[:, 1, None, None] + dv
         np.minimum(np.maximum(U, 0, out=U), roi_w - 1, out=U)
         np.minimum(np.maximum(V, 0, out=V), roi_h - 1, out=V)
-        V += vshift
-        prof = cv2.remap(stack, U.reshape(N * n_rays, -1).astype(np.float32), V.reshape(N * n_rays, -1).astype(np.float32),
+        V += (idx * roi_h)[:, None, None]
+        prof = cv2.remap(stack, U.reshape(n * n_rays, -1).astype(np.float32), V.reshape(n * n_rays, -1).astype(np.float32),
                          cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if polarity == "valley":
             d = -prof  # the intensity minimum; its depth against the band's ends is the strength
@@ -359,22 +361,24 @@ def radial_edge_circles(
             strength = d[rows, k]
         y0, y1, y2 = d[rows, k - 1], d[rows, k], d[rows, k + 1]
         off = parabolic_offset(y0, y1, y2, maximum_only=False, clip=0.5)
-        r_e = (rs[k] + off * step_px).reshape(N, n_rays)
-        strength = strength.reshape(N, n_rays)
+        r_e = (rs[k] + off * step_px).reshape(n, n_rays)
+        strength = strength.reshape(n, n_rays)
         med = _row_medians(strength)
         good = strength > np.maximum(0.35 * med, 1e-6)[:, None]
-        P = np.stack([c[:, 0, None] + r_e * ct[None], c[:, 1, None] + r_e * st[None]], axis=2)
+        P = np.stack([ca[:, 0, None] + r_e * ct[None], ca[:, 1, None] + r_e * st[None]], axis=2)
         cc, rr, cov, rms, npts, ok = _fit_circles(P, good)
-        fn[active], fmed[active], fr[active] = npts[active], med[active], rr[active]
-        status[active & ~ok] = 1
-        status[active & ok & (np.abs(rr - radius_px) > band_px)] = 2
-        fit = active & (status == 0)
-        fc[fit], fcov[fit], frms[fit] = cc[fit], cov[fit], rms[fit]
-        moved = np.hypot(*(cc[fit] - c[fit]).T)
-        c[fit] = cc[fit]
-        active = fit
-        if not active.any() or moved.max(initial=0.0) < _CONVERGED_PX:
-            break  # every fit failed, or none moved: another pass would sample the same rays again
+        fn[idx], fmed[idx], fr[idx] = npts, med, rr
+        far = ok & (np.abs(rr - radius_px) > band_px)
+        status[idx[~ok]], status[idx[far]] = 1, 2
+        fit = ok & ~far
+        fi = idx[fit]
+        fc[fi], fcov[fi], frms[fi] = cc[fit], cov[fit], rms[fit]
+        moved = np.hypot(*(cc[fit] - ca[fit]).T)
+        c[fi] = cc[fit]
+        # another pass only where the centre still moved: from a settled one it would sample the same rays again
+        idx = fi[moved >= _CONVERGED_PX]
+        if not len(idx):
+            break
     out = []
     for i in range(N):
         if status[i] == 1:
