@@ -28,7 +28,9 @@ def _decide_check(check, mname, cname, measurements, cues, recipe, required) -> 
         return decide_cue(cue, check, required=required)
     if mname is None and cname is not None and check is Check.view_disagreement:
         return None  # only meaningful when two views exist
-    if required:
+    if required or (m is not None and "unreliable:" in (m.not_measured or "")):
+        # a measurement a view made and found unreliable (its fit failed its own check) is REVIEW even where the
+        # recipe does not require the check: never a silent PASS over a defect the view half saw
         why = m.not_measured if m is not None else "no view measures it"
         return Decision(check=check, verdict=Verdict.REVIEW, reason=f"not_measured:{check.value}", detail=why)
     return None

@@ -337,8 +337,14 @@ def register_on_pattern(
     max_shift_mm: float = 1.5,
     max_rotation_deg: float = 6.0,
     tol_mm: float = 0.35,
+    pad_radius_mm: float | None = None,
 ) -> Registration:
     """Coarse registration on a pattern of round features (pins): vote over rotations and matches.
+
+    A row or grid with pins missing can match as well one pitch over (six of a 1 x 8 row's pins at places 2, 3,
+    5-8 match places 1, 2, 4-7 as well); with `pad_radius_mm`, such a tie goes to the match that puts the most
+    pins on pads, which are there whether the pin is or not (the pad of a missing pin is bare, and there is
+    none beyond the row's end).
 
     Returns a coarse transform (accurate to a fraction of `tol_mm`); refine it with subpixel centres.
     """
@@ -350,6 +356,7 @@ def register_on_pattern(
     pts = np.asarray(points_board_mm, float)
     guess = nominal_pose(record, anchor_board_mm)
     best = (0, 1e9, None)
+    tied: list[tuple[float, float, np.ndarray]] = []  # (cost, angle, t) of every match as good as the best's count
     for ang in np.arange(-max_rotation_deg, max_rotation_deg + 1e-9, 0.5):
         a = math.radians(ang)
         R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
@@ -365,6 +372,10 @@ def register_on_pattern(
                 dmin = d.min(1)
                 n_in = int((dmin < tol_mm).sum())
                 cost = float(np.minimum(dmin, tol_mm).sum())
+                if n_in > best[0]:
+                    tied = []
+                if n_in >= best[0]:
+                    tied.append((cost, float(ang), t))
                 if n_in > best[0] or (n_in == best[0] and cost < best[1]):
                     best = (n_in, cost, (ang, t))
             if best[0] == len(pts):
@@ -375,6 +386,16 @@ def register_on_pattern(
             "check the recipe and that the board is under the camera"
         )
     ang, t = best[2]
+    if pad_radius_mm and best[0] < len(pts) and len(tied) > 1:
+        pads = record.pixel_to_plane(detect_round_blobs(image, radius_px=pad_radius_mm / mpp))
+        if len(pads):
+            def on_pads(a_deg: float, tt: np.ndarray) -> int:
+                a = math.radians(a_deg)
+                R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+                d = np.hypot(*((pts @ R.T + tt)[:, None, :] - pads[None]).transpose(2, 0, 1))
+                return int((d.min(1) < tol_mm).sum())
+
+            _, ang, t = max(tied, key=lambda h: (on_pads(h[1], h[2]), -h[0]))
     return Registration(float(ang), np.asarray(t, float), 0.5, tol_mm, 0.0, method="pins-coarse", n_points=best[0])
 
 
@@ -433,6 +454,7 @@ def register_top(
     allow_pin_registration: bool = False,
     max_shift_mm: float = 1.5,
     max_rotation_deg: float = 6.0,
+    pad_radius_mm: float | None = None,
 ) -> tuple[Registration, list[str]]:
     """Register the board in a top image: on its fiducials, else on its pin pattern.
 
@@ -443,7 +465,8 @@ def register_top(
     with fewer than two fiducials left, or fiducials whose layout disagrees with the recipe at the
     calibration's scale, the pin pattern registers the board (coarse: refine it with the pins'
     fitted centres, `robust_rigid_fit`, whose scale `check_pin_pattern_scale` holds to the
-    calibration's) and a note says why. A board is never refused for its fiducials alone: only
+    calibration's; with `pad_radius_mm`, the pads settle a match that a pitch over fits as well) and a note
+    says why. A board is never refused for its fiducials alone: only
     when the pin pattern cannot register it either (InputError naming both causes). Without
     fiducials in the recipe, fewer than three pins need `allow_pin_registration`.
 
@@ -505,7 +528,7 @@ def register_top(
                          + (f" and {why_not_fiducials}" if why_not_fiducials else "") + "; the fiducials must be in view")
     try:
         reg = register_on_pattern(image, record, pins, radius_mm=pin_radius_mm, anchor_board_mm=anchor,
-                                  max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg)
+                                  max_shift_mm=max_shift_mm, max_rotation_deg=max_rotation_deg, pad_radius_mm=pad_radius_mm)
     except InputError as exc:
         if why_not_fiducials:
             raise InputError(f"{why_not_fiducials}; and {str(exc).split('; check')[0]}") from None

@@ -2,7 +2,7 @@
 
 import json
 
-from models.decision import Verdict
+from models.decision import Check, Verdict
 from models.measurement import Cue, Measurement
 from models.recipe import Recipe
 from models.result import BoardResult, result_json_schema
@@ -67,6 +67,21 @@ def test_pad_rules():
                                "oxidation_area_fraction": Measurement.of(0.002, 0.001, "1"),
                                "flatness_pv_um": Measurement.of(30.0, 1.5, "um")}, {}, r)
     assert bad.verdict is Verdict.FAIL and set(bad.reasons) == {"scratch", "warp_or_dent"}
+
+
+def test_an_unreliable_measurement_is_review_even_where_not_required():
+    """A top-view recipe does not require flatness, but a pad stack that saw a dent and could not resolve its depth
+    (`unreliable:dent_fit`) must not let the pad PASS in silence (rendered draw 36187 boards 13 and 47)."""
+    r = Recipe.from_dict({"recipe_id": "pads", "board": {"id": "M", "size_mm": [10, 8, 1.6]}, "views": ["top"],
+                          "pads": [{"id": "Q01", "center_mm": [3, 3], "size_mm": [1.2, 1.2]}]})
+    assert not r.is_required(Check.warp_or_dent)
+    ms = {"scratch_max_length_mm": Measurement.of(0.0, 0.005, "mm"), "oxidation_area_fraction": Measurement.of(0.0, 0.001, "1")}
+    plain = evaluate_pad("Q01", {**ms, "flatness_pv_um": Measurement.missing("top: a top image has no heights", "um")}, {}, r)
+    assert plain.verdict is Verdict.PASS
+    why = "stack:Q01: unreliable:dent_fit (a local dent shows, but its depth is not resolved: PV 78 +- 189 um)"
+    seen = evaluate_pad("Q01", {**ms, "flatness_pv_um": Measurement.missing(why, "um")}, {}, r)
+    assert seen.verdict is Verdict.REVIEW and seen.reasons == ["not_measured:warp_or_dent"]
+    assert "unreliable:dent_fit" in seen.decisions[-1].detail
 
 
 def test_result_round_trip_and_schema(tmp_path):

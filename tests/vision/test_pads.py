@@ -305,3 +305,27 @@ def test_oxide_reaching_the_edge_is_counted_over_the_whole_pad():
     inset_only, _, _ = discoloured_fraction(img, inner)
     assert abs(whole - want) <= 2 * u and abs(whole - want) < 0.01, (whole, u, want)
     assert abs(whole - want) < abs(inset_only - want)
+
+
+def test_a_dent_seen_only_by_its_flanks_is_measured_not_a_crash():
+    """A plain pad whose only focused pixels are a 20 um dent's sloping flanks, its outline's heights carrying the
+    surface: the bowl's fit started outside its own bounds when the flanks spread narrowly (a traceback from
+    scipy); now it measures the dent, within its uncertainty."""
+    from vision.pads import EdgeHeights
+
+    s, H, W, cu, cv = 0.01, 120, 160, 79.5, 59.5
+    yy, xx = np.mgrid[0:H, 0:W]
+    x, y = (xx - cu) * s, -(yy - cv) * s
+    mask = (np.abs(x) <= 0.7) & (np.abs(y) <= 0.5)
+    r = np.hypot(x - 0.42, y + 0.2)
+    valid = mask & (r > 0.05) & (r < 0.16)
+    h = np.where(valid, 0.05 - 0.020 * np.exp(-r**2 / 0.02) + np.random.default_rng(0).normal(0, 0.0005, r.shape), np.nan)
+    t = np.linspace(-1, 1, 9)[1:-1]
+    anchors = EdgeHeights(x_mm=np.concatenate([t * 0.7, t * 0.7, np.full(7, 0.7), np.full(7, -0.7)]),
+                          y_mm=np.concatenate([np.full(7, 0.5), np.full(7, -0.5), t * 0.5, t * 0.5]),
+                          z_mm=0.05 + np.random.default_rng(1).normal(0, 0.001, 28), u_mm=np.full(28, 0.001),
+                          side=np.repeat([0, 1, 2, 3], 7), sigma_mm=np.full(28, 0.02))
+    fl = flatness(h, valid, mask, mm_per_px=s, center_px=(cu, cv), max_scatter_mm=0.02, edge_band_px=10, anchors=anchors,
+                  window_px=15)
+    assert fl.ok and fl.shape == "local dent"
+    assert abs(fl.pv_um - 20.0) <= 2 * fl.u_pv_um, (fl.pv_um, fl.u_pv_um)

@@ -120,3 +120,26 @@ def test_find_fiducial_says_why():
     cv2.circle(img2, (90 * 16 + 5, 107 * 16 + 11), 20 * 16, (220, 200, 120), -1, cv2.LINE_AA, 4)
     fit = find_fiducial(img2, (100.0, 100.0), radius_px=20, search_px=40)
     assert fit.ok and np.allclose(fit.center_px, [90 + 5 / 16, 107 + 11 / 16], atol=0.1)
+
+
+def test_a_row_with_pins_missing_is_not_registered_a_pitch_over():
+    """A 1 x 8 row at 2.0 mm with pins 1 and 4 missing and the fiducials out of view: its six pins match the
+    row's places 2, 3, 5-8 and, one pitch over, 1, 2, 4-7 equally well (rendered draw 36187 board 18 took the
+    second and aborted: "pin P08 falls outside the top image"). The pads, bare where a pin is missing and
+    absent beyond the row's end, settle it."""
+    scene = random_board(11, rows=1, cols=8, pitch_mm=2.0, rotation_deg=0.4, offset_mm=(0.2, -0.1), margin_mm=4.0,
+                         defects={"P01": "missing", "P04": "missing"}, good_jitter=False)
+    pins = np.array([p.nominal_xy_mm for p in scene.pins])
+    c = T.board_to_world(scene, pins.mean(0, keepdims=True))[0]
+    cam = TopCamera(mm_per_px=0.014, width_px=1216, height_px=320, center_mm=(float(c[0]), float(c[1])))
+    img, rec, _ = render_top(scene, cam, seed=11)
+    M = T.board_to_world_matrix(scene)
+    for pad_radius_mm in (None, scene.pad_diameter_mm / 2):
+        reg, notes = register_top(img, rec, fiducials_mm=np.array(scene.fiducials_xy_mm), fiducial_diameter_mm=1.0,
+                                  pins_mm=pins, pin_radius_mm=0.7, pad_radius_mm=pad_radius_mm)
+        assert reg.method == "pins-coarse", notes
+        off = np.hypot(*(reg.translation_mm - M[:2, 3]))
+        if pad_radius_mm is None:
+            assert off > 1.5  # one pitch over: the tie went the wrong way without the pads
+        else:
+            assert off < 0.2, off

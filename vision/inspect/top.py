@@ -133,7 +133,8 @@ def inspect_view(inp) -> ViewOutput:
     fid_d = recipe.fiducials[0].diameter_mm if recipe.fiducials else None
     reg, notes = register_top(img, rec, fiducials_mm=np.array([f.xy_mm for f in recipe.fiducials], float).reshape(-1, 2),
                               fiducial_diameter_mm=fid_d, pins_mm=pins_mm, pin_radius_mm=geom.flange_radius_mm,
-                              allow_pin_registration=recipe.allow_pin_registration)
+                              allow_pin_registration=recipe.allow_pin_registration,
+                              pad_radius_mm=recipe.pad_diameter_mm / 2 if recipe.pad_diameter_mm else None)
     out.notes += notes
     t1 = time.perf_counter()
 
