@@ -461,7 +461,7 @@ def inspect_pads_top(inp) -> ViewOutput:
         import cv2
 
         excl = None if disc is None else cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-        scr, _ = find_scratches(img, inner, mm_per_px=s, exclude=excl)
+        scr, _ = find_scratches(img, inner, mm_per_px=s, exclude=excl, k_high=PARAMS.stack.pad_top_scratch_k_high)
         # and along the edge, in the band the inset leaves out (a groove hugging the edge merges with it)
         P = PARAMS.stack
         scr = sorted(scr + edge_scratches(img, reg, mm_per_px=s, band_px=(1.0, _TOP_INSET_PX + 2.0),
