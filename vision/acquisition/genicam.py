@@ -32,6 +32,14 @@ from vision.acquisition.pixelformats import FORMATS, to_numpy
 log = logging.getLogger("pogoscope.acquisition.genicam")
 
 
+def _quiet_harvesters() -> None:
+    """We report acquisition failures ourselves, in one line. harvesters gives each of its modules a logger with
+    its own level and stream handler (`harvesters.core` at ERROR), so the parent's level does not reach them:
+    its fetch thread printed a traceback when a signal closed the device under it."""
+    for name in [n for n in logging.root.manager.loggerDict if n == "harvesters" or n.startswith("harvesters.")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 class _Fetcher:
     """One daemon thread that runs fetches: unlike a ThreadPoolExecutor's worker, a fetch stuck in
     the producer never holds up the interpreter's exit."""
@@ -123,7 +131,7 @@ class GenICamSource(FrameSource):
         if width and height and pixel_format:
             ch = 1 if FORMATS[pixel_format][1] == 1 or pixel_format.startswith("Bayer") else 3
             self.expected_shape = (height, width) if ch == 1 else (height, width, 3)
-        logging.getLogger("harvesters").setLevel(logging.CRITICAL)  # we report failures ourselves, in one line
+        _quiet_harvesters()
 
     # -- connection ------------------------------------------------------------
     def open(self) -> None:
@@ -136,6 +144,8 @@ class GenICamSource(FrameSource):
 
     def _open(self) -> None:
         from harvesters.core import Harvester
+
+        _quiet_harvesters()  # its modules' loggers exist once imported
 
         if not self.cti.is_file():
             raise InputError(f"GenTL producer {self.cti} does not exist; set cameras.<name>.cti to the .cti file of your camera's SDK")
