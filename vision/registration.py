@@ -327,6 +327,16 @@ def detect_round_blobs(image: np.ndarray, *, radius_px: float, min_rel: float = 
     return pts * f + (f - 1) / 2
 
 
+def _rotation(angle_deg: float) -> np.ndarray:
+    a = math.radians(angle_deg)
+    return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+
+
+def _nearest_mm(points: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Distance (N,) from each of `points` (N, 2) to the nearest of `features` (M, 2)."""
+    return np.hypot(*(points[:, None, :] - features[None]).transpose(2, 0, 1)).min(1)
+
+
 def register_on_pattern(
     image: np.ndarray,
     record: CalibrationRecord,
@@ -358,9 +368,7 @@ def register_on_pattern(
     best = (0, 1e9, None)
     tied: list[tuple[float, float, np.ndarray]] = []  # (cost, angle, t) of every match as good as the best's count
     for ang in np.arange(-max_rotation_deg, max_rotation_deg + 1e-9, 0.5):
-        a = math.radians(ang)
-        R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-        rp = pts @ R.T
+        rp = pts @ _rotation(ang).T
         # anchor the hypotheses on the pins nearest the anchor (six: on a grid four can be equally near,
         # and some of them missing or hidden under solder)
         for i0 in np.argsort(np.hypot(*(pts - anchor_board_mm).T))[:6]:
@@ -368,8 +376,7 @@ def register_on_pattern(
                 t = bl - rp[i0]
                 if np.hypot(*(t - guess.translation_mm)) > max_shift_mm + 1.0:
                     continue
-                d = np.hypot(*((rp + t)[:, None, :] - blobs[None]).transpose(2, 0, 1))
-                dmin = d.min(1)
+                dmin = _nearest_mm(rp + t, blobs)
                 n_in = int((dmin < tol_mm).sum())
                 cost = float(np.minimum(dmin, tol_mm).sum())
                 if n_in > best[0]:
@@ -389,13 +396,10 @@ def register_on_pattern(
     if pad_radius_mm and best[0] < len(pts) and len(tied) > 1:
         pads = record.pixel_to_plane(detect_round_blobs(image, radius_px=pad_radius_mm / mpp))
         if len(pads):
-            def on_pads(a_deg: float, tt: np.ndarray) -> int:
-                a = math.radians(a_deg)
-                R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
-                d = np.hypot(*((pts @ R.T + tt)[:, None, :] - pads[None]).transpose(2, 0, 1))
-                return int((d.min(1) < tol_mm).sum())
+            def on_pads(h) -> int:
+                return int((_nearest_mm(pts @ _rotation(h[1]).T + h[2], pads) < tol_mm).sum())
 
-            _, ang, t = max(tied, key=lambda h: (on_pads(h[1], h[2]), -h[0]))
+            _, ang, t = max(tied, key=lambda h: (on_pads(h), -h[0]))
     return Registration(float(ang), np.asarray(t, float), 0.5, tol_mm, 0.0, method="pins-coarse", n_points=best[0])
 
 

@@ -859,8 +859,7 @@ class SideRow:
     notes: list[str] = field(default_factory=list)
 
 
-def _rough_line_level(line0: BoardLine, frame: "_Frame", discs, *, step_px: float, tol_mm: float, pad_top_mm: float,
-                      s: float) -> BoardLine:
+def _rough_line_level(line0: BoardLine, frame: "_Frame", discs, *, step_px: float, tol_mm: float) -> BoardLine:
     """The rough line as the board line, at the board's level.
 
     The rough line rests on the lowest level that enough columns show. Where the pads of a dense row fill
@@ -886,7 +885,7 @@ def _rough_line_level(line0: BoardLine, frame: "_Frame", discs, *, step_px: floa
     out.edges_px = line0.edges_px + step_px
     out.cov = line0.cov + np.array([[u_px**2, 0.0], [0.0, 0.0]])
     out.note = (f"which rests on pads only (none of its {len(u)} columns is clear of a pad: they fill the view): the board "
-                f"is taken a pad height ({pad_top_mm * 1e3:.0f} um) below it, +-{u_px * s * 1e3:.0f} um")
+                f"is taken a pad height ({step_px * frame.s * 1e3:.0f} um) below it, +-{u_px * frame.s * 1e3:.0f} um")
     return out
 
 
@@ -970,7 +969,7 @@ def inspect_side_row(back: np.ndarray | None, front: np.ndarray | None, record: 
     line = find_board_line(lin, exclude=excl, offset_px=offs, row_range=band)
     if not line.ok:
         why = line.reason
-        line = _rough_line_level(line0, frame, discs, step_px=step_px, tol_mm=tol, pad_top_mm=pad_top_mm, s=s)
+        line = _rough_line_level(line0, frame, discs, step_px=step_px, tol_mm=tol)
         notes.append(f"{name}: too few clear board columns to refine the board line ({why}); used the rough line"
                      + (f", {line.note}" if line.note else ""))
     frame = _Frame(record, line, W)

@@ -131,7 +131,6 @@ class GenICamSource(FrameSource):
         if width and height and pixel_format:
             ch = 1 if FORMATS[pixel_format][1] == 1 or pixel_format.startswith("Bayer") else 3
             self.expected_shape = (height, width) if ch == 1 else (height, width, 3)
-        _quiet_harvesters()
 
     # -- connection ------------------------------------------------------------
     def open(self) -> None:
@@ -145,7 +144,7 @@ class GenICamSource(FrameSource):
     def _open(self) -> None:
         from harvesters.core import Harvester
 
-        _quiet_harvesters()  # its modules' loggers exist once imported
+        _quiet_harvesters()  # its modules' loggers exist once it is imported
 
         if not self.cti.is_file():
             raise InputError(f"GenTL producer {self.cti} does not exist; set cameras.<name>.cti to the .cti file of your camera's SDK")

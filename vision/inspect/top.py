@@ -156,9 +156,7 @@ def inspect_view(inp) -> ViewOutput:
         reg = _refine_on_pins(reg, recipe, plane, mpp)
     t2 = time.perf_counter()
 
-    Rb = reg.R.T  # plane -> board: b = R^T (p - t)
-    tb = -Rb @ reg.translation_mm
-    board = {pid: pt.transformed(Rb, tb, axial_length_mm=geom.axial_length_mm) for pid, pt in plane.items()}
+    board = _in_board(plane, reg, geom.axial_length_mm)
     pads = {}
     if reg.method != "fiducials" and recipe.pad_diameter_mm:
         pads = _pad_references(img, rec, recipe, plane, mpp, reg)
@@ -171,8 +169,7 @@ def inspect_view(inp) -> ViewOutput:
             # is measured in this frame
             pads = {pid: (on_pads.plane_to_board(reg.board_to_plane(c.reshape(1, 2)))[0], C) for pid, (c, C) in pads.items()}
             reg = on_pads
-            Rb, tb = reg.R.T, -reg.R.T @ reg.translation_mm
-            board = {pid: pt.transformed(Rb, tb, axial_length_mm=geom.axial_length_mm) for pid, pt in plane.items()}
+            board = _in_board(plane, reg, geom.axial_length_mm)
             out.notes.append(f"registered on {reg.n_points} pads (residual {reg.residual_rms_mm * 1e3:.1f} um)")
     for p in recipe.pins:
         out.pins[p.id] = _pin_item(p, board[p.id], reg, centroid, geom, recipe, pad=pads.get(p.id))
@@ -188,6 +185,13 @@ def inspect_view(inp) -> ViewOutput:
     out.timings_ms = {"registration": (t1 - t0) * 1e3, "pins": (t2 - t1) * 1e3, "measurements": (t3 - t2) * 1e3,
                       "overlay": (t4 - t3) * 1e3}
     return out
+
+
+def _in_board(plane: dict[str, PinTop], reg: Registration, axial_length_mm: float) -> dict[str, PinTop]:
+    """The pins moved from the plane frame to the board frame of `reg`: b = R^T (p - t)."""
+    Rb = reg.R.T
+    tb = -Rb @ reg.translation_mm
+    return {pid: pt.transformed(Rb, tb, axial_length_mm=axial_length_mm) for pid, pt in plane.items()}
 
 
 def _register_on_pads(reg: Registration, recipe: Recipe, board: dict[str, PinTop],
