@@ -71,13 +71,19 @@ class TopParams(_Frozen):
     grey_ring_measured: float = Field(0.55, description="grey share of the barrel-top ring that settles solder in the "
                                                         "plunger gap (most of the ring)")
     grey_ring_suspect: float = Field(0.30, description="grey share of the barrel-top ring that makes it a suspicion")
-    fillet_lightness_max_ratio: float = Field(0.44, description="a concave fillet beside the flange is steep, so dark "
-                                                                "under coaxial light; a pin on a flat film shows a brighter "
-                                                                "ring. Ratio to the pin's gold over 97 randomly drawn rendered "
-                                                                "boards (rendered-dev, draws 90731 and 52817): good seated "
-                                                                "pins <= 0.40 (n = 351, median 0.22), pins on a film >= 0.476 "
-                                                                "(n = 50); the midpoint. It was 0.5, which passed four raised "
-                                                                "pins of draw 52817 (0.476-0.496)")
+    fillet_inner_band_mm: tuple[float, float] = Field((0.02, 0.06), description="radii beyond the flange (mm) of a fillet's "
+                                                      "steep part: the first fifth of its 0.2 mm overhang, clear of the "
+                                                      "flange's blurred edge")
+    fillet_outer_band_mm: tuple[float, float] = Field((0.13, 0.18), description="radii beyond the flange (mm) of a fillet's "
+                                                      "flattening foot, inside its 0.2 mm overhang")
+    fillet_rise_min: float = Field(1.6, description="a concave fillet is steep at the flange and flattens towards its "
+                                   "foot, so under coaxial light its lightness rises outward; a pin hovering over a flat "
+                                   "film or pad shows the same lightness across. Ratio of the foot band's mean L* to the "
+                                   "inner band's, per pin, so the gold's own brightness does not enter. Over rendered-dev "
+                                   "and 22 top-only boards of draw 11777, all mask colours, ring light on and off: seated "
+                                   "pins 2.24-7.3 (n = 261; tilted or misplaced ones from 1.50, which fail on their own), "
+                                   "pins on a film 1.04-1.18 (n = 42); the geometric midpoint. It replaced a ratio to the pin's gold, whose classes "
+                                   "were 0.40 and 0.43-0.476 apart and let a raised pin on a white mask pass")
 
     max_lean_deg: float = Field(
         12.0,
@@ -384,7 +390,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.10", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.11", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

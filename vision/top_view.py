@@ -175,7 +175,8 @@ class PinTop:
     tip_px: np.ndarray | None = None
     grey_flange: object | None = None  # vision.solder_cues.GreyRing on the flange top
     grey_barrel_ring: object | None = None  # on the barrel-top ring
-    grey_fillet: object | None = None  # just outside the flange (fillet or bare pad)
+    grey_fillet: object | None = None  # just outside the flange: a fillet's steep part, or a flat film or pad
+    grey_fillet_foot: object | None = None  # farther out: a fillet's flat foot, or the same film or pad
     reason: str = ""
 
     def transformed(self, R: np.ndarray, t: np.ndarray, *, axial_length_mm: float) -> "PinTop":
@@ -255,7 +256,8 @@ def measure_pins_top(
             rings += [
                 (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
                 (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
-                (fc, (g.flange_radius_mm + 0.03) / s, (g.flange_radius_mm + 0.12) / s, None),
+                (fc, (g.flange_radius_mm + PARAMS.top.fillet_inner_band_mm[0]) / s, (g.flange_radius_mm + PARAMS.top.fillet_inner_band_mm[1]) / s, None),
+                (fc, (g.flange_radius_mm + PARAMS.top.fillet_outer_band_mm[0]) / s, (g.flange_radius_mm + PARAMS.top.fillet_outer_band_mm[1]) / s, None),
             ]
     colours = grey_rings(image, rings) if rings else []
     out = []
@@ -271,7 +273,7 @@ def measure_pins_top(
             continue
         if i in ring_of:
             k = ring_of[i]
-            pt.grey_flange, pt.grey_barrel_ring, pt.grey_fillet = colours[k:k + 3]
+            pt.grey_flange, pt.grey_barrel_ring, pt.grey_fillet, pt.grey_fillet_foot = colours[k:k + 4]
         pts = {}
         for j, (name, h, _) in enumerate(feats):
             fit = getattr(fits, name)

@@ -44,6 +44,19 @@ def load_truth(shared_data: Path, scene_id: str) -> dict:
     return _load_truth(str(scene_dir(shared_data, scene_id) / "truth.json"))
 
 
+def scene_ids(shared_data: Path, *, kind: str, view: str) -> list[str]:
+    """Every rendered-dev scene of `kind` ("pins" or "pads") that has the view `view` ("top", "side", ...)."""
+    root = Path(shared_data) / RENDERED
+    out = []
+    for d in sorted(root.iterdir()):
+        if d.name.startswith("_") or not (d / "truth.json").exists():
+            continue
+        t = load_truth(shared_data, d.name)
+        if kind in t and view in t["views"]:
+            out.append(d.name)
+    return out
+
+
 def record_from_camera(cam: dict, *, plane: str = "board", camera_id: str | None = None) -> CalibrationRecord:
     """Exact telecentric record of a rendered orthographic camera (``truth['views'][name]`` or
     ``calibration.json[NAME]['camera']``).

@@ -178,3 +178,28 @@ def test_without_fiducials_in_view_positions_come_from_each_pins_own_pad(shared_
         checked += tp["xy_error_mm"] <= 0.06
         far += tp["xy_error_mm"] > 0.1
     assert checked >= 4 and far == 1
+
+
+def test_a_pin_on_a_flat_film_is_told_from_a_seated_one_by_its_fillets_rise(shared_data):
+    """Every top view of rendered-dev: a pin hovering over the pad's solder film (raised 0.09-0.24 mm, or a
+    marginal 0.02-0.03 mm) shows a flat ring beside its flange; a seated pin's fillet lightens outward at least
+    twice over. Both classes keep a margin from the threshold on every mask colour and light, on its own pin's
+    lightness (the old ratio to the gold had 0.40 against 0.43 between them)."""
+    from vision.inspect import top as top_inspect
+    from vision.params import PARAMS
+
+    lo = PARAMS.top.fillet_rise_min
+    film, seated = [], []
+    for sid in RD.scene_ids(shared_data, kind="pins", view="top"):
+        truth = RD.load_truth(shared_data, sid)
+        vo = top_inspect.inspect_view(BoardInput(serial=sid, recipe=RD.recipe(truth, views=["top"]), overlays=False,
+                                                 images={"top": read_image(RD.top_image_path(shared_data, sid))},
+                                                 calibrations={"top": RD.top_record_with_light(truth)}))
+        for tp in _present(truth):
+            cue = vo.pins[tp["id"]].cues.get("not_seated")
+            if cue is None or {"tilt", "xy"} & set(tp["defects"]):  # a tilted or misplaced pin fails on its own
+                continue
+            (film if tp["seating_gap_mm"] > 0 else seated).append((cue.score, sid, tp["id"]))
+    assert len(film) >= 8 and len(seated) >= 80, (len(film), len(seated))
+    assert max(film)[0] < lo / 1.3, max(film)
+    assert min(seated)[0] > lo * 1.3, min(seated)

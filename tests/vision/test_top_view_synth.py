@@ -162,3 +162,29 @@ def test_missing_pin_on_a_bare_pad_or_on_paste():
     for pid in ("P01", "P04"):
         m = next(p for p in ins.result.pins if p.id == pid).measurements["pitch_error_mm"]
         assert m.measured and m.value < 0.02, (pid, m)
+
+
+@pytest.mark.parametrize("lighting", ["coaxial", "coaxial+ring"])
+@pytest.mark.parametrize("pin_type", ["A", "B"])
+def test_a_pin_hovering_over_its_pad_is_suspected_not_seated_and_a_seated_one_is_not(lighting, pin_type):
+    """From the top a seated pin shows its concave fillet, darkest beside the flange and lightening towards its
+    foot; a raised pin hovers over a flat pad. The cue is that rise, so neither the gold's brightness nor the
+    light's changes it."""
+    from vision.params import PARAMS
+    from vision.synth.boards import random_board
+    from vision.synth.top import fit_top_camera, render_top
+
+    scene = random_board(41, rows=1, cols=4, pin_type=pin_type, defects={"P02": "raised"}, rotation_deg=1.5)
+    rises = {}
+    for exposure in (0.5, 0.8, 1.1):  # the light +-40 %
+        img, rec, _ = render_top(scene, fit_top_camera(scene, mm_per_px=0.014), seed=41, lighting=lighting,
+                                 exposure=exposure)
+        ins = inspect_board(BoardInput(serial="SEAT", recipe=Recipe.from_dict(T.recipe_dict(scene)), images={"top": img},
+                                       calibrations={"top": rec}, overlays=False))
+        for p in ins.result.pins:
+            cue = p.cues["not_seated"]
+            rises.setdefault(p.id, []).append(cue.score)
+            assert cue.present == (p.id == "P02"), (exposure, p.id, cue)
+            assert (p.verdict.value, p.reasons) == (("REVIEW", ["not_seated"]) if p.id == "P02" else ("PASS", [])), p
+    assert max(rises["P02"]) < 1.1  # flat: the same lightness across
+    assert min(min(v) for k, v in rises.items() if k != "P02") > 1.3 * PARAMS.top.fillet_rise_min, rises

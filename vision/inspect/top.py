@@ -310,13 +310,14 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
     cue = _grey_cue(pt.grey_barrel_ring, measured_min=P.grey_ring_measured, suspect_min=P.grey_ring_suspect, what="barrel-top ring")
     if cue is not None:
         iv.cues["solder_in_plunger_gap"] = cue
-    ref = max((x.mean_lightness for x in (pt.grey_flange, pt.grey_barrel_ring) if x is not None and x.n_pixels), default=float("nan"))
-    if pt.grey_fillet is not None and pt.grey_fillet.n_pixels and ref > 0:
-        ratio = pt.grey_fillet.mean_lightness / ref
-        iv.cues["not_seated"] = Cue(present=bool(ratio > P.fillet_lightness_max_ratio), kind="suspicion", confidence=0.6,
-                                    score=float(ratio), source=SRC,
-                                    detail=f"ring next to the flange at {ratio:.2f} of the gold's lightness (a fillet is darker than "
-                                           f"{P.fillet_lightness_max_ratio}; brighter: the pin sits on a flat film, not a joint)")
+    inner, foot = pt.grey_fillet, pt.grey_fillet_foot
+    if inner is not None and foot is not None and inner.n_pixels and foot.n_pixels and inner.mean_lightness > 0:
+        rise = foot.mean_lightness / inner.mean_lightness
+        iv.cues["not_seated"] = Cue(present=bool(rise < P.fillet_rise_min), kind="suspicion", confidence=0.6,
+                                    score=float(rise), source=SRC,
+                                    detail=f"lightness beside the flange rises {rise:.2f}x outward (a fillet's concave "
+                                           f"meniscus rises at least {P.fillet_rise_min}x; flat: the pin sits on a film, "
+                                           "not a joint)")
     iv.image_px = {"top.base": [float(x) for x in pt.base_px], "top.tip": [float(x) for x in pt.tip_px]}
     if pt.fits is not None:
         for name, fit in (("top.flange", pt.fits.flange), ("top.barrel", pt.fits.barrel), ("top.dome", pt.fits.dome)):
