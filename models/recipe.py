@@ -232,6 +232,10 @@ class Recipe(_Strict):
         return 1 + max((p.row for p in self.pins), default=0)
 
     def is_required(self, check: Check) -> bool:
+        """Whether the recipe requires `check`. A pitch needs a neighbour: on a board whose recipe puts no two pins
+        side by side in a row or column, the pitch check does not apply (the pin's place is its xy check)."""
+        if check is Check.pitch and check in self.required_checks:
+            return bool(self.nominal_pitch_mm())
         return check in self.required_checks
 
     def nominal_pitch_mm(self) -> dict[tuple[str, str], float]:

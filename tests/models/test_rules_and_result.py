@@ -55,6 +55,21 @@ def test_suspicion_cue_used_only_without_measurement():
     assert p.verdict is Verdict.REVIEW and p.reasons == ["not_seated"]
 
 
+def test_a_lone_pin_has_no_pitch_to_answer_for():
+    """A board whose recipe puts no two pins side by side: the pitch check does not apply, so a good pin that no
+    view could give a pitch PASSes; with a neighbour in the recipe the same unmeasured pitch is REVIEW."""
+    checks = ["missing", "tilt", "xy_position", "pitch"]
+    lone = Recipe.from_dict(base(required_checks=checks, pin_grid={"rows": 1, "cols": 1, "pitch_mm": 2.54,
+                                                                   "origin_mm": [3.0, 2.5]}))
+    m, c = good_pin()
+    m["pitch_error_mm"] = Measurement.missing("no measured neighbour in the row or column", "mm")
+    assert not lone.is_required(Check.pitch)
+    assert evaluate_pin("P01", m, c, lone).verdict is Verdict.PASS
+    row = Recipe.from_dict(base(required_checks=checks))
+    p = evaluate_pin("P01", m, c, row)
+    assert row.is_required(Check.pitch) and p.verdict is Verdict.REVIEW and p.reasons == ["not_measured:pitch"]
+
+
 def test_pad_rules():
     r = Recipe.from_dict({"recipe_id": "pads", "board": {"id": "M", "size_mm": [10, 8, 1.6]},
                           "pads": [{"id": "Q01", "center_mm": [3, 3], "size_mm": [1.2, 1.2]}],
