@@ -227,9 +227,9 @@ def _draw_pin(canvas: R.Canvas, ctx: _Ctx, pin: PinState) -> None:
             t = np.clip((np.hypot(x - bx, y - by) - g.flange_radius_mm) / T.FILLET_OVERHANG_MM, 0, 1)
             # a concave meniscus: steep against the flange (reflects the coaxial light away: dark),
             # flattening towards the pad (brighter); its middle slope catches some ring light. Shaped on the
-            # path-traced fillets of rendered-dev: lightness (L*) rises 2.2-3.3x from beside the flange to the
-            # foot with the ring light, 4.8-8.4x without
-            k = 0.02 + 0.5 * t**3 + ring * 0.15 * np.sin(np.pi * t)
+            # path-traced fillets of rendered-dev: beside the flange a quarter of the gold's lightness (L*),
+            # rising 2.2-3.3x to the foot with the ring light, 4.8-8.4x without (here 2.5-2.8x and 3.0-3.3x)
+            k = 0.05 + 1.2 * t**2.5 + ring * 0.12 * np.sin(np.pi * t)
             return SOLDER[None, None, :] * k[..., None]
 
         canvas.fill_ellipse(ctx.px(base), _disc_M(ctx, eye, r_out), fillet_colour)
