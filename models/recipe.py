@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, field_validator, model_validator
 
 from models.errors import InputError, read_yaml, validated
 from models.decision import Check, Limit
@@ -191,6 +191,9 @@ class Recipe(_Strict):
         default=False, description="let a board of only two pins register on them (three or more pins are used as the "
                                    "pattern whenever the fiducials are missing, cut off or disagree with the recipe)")
 
+    #: the nominal pitches, worked out once (every pin's verdict asks whether the pitch check applies)
+    _nominal_pitch: dict[tuple[str, str], float] = PrivateAttr(default_factory=dict)
+
     @model_validator(mode="after")
     def _expand(self) -> "Recipe":
         if self.pin_grid is not None:
@@ -214,6 +217,7 @@ class Recipe(_Strict):
         for f in self.fiducials:
             if not (0 <= f.xy_mm[0] <= W and 0 <= f.xy_mm[1] <= D):
                 raise ValueError(f"fiducial at {f.xy_mm} lies outside the {W} x {D} mm board")
+        self._nominal_pitch = self._neighbour_pitches()
         return self
 
     # convenience --------------------------------------------------------------
@@ -235,11 +239,14 @@ class Recipe(_Strict):
         """Whether the recipe requires `check`. A pitch needs a neighbour: on a board whose recipe puts no two pins
         side by side in a row or column, the pitch check does not apply (the pin's place is its xy check)."""
         if check is Check.pitch and check in self.required_checks:
-            return bool(self.nominal_pitch_mm())
+            return bool(self._nominal_pitch)
         return check in self.required_checks
 
     def nominal_pitch_mm(self) -> dict[tuple[str, str], float]:
         """Nominal distance between row/column neighbours, keyed by (pin id, neighbour id)."""
+        return dict(self._nominal_pitch)
+
+    def _neighbour_pitches(self) -> dict[tuple[str, str], float]:
         by_rc = {(p.row, p.col): p for p in self.pins}
         out = {}
         for (r, c), p in by_rc.items():
