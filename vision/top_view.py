@@ -256,9 +256,10 @@ def measure_pins_top(
             rings += [
                 (fc, (g.barrel_radius_mm + 0.08) / s, (g.flange_radius_mm - 0.05) / s, (bc, (g.barrel_radius_mm + 0.08) / s)),
                 (bc, (r_bore + 0.04) / s, (g.barrel_radius_mm - 0.05) / s, None),
-                (fc, (g.flange_radius_mm + PARAMS.top.fillet_inner_band_mm[0]) / s, (g.flange_radius_mm + PARAMS.top.fillet_inner_band_mm[1]) / s, None),
-                (fc, (g.flange_radius_mm + PARAMS.top.fillet_outer_band_mm[0]) / s, (g.flange_radius_mm + PARAMS.top.fillet_outer_band_mm[1]) / s, None),
             ]
+            # beside the flange and at a fillet's foot: their lightness says seated or on a film
+            rings += [(fc, (g.flange_radius_mm + a) / s, (g.flange_radius_mm + b) / s, None)
+                      for a, b in (PARAMS.top.fillet_inner_band_mm, PARAMS.top.fillet_outer_band_mm)]
     colours = grey_rings(image, rings) if rings else []
     out = []
     for i, fits in enumerate(all_fits):
