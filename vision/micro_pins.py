@@ -171,11 +171,11 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
 
 
-def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_px: float = 0.0):
+def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_px: float = 0.0, r_max_px: float | None = None):
     """Circle fitted to the visible arc of the outline of the largest blob of `blob` (points on the
     image border left out, and those nearer `c` than `r_min_px`: the inner outline of a ring cut open by
-    the border), checked against the expected radius `r_px` within `tol_px`; None if less than a
-    quarter of the outline is visible or the circle is not that radius."""
+    the border), checked against the expected radius `r_px` (or up to `r_max_px`) within `tol_px`; None if
+    less than a quarter of the outline is visible or the circle is not that radius."""
     from vision.subpixel.circles import fit_circle
 
     H, W = blob.shape
@@ -191,23 +191,32 @@ def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_p
     if len(P) < 0.5 * math.pi * r_px:  # less than a quarter of the outline visible
         return None
     fit = fit_circle(P)
-    if not fit.ok or abs(fit.radius_px - r_px) > tol_px:
+    if not fit.ok or not (r_px - tol_px <= fit.radius_px <= max(r_px, r_max_px or r_px) + tol_px):
         return None
     return fit
 
 
-def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float):
+def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float, *, bore_px: float | None = None):
     """A dark plunger disc cut by the image edge: the circle (`CircleFit`) of the visible arc of its
-    outline, or None. The outline is the plunger's rim: its radius follows from the recipe (within a
-    pixel of blur and thresholding, or 10 %)."""
+    outline, or None. The outline is the plunger's rim, or the bore's when the clearance between them
+    is dark too (`bore_px`, its radius): its radius follows from the recipe (within a pixel of blur and
+    thresholding, or 10 %)."""
     g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0)
-    inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
-    ring = g[_ring_mask(g.shape, c, 1.3 * r_px + search_px, 1.6 * r_px + search_px)]
-    if inner.size < 10 or ring.size < 10:
-        return None
-    thr = 0.5 * (np.percentile(inner, 30) + np.median(ring))
-    m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
-    return _arc_circle(m, r_px, max(2.0, 0.1 * r_px))
+    fit = None
+    for _ in range(2):  # the second pass from the first's centre: a guess a third of the radius off mixes the references
+        inner = g[_ring_mask(g.shape, c, 0, 0.5 * r_px)]
+        # the bright reference is the lit barrel top around the bore, wherever it is in view (beyond it the defocused
+        # flange and the board can be as dark as the plunger)
+        ring = g[_ring_mask(g.shape, c, 1.0 * r_px + search_px, 1.6 * r_px + search_px)]
+        if inner.size < 10 or ring.size < 10:
+            return fit
+        thr = 0.5 * (np.percentile(inner, 30) + np.percentile(ring, 90))
+        m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
+        got = _arc_circle(m, r_px, max(2.0, 0.1 * r_px), r_max_px=bore_px)
+        if got is None:
+            return fit
+        fit, c, search_px = got, got.center_px, min(search_px, 2.0)
+    return fit
 
 
 def _arc_barrel_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
@@ -233,7 +242,8 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     rp, rb, rf = radii
     why = "the pin lies partly outside this stack's view"
     mid = imgs[len(imgs) // 2]
-    fit = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp)
+    bore = (geometry.plunger_radius_mm + geometry.bore_clearance_mm) / s
+    fit = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp, bore_px=bore)
     if fit is None:
         return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found")
     cen = fit.center_px
@@ -242,7 +252,7 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     k_rim = None
     if math.isfinite(z_rim):
         k_rim = int(np.argmin(np.abs(z - z_rim)))
-        fit2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0)
+        fit2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0, bore_px=bore)
         if fit2 is not None:
             fit, cen = fit2, fit2.center_px
             rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
@@ -522,7 +532,8 @@ def measure_pins(
             mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], u_disc,
                                   z_rim, u_rim, zb, u_zb)
         out.append(mp)
-    persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp)
+    bore = (geometry.plunger_radius_mm + geometry.bore_clearance_mm) / s
+    persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp, bore_px=bore)
     for mp in out:
         if mp.centres is not None:
             _axis(mp, record, persp, pad_top_z_mm)
@@ -531,7 +542,7 @@ def measure_pins(
     lean = {mp.id for mp in out if mp.centres is not None and mp.tilt_deg > PARAMS.stack.perspective_max_tilt_deg}
     if lean and persp.ids & lean:
         persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None and mp.id not in lean], rp,
-                                  fallback=persp)
+                                  fallback=persp, bore_px=bore)
         for mp in out:
             if mp.centres is not None:
                 _axis(mp, record, persp, pad_top_z_mm)
@@ -571,7 +582,7 @@ class StackPerspective:
 
 
 def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord, pins: list[MicroPin], plunger_radius_px: float,
-                      *, fallback: StackPerspective | None = None) -> StackPerspective:
+                      *, fallback: StackPerspective | None = None, bore_px: float | None = None) -> StackPerspective:
     """1/D of the microscope: from a pinhole record's working distance, else from the stack itself.
 
     A telecentric record (one target image at one focus cannot tell a perspective lens from a telecentric
@@ -605,7 +616,7 @@ def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord
         for k in range(0, len(z), max(1, len(z) // 10)):
             g = imgs[k, y0:y1, x0:x1].astype(np.float32)
             if cut:  # a disc cut by the image edge: the circle of its visible arc
-                fit = _arc_disc_centre(g, c - off, plunger_radius_px, search_px=2.0)
+                fit = _arc_disc_centre(g, c - off, plunger_radius_px, search_px=2.0, bore_px=bore_px)
                 got = None if fit is None else (fit.center_px,)
             else:
                 got = _dark_disc_centre(cv2.GaussianBlur(g, (0, 0), 1.5), c - off, plunger_radius_px)

@@ -185,3 +185,27 @@ def test_a_pin_cut_by_the_image_edge_is_measured_from_its_visible_arcs():
     assert abs(((m.tilt_azimuth_deg - 200.0) + 180) % 360 - 180) < 15
     base_axis = np.asarray(t["base_xy_mm"]) - sx
     assert np.hypot(*(np.asarray(m.base_xy_mm) - base_axis)) <= 2 * np.sqrt(np.trace(m.base_cov_mm2))
+
+
+@pytest.mark.parametrize("edge", ["top", "bottom"])
+def test_a_cut_plunger_disc_is_found_when_its_bore_is_dark_and_the_guess_is_off(edge):
+    """Draw 27361 board 47 (pitch 3.0, four pins in the corners of a 480x360 stack, each cut by an edge): the
+    dark disc is the plunger and the unlit bore clearance around it (r_p + 0.05 mm), and beyond the lit barrel top
+    the defocused flange and the board are as dark as the plunger. The visible arc's radius was rejected (not the
+    plunger's) and the threshold, halfway to a dark 'bright' reference, cut the disc to its core: three pins
+    unmeasured. The bore's radius is accepted and the barrel top is the bright reference."""
+    from vision.micro_pins import _arc_disc_centre
+
+    s, rp, clear, rb = 0.009, 0.28, 0.05, 0.50
+    H, W = 360, 480
+    c = np.array([81.5, 6.0 if edge == "top" else H - 7.0])
+    yy, xx = np.mgrid[0:H, 0:W]
+    r = np.hypot(xx - c[0], yy - c[1]) * s
+    img = np.where(r < rp + clear, 25.0, np.where(r < rb, 220.0, np.where(r < 0.9, 90.0, 60.0)))
+    img[(r < 0.03)] = 200.0  # the dome's highlight
+    img = img + np.random.default_rng(2).normal(0, 4, img.shape)
+    guess = c + [-9.0, 6.0 if edge == "top" else -6.0]  # the recipe's place: 0.1 mm off (a good pin's placement)
+    fit = _arc_disc_centre(img.astype(np.float32), guess, rp / s, 0.5 * rp / s, bore_px=(rp + clear) / s)
+    assert fit is not None
+    assert np.hypot(*(np.asarray(fit.center_px) - c)) < 0.5, fit.center_px
+    assert abs(fit.radius_px - (rp + clear) / s) < 1.0
