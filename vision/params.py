@@ -281,12 +281,15 @@ class StackParams(_Frozen):
                                                                      "filter beside the darkness and colour tests. Corners "
                                                                      "of warped pads on a white mask read 0.8-1.7 % oxide "
                                                                      "without it (draw 71923); oxide patches unchanged")
-    pad_top_scratch_k_high: float = Field(7.0, description="a groove in the top camera's image of a pad is seeded where the "
+    pad_top_scratch_k_high: float = Field(5.0, description="a groove in the top camera's image of a pad is seeded where the "
                                                           "ridge filter's response is this many robust sigmas above the "
-                                                          "pad's median (grown down to 4). Over 170 clean rendered pads "
-                                                          "(rendered-dev and draws 71923, 36187; five mask colours) the "
-                                                          "highest response reached p95 5.3, max 6.8; grooves 1.7-2 um deep "
-                                                          "on a warped pad reach 7.6 (draw 36187 board 41, missed at 8)")
+                                                          "pad's median (grown down to 4). The grain's own seeds reach 6.8 on "
+                                                          "clean pads, but the pieces they grow are neither long, thin nor "
+                                                          "straight and flanked by clean gold: seeded at 4.5, none of the 75 clean "
+                                                          "pads of rendered-dev and draw 27361 gave one. A 1 mm groove 1.7 um deep "
+                                                          "on a black mask peaks at 6.7, median 4.9 along it (draw 27361 board 30 "
+                                                          "Q04, missed at 7); 1.7-2 um grooves on a warped pad reach 7.6 (draw "
+                                                          "36187 board 41, missed at 8)")
     pad_edge_scratch_k_high: float = Field(6.0, description="a groove hugging a pad's edge (`vision.pads.edge_scratches`): "
                                                             "the band-to-plateau ratio along the outline falls this many robust "
                                                             "sigmas below its all-round median. A clean edge's ratio scatters by "
