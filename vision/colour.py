@@ -30,11 +30,18 @@ import numpy as np
 
 from vision.params import PARAMS
 
-__all__ = ["to_lab", "saturation_hue", "gold_likeness", "classify", "mask_colour", "MaskColour", "GOLD", "SOLDER",
+__all__ = ["srgb_to_linear", "to_lab", "saturation_hue", "gold_likeness", "classify", "mask_colour", "MaskColour", "GOLD", "SOLDER",
            "MASK", "DARK", "OTHER"]
 
 
 GOLD, SOLDER, MASK, DARK, OTHER = 1, 2, 3, 4, 0
+
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] (any shape) to linear light (IEC 61966-2-1): what the sensor's blend of
+    two surfaces, or a surface's shading, is linear in."""
+    v = np.asarray(values, np.float32)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:

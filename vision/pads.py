@@ -39,6 +39,8 @@ import numpy as np
 
 from models.errors import InputError
 from vision.subpixel.robust import robust_sigma
+from vision.colour import srgb_to_linear
+from vision.dents import bowl_depth_scale, bowl_heights, bowls_from_shading
 from vision.io import to_gray_float
 from vision.params import PARAMS
 
@@ -426,7 +428,7 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
     mm = m[y0:y1, x0:x1]
     # luminance is averaged in linear light (the sensor's blend of gold and oxide is linear; an average of
     # gamma-encoded values reads a mottled patch darker than it is)
-    lin = np.where(crop <= 0.04045, crop / 12.92, ((crop + 0.055) / 1.055) ** 2.4)
+    lin = srgb_to_linear(crop)
     lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     if smooth_px > 0:
         crop = cv2.GaussianBlur(crop, (0, 0), smooth_px)
@@ -735,11 +737,66 @@ def _gaussian_dent(h, ok_px, mask, coef, center_px, mm_per_px, edge_band_px, win
     return best.x, cov
 
 
+def _shaded_dents(shading, h, ok_px, mask, coef, *, center_px, mm_per_px, edge_band_px, window_px, init):
+    """Dents shaped by the pad's shading and sized by the finish's shading scale and the focus (`vision.dents`).
+
+    The shading gives each bowl's centre, width and ``A = D sqrt(k)``; the depth is ``beta A`` with ``beta =
+    1/sqrt(k)``, a property of the finish under this microscope (`StackParams.pad_dent_shading_scale`). The pad's
+    own focused pixels must size the bowls too, to within half that scale, and agree with it (within 3 standard
+    uncertainties); their scale then joins it. Where they do not, the darkening is not a dent's as modelled (an
+    oxide patch in a mono stack, another finish); where they lie level, it is no dent.
+
+    Returns ``(None, why)`` when the shading shows no dent or the focus finds it level, ``("unsized", why)`` when the focus does not confirm the
+    dent (too few focused pixels to size it to half its scale: a mono stack sees oxide darken alike) or its scale
+    disagrees with the finish's, or
+    ``("sized", bowls (n, 4) as (D, x0, y0, s) mm, sampler (rng, size) -> (size, n, 4), note)``."""
+    P = PARAMS.stack
+    dist = cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5)
+    inner = np.asarray(mask, bool) & (dist >= edge_band_px)
+    sb = bowls_from_shading(shading, inner, center_px=center_px, mm_per_px=mm_per_px, init=init, max_bowls=2,
+                            smooth_px=P.pad_dent_shading_smooth_px, min_darkening=P.pad_dent_min_darkening,
+                            min_significance=P.pad_dent_min_significance,
+                            second_min_gain=P.pad_dent_second_min_gain)
+    if not sb.ok:
+        return None, sb.reason
+    where = ", ".join(f"{s_ * 1e3:.0f} um wide at ({x0:+.2f}, {y0:+.2f}) mm" for _, x0, y0, s_ in sb.bowls)
+    seen = f"{len(sb.bowls)} dent(s) darken the pad's shading ({where}; darkest ring {sb.darkening:.2f} in log brightness)"
+    vv, uu = np.nonzero(ok_px & inner)
+    x, y = (uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px
+    res = h[vv, uu] - _quad_design(x, y) @ coef
+    b_f, u_f, n = bowl_depth_scale(res, x, y, sb.bowls, pixels_per_sample=window_px**2)
+    b0, u0 = P.pad_dent_shading_scale, P.pad_dent_shading_scale_u
+    if not (math.isfinite(b_f) and math.isfinite(u_f) and 0 < u_f <= P.pad_dent_focus_confirm_rel * b0):
+        # a mono stack sees an oxide patch darken as a dent does: without focused flanks to confirm it, no depth
+        got = "too few of its pixels focus" if not math.isfinite(b_f) else f"its {n} focused pixels size it only to {b_f:.3f} +- {u_f:.3f}"
+        return "unsized", f"{seen}, but the focus does not confirm its depth ({got}; an oxide patch darkens a mono stack alike)"
+    if abs(b_f - b0) > 3 * math.hypot(u_f, u0):
+        if abs(b_f) <= 3 * u_f:  # the focus finds the darkened gold level: no dent (oxide darkens, it does not dip)
+            return None, f"{seen}, but its {n} focused pixels lie level (scale {b_f:.3f} +- {u_f:.3f}): not a dent"
+        return "unsized", (f"{seen}, but its {n} focused pixels size it at {b_f:.3f} +- {u_f:.3f} of the shading, not the "
+                           f"finish's {b0:.3f} +- {u0:.3f}: not a dent as modelled (an oxide patch in a mono stack, another finish)")
+    w0, wf = 1 / u0**2, 1 / u_f**2
+    beta, u_beta = (w0 * b0 + wf * b_f) / (w0 + wf), math.sqrt(1 / (w0 + wf))
+    how = f"the finish's shading scale and {n} focused pixels ({b_f:.3f} +- {u_f:.3f})"
+    bowls = sb.bowls.copy()
+    bowls[:, 0] *= beta
+
+    def sampler(rng, size, sb=sb, beta=beta, u_beta=u_beta, rel=P.pad_dent_shape_rel_u):
+        th = rng.multivariate_normal(sb.bowls.ravel(), sb.cov, size=size).reshape(size, -1, 4)
+        th[..., [0, 3]] = np.abs(th[..., [0, 3]])
+        # the scale is one for all the pad's bowls; the model's own error (lobe, bowl shape, merged dents) is each bowl's
+        th[..., 0] *= np.abs(rng.normal(beta, u_beta, size=(size, 1))) * rng.normal(1.0, rel, size=th.shape[:2])
+        return th
+
+    depths = ", ".join(f"{d * 1e3:.0f}" for d in bowls[:, 0])
+    return "sized", bowls, sampler, f"{seen}; depth(s) {depths} um, sized by {how}"
+
+
 def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
              center_px: tuple[float, float], uncertainty_mm: np.ndarray | None = None, block_mm: float = 0.06,
              min_valid_fraction: float = 0.1, shape_tol_um: float = 3.0, min_dent_blocks: int = 3, max_scatter_mm: float | None = None, edge_band_px: float = 0.0,
              anchors: EdgeHeights | None = None, min_anchors_per_side: int = 3, gain_u: float = 0.0, window_px: int = 15,
-             seed: int = 0) -> Flatness:
+             shading: np.ndarray | None = None, seed: int = 0) -> Flatness:
     """Peak-to-valley flatness of a pad from its height map.
 
     Parameters
@@ -776,6 +833,14 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         below the outline's surface, a Gaussian bowl is fitted to the interior pixels (`_gaussian_dent`;
         ``window_px``, the focus window, sets how many pixels share one error) and joins the surface; a
         bowl whose depth is not 3 standard uncertainties above zero fails the check (not ok, with why).
+    shading : ndarray (H, W), optional
+        Linear luminance of the pad (the stack's all-in-focus picture). With outline anchors, the dents are
+        shaped from it (`vision.dents`: one or two bowls, whose dark rings fix their centres and widths even
+        where their flanks do not focus) and sized by the focus heights below the outline's surface. A dent
+        that darkens its ring by ``PARAMS.stack.pad_dent_min_darkening`` is sized by the finish's shading scale,
+        confirmed by the focused pixels. A shallow wide dent can lie wholly between two slices of focus: when the
+        focus neither confirms the shading's dent nor fits a bowl of its own, the check fails
+        (``unreliable:dent_depth``) -- the pad must not read flat.
 
     Returns
     -------
@@ -871,6 +936,8 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     dent = (~keep) & (r < -3 * s) & (np.abs(r) > 3 * P[:, 3]) & (P[:, 6] > 0.9)
     dent_pts = []
     gdent = None  # anchored: a Gaussian bowl fitted to the interior pixels (depth, x0, y0, sigma) and its covariance
+    # the dents joining the surface: (n, 4) rows (D, x0, y0, s) mm, and how to draw them (rng, size) -> (size, n, 4)
+    bowls_pt, bowl_sampler = None, None
     if anchored:
         # a plain pad focuses nowhere inside its outline; a dent's sloping flanks shade and so focus.
         # Blocks more than a z step (half of max_scatter_mm) below the outline's surface, enough of them
@@ -879,8 +946,19 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         # (these blocks already lie clear of the outline's band, where the focus window mixes in the board: no
         # further inset -- it hid the flanks of dents within 0.3 mm of the edge, draw 36187 board 47)
         dent = r < -np.maximum(3 * P[:, 3], floor)
-        if dent.sum() >= min_dent_blocks:
+        focus_dent = dent.sum() >= min_dent_blocks
+        if focus_dent:
             gdent = _gaussian_dent(h, ok_px, mask, c, center_px, mm_per_px, edge_band_px, window_px)
+        shaded = None
+        if shading is not None:
+            shaded = _shaded_dents(shading, h, ok_px, mask, c, center_px=center_px, mm_per_px=mm_per_px, edge_band_px=edge_band_px,
+                                   window_px=window_px, init=None if gdent is None else gdent[0][1:])
+            if shaded[0] == "unsized" and gdent is None:
+                return Flatness(False, f"unreliable:dent_depth ({shaded[1]})", n_blocks=int(len(P)), dent_blocks=int(dent.sum()), notes=notes)
+            if shaded[0] == "sized":
+                bowls_pt, bowl_sampler = shaded[1], shaded[2]
+                notes.append(shaded[3])
+        if bowls_pt is None and focus_dent:
             if gdent is None:
                 return Flatness(False, f"a local dent shows inside the pad ({int(dent.sum())} blocks below its outline's surface) "
                                        "but too few of its pixels focus to fit its bowl", n_blocks=int(len(P)), dent_blocks=int(dent.sum()))
@@ -889,6 +967,12 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
                 # not resolved: the PV keeps the bowl with its large uncertainty, so that the guard band sends
                 # the pad to REVIEW (or FAIL when even the low end is over the limit), never to a confident PASS
                 notes.append(f"local dent depth poorly resolved ({gdent[0][0] * 1e3:.0f} +- {u_d * 1e3:.0f} um): only its sloping flanks focus")
+            bowls_pt = gdent[0][None]
+
+            def bowl_sampler(rng, size, g=gdent):
+                d = rng.multivariate_normal(g[0], g[1], size=size)
+                d[:, [0, 3]] = np.abs(d[:, [0, 3]])  # a depth and a width are never negative
+                return d[:, None, :]
     elif dent.any():  # a dent spans a group of >= min_dent_blocks neighbouring blocks; lone low blocks are noise
         grid = np.zeros((H // B + 1, W // B + 1), np.uint8)
         ij = P[:, 4:6].astype(int)
@@ -916,10 +1000,10 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     ys = -(vv[::step] - center_px[1]) * mm_per_px
     Aq = _quad_design(xs, ys)
 
-    def pv_of(coef: np.ndarray, extra_pts=None, bowl=None) -> float:
+    def pv_of(coef: np.ndarray, extra_pts=None, bowls=None) -> float:
         z = Aq @ coef
-        if bowl is not None:
-            z = z - bowl[0] * np.exp(-((xs - bowl[1]) ** 2 + (ys - bowl[2]) ** 2) / (2 * bowl[3] ** 2))
+        if bowls is not None:
+            z = z - bowl_heights(bowls, xs, ys)
         X, Z = Aq[:, :3], z
         if extra_pts is not None and len(extra_pts[0]):
             X = np.vstack([X, extra_pts[0][:, :3]])
@@ -929,14 +1013,10 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         return float(d.max() - d.min())
 
     extra = (np.array([a for a, _ in dent_pts]), np.array([z for _, z in dent_pts])) if dent_pts else None
-    bowl = None if gdent is None else gdent[0]
-    pv = pv_of(c, extra, bowl)
+    pv = pv_of(c, extra, bowls_pt)
     rng = np.random.default_rng(seed)
     coefs = rng.multivariate_normal(c, cov, size=128)
-    bowls = [None] * len(coefs)
-    if gdent is not None:
-        bowls = rng.multivariate_normal(gdent[0], gdent[1], size=len(coefs))
-        bowls[:, [0, 3]] = np.abs(bowls[:, [0, 3]])  # a depth and a width are never negative
+    bowls = [None] * len(coefs) if bowl_sampler is None else bowl_sampler(rng, len(coefs))
     if edge_sides is not None:
         # Error model of an edge-band fit: next to the edge the focus window mixes the pad rim with
         # the board below, by an amount that depends on the side (its light, the board beneath),
@@ -964,7 +1044,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
     # A fitted bowl's draws are nothing like its error: depth and width fold at zero and the width runs up to the
     # pad's size, so their mean says nothing of the point value's bias (it doubled a 20 um dent to 35 um); with a
     # bowl the PV is the fitted surface's own, and the draws only give its uncertainty
-    if gdent is None:
+    if bowls_pt is None:
         pv = max(0.0, 2 * pv - float(np.mean(sims)))
     elif u_pv > pv:
         # the bowl's depth is not resolved at all (two dents taken for one, say): a PV whose own uncertainty
@@ -986,15 +1066,15 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         shape = "saddle"
     else:
         shape = "dome" if sag_um[0] < 0 else "dish"
-    if dent_pts or gdent is not None:
+    if dent_pts or bowls_pt is not None:
         shape = (shape + " + local dent") if shape != "flat" else "local dent"
     surf = np.full(mask.shape, np.nan, np.float32)
-    zq = _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px) @ c
-    pl, *_ = np.linalg.lstsq(_quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3], zq, rcond=None)
-    surf[vv, uu] = zq - _quad_design((uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px)[:, :3] @ pl
-    if gdent is not None:
-        D, x0, y0, sg = gdent[0]
-        surf[vv, uu] -= D * np.exp(-(((uu - center_px[0]) * mm_per_px - x0) ** 2 + (-(vv - center_px[1]) * mm_per_px - y0) ** 2) / (2 * sg * sg))
+    Xa, Ya = (uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px
+    zq = _quad_design(Xa, Ya) @ c
+    pl, *_ = np.linalg.lstsq(_quad_design(Xa, Ya)[:, :3], zq, rcond=None)
+    surf[vv, uu] = zq - _quad_design(Xa, Ya)[:, :3] @ pl
+    if bowls_pt is not None:
+        surf[vv, uu] -= bowl_heights(bowls_pt, Xa, Ya)
     if anchored:
         notes.append(f"{int(keep_a.sum())}/{len(anchors)} outline heights fit the surface; their scatter {res_sigma * 1e3:.1f} um")
     return Flatness(True, "", pv * 1e3, math.hypot(u_pv * 1e3, 0.1 * res_sigma * 1e3), shape, c, int(len(P)), int(dent.sum()), surf,

@@ -260,6 +260,37 @@ class StackParams(_Frozen):
                                                      "heights: their slope against the true heights moved from 0.99 to 1.10 "
                                                      "with the band's placement within the outline's +-1 px location error "
                                                      "(rendered-dev's two warped stacks)")
+    pad_dent_shading_smooth_px: float = Field(2.0, description="a pad's shading is blurred this much before its dents are "
+                                                             "fitted (`vision.dents.bowls_from_shading`): the gold's grain "
+                                                             "and the sensor noise are 1-2 px, the narrowest rendered dent's "
+                                                             "ring (sigma 0.08 mm at 4.2 um/px) about 20")
+    pad_dent_min_darkening: float = Field(0.08, description="a dent seen in a pad's shading darkens its ring by at least this "
+                                                         "(log brightness, `vision.dents`): 15 flat pads of rendered-dev and draw "
+                                                         "27361 fitted 0-0.044, their dents 0.30-1.38; the shallowest dent the "
+                                                         "renderer draws (15 um, sigma 0.16 mm) darkens about 0.11 at the k of "
+                                                         "about 35 measured on them")
+    pad_dent_min_significance: float = Field(30.0, description="... and its amplitude stands this many standard uncertainties "
+                                                              "clear of zero: flat pads' best bowls 2-15, dents 100-240 (the same pads)")
+    pad_dent_shading_scale: float = Field(0.166, description="1/sqrt(k) of gold pads under the pad microscope (`vision.dents`): "
+                                                            "a dent's depth over the amplitude its shading gives. It depends on the "
+                                                            "finish's roughness and the objective's aperture, not on the dent: 13 "
+                                                            "dents (15-40 um deep, sigma 0.10-0.15 mm) on 9 rendered pads (ENIG, "
+                                                            "NA 0.12 coaxial; rendered-dev and draws 27361-27371) gave 0.159-0.175, "
+                                                            "mean 0.166, SD 0.0043. Another finish or objective: measure it on one "
+                                                            "dent of known depth")
+    pad_dent_shading_scale_u: float = Field(0.005, description="standard uncertainty of PAD_DENT_SHADING_SCALE for one pad: "
+                                                              "the SD over those 13 dents")
+    pad_dent_focus_confirm_rel: float = Field(0.5, description="a dent seen in a mono stack's shading is measured only when "
+                                                              "the pad's focused pixels size it too, to within this share of "
+                                                              "PAD_DENT_SHADING_SCALE: an oxide patch darkens alike (draw 27361 "
+                                                              "board 8 Q04, no dent, read a 14 um one from its oxide; the focus "
+                                                              "sized the oxide bowls of two more to +-0.14 and +-0.09)")
+    pad_dent_shape_rel_u: float = Field(0.10, description="relative standard uncertainty of a shaded dent's depth from the model "
+                                                         "itself (Gaussian lobe and bowl, two dents merged into one): 9 dents "
+                                                         "sized on rendered pads erred up to 2.9x, RMS 1.4x, the fit's own "
+                                                         "uncertainty without it")
+    pad_dent_second_min_gain: float = Field(0.1, description="a second dent is fitted to a pad's shading when it lowers the "
+                                                            "robust cost of one by at least this share")
     pad_oxide_half_cover_luminance: float = Field(0.5, description="a pad pixel is more than half oxide below this linear "
                                                                   "luminance relative to clean gold: a blend (1 - w) gold + w "
                                                                   "oxide, and oxide returns ~0.1 of gold's light under coaxial "

@@ -33,7 +33,9 @@ from calibration.record import CalibrationRecord
 from models.measurands import unmeasured
 from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
+from vision.colour import srgb_to_linear
 from vision.focus import depth_from_focus
+from vision.io import luma
 from models.pin_geometry import PinGeometry
 from vision.heightmap_view import height_map_picture
 from vision.inspect.pitch import norm_u, pitches
@@ -352,7 +354,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
                            presmooth_px=P.pad_edge_presmooth_px, corner_mm=P.pad_edge_corner_mm, exclude=grooves)
     fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
                   edge_band_px=PAD_DFF["window_px"] // 2 + 3, anchors=outline,
-                  gain_u=P.pad_edge_gain_u, window_px=PAD_DFF["window_px"])
+                  gain_u=P.pad_edge_gain_u, window_px=PAD_DFF["window_px"], shading=_linear_luma(r.all_in_focus))
     vo.notes.extend(f"{q.id} flatness: {n}" for n in fl.notes)
     if fl.ok:
         M["flatness_pv_um"] = _m(fl.pv_um, fl.u_pv_um, "um", src)
@@ -379,6 +381,13 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     vo.overlays[f"{src}:dff"] = height_map_picture(r, unit="um (z)", scale=1e3)
     vo.timings_ms.update({"depth_from_focus": (t1 - t0) * 1e3, "pad": (time.perf_counter() - t1) * 1e3})
     return vo
+
+
+def _linear_luma(image: np.ndarray) -> np.ndarray:
+    """Linear luminance (H, W) of an 8/16-bit or float picture (its shading is linear in light, not in sRGB)."""
+    g = luma(image) if image.ndim == 3 else np.asarray(image)
+    full = 65535.0 if g.dtype == np.uint16 else 255.0 if g.dtype == np.uint8 else 1.0
+    return srgb_to_linear(g.astype(np.float32) / np.float32(full))
 
 
 def _draw_pads(base: np.ndarray, drawn, final: dict | None = None) -> np.ndarray:
