@@ -214,6 +214,12 @@ def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float, *, bore_
         m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
         got = _arc_circle(m, r_px, max(2.0, 0.1 * r_px), r_max_px=bore_px)
         if got is None:
+            # the dome's highlight is a bright hole in the disc; cut open by the image edge it is no hole but a bite out
+            # of the outline, whose contour the circle followed (draw 40517 boards 19, 21, 55): closed, as a hole is
+            k = max(3, int(0.6 * r_px) | 1)
+            m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+            got = _arc_circle(m, r_px, max(2.0, 0.1 * r_px), r_max_px=bore_px)
+        if got is None:
             return fit
         fit, c, search_px = got, got.center_px, min(search_px, 2.0)
     return fit
@@ -270,7 +276,7 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     bfit = _arc_barrel_centre(sm(imgs[k_b]), cen, rp, rb, 0.5 * (rb + rf))
     cb = bfit.center_px if bfit is not None else cen
     bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
-    mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
+    mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _barrel_height(z, bc, step, z_rim)
     zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
     if not math.isfinite(zb):
         zb, u_zb, mp.tilt_uses_nominal_barrel = (pad_top_z_mm + geometry.h_barrel_top_mm), 0.02, True
@@ -364,6 +370,17 @@ def _height(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: floa
             zp, u_fit = got
             u = math.hypot(0.1 * step, u_fit)
     return zp, u, ""
+
+
+def _barrel_height(z: np.ndarray, curve: np.ndarray, step: float, z_rim_mm: float):
+    """`_height` of a barrel-top curve, which must peak below the plunger rim: a barrel top never rises to its own
+    rim (a plunger pressed fully home still stands 0.2 mm above it). A peak above it is another feature's -- a
+    neighbour's rim or barrel reaching into the ring of a pin cut by the image edge (draw 40517 boards 19 and 41:
+    3.43 mm for a barrel top at 2.32) -- and the barrel top is then as unmeasured as one below the stack."""
+    zb, u, why = _height(z, curve, step)
+    if math.isfinite(zb) and zb > z_rim_mm - PARAMS.stack.min_rim_above_barrel_mm:
+        return float("nan"), float("nan"), f"its focus peak ({zb:.3f} mm) is not below the plunger rim ({z_rim_mm:.3f} mm): another feature's"
+    return zb, u, why
 
 
 def _lsq_log_peak(z: np.ndarray, f: np.ndarray) -> tuple[float, float] | None:
@@ -507,7 +524,7 @@ def measure_pins(
         bcen = _bright_disc_centre(sm(imgs[k_b]), c, rp, rb, 0.5 * (rb + rf))
         cb = bcen if bcen is not None else c
         bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
-        mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _height(z, bc, step)
+        mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _barrel_height(z, bc, step, z_rim)
         zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
         if not math.isfinite(zb):
             zb, u_zb, mp.tilt_uses_nominal_barrel = (pad_top_z_mm + geometry.h_barrel_top_mm), 0.02, True

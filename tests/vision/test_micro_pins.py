@@ -187,13 +187,14 @@ def test_a_pin_cut_by_the_image_edge_is_measured_from_its_visible_arcs():
     assert np.hypot(*(np.asarray(m.base_xy_mm) - base_axis)) <= 2 * np.sqrt(np.trace(m.base_cov_mm2))
 
 
-@pytest.mark.parametrize("edge", ["top", "bottom"])
-def test_a_cut_plunger_disc_is_found_when_its_bore_is_dark_and_the_guess_is_off(edge):
+@pytest.mark.parametrize("edge,highlight_mm", [("top", 0.03), ("bottom", 0.03), ("top", 0.08)])
+def test_a_cut_plunger_disc_is_found_when_its_bore_is_dark_and_the_guess_is_off(edge, highlight_mm):
     """Draw 27361 board 47 (pitch 3.0, four pins in the corners of a 480x360 stack, each cut by an edge): the
     dark disc is the plunger and the unlit bore clearance around it (r_p + 0.05 mm), and beyond the lit barrel top
     the defocused flange and the board are as dark as the plunger. The visible arc's radius was rejected (not the
     plunger's) and the threshold, halfway to a dark 'bright' reference, cut the disc to its core: three pins
-    unmeasured. The bore's radius is accepted and the barrel top is the bright reference."""
+    unmeasured. The bore's radius is accepted and the barrel top is the bright reference. A large highlight cut open
+    by the edge too is a bite out of the outline, not a hole (draw 40517 boards 19, 21 and 55)."""
     from vision.micro_pins import _arc_disc_centre
 
     s, rp, clear, rb = 0.009, 0.28, 0.05, 0.50
@@ -202,10 +203,40 @@ def test_a_cut_plunger_disc_is_found_when_its_bore_is_dark_and_the_guess_is_off(
     yy, xx = np.mgrid[0:H, 0:W]
     r = np.hypot(xx - c[0], yy - c[1]) * s
     img = np.where(r < rp + clear, 25.0, np.where(r < rb, 220.0, np.where(r < 0.9, 90.0, 60.0)))
-    img[(r < 0.03)] = 200.0  # the dome's highlight
+    img[(r < highlight_mm)] = 200.0  # the dome's highlight
     img = img + np.random.default_rng(2).normal(0, 4, img.shape)
     guess = c + [-9.0, 6.0 if edge == "top" else -6.0]  # the recipe's place: 0.1 mm off (a good pin's placement)
     fit = _arc_disc_centre(img.astype(np.float32), guess, rp / s, 0.5 * rp / s, bore_px=(rp + clear) / s)
     assert fit is not None
     assert np.hypot(*(np.asarray(fit.center_px) - c)) < 0.5, fit.center_px
     assert abs(fit.radius_px - (rp + clear) / s) < 1.0
+
+
+def test_a_barrel_top_read_above_its_own_rim_is_another_features():
+    """A pin cut by the edge of a pitch-3.0 stack (draw 40517 boards 19 and 41): its barrel-top ring took a focus peak
+    at 3.43 mm, above its own rim at 3.18 (the barrel top lies at 2.32, below the stack), and the pin's tilt and
+    position were left unmeasured. A barrel top never reaches its rim: the reading is dropped, as one below the stack."""
+    from vision.micro_pins import _barrel_height
+
+    z = np.round(2.72 + 0.05 * np.arange(20), 6)
+    curve = 1.0 + 3.0 * np.exp(-0.5 * ((z - 3.43) / 0.06) ** 2)
+    zb, u, why = _barrel_height(z, curve, 0.05, 3.178)
+    assert not np.isfinite(zb) and "rim" in why
+    zb, u, why = _barrel_height(z, 1.0 + 3.0 * np.exp(-0.5 * ((z - 2.95) / 0.06) ** 2), 0.05, 3.178)
+    assert abs(zb - 2.95) < 0.01 and why == ""
+
+
+def test_a_rendered_cut_disc_whose_highlight_reaches_the_edge_is_found():
+    """Draw 40517 board 19 P05 (tests/vision/data/README.md): the dome's highlight, cut open by the image's top edge,
+    bit into the thresholded disc; the circle followed the bite (radius 21 px, not the plunger's 31) and was rejected,
+    leaving a good pin unmeasured (REVIEW). Three good pins of that draw so."""
+    from pathlib import Path
+
+    from vision.io import read_image
+    from vision.micro_pins import _arc_disc_centre
+
+    img = read_image(Path(__file__).parent / "data" / "cut_pin_highlight.png").astype(np.float32)
+    s, rp = 0.009, 0.28
+    fit = _arc_disc_centre(img, (72.83, 12.85), rp / s, 0.5 * rp / s, bore_px=(rp + 0.05) / s)
+    assert fit is not None
+    assert np.hypot(fit.center_px[0] - 78.44, fit.center_px[1] - 6.25) < 1.0, fit.center_px
