@@ -45,6 +45,11 @@ class PinGeometry:
         return self.axial_length_mm - self.dome_radius_mm
 
     @property
+    def bore_radius_mm(self) -> float:
+        """The barrel's bore: the plunger and the clearance around it."""
+        return self.plunger_radius_mm + self.bore_clearance_mm
+
+    @property
     def cap_mm(self) -> float:
         """Apex above the rim where the dome meets the plunger cylinder."""
         r, rp = self.dome_radius_mm, min(self.plunger_radius_mm, self.dome_radius_mm)

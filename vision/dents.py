@@ -25,7 +25,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vision.params import PARAMS
 from vision.subpixel.robust import robust_sigma
+
+_P = PARAMS.stack  # the defaults of the fit: one parameter set, with their sources
 
 __all__ = ["ShadedBowls", "bowls_from_shading", "bowl_depth_scale", "bowl_heights"]
 
@@ -126,8 +129,9 @@ def _robust_lm(fun, jac, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray, scale: 
 
 
 def bowls_from_shading(luminance: np.ndarray, mask: np.ndarray, *, center_px: tuple[float, float], mm_per_px: float,
-                       init: np.ndarray | None = None, max_bowls: int = 2, smooth_px: float = 2.0,
-                       min_darkening: float = 0.08, min_significance: float = 30.0, second_min_gain: float = 0.1) -> ShadedBowls:
+                       init: np.ndarray | None = None, max_bowls: int = 2, smooth_px: float = _P.pad_dent_shading_smooth_px,
+                       min_darkening: float = _P.pad_dent_min_darkening, min_significance: float = _P.pad_dent_min_significance,
+                       second_min_gain: float = _P.pad_dent_second_min_gain) -> ShadedBowls:
     """One or two Gaussian bowls in the shading of a pad.
 
     Parameters
@@ -145,7 +149,7 @@ def bowls_from_shading(luminance: np.ndarray, mask: np.ndarray, *, center_px: tu
         At most this many bowls (1 or 2).
     smooth_px : float
         Gaussian blur before fitting (the gold's grain and the sensor's noise; the narrowest bowl's ring is
-        several times wider).
+        several times wider). This and the thresholds below default to `StackParams`' values.
     min_darkening, min_significance : float
         A bowl must darken its ring by at least this much (log brightness), and its amplitude stand this many standard
         uncertainties clear of zero, to be a dent and not the grain, noise or the light's unevenness.

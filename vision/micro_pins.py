@@ -248,7 +248,7 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     rp, rb, rf = radii
     why = "the pin lies partly outside this stack's view"
     mid = imgs[len(imgs) // 2]
-    bore = (geometry.plunger_radius_mm + geometry.bore_clearance_mm) / s
+    bore = geometry.bore_radius_mm / s
     fit = _arc_disc_centre(mid, c, rp, search_px=0.5 * rp, bore_px=bore)
     if fit is None:
         return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found")
@@ -549,7 +549,7 @@ def measure_pins(
             mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], u_disc,
                                   z_rim, u_rim, zb, u_zb)
         out.append(mp)
-    bore = (geometry.plunger_radius_mm + geometry.bore_clearance_mm) / s
+    bore = geometry.bore_radius_mm / s
     persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp, bore_px=bore)
     for mp in out:
         if mp.centres is not None:

@@ -692,20 +692,16 @@ def _dent_bottom(h, ok_px, u0, v0, radius_px, coef, center_px, mm_per_px) -> flo
     return float(p[0] + p[1] * xm[0] + p[2] * xm[1] + p[3] * xm[0] ** 2 + p[4] * xm[1] ** 2 + p[5] * xm[0] * xm[1])
 
 
-def _gaussian_dent(h, ok_px, mask, coef, center_px, mm_per_px, edge_band_px, window_px):
+def _gaussian_dent(x, y, res, mm_per_px, window_px):
     """A Gaussian bowl ``-D exp(-|p - p0|^2 / (2 s^2))`` fitted (robust least squares, scipy) to the pad's
-    interior pixels below the quadric `coef`: ((D, x0, y0, s) in mm, covariance) or None. A pressed dent
-    relaxes into a smooth round bowl; its flanks are what focuses, and the bowl's shape carries them to its
-    bottom. The pixels of one focus window share their errors: the covariance counts ``window_px``^2 pixels
-    as one sample."""
+    focused interior pixels at (x, y) mm, `res` their heights below the outline's surface: ((D, x0, y0, s) in mm,
+    covariance) or None. A pressed dent relaxes into a smooth round bowl; its flanks are what focuses, and the
+    bowl's shape carries them to its bottom. The pixels of one focus window share their errors: the covariance
+    counts ``window_px``^2 pixels as one sample."""
     from scipy.optimize import least_squares
 
-    dist = cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5)
-    vv, uu = np.nonzero(ok_px & (dist >= edge_band_px))
-    if len(uu) < 4 * window_px:
+    if len(res) < 4 * window_px:
         return None
-    x, y = (uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px
-    res = h[vv, uu] - _quad_design(x, y) @ coef
     k = int(np.argmin(res))
     dm = max(float(-np.percentile(res, 5)), 1e-3)
 
@@ -737,10 +733,11 @@ def _gaussian_dent(h, ok_px, mask, coef, center_px, mm_per_px, edge_band_px, win
     return best.x, cov
 
 
-def _shaded_dents(shading, h, ok_px, mask, coef, *, center_px, mm_per_px, edge_band_px, window_px, init):
+def _shaded_dents(shading, interior, x, y, res, *, center_px, mm_per_px, window_px, init):
     """Dents shaped by the pad's shading and sized by the finish's shading scale and the focus (`vision.dents`).
 
-    The shading gives each bowl's centre, width and ``A = D sqrt(k)``; the depth is ``beta A`` with ``beta =
+    `interior`: the pad's pixels clear of its outline's band; (x, y) mm and `res`: its focused pixels and their
+    heights below the outline's surface. The shading gives each bowl's centre, width and ``A = D sqrt(k)``; the depth is ``beta A`` with ``beta =
     1/sqrt(k)``, a property of the finish under this microscope (`StackParams.pad_dent_shading_scale`). The pad's
     own focused pixels must size the bowls too, to within half that scale, and agree with it (within 3 standard
     uncertainties); their scale then joins it. Where they do not, the darkening is not a dent's as modelled (an
@@ -751,19 +748,11 @@ def _shaded_dents(shading, h, ok_px, mask, coef, *, center_px, mm_per_px, edge_b
     disagrees with the finish's, or
     ``("sized", bowls (n, 4) as (D, x0, y0, s) mm, sampler (rng, size) -> (size, n, 4), note)``."""
     P = PARAMS.stack
-    dist = cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5)
-    inner = np.asarray(mask, bool) & (dist >= edge_band_px)
-    sb = bowls_from_shading(shading, inner, center_px=center_px, mm_per_px=mm_per_px, init=init, max_bowls=2,
-                            smooth_px=P.pad_dent_shading_smooth_px, min_darkening=P.pad_dent_min_darkening,
-                            min_significance=P.pad_dent_min_significance,
-                            second_min_gain=P.pad_dent_second_min_gain)
+    sb = bowls_from_shading(shading, interior, center_px=center_px, mm_per_px=mm_per_px, init=init)
     if not sb.ok:
         return None, sb.reason
     where = ", ".join(f"{s_ * 1e3:.0f} um wide at ({x0:+.2f}, {y0:+.2f}) mm" for _, x0, y0, s_ in sb.bowls)
     seen = f"{len(sb.bowls)} dent(s) darken the pad's shading ({where}; darkest ring {sb.darkening:.2f} in log brightness)"
-    vv, uu = np.nonzero(ok_px & inner)
-    x, y = (uu - center_px[0]) * mm_per_px, -(vv - center_px[1]) * mm_per_px
-    res = h[vv, uu] - _quad_design(x, y) @ coef
     b_f, u_f, n = bowl_depth_scale(res, x, y, sb.bowls, pixels_per_sample=window_px**2)
     b0, u0 = P.pad_dent_shading_scale, P.pad_dent_shading_scale_u
     if not (math.isfinite(b_f) and math.isfinite(u_f) and 0 < u_f <= P.pad_dent_focus_confirm_rel * b0):
@@ -947,12 +936,17 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         # further inset -- it hid the flanks of dents within 0.3 mm of the edge, draw 36187 board 47)
         dent = r < -np.maximum(3 * P[:, 3], floor)
         focus_dent = dent.sum() >= min_dent_blocks
+        # the interior clear of the outline's band, its focused pixels and their heights below the outline's surface:
+        # what both dent fits read
+        interior = np.asarray(mask, bool) & (cv2.distanceTransform(np.asarray(mask, np.uint8), cv2.DIST_L2, 5) >= edge_band_px)
+        vi, ui = np.nonzero(ok_px & interior)
+        xi, yi = (ui - center_px[0]) * mm_per_px, -(vi - center_px[1]) * mm_per_px
+        ri = h[vi, ui] - _quad_design(xi, yi) @ c
         if focus_dent:
-            gdent = _gaussian_dent(h, ok_px, mask, c, center_px, mm_per_px, edge_band_px, window_px)
-        shaded = None
+            gdent = _gaussian_dent(xi, yi, ri, mm_per_px, window_px)
         if shading is not None:
-            shaded = _shaded_dents(shading, h, ok_px, mask, c, center_px=center_px, mm_per_px=mm_per_px, edge_band_px=edge_band_px,
-                                   window_px=window_px, init=None if gdent is None else gdent[0][1:])
+            shaded = _shaded_dents(shading, interior, xi, yi, ri, center_px=center_px, mm_per_px=mm_per_px, window_px=window_px,
+                                   init=None if gdent is None else gdent[0][1:])
             if shaded[0] == "unsized" and gdent is None:
                 return Flatness(False, f"unreliable:dent_depth ({shaded[1]})", n_blocks=int(len(P)), dent_blocks=int(dent.sum()), notes=notes)
             if shaded[0] == "sized":

@@ -248,7 +248,7 @@ def measure_pins_top(
     # zone; a flange top under solder also says its rim is the solder's outline, not the flange's
     rings: list[tuple] = []
     ring_of: dict[int, int] = {}
-    r_bore = g.plunger_radius_mm + g.bore_clearance_mm
+    r_bore = g.bore_radius_mm
     for i, fits in enumerate(all_fits):
         if image.ndim == 3 and fits.flange.ok and fits.barrel.ok:
             fc, bc = fits.flange.center_px, fits.barrel.center_px

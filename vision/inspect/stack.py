@@ -35,7 +35,7 @@ from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from vision.colour import srgb_to_linear
 from vision.focus import depth_from_focus
-from vision.io import luma
+from vision.io import to_gray_float
 from models.pin_geometry import PinGeometry
 from vision.heightmap_view import height_map_picture
 from vision.inspect.pitch import norm_u, pitches
@@ -385,9 +385,7 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
 
 def _linear_luma(image: np.ndarray) -> np.ndarray:
     """Linear luminance (H, W) of an 8/16-bit or float picture (its shading is linear in light, not in sRGB)."""
-    g = luma(image) if image.ndim == 3 else np.asarray(image)
-    full = 65535.0 if g.dtype == np.uint16 else 255.0 if g.dtype == np.uint8 else 1.0
-    return srgb_to_linear(g.astype(np.float32) / np.float32(full))
+    return srgb_to_linear(to_gray_float(image))
 
 
 def _draw_pads(base: np.ndarray, drawn, final: dict | None = None) -> np.ndarray:
