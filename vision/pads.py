@@ -31,6 +31,7 @@ The reference for a good pad: flat to about 0.01 mm, no scratches, no oxidation,
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -52,6 +53,7 @@ __all__ = [
     "pad_mask",
     "find_scratches",
     "edge_scratches",
+    "line_evidence",
     "discoloured_fraction",
     "flatness",
     "roughness_sa",
@@ -160,7 +162,8 @@ class Scratch:
 
 def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
                    groove_width_mm: tuple[float, float] = (0.008, 0.04), min_length_mm: float = 0.03,
-                   k_high: float = 8.0, k_low: float = 4.0, exclude: np.ndarray | None = None):
+                   k_high: float = 8.0, k_low: float = 4.0, exclude: np.ndarray | None = None,
+                   line_k: tuple[float, float] | None = None, line_length_mm: float = 0.25):
     """Thin dark lines on a pad.
 
     Parameters
@@ -177,6 +180,12 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
         Hysteresis thresholds in robust standard deviations of the pad's ridge response.
     exclude : ndarray (H, W) bool, optional
         Pixels not to search (e.g. discoloured areas whose outlines look like lines).
+    line_k : (float, float), optional
+        Also look for grooves too faint to stand out pixel by pixel (`line_evidence`): the ridge response
+        averaged along straight segments of ``line_length_mm`` at every angle, seeded where it is ``line_k[0]``
+        robust sigmas above the pad's median and grown to ``line_k[1]``. None: not searched.
+    line_length_mm : float
+        Length of those segments.
 
     Returns
     -------
@@ -224,10 +233,128 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
         # a groove is a thin dark line in the gold: both its flanks are clean gold; the dark gaps between
         # the spots of an oxide patch (seen without colour) are lines flanked by oxide
         out += [sc for sc in cands if sc is not None and _flanked_by_gold(g, m, sc, (x0, y0), max_w, gold_lo)]
+    if line_k is not None:
+        z = (r - med) / mad
+        # where the pixel search found a groove, label its segment (1 + its index in `out`)
+        seen = np.zeros(g.shape, np.int32)
+        for i, sc in enumerate(out):
+            a, b = (np.asarray(p, float) - (x0, y0) for p in (sc.p0_px, sc.p1_px))
+            cv2.line(seen, tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b), i + 1, int(math.ceil(max_w)))
+        drop = set()
+        for sc, px in _faint_lines(z, m, length_px=line_length_mm / mm_per_px, k=line_k, max_w=max_w,
+                                   mm_per_px=mm_per_px, offset=(x0, y0)):
+            if sc.length_mm < min_length_mm or not _flanked_by_gold(g, m, sc, (x0, y0), max_w, gold_lo):
+                continue
+            # a groove the pixel search found already is not counted twice; where it found only stretches
+            # of a faint one (its pixels hover about the threshold), the whole line replaces them
+            hit = {int(i) - 1 for i in np.unique(seen[px]) if i}
+            if hit and sc.length_mm <= max(out[i].length_mm for i in hit):
+                continue
+            drop |= hit
+            out.append(sc)
+            lines[px] = True
+        out = [sc for i, sc in enumerate(out) if i not in drop]
     out.sort(key=lambda s: -s.length_mm)
     full = np.zeros(mask.shape, bool)
     full[y0:y1, x0:x1] = lines
     return out, full
+
+
+@functools.lru_cache(maxsize=4)
+def _line_kernels(length_px: int, n_angles: int) -> tuple[np.ndarray, ...]:
+    """Anti-aliased straight segments of `length_px` (odd) at `n_angles` angles over 180 deg, each summing to 1."""
+    K = length_px + 2
+    c, d = (K - 1) / 2, (length_px - 1) / 2
+    out = []
+    for i in range(n_angles):
+        t = math.pi * i / n_angles
+        k = np.zeros((K, K), np.float32)
+        for s in np.linspace(-d, d, 4 * length_px):
+            x, y = c + s * math.cos(t), c + s * math.sin(t)
+            u, v = int(math.floor(x)), int(math.floor(y))
+            fx, fy = x - u, y - v
+            k[v:v + 2, u:u + 2] += np.array([[(1 - fx) * (1 - fy), fx * (1 - fy)], [(1 - fx) * fy, fx * fy]], np.float32)
+        k /= k.sum()
+        k.flags.writeable = False
+        out.append(k)
+    return tuple(out)
+
+
+def line_evidence(z: np.ndarray, mask: np.ndarray, *, length_px: float, n_angles: int = 16, clip: tuple[float, float] = (-3.0, 6.0)):
+    """How strongly a straight dark line runs through each pixel: the ridge response averaged along a segment.
+
+    A groove 1-2 um deep barely stands out of the gold's grain pixel by pixel (its ridge response 3-5 robust
+    sigmas, as the grain's own peaks), but it does so all along its length, while the grain's peaks are
+    scattered: averaged along ``length_px`` the line keeps its level and the grain's scatter shrinks.
+
+    Parameters
+    ----------
+    z : ndarray (H, W) float
+        Ridge response in robust sigmas above its median (0 = typical gold); clipped to `clip` so a single
+        pit or speck cannot make a line.
+    mask : ndarray (H, W) bool
+        Where the response counts (outside: 0).
+    length_px : float
+        Segment length (px); made odd.
+    n_angles : int
+        Segment angles over 180 deg.
+
+    Returns
+    -------
+    score : ndarray (H, W) float32
+        The best segment mean through each pixel, in robust sigmas of its own spread over `mask` above its median.
+    angle_deg : ndarray (H, W) float32
+        The best segment's angle (image u towards v, [0, 180)).
+    peak : float
+        The score's robust sigma over `mask` (to turn `score` back into the segment mean of `z`).
+    """
+    L = max(3, int(round(length_px)) | 1)
+    zc = np.where(mask, np.clip(z, *clip), 0.0).astype(np.float32)
+    best = np.full(zc.shape, -np.inf, np.float32)
+    ang = np.zeros(zc.shape, np.float32)
+    for i, k in enumerate(_line_kernels(L, n_angles)):
+        f = cv2.filter2D(zc, -1, k, borderType=cv2.BORDER_CONSTANT)
+        up = f > best
+        best[up], ang[up] = f[up], 180.0 * i / n_angles
+    vals = best[mask]
+    med = float(np.median(vals))
+    sig = robust_sigma(vals, center=med, floor=1e-9)
+    return (best - med) / sig, ang, sig
+
+
+def _faint_lines(z, m, *, length_px, k, max_w, mm_per_px, offset):
+    """Grooves from `line_evidence`: (Scratch, pixels) per straight, thin stretch of high evidence.
+
+    The segment average spreads a groove's evidence beyond its ends: for a groove longer than the segment,
+    evidence P at its middle falls linearly to P/2 at an end and to 0 half a segment beyond, so the stretch
+    above the threshold t overshoots each end by ``L (1/2 - t/P)``, which is taken off its length."""
+    from skimage.filters import apply_hysteresis_threshold
+
+    score, _, _ = line_evidence(z, m, length_px=length_px)
+    L = max(3, int(round(length_px)) | 1)
+    hi = apply_hysteresis_threshold(np.where(m, score, -np.inf), k[1], k[0])
+    n, lab = cv2.connectedComponents(hi.astype(np.uint8), connectivity=8)
+    for i in range(1, n):
+        px = lab == i
+        vv, uu = np.nonzero(px)
+        w = score[vv, uu]
+        P = np.column_stack([uu, vv]).astype(float)
+        c = np.average(P, axis=0, weights=w)
+        # the direction from the stretch itself (the segments' angles are steps of 180/16 deg)
+        C = np.cov((P - c).T, aweights=w)
+        d = np.linalg.eigh(C)[1][:, -1]
+        t = math.atan2(d[1], d[0])
+        pr, pe = (P - c) @ d, (P - c) @ np.array([-d[1], d[0]])
+        width_px = float(np.percentile(pe, 95) - np.percentile(pe, 5) + 1)
+        peak = float(w.max())
+        over = L * max(0.0, 0.5 - k[1] / peak)
+        a, b = float(pr.min()) + over, float(pr.max()) - over
+        length_px = b - a + 1
+        if width_px > max_w or length_px < 4 * width_px:
+            continue
+        p0, p1 = c + a * d + offset, c + b * d + offset
+        yield Scratch(tuple(map(float, p0)), tuple(map(float, p1)), length_px * mm_per_px, math.degrees(t) % 180.0,
+                      width_px, int(len(uu))), np.nonzero(px)
 
 
 def edge_scratches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, band_px: tuple[float, float] = (1.0, 5.0),

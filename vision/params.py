@@ -321,6 +321,18 @@ class StackParams(_Frozen):
                                                           "on a black mask peaks at 6.7, median 4.9 along it (draw 27361 board 30 "
                                                           "Q04, missed at 7); 1.7-2 um grooves on a warped pad reach 7.6 (draw "
                                                           "36187 board 41, missed at 8)")
+    pad_top_line_k: tuple[float, float] = Field((9.0, 6.0), description="a groove too faint to stand out pixel by pixel "
+                                                "in the top camera's image (`vision.pads.line_evidence`): seeded where the ridge "
+                                                "response averaged along a straight segment is this many robust sigmas above the "
+                                                "pad's median, grown down to the second. Over the 31 rendered-dev pads and 4 pad "
+                                                "boards of draws 83117 and 31337 (40 pads), 0.25 mm segments: flat, warped, dented "
+                                                "and oxidised pads gave straight thin stretches up to 7.6, grooves 1.7 um deep "
+                                                "11.1-14.5, deeper ones 13.8-21.9; seeded at their geometric midpoint. A 0.33 mm, "
+                                                "1.7 um groove of draw 83117 board 2 peaked at 5.3 pixel by pixel: an escape")
+    pad_top_line_length_mm: float = Field(0.25, description="... the segment: longer keeps a dent's curved ring "
+                                                            "below a straight groove (at 0.15 mm the rings reached 10.5, "
+                                                            "the faintest groove 11.0); grooves the renderer draws are "
+                                                            "0.23-1.2 mm")
     pad_edge_scratch_k_high: float = Field(6.0, description="a groove hugging a pad's edge (`vision.pads.edge_scratches`): "
                                                             "the band-to-plateau ratio along the outline falls this many robust "
                                                             "sigmas below its all-round median. A clean edge's ratio scatters by "

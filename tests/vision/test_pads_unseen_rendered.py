@@ -150,3 +150,30 @@ def test_the_top_view_finds_a_faint_groove(shared_data):
     peak 6.7 robust sigmas; it passed as clean when grooves were seeded at 7)."""
     t, vo = _top(shared_data, "v3301_12_pads2x2_p254_white")
     assert vo.pads["Q01"].measurements["scratch_max_length_mm"].value > 0.10
+
+
+def test_the_top_view_finds_a_faint_short_groove_running_into_the_pad_edge():
+    """Draw 83117 board 2 Q01 (fixture `faint_corner_groove.png`, see tests/vision/data/README.md): a groove
+    0.33 mm long and 1.7 um deep runs from the pad's interior into its left edge. Its ridge response peaks at
+    5.3 robust sigmas pixel by pixel and grows no piece: the pad passed, an escape. Along straight segments
+    it is found, where the truth puts it."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from vision.inspect.stack import top_pad_condition
+    from vision.pads import locate_pads
+
+    img = read_image(Path(__file__).parent / "data" / "faint_corner_groove.png")
+    regs = locate_pads(img, pad_size_px=(147, 112), max_pads=2)
+    assert len(regs) == 1
+    _, _, scr = top_pad_condition(img, regs[0], mm_per_px=0.01)
+    assert scr and scr[0].length_mm >= 0.2, scr
+    # the truth's groove, in this crop's pixels: (39.3, 115.9) to (18.7, 89.7), the second end on the outline
+    # (the search stops 3 px inside it)
+    a, b = np.array([39.3, 115.9]), np.array([18.7, 89.7])
+    d = (b - a) / np.linalg.norm(b - a)
+    for p in (scr[0].p0_px, scr[0].p1_px):
+        q = np.asarray(p) - a
+        assert abs(q[0] * d[1] - q[1] * d[0]) < 2.0, (p, "off the groove's line")
+        assert -4.0 < q @ d < np.linalg.norm(b - a) + 1.0, (p, "beyond the groove's ends")

@@ -44,7 +44,7 @@ from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
-from vision.pads import PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_mask, roughness_sa  # noqa: F401 (PadRegion: type of the drawn regions)
+from vision.pads import PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_mask, roughness_sa
 
 __all__ = ["inspect_view", "inspect_pads_top"]
 
@@ -433,6 +433,32 @@ def _match_pads(recipe: Recipe, rec: CalibrationRecord, regs: list[PadRegion]) -
 _TOP_INSET_PX = 3
 
 
+def top_pad_condition(img: np.ndarray, reg: PadRegion, *, mm_per_px: float):
+    """Oxide and grooves of one pad in a top image.
+
+    Returns ``(oxide, discoloured, scratches)``: oxide ``(area fraction, its standard uncertainty)`` or None for a
+    mono image; the discoloured pixels (H, W) bool or None; the grooves, longest first -- in the pad (inset by
+    `_TOP_INSET_PX`, pixel by pixel and along straight segments) and along its edge, in the band the inset
+    leaves out (a groove hugging the edge merges with it)."""
+    import cv2
+
+    P = PARAMS.stack
+    inner = pad_mask(img.shape, reg, inset_px=_TOP_INSET_PX)
+    oxide = disc = excl = None
+    if img.ndim == 3:
+        # a groove is gold in shadow (no hue shift): it needs no exclusion, and excluding the lines
+        # found inside an oxide patch would punch holes in it
+        frac, disc, u_frac = discoloured_fraction(img, inner, pad=pad_mask(img.shape, reg), **_OXIDE)
+        oxide = (frac, u_frac)
+        excl = cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    scr, _ = find_scratches(img, inner, mm_per_px=mm_per_px, exclude=excl, k_high=P.pad_top_scratch_k_high,
+                            line_k=P.pad_top_line_k, line_length_mm=P.pad_top_line_length_mm)
+    scr += edge_scratches(img, reg, mm_per_px=mm_per_px, band_px=(1.0, _TOP_INSET_PX + 2.0),
+                          ref_px=(_TOP_INSET_PX + 4.0, _TOP_INSET_PX + 7.0), exclude=excl,
+                          k_high=P.pad_edge_scratch_k_high, k_low=P.pad_edge_scratch_k_low)
+    return oxide, disc, sorted(scr, key=lambda sc: -sc.length_mm)
+
+
 def inspect_pads_top(inp) -> ViewOutput:
     """Scratches and oxidation of the recipe's pads from ``inp.images["top"]`` (flatness needs a stack)."""
     t0 = time.perf_counter()
@@ -456,25 +482,11 @@ def inspect_pads_top(inp) -> ViewOutput:
             M["oxidation_area_fraction"] = _miss("top: pad not found in the top image", "1")
             continue
         iv.image_px["top.center"] = list(reg.center_px)
-        inner = pad_mask(img.shape, reg, inset_px=_TOP_INSET_PX)
-        disc = None
-        if img.ndim == 3:
-            # a groove is gold in shadow (no hue shift): it needs no exclusion, and excluding the lines
-            # found inside an oxide patch would punch holes in it
-            frac, disc, u_frac = discoloured_fraction(img, inner, pad=pad_mask(img.shape, reg), **_OXIDE)
-            M["oxidation_area_fraction"] = _m(frac, u_frac, "1", "top")
+        oxide, disc, scr = top_pad_condition(img, reg, mm_per_px=s)
+        if oxide is not None:
+            M["oxidation_area_fraction"] = _m(*oxide, "1", "top")
         else:
             M["oxidation_area_fraction"] = _miss("top: mono image; discolouration needs colour", "1")
-        import cv2
-
-        excl = None if disc is None else cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-        scr, _ = find_scratches(img, inner, mm_per_px=s, exclude=excl, k_high=PARAMS.stack.pad_top_scratch_k_high)
-        # and along the edge, in the band the inset leaves out (a groove hugging the edge merges with it)
-        P = PARAMS.stack
-        scr = sorted(scr + edge_scratches(img, reg, mm_per_px=s, band_px=(1.0, _TOP_INSET_PX + 2.0),
-                                          ref_px=(_TOP_INSET_PX + 4.0, _TOP_INSET_PX + 7.0), exclude=excl,
-                                          k_high=P.pad_edge_scratch_k_high, k_low=P.pad_edge_scratch_k_low),
-                     key=lambda sc: -sc.length_mm)
         _scratch_measures(M, scr, s, "top")
         M["flatness_pv_um"] = _miss("top: a top image has no heights; a focus stack of the pad measures flatness", "um")
         lines = [f"scr {scr[0].length_mm:.2f} mm" if scr else "no scratch"]
