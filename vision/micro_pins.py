@@ -357,6 +357,9 @@ def _height(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: floa
     if zp < z[0] + step or zp > z[-1] - step:
         # a peak within one step of the end is most often the tail of a surface outside the range
         return float("nan"), float("nan"), "its focus peak is within one step of the end of the stack (the surface may lie outside it)"
+    if _tail_of_a_surface_beyond(z, curve, k, lo):
+        return float("nan"), float("nan"), ("its focus curve does not fall between its peak and the end of the stack as "
+                                             "it falls on its other side (the tail of a surface beyond the range)")
     # 0.1 step for the peak fit (stated bound of the method on generated stacks) and the curve width
     # scaled by the relative noise of the curve (floor / peak).
     u = math.hypot(0.1 * step, (sigma if math.isfinite(sigma) else step) * lo / curve[k] * 0.05)
@@ -370,6 +373,33 @@ def _height(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: floa
             zp, u_fit = got
             u = math.hypot(0.1 * step, u_fit)
     return zp, u, ""
+
+
+def _tail_of_a_surface_beyond(z: np.ndarray, curve: np.ndarray, k: int, lo: float) -> bool:
+    """Whether the peak at `k`, a few steps from an end of the stack, is a bump on the tail of a surface beyond
+    that end: a surface's own curve falls towards the end as it falls on its other side (its half width there
+    gives its Gaussian sigma); one that stays up by more than `focus_tail_excess` of the peak's height over what
+    that sigma predicts is another surface's tail (solder in a plunger gap below the range took the rim's place,
+    0.3 mm low: draw 31337 board 12 P02)."""
+    P = PARAMS.stack
+    n = len(z)
+    e = 0 if k <= n - 1 - k else n - 1
+    if abs(e - k) > P.focus_tail_steps:
+        return False
+    height = float(curve[k]) - lo
+    half = lo + 0.5 * height
+    step = 1 if e == 0 else -1  # away from the end
+    j = k
+    while 0 <= j + step < n and curve[j + step] > half:
+        j += step
+    if not 0 <= j + step < n:
+        return False  # it never falls to half on its other side: no width to judge by
+    a, b = float(curve[j]), float(curve[j + step])
+    hwhm = abs(z[j] - z[k]) + abs(z[j + step] - z[j]) * (a - half) / max(a - b, 1e-12)
+    sigma = hwhm / math.sqrt(2 * math.log(2))
+    d = abs(z[e] - z[k])
+    expected = height * math.exp(-0.5 * (d / sigma) ** 2)
+    return float(curve[e]) - lo - expected > P.focus_tail_excess * height
 
 
 def _barrel_height(z: np.ndarray, curve: np.ndarray, step: float, z_rim_mm: float):

@@ -190,6 +190,13 @@ class StackParams(_Frozen):
                                                           "board's rotation under the microscope: at 0.5 mm a base centre "
                                                           "good to ~5 um gives the angle to 10 mrad, the scatter good "
                                                           "pins' placement (<= 0.02 mm, defect spec) gives at 1-2 mm")
+    focus_tail_steps: int = Field(3, description="a pin-stack focus peak this many z steps or fewer from the stack's end "
+                                               "is checked for being a bump on the tail of a surface beyond it")
+    focus_tail_excess: float = Field(0.3, description="... which it is when the curve at that end stands above what a Gaussian "
+                                                      "of the peak's own width (from its half width on the other side) "
+                                                      "predicts by more than this share of the peak's height. The tail of "
+                                                      "solder in a plunger gap below the range stood 0.63 over (draw 31337 "
+                                                      "board 12 P02); a surface's own curve scatters by about 0.05 of it")
     min_rim_above_barrel_mm: float = Field(0.1, description="a pin-stack's tip (or plunger rim) found less than this above "
                                                             "its barrel top means one of the two heights is mistaken (a "
                                                             "barrel top read above the tip on two partly visible pins of "

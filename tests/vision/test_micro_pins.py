@@ -240,3 +240,22 @@ def test_a_rendered_cut_disc_whose_highlight_reaches_the_edge_is_found():
     fit = _arc_disc_centre(img, (72.83, 12.85), rp / s, 0.5 * rp / s, bore_px=(rp + 0.05) / s)
     assert fit is not None
     assert np.hypot(fit.center_px[0] - 78.44, fit.center_px[1] - 6.25) < 1.0, fit.center_px
+
+
+def test_the_tail_of_a_surface_beyond_the_stack_is_no_peak():
+    """Draw 31337 board 12 P02: solder in the plunger gap, below the stack, made the rim ring's focus curve rise
+    towards the first slice, and a bump of noise two steps in was read as the rim: the tip 0.30 mm low at +-0.018,
+    a confident wrong number. A surface's own curve falls on both sides of its peak; that one did not."""
+    from vision.micro_pins import _height
+
+    z = np.round(2.37 + 0.05 * np.arange(20), 6)
+    # the rendered curve (relative to its floor), slices 0-19
+    tail = np.array([1.36, 1.37, 1.49, 1.26, 1.12, 1.10, 1.00, 1.03, 1.01, 1.05, 1.14, 1.20, 1.21, 1.19, 1.17, 1.29,
+                     1.10, 1.20, 1.23, 1.27])
+    zp, u, why = _height(z, tail, 0.05)
+    assert not np.isfinite(zp) and "tail" in why
+    # a surface's own peak as near either end, narrow or as wide as a rendered rim's (sigma 2 steps), is measured
+    for z0 in (2.47, 3.22):
+        for sigma in (0.05, 0.1):
+            zp, u, why = _height(z, 1.0 + 1.0 * np.exp(-0.5 * ((z - z0) / sigma) ** 2), 0.05)
+            assert abs(zp - z0) < 0.005 and why == "", (z0, sigma, zp, why)
