@@ -573,6 +573,7 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
     # more than half oxide: dark, off gold's hue, and redder than gold -- oxide is brown (Cu/Ni oxide under
     # thin gold); a slope's darker reflection of a green, blue or white board shifts the hue the other way
     disc = (lum < half_cover_luminance * ref) & (de > min_hue_shift) & ((al - ra) > 0) & mm
+    n_ambiguous = 0
     if edge_min_hue_turn_sigma is not None and disc.any():
         # along the judged region's outline a pixel can mix in the board (within the smoothing's reach), which
         # darkens gold and shifts its colour without turning its hue to red -- the corners of a warped pad
@@ -586,7 +587,16 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
         n_lab, lab_ = cv2.connectedComponents(disc.astype(np.uint8), connectivity=8)
         reaches_in = np.zeros(n_lab, bool)
         reaches_in[np.unique(lab_[disc & ~near])] = True
-        disc &= reaches_in[lab_] | (turn > edge_min_hue_turn_sigma * s_turn)
+        edge_only = disc & ~reaches_in[lab_]
+        turned = edge_only & (turn > edge_min_hue_turn_sigma * s_turn)
+        # where the board itself lies redward of gold (a red or brown mask), a blend with it turns gold's hue as
+        # oxide does, by up to the board's own turn: only a turn beyond that is oxide; the rest cannot be told
+        # apart along the outline and counts half either way, in the uncertainty (the corners of a warped pad
+        # on a red mask read 2 % oxide: draw 31337 board 26 Q06)
+        board_turn = None if pad is None else _board_hue_turn(img, np.asarray(pad, bool), (ra, rb, Lr))
+        beyond = turned & (turn > max(board_turn or 0.0, 0.0) + edge_min_hue_turn_sigma * s_turn)
+        n_ambiguous = int((turned & ~beyond).sum())
+        disc = (disc & ~edge_only) | beyond
     area = int(mm.sum())
     if band is not None:
         bb = band[y0:y1, x0:x1]
@@ -599,7 +609,24 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
     full[y0:y1, x0:x1] = disc
     frac = float(disc.sum() / area)
     edge = cv2.morphologyEx(disc.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).sum()
-    return frac, full, float(0.25 * edge / area + 1.0 / area)
+    return frac, full, float(math.hypot(0.25 * edge / area + 1.0 / area, 0.5 * n_ambiguous / area))
+
+
+def _board_hue_turn(img: np.ndarray, pad: np.ndarray, gold: tuple[float, float, float]) -> float | None:
+    """How far the board just outside `pad` (3-6 px beyond its outline) lies redward of gold, across gold's chroma
+    direction, in the shading-free CIELAB terms of `discoloured_fraction` (`gold` = its (a/L', b/L', L') medians).
+    None where too little of the board is in the image."""
+    from skimage.color import rgb2lab
+
+    ring = (cv2.dilate(pad.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0) & ~(cv2.dilate(pad.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+    if ring.sum() < 20:
+        return None
+    rgb = np.median(img[ring].astype(np.float32), axis=0) / (65535.0 if img.dtype == np.uint16 else 255.0)
+    lab = rgb2lab(rgb[None, None, :])[0, 0]
+    Lp = lab[0] + 16.0
+    ra, rb, Lr = gold
+    al, be = lab[1] / Lp, lab[2] / Lp
+    return float(((al - ra) * rb - (be - rb) * ra) / (math.hypot(ra, rb) + 1e-9) * Lr)
 
 
 # -- edge heights by focus -----------------------------------------------------------------------------

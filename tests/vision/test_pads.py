@@ -371,3 +371,45 @@ def test_line_evidence_finds_nothing_in_clean_grain():
         img, m = _grain_with_a_line(seed, 0.0)
         found, _ = find_scratches(img, m, mm_per_px=0.01, k_high=5.0, line_k=PARAMS.stack.pad_top_line_k)
         assert not found, (seed, found)
+
+
+def _pad_on_board(board_rgb, *, patch: bool, seed: int = 0):
+    """A 120 x 80 px gold pad on a board of `board_rgb` (sRGB 0-255) whose top-left corner is shaded (as a warped
+    pad's) and whose outline there blends 55 % with the board; optionally an oxide patch (brown, half shaded) inside
+    its right end. Returns (uint8 RGB image, judged inner mask, pad mask)."""
+    rng = np.random.default_rng(seed)
+    H, W = 120, 160
+    img = np.empty((H, W, 3), np.float32)
+    img[:] = np.array(board_rgb, np.float32) / 255
+    gold = np.array([220, 190, 110], np.float32) / 255
+    pad = np.zeros((H, W), bool)
+    pad[20:100, 20:140] = True
+    g = cv2.GaussianBlur(rng.normal(0, 1, (H, W)).astype(np.float32), (0, 0), 1.0)
+    img[pad] = gold * (1 + 0.03 * g[pad] / g.std())[:, None]
+    yy, xx = np.mgrid[0:H, 0:W]
+    corner = pad & (xx < 40) & (yy < 40)
+    img[corner] *= 0.8
+    edge = corner & ((xx < 23) | (yy < 23))
+    img[edge] = 0.45 * img[edge] + 0.55 * np.array(board_rgb, np.float32) / 255
+    if patch:
+        img[pad & (((xx - 130) / 22.0) ** 2 + ((yy - 60) / 15.0) ** 2 < 1)] = np.array([111, 77, 49], np.float32) / 255 * 0.5
+    img = cv2.GaussianBlur(img, (0, 0), 0.7)
+    inner = np.zeros_like(pad)
+    inner[23:97, 23:137] = True
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8), inner, pad
+
+
+@pytest.mark.parametrize("board", [(120, 55, 50), (40, 90, 50), (25, 25, 25)], ids=["red", "green", "black"])
+def test_a_red_board_blended_into_a_pads_outline_is_not_oxide(board):
+    """Along the outline the board mixes into the pad's pixels. A red mask turns gold's hue as oxide does, by up to
+    the board's own turn: the corners of a warped pad on a red mask read 2 % oxide (draw 31337 board 26 Q06, a
+    clean pad 0.1 % under the limit). Only a turn beyond the board's counts; the rest goes into the uncertainty.
+    An oxide patch is counted alike on every board."""
+    clean, inner, pad = _pad_on_board(board, patch=False)
+    f, _, u = discoloured_fraction(clean, inner, pad=pad, edge_min_hue_turn_sigma=2.0)
+    assert f == 0.0 and u < 0.002
+    oxidised, inner, pad = _pad_on_board(board, patch=True)
+    f, _, u = discoloured_fraction(oxidised, inner, pad=pad, edge_min_hue_turn_sigma=2.0)
+    yy, xx = np.mgrid[0 : pad.shape[0], 0 : pad.shape[1]]
+    truth = (pad & (((xx - 130) / 22.0) ** 2 + ((yy - 60) / 15.0) ** 2 < 1)).sum() / pad.sum()  # it runs over the edge
+    assert abs(f - truth) < 2 * u + 0.005, (f, truth, u)
