@@ -10,6 +10,8 @@ Gold is judged by them: a yellow hue and a saturation that no neutral metal reac
 * **gold**: hue in `PARAMS.colour.gold_hue_deg` and a saturation no other surface here reaches (`PARAMS.colour.gold_min_saturation`;
   Au reflects yellow: CIELAB hue 70-105 deg under white light, a red mask reads 20 deg, green 150).
 * **dark**: ``L* < PARAMS.colour.dark_l`` -- deep shadow (steep fillets, the bore) says nothing about colour.
+* **clipped**: ``L* >= PARAMS.colour.clipped_l`` -- every channel at full scale: the sensor clipped the colour away (a
+  gold barrel top under a strong coaxial light reads white, as neutral as solder), so it says nothing either.
 * **solder** (tin/SAC, nickel: a neutral grey, reflectance ~60 %): not gold, not dark, and nearly neutral
   (``s <= PARAMS.colour.grey_max_saturation``) -- or, on a board whose mask tints everything near it, not farther from
   neutral than the mask's own saturation allows (see `classify`).
@@ -30,11 +32,11 @@ import numpy as np
 
 from vision.params import PARAMS
 
-__all__ = ["srgb_to_linear", "to_lab", "saturation_hue", "gold_likeness", "classify", "mask_colour", "MaskColour", "GOLD", "SOLDER",
+__all__ = ["srgb_to_linear", "to_lab", "saturation_hue", "gold_likeness", "classify", "mask_colour", "MaskColour", "GOLD", "SOLDER", "CLIPPED",
            "MASK", "DARK", "OTHER"]
 
 
-GOLD, SOLDER, MASK, DARK, OTHER = 1, 2, 3, 4, 0
+GOLD, SOLDER, MASK, DARK, OTHER, CLIPPED = 1, 2, 3, 4, 0, 5
 
 
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
@@ -129,5 +131,6 @@ def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
     # gold likeness >= 0.5 (`gold_likeness`), from the saturation and hue already at hand
     gold = (s >= 0.5 * (PARAMS.colour.gold_ramp_from + PARAMS.colour.gold_min_saturation)) & (h >= PARAMS.colour.gold_hue_deg[0]) & (h <= PARAMS.colour.gold_hue_deg[1]) & (L >= PARAMS.colour.gold_min_l)
     out[gold] = GOLD
+    out[L >= PARAMS.colour.clipped_l] = CLIPPED
     out[L < PARAMS.colour.dark_l] = DARK
     return out

@@ -386,6 +386,12 @@ class ColourParams(_Frozen):
         description=(
         "below this L* (0-100) a pixel is shadow, not colour (the sensor's noise floor after gamma: ~3 % "
         "grey) "))
+    clipped_l: float = Field(
+        98.0,
+        description=(
+        "at or above this L* every sRGB channel is at 250 or more: the sensor clipped the colour away. A type-B "
+        "barrel top under the coaxial light alone read L* 99.8 at C*/L* 0.05, as neutral as solder, and was taken for "
+        "solder in the plunger gap (draw 31337 board 23 P02); rendered gold otherwise reads L* 49-97 "))
     gold_min_l: float = Field(
         25.0,
         description=(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vision.colour import DARK, SOLDER, classify, to_lab
+from vision.colour import CLIPPED, DARK, SOLDER, classify, to_lab
 
 __all__ = ["ring_grey_fraction", "grey_rings", "GreyRing"]
 
@@ -21,7 +21,7 @@ __all__ = ["ring_grey_fraction", "grey_rings", "GreyRing"]
 @dataclass
 class GreyRing:
     grey_fraction: float  # fraction of the ring's pixels that are solder-grey (`vision.colour.classify`)
-    dark_fraction: float
+    dark_fraction: float  # samples that say nothing about colour: deep shadow or clipped highlight
     mean_chroma: float
     n_pixels: int
     mean_lightness: float = float("nan")  # mean CIE L* (0-100) of the ring
@@ -73,7 +73,7 @@ def grey_rings(image_rgb: np.ndarray, rings: list[tuple], *, n_angles: int = 64,
     L = lab[:, 0]
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     cls = classify(lab)
-    dark = cls == DARK  # deep shadow says nothing about colour
+    dark = (cls == DARK) | (cls == CLIPPED)  # deep shadow and clipped highlights say nothing about colour
     grey = cls == SOLDER
     # the samples are ordered ring by ring: one reduceat sums every ring's columns at once
     n = np.bincount(ids, minlength=len(rings))

@@ -136,6 +136,18 @@ def test_grey_rings_tell_gold_from_tin():
     assert grey_rings(img[..., 0], [((50, 50), 5, 20, None)])[0].n_pixels == 0  # mono: no colour cue
 
 
+def test_a_clipped_highlight_is_not_tin():
+    """Gold clipped to white by a strong coaxial light (draw 31337 board 23 P02: a type-B barrel top at L* 99.8,
+    C*/L* 0.05) is as neutral as tin; it was taken for solder in the plunger gap. Clipped, its colour says nothing.
+    Tin as bright as the sensor allows short of clipping is still tin."""
+    img = np.zeros((100, 100, 3), np.uint8)
+    cv2.circle(img, (50, 50), 40, (252, 253, 251), -1)  # gold, clipped
+    cv2.circle(img, (50, 50), 25, (236, 236, 240), -1)  # tin, bright
+    tin, clipped = grey_rings(img, [((50, 50), 5, 20, None), ((50, 50), 28, 38, None)])
+    assert tin.grey_fraction > 0.95
+    assert clipped.grey_fraction == 0.0 and clipped.dark_fraction == 1.0
+
+
 def test_overlay_draws_verdict_colours():
     img = np.full((120, 160), 40, np.uint8)
     out = draw_top_overlay(img, [OverlayItem("P1", (50.0, 50.0), 20.0, "FAIL", ["tilt 3.1 deg"]),
