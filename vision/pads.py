@@ -54,6 +54,8 @@ __all__ = [
     "find_scratches",
     "edge_scratches",
     "line_evidence",
+    "pad_frame_mm",
+    "pad_frame_to_px",
     "discoloured_fraction",
     "flatness",
     "roughness_sa",
@@ -73,6 +75,31 @@ class PadRegion:
 
     def polygon(self) -> np.ndarray:
         return cv2.boxPoints((self.center_px, self.size_px, self.angle_deg)).astype(np.float64)
+
+
+def _axis_angle_rad(region: PadRegion) -> float:
+    """The pad's own x axis (its w side) in the image, folded into (-90, 90] deg: a rectangle's axis has no sense,
+    and two upright views of one board then agree on it."""
+    a = (region.angle_deg + 90.0) % 180.0 - 90.0
+    return math.radians(90.0 if a == -90.0 else a)
+
+
+def pad_frame_mm(region: PadRegion, uv_px: np.ndarray, *, mm_per_px: float) -> np.ndarray:
+    """Image points (N, 2) (u, v) px -> (N, 2) mm on the pad's own axes from its centre, +y up (the image's v runs
+    down). Both views must see the board upright (not turned by 180 deg against each other)."""
+    t = _axis_angle_rad(region)
+    d = np.asarray(uv_px, float).reshape(-1, 2) - np.asarray(region.center_px, float)
+    c, s_ = math.cos(t), math.sin(t)
+    return np.column_stack([(c * d[:, 0] + s_ * d[:, 1]) * mm_per_px, -(-s_ * d[:, 0] + c * d[:, 1]) * mm_per_px])
+
+
+def pad_frame_to_px(region: PadRegion, xy_mm: np.ndarray, *, mm_per_px: float) -> np.ndarray:
+    """The inverse of `pad_frame_mm`: (N, 2) mm on the pad's axes -> (N, 2) (u, v) px."""
+    t = _axis_angle_rad(region)
+    q = np.asarray(xy_mm, float).reshape(-1, 2) / mm_per_px
+    a, b = q[:, 0], -q[:, 1]
+    c, s_ = math.cos(t), math.sin(t)
+    return np.column_stack([c * a - s_ * b, s_ * a + c * b]) + np.asarray(region.center_px, float)
 
 
 def _pad_channels(img: np.ndarray):
@@ -939,7 +966,7 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
              center_px: tuple[float, float], uncertainty_mm: np.ndarray | None = None, block_mm: float = 0.06,
              min_valid_fraction: float = 0.1, shape_tol_um: float = 3.0, min_dent_blocks: int = 3, max_scatter_mm: float | None = None, edge_band_px: float = 0.0,
              anchors: EdgeHeights | None = None, min_anchors_per_side: int = 3, gain_u: float = 0.0, window_px: int = 15,
-             shading: np.ndarray | None = None, seed: int = 0) -> Flatness:
+             shading: np.ndarray | None = None, shading_exclude: np.ndarray | None = None, seed: int = 0) -> Flatness:
     """Peak-to-valley flatness of a pad from its height map.
 
     Parameters
@@ -984,6 +1011,9 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         confirmed by the focused pixels. A shallow wide dent can lie wholly between two slices of focus: when the
         focus neither confirms the shading's dent nor fits a bowl of its own, the check fails
         (``unreliable:dent_depth``) -- the pad must not read flat.
+    shading_exclude : ndarray (H, W) bool, optional
+        Pixels the shading must not be read on: oxide that a colour view located (a mono stack sees it darken
+        the pad as a dent's flanks do).
 
     Returns
     -------
@@ -1099,7 +1129,9 @@ def flatness(height_mm: np.ndarray, valid: np.ndarray, mask: np.ndarray, *, mm_p
         if focus_dent:
             gdent = _gaussian_dent(xi, yi, ri, mm_per_px, window_px)
         if shading is not None:
-            shaded = _shaded_dents(shading, interior, xi, yi, ri, center_px=center_px, mm_per_px=mm_per_px, window_px=window_px,
+            # oxide another view located darkens the pad as a dent's flanks do: its pixels stay out of the shading
+            shade_px = interior if shading_exclude is None else interior & ~np.asarray(shading_exclude, bool)
+            shaded = _shaded_dents(shading, shade_px, xi, yi, ri, center_px=center_px, mm_per_px=mm_per_px, window_px=window_px,
                                    init=None if gdent is None else gdent[0][1:])
             if shaded[0] == "unsized" and gdent is None:
                 return Flatness(False, f"unreliable:dent_depth ({shaded[1]})", n_blocks=int(len(P)), dent_blocks=int(dent.sum()), notes=notes)

@@ -328,6 +328,10 @@ class StackParams(_Frozen):
                                                           "on a black mask peaks at 6.7, median 4.9 along it (draw 27361 board 30 "
                                                           "Q04, missed at 7); 1.7-2 um grooves on a warped pad reach 7.6 (draw "
                                                           "36187 board 41, missed at 8)")
+    pad_oxide_map_margin_mm: float = Field(0.03, description="oxide the top camera saw on a pad, drawn into a pad stack's "
+                                                           "pixels to keep it out of the shading's dent fit, is grown by "
+                                                           "this: the two views' pad outlines agree to a pixel or two "
+                                                           "(10-14 um) and the top's pixels are coarser")
     pad_top_line_k: tuple[float, float] = Field((9.0, 6.0), description="a groove too faint to stand out pixel by pixel "
                                                 "in the top camera's image (`vision.pads.line_evidence`): seeded where the ridge "
                                                 "response averaged along a straight segment is this many robust sigmas above the "

@@ -413,3 +413,21 @@ def test_a_red_board_blended_into_a_pads_outline_is_not_oxide(board):
     yy, xx = np.mgrid[0 : pad.shape[0], 0 : pad.shape[1]]
     truth = (pad & (((xx - 130) / 22.0) ** 2 + ((yy - 60) / 15.0) ** 2 < 1)).sum() / pad.sum()  # it runs over the edge
     assert abs(f - truth) < 2 * u + 0.005, (f, truth, u)
+
+
+def test_pad_frame_is_shared_by_two_views_of_one_board():
+    """The top camera (14 um/px) and a stack (5 um/px) see the same pad, each turned by the board's rotation under it
+    and each reporting its rectangle's angle its own way (a w/h swap is 90 deg): a point on the pad has the same
+    pad-frame mm in both, and maps back to its pixel."""
+    from vision.pads import pad_frame_mm, pad_frame_to_px
+
+    p_mm = np.array([[0.31, -0.12], [-0.5, 0.4], [0.0, 0.0]])
+    for ang, s, c in ((2.0, 0.014, (300.0, 200.0)), (2.0 - 180.0, 0.005, (240.0, 180.0)), (-1.5, 0.005, (100.0, 90.0))):
+        reg = PadRegion(c, (100.0, 70.0), ang)
+        uv = pad_frame_to_px(reg, p_mm, mm_per_px=s)
+        np.testing.assert_allclose(pad_frame_mm(reg, uv, mm_per_px=s), p_mm, atol=1e-9)
+    # the pad's +x points the same way on the board in both views: image +u turned by the rectangle's angle
+    a = pad_frame_to_px(PadRegion((0.0, 0.0), (100.0, 70.0), 2.0), np.array([[1.0, 0.0]]), mm_per_px=0.01)[0]
+    b = pad_frame_to_px(PadRegion((0.0, 0.0), (100.0, 70.0), -178.0), np.array([[1.0, 0.0]]), mm_per_px=0.01)[0]
+    np.testing.assert_allclose(a, b, atol=1e-9)
+    assert a[0] > 99 and abs(a[1] - 100 * np.sin(np.radians(2.0))) < 1e-6

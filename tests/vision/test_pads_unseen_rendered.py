@@ -177,3 +177,20 @@ def test_the_top_view_finds_a_faint_short_groove_running_into_the_pad_edge():
         q = np.asarray(p) - a
         assert abs(q[0] * d[1] - q[1] * d[0]) < 2.0, (p, "off the groove's line")
         assert -4.0 < q @ d < np.linalg.norm(b - a) + 1.0, (p, "beyond the groove's ends")
+
+
+def test_an_oxidised_dented_pad_is_sized_with_the_top_cameras_oxide(shared_data):
+    """v3301_14 Q07: a 38 um dent beside an oxide patch. The pad stack is mono: the patch darkens the shading as a
+    dent's flanks do, and alone the stack read the pad 30 +- 12 um (its focus's own bowl). The top camera sees the
+    oxide by its colour; kept out of the shading, the dent is shaped and sized as on a clean pad."""
+    scene, pad = "v3301_14_pads3x3_p300_black", "Q07"
+    t = R.load_truth(shared_data, scene)
+    st, rec = R.focus_stack(shared_data, scene, f"focus_{pad}")
+    inp = BoardInput(serial=scene, recipe=R.recipe(t), images={"top": read_image(R.top_image_path(shared_data, scene))},
+                     stacks={pad: st}, calibrations={"top": R.top_record(t), f"stack:{pad}": rec}, overlays=False)
+    got = next(p for p in inspect_board(inp).result.pads if p.id == pad).measurements["flatness_pv_um"]
+    true = next(p for p in t["pads"] if p["id"] == pad)["macro_pv_um"]
+    assert abs(got.value - true) <= min(5.0, 2 * got.uncertainty), (got.value, got.uncertainty, true)
+    _, alone = _pad_from_stack(shared_data, scene, pad)
+    m = alone.measurements["flatness_pv_um"]
+    assert m.value is None or m.uncertainty > 2 * got.uncertainty  # without the top's oxide: no better than a guess

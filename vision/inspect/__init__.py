@@ -38,6 +38,9 @@ class BoardInput:
     files: dict[str, str] = field(default_factory=dict)  # view -> file name / sha, for the record
     overlays: bool = True  # False: skip drawing overlay images (the inline station keeps only the result)
     known_missing: frozenset[str] = frozenset()  # pins another view found missing (set by `inspect_board`)
+    # pad id -> (N, 2) points (mm in the pad's own axes from its centre, +y up) where the top camera saw oxide
+    # (set by `inspect_board`): a mono stack sees oxide darken the pad as a dent's flanks do
+    known_oxide: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +74,8 @@ def inspect_board(inp: BoardInput) -> Inspection:
             inp = dataclasses.replace(inp, known_missing=missing)
         outputs["side"] = side.inspect_view(inp)
     if inp.stacks:
+        if "top" in outputs and outputs["top"].pad_oxide_mm:
+            inp = dataclasses.replace(inp, known_oxide=dict(outputs["top"].pad_oxide_mm))
         for name, out in stack.inspect_view(inp).items():
             outputs[f"stack:{name}"] = out
 

@@ -33,6 +33,8 @@ class ViewOutput:
     overlays: dict[str, np.ndarray] = field(default_factory=dict)  # name -> RGB uint8 image
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # pad id -> (N, 2) points where this view saw oxide, in mm on the pad's own axes from its centre (+y up)
+    pad_oxide_mm: dict[str, np.ndarray] = field(default_factory=dict)
     # redraws this view's overlays with the board's final (fused) item results {id: ItemResult};
     # a view's own overlay can only show what that view alone decided
     redraw: Callable[[dict], dict[str, np.ndarray]] | None = None

@@ -44,7 +44,8 @@ from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
-from vision.pads import PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_mask, roughness_sa
+from vision.pads import (PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_frame_mm,
+                         pad_frame_to_px, pad_mask, roughness_sa)
 
 __all__ = ["inspect_view", "inspect_pads_top"]
 
@@ -354,7 +355,8 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
                            presmooth_px=P.pad_edge_presmooth_px, corner_mm=P.pad_edge_corner_mm, exclude=grooves)
     fl = flatness(r.height_mm, r.valid, fm, mm_per_px=s, center_px=reg.center_px, uncertainty_mm=r.uncertainty_mm, max_scatter_mm=2 * step,
                   edge_band_px=PAD_DFF["window_px"] // 2 + 3, anchors=outline,
-                  gain_u=P.pad_edge_gain_u, window_px=PAD_DFF["window_px"], shading=_linear_luma(r.all_in_focus))
+                  gain_u=P.pad_edge_gain_u, window_px=PAD_DFF["window_px"], shading=_linear_luma(r.all_in_focus),
+                  shading_exclude=_oxide_seen_elsewhere(inp, q.id, reg, (H, W), s, disc))
     vo.notes.extend(f"{q.id} flatness: {n}" for n in fl.notes)
     if fl.ok:
         M["flatness_pv_um"] = _m(fl.pv_um, fl.u_pv_um, "um", src)
@@ -381,6 +383,25 @@ def _pad_view(inp, name: str, st, pad_id: str) -> ViewOutput:
     vo.overlays[f"{src}:dff"] = height_map_picture(r, unit="um (z)", scale=1e3)
     vo.timings_ms.update({"depth_from_focus": (t1 - t0) * 1e3, "pad": (time.perf_counter() - t1) * 1e3})
     return vo
+
+
+def _oxide_seen_elsewhere(inp, pad_id: str, reg: PadRegion, shape: tuple[int, int], mm_per_px: float, own: np.ndarray | None):
+    """The pad's oxide in this stack's pixels (H, W) bool, from its own colour or from the top camera's, or None.
+    The top's oxide points (`BoardInput.known_oxide`, pad axes) are drawn at this stack's scale and grown by
+    `StackParams.pad_oxide_map_margin_mm` (the two views' pad outlines, and the top's coarser pixels)."""
+    import cv2
+
+    pts = getattr(inp, "known_oxide", {}).get(pad_id)
+    if pts is None or not len(pts):
+        return own
+    uv = np.round(pad_frame_to_px(reg, pts, mm_per_px=mm_per_px)).astype(int)
+    H, W = shape
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < W) & (uv[:, 1] >= 0) & (uv[:, 1] < H)
+    m = np.zeros(shape, np.uint8)
+    m[uv[inside, 1], uv[inside, 0]] = 1
+    k = 2 * int(math.ceil(PARAMS.stack.pad_oxide_map_margin_mm / mm_per_px)) + 1
+    m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    return m if own is None else (m | np.asarray(own, bool))
 
 
 def _linear_luma(image: np.ndarray) -> np.ndarray:
@@ -485,6 +506,9 @@ def inspect_pads_top(inp) -> ViewOutput:
         oxide, disc, scr = top_pad_condition(img, reg, mm_per_px=s)
         if oxide is not None:
             M["oxidation_area_fraction"] = _m(*oxide, "1", "top")
+            if disc.any():
+                vv, uu = np.nonzero(disc)
+                vo.pad_oxide_mm[q.id] = pad_frame_mm(reg, np.column_stack([uu, vv]), mm_per_px=s)
         else:
             M["oxidation_area_fraction"] = _miss("top: mono image; discolouration needs colour", "1")
         _scratch_measures(M, scr, s, "top")

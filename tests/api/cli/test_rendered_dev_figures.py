@@ -110,9 +110,6 @@ def test_good_items_sent_to_review_that_a_view_can_tell_from_a_defect_at_most_th
 #: measured this session on rendered-dev: not yet within the issue's bounds (p95 <= bound; worst <= twice it)
 NOT_YET_P95 = {
     "tip_height_mm": "p95 12 um: type-B domes in pin stacks, each rim curve's own noise 7-20 um (inside +-2u)",
-    "flatness_pv_um": "p95 5.1 um: an oxidised dented pad, whose oxide the mono stack's shading cannot tell from a dent "
-                      "(its focus's own bowl reads 38 um as 30 +- 12); the other dents within 1 um, flat and warped "
-                      "pads within 3 um from the focus of their outline",
     "oxidation_area_fraction": "p95 0.015: large oxide patches on 1.25 x 0.94 mm pads read 0.016-0.024 high (their "
                                "half-cover outline at 10 um/px); on 171 rendered pads 153 within 0.01",
 }
