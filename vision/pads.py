@@ -332,8 +332,8 @@ def line_evidence(z: np.ndarray, mask: np.ndarray, *, length_px: float, n_angles
         The best segment mean through each pixel, in robust sigmas of its own spread over `mask` above its median.
     angle_deg : ndarray (H, W) float32
         The best segment's angle (image u towards v, [0, 180)).
-    peak : float
-        The score's robust sigma over `mask` (to turn `score` back into the segment mean of `z`).
+    sigma : float
+        The segment means' robust sigma over `mask` (`score` times it, plus their median, is the segment mean of `z`).
     """
     L = max(3, int(round(length_px)) | 1)
     zc = np.where(mask, np.clip(z, *clip), 0.0).astype(np.float32)
