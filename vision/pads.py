@@ -268,7 +268,7 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
             a, b = (np.asarray(p, float) - (x0, y0) for p in (sc.p0_px, sc.p1_px))
             cv2.line(seen, tuple(int(round(v)) for v in a), tuple(int(round(v)) for v in b), i + 1, int(math.ceil(max_w)))
         drop = set()
-        for sc, px in _faint_lines(z, m, length_px=line_length_mm / mm_per_px, k=line_k, max_w=max_w,
+        for sc, px in _faint_lines(z, m, L=_segment_px(line_length_mm, mm_per_px), k=line_k, max_w=max_w,
                                    mm_per_px=mm_per_px, offset=(x0, y0)):
             if sc.length_mm < min_length_mm or not _flanked_by_gold(g, m, sc, (x0, y0), max_w, gold_lo):
                 continue
@@ -307,7 +307,12 @@ def _line_kernels(length_px: int, n_angles: int) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def line_evidence(z: np.ndarray, mask: np.ndarray, *, length_px: float, n_angles: int = 16, clip: tuple[float, float] = (-3.0, 6.0)):
+def _segment_px(length_mm: float, mm_per_px: float) -> int:
+    """A segment of `length_mm` in whole pixels, odd (it has a centre pixel), at least 3."""
+    return max(3, int(round(length_mm / mm_per_px)) | 1)
+
+
+def line_evidence(z: np.ndarray, mask: np.ndarray, *, length_px: int, n_angles: int = 16, clip: tuple[float, float] = (-3.0, 6.0)) -> np.ndarray:
     """How strongly a straight dark line runs through each pixel: the ridge response averaged along a segment.
 
     A groove 1-2 um deep barely stands out of the gold's grain pixel by pixel (its ridge response 3-5 robust
@@ -321,8 +326,8 @@ def line_evidence(z: np.ndarray, mask: np.ndarray, *, length_px: float, n_angles
         pit or speck cannot make a line.
     mask : ndarray (H, W) bool
         Where the response counts (outside: 0).
-    length_px : float
-        Segment length (px); made odd.
+    length_px : int
+        Segment length (px), odd (`_segment_px`).
     n_angles : int
         Segment angles over 180 deg.
 
@@ -330,35 +335,26 @@ def line_evidence(z: np.ndarray, mask: np.ndarray, *, length_px: float, n_angles
     -------
     score : ndarray (H, W) float32
         The best segment mean through each pixel, in robust sigmas of its own spread over `mask` above its median.
-    angle_deg : ndarray (H, W) float32
-        The best segment's angle (image u towards v, [0, 180)).
-    sigma : float
-        The segment means' robust sigma over `mask` (`score` times it, plus their median, is the segment mean of `z`).
     """
-    L = max(3, int(round(length_px)) | 1)
     zc = np.where(mask, np.clip(z, *clip), 0.0).astype(np.float32)
     best = np.full(zc.shape, -np.inf, np.float32)
-    ang = np.zeros(zc.shape, np.float32)
-    for i, k in enumerate(_line_kernels(L, n_angles)):
-        f = cv2.filter2D(zc, -1, k, borderType=cv2.BORDER_CONSTANT)
-        up = f > best
-        best[up], ang[up] = f[up], 180.0 * i / n_angles
+    for k in _line_kernels(length_px, n_angles):
+        np.maximum(best, cv2.filter2D(zc, -1, k, borderType=cv2.BORDER_CONSTANT), out=best)
     vals = best[mask]
     med = float(np.median(vals))
-    sig = robust_sigma(vals, center=med, floor=1e-9)
-    return (best - med) / sig, ang, sig
+    return (best - med) / robust_sigma(vals, center=med, floor=1e-9)
 
 
-def _faint_lines(z, m, *, length_px, k, max_w, mm_per_px, offset):
+def _faint_lines(z, m, *, L, k, max_w, mm_per_px, offset):
     """Grooves from `line_evidence`: (Scratch, pixels) per straight, thin stretch of high evidence.
 
     The segment average spreads a groove's evidence beyond its ends: for a groove longer than the segment,
     evidence P at its middle falls linearly to P/2 at an end and to 0 half a segment beyond, so the stretch
-    above the threshold t overshoots each end by ``L (1/2 - t/P)``, which is taken off its length."""
+    above the threshold t overshoots each end by ``L (1/2 - t/P)``, which is taken off its length (`L`: the
+    segment, px)."""
     from skimage.filters import apply_hysteresis_threshold
 
-    score, _, _ = line_evidence(z, m, length_px=length_px)
-    L = max(3, int(round(length_px)) | 1)
+    score = line_evidence(z, m, length_px=L)
     hi = apply_hysteresis_threshold(np.where(m, score, -np.inf), k[1], k[0])
     n, lab = cv2.connectedComponents(hi.astype(np.uint8), connectivity=8)
     for i in range(1, n):
@@ -589,9 +585,7 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
         lum = cv2.GaussianBlur(lum, (0, 0), smooth_px)
     # oxide, grooves and shading only darken a pad: its brighter part is clean gold
     ref = float(np.percentile(lum[mm], 75))
-    lab = rgb2lab(crop)
-    Lp = lab[..., 0] + 16.0
-    al, be = lab[..., 1] / Lp, lab[..., 2] / Lp
+    al, be, Lp = _shading_free_chroma(rgb2lab(crop))
     gold = mm & (lum > 0.8 * ref)
     if gold.sum() < 20:
         gold = mm
@@ -607,8 +601,7 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
         # read 1-2 % oxide so (white mask, rendered draw 71923). A detection lying wholly in that band must
         # show the turn: the shift across gold's chroma direction, against its scatter over the clean gold.
         # A patch that reaches in from the interior keeps its edge pixels.
-        nr = math.hypot(ra, rb) + 1e-9
-        turn = ((al - ra) * rb - (be - rb) * ra) / nr * Lr
+        turn = _hue_turn(al, be, (ra, rb, Lr))
         s_turn = robust_sigma(turn[gold], floor=1e-6)
         near = cv2.distanceTransform(mm.astype(np.uint8), cv2.DIST_L2, 3) < 2.0 * max(smooth_px, 0.5)
         n_lab, lab_ = cv2.connectedComponents(disc.astype(np.uint8), connectivity=8)
@@ -639,21 +632,37 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
     return frac, full, float(math.hypot(0.25 * edge / area + 1.0 / area, 0.5 * n_ambiguous / area))
 
 
+def _shading_free_chroma(lab: np.ndarray):
+    """CIELAB (..., 3) -> (a*/L', b*/L', L') with L' = L* + 16: chromaticity that a surface keeps under brighter or
+    dimmer light (a*, b* and L* + 16 all scale with the cube root of the light)."""
+    Lp = lab[..., 0] + 16.0
+    return lab[..., 1] / Lp, lab[..., 2] / Lp, Lp
+
+
+def _hue_turn(al, be, gold: tuple[float, float, float]):
+    """How far chromaticities (a*/L', b*/L') lie across gold's chroma direction, towards red (+), in L'-scaled
+    units; `gold` = its (a*/L', b*/L', L') medians."""
+    ra, rb, Lr = gold
+    return ((al - ra) * rb - (be - rb) * ra) / (math.hypot(ra, rb) + 1e-9) * Lr
+
+
 def _board_hue_turn(img: np.ndarray, pad: np.ndarray, gold: tuple[float, float, float]) -> float | None:
-    """How far the board just outside `pad` (3-6 px beyond its outline) lies redward of gold, across gold's chroma
-    direction, in the shading-free CIELAB terms of `discoloured_fraction` (`gold` = its (a/L', b/L', L') medians).
-    None where too little of the board is in the image."""
+    """`_hue_turn` of the board just outside `pad` (3-6 px beyond its outline). None where too little of the
+    board is in the image."""
     from skimage.color import rgb2lab
 
-    ring = (cv2.dilate(pad.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0) & ~(cv2.dilate(pad.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+    ys, xs = np.nonzero(pad)
+    if not len(ys):
+        return None
+    y0, x0 = max(ys.min() - 7, 0), max(xs.min() - 7, 0)
+    near = pad[y0 : ys.max() + 8, x0 : xs.max() + 8].astype(np.uint8)
+    ring = (cv2.dilate(near, np.ones((13, 13), np.uint8)) > 0) & ~(cv2.dilate(near, np.ones((7, 7), np.uint8)) > 0)
     if ring.sum() < 20:
         return None
-    rgb = np.median(img[ring].astype(np.float32), axis=0) / (65535.0 if img.dtype == np.uint16 else 255.0)
-    lab = rgb2lab(rgb[None, None, :])[0, 0]
-    Lp = lab[0] + 16.0
-    ra, rb, Lr = gold
-    al, be = lab[1] / Lp, lab[2] / Lp
-    return float(((al - ra) * rb - (be - rb) * ra) / (math.hypot(ra, rb) + 1e-9) * Lr)
+    crop = img[y0 : y0 + near.shape[0], x0 : x0 + near.shape[1]]
+    rgb = np.median(crop[ring].astype(np.float32), axis=0) / (65535.0 if img.dtype == np.uint16 else 255.0)
+    al, be, _ = _shading_free_chroma(rgb2lab(rgb[None, None, :])[0, 0])
+    return float(_hue_turn(al, be, gold))
 
 
 # -- edge heights by focus -----------------------------------------------------------------------------

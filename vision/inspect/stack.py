@@ -391,7 +391,7 @@ def _oxide_seen_elsewhere(inp, pad_id: str, reg: PadRegion, shape: tuple[int, in
     `StackParams.pad_oxide_map_margin_mm` (the two views' pad outlines, and the top's coarser pixels)."""
     import cv2
 
-    pts = getattr(inp, "known_oxide", {}).get(pad_id)
+    pts = inp.known_oxide.get(pad_id)
     if pts is None or not len(pts):
         return own
     uv = np.round(pad_frame_to_px(reg, pts, mm_per_px=mm_per_px)).astype(int)
