@@ -12,7 +12,9 @@ gold carries almost no texture, so per-pixel depth from focus is unreliable on a
   the peak of their focus curve sits on the first/last slice);
 * tilt: the rim centre and the barrel-top centre lie on the pin axis, so the lean is their xy offset
   over their height difference (the measured barrel-top height, or the recipe's nominal one with
-  its tolerance when the barrel top lies below the stack).
+  its tolerance when the barrel top lies below the stack);
+* the barrel top's sheen beside its peers': solder wicked over it into the plunger gap is dull where
+  gold mirrors the light, and its focus takes the rim's place (`_barrel_sheen`).
 
 Coordinates: the calibration record maps the focus plane to pixels with its plane origin on the
 optical axis; a point ``dh`` mm above the focus plane of a perspective lens is scaled by
@@ -70,6 +72,9 @@ class MicroPin:
     base_xy_mm: tuple[float, float] = (float("nan"), float("nan"))  # flange-bottom centre, axis frame
     base_cov_mm2: np.ndarray | None = None
     xy_why: str = ""
+    #: barrel top's mean brightness over the brightest barrel top in the stack (nan: not judged)
+    barrel_sheen: float = float("nan")
+    barrel_sheen_why: str = ""
     curves: dict = field(default_factory=dict)
     centres: "_Centres | None" = None
 
@@ -634,7 +639,54 @@ def measure_pins(
         for mp in out:
             if mp.centres is not None:
                 _axis(mp, record, persp, pad_top_z_mm)
+    _barrel_sheen(imgs, z, out, geometry, s, pad_top_z_mm)
     return out
+
+
+def barrel_top_dull(mp: MicroPin) -> bool:
+    """Whether the stack found `mp`'s barrel top dull beside its peers (see `_barrel_sheen`)."""
+    return math.isfinite(mp.barrel_sheen) and mp.barrel_sheen < PARAMS.stack.barrel_sheen_dull
+
+
+def _barrel_sheen(imgs: np.ndarray, z: np.ndarray, pins: list[MicroPin], geometry: PinGeometry, s: float, pad_top_z_mm: float) -> None:
+    """Each seen pin's barrel-top sheen: the mean brightness of its barrel top (between bore and barrel radius,
+    trimmed by a fifth of that width either side) in the slice nearest the nominal barrel top, over the brightest
+    barrel top in the stack.
+
+    Why: solder wicked over the barrel top into the plunger gap is dull grey where gold mirrors the coaxial light
+    white, and in focus it sits just under the rim: its curve takes the rim's place (0.3 mm low at a confident
+    +-8 um: draw 60493 board 18 P19, type B). A mono stack cannot see solder's colour, but it sees the mirror
+    missing. The reference is the stack's own brightest barrel top (same light, exposure and defocus), so a stack
+    needs two barrel tops (each at least `StackParams.barrel_sheen_min_seen` in view: an upright top is as bright all
+    round) to judge any; one where every top is dull cannot tell. Pins leaning beyond
+    `StackParams.barrel_sheen_max_tilt_deg` are not judged (their mirror turns the light away)."""
+    P = PARAMS.stack
+    n, H, W = imgs.shape
+    k = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
+    rb, rbo = geometry.barrel_radius_mm / s, geometry.bore_radius_mm / s
+    w = rb - rbo
+    sheen = {}
+    for mp in pins:
+        if not mp.pin_seen or not math.isfinite(mp.center_px[0]):
+            continue  # a pin whose rim was not measured is still judged: solder in its gap is one reason why
+        c = np.asarray(mp.barrel_center_px if math.isfinite(mp.barrel_center_px[0]) else mp.center_px, float)
+        r0, r1 = rbo + 0.2 * w, rb - 0.2 * w
+        m = _ring_mask((H, W), c, r0, r1)
+        if m.sum() < P.barrel_sheen_min_seen * math.pi * (r1 * r1 - r0 * r0):
+            continue  # mostly outside the view
+        sheen[mp.id] = float(imgs[k][m].mean())
+    if len(sheen) < 2:
+        return
+    ref = max(sheen.values())
+    if ref <= 0:
+        return
+    for mp in pins:
+        if mp.id not in sheen:
+            continue
+        if math.isfinite(mp.tilt_deg) and mp.tilt_deg > P.barrel_sheen_max_tilt_deg:
+            mp.barrel_sheen_why = f"not judged: it leans {mp.tilt_deg:.1f} deg, which turns its mirror away"
+            continue
+        mp.barrel_sheen = sheen[mp.id] / ref
 
 
 @dataclass

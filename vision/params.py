@@ -208,6 +208,20 @@ class StackParams(_Frozen):
                                                              "plunger's silhouette drifts along its lean as the focus moves "
                                                              "(a 4.9 deg pin on d04 reads D = 70 mm, upright ones 110-125); "
                                                              "good pins lean <= 0.6 deg (defect spec), marginal from 1.0")
+    barrel_sheen_dull: float = Field(0.8, description="a pin-stack barrel top whose mean brightness (in the slice nearest "
+                                                      "its nominal height, between bore and barrel radius) is below this "
+                                                      "share of the brightest barrel top in the stack is dull: gold there "
+                                                      "mirrors the coaxial light, solder over it scatters it. Solder over "
+                                                      "the barrel top (wick_gap, types A and B) read 0.44-0.68 of its "
+                                                      "peers on five pins, 27 other pins (good, wick, raised, depressed, "
+                                                      "misplaced) 0.987-1.000 (rendered-dev and draws 70002-70006, per "
+                                                      "pin); pins leaning 4-5 deg, not judged, 0.80-0.90")
+    barrel_sheen_min_seen: float = Field(0.5, description="a barrel top is judged by its sheen when at least this share of "
+                                                          "its ring is in view (pitch-2.54 and 3.0 stacks cut every pin's)")
+    barrel_sheen_max_tilt_deg: float = Field(2.0, description="pins leaning more than this are not judged by their barrel "
+                                                              "top's sheen: a top tilted t turns the light's mirror image by "
+                                                              "2t, out of the microscope's aperture (NA ~0.08, 4.6 deg) from "
+                                                              "about 2.3 deg; such a pin fails the spec's 2 deg anyway")
     perspective_rel_u: float = Field(0.2, description="relative standard uncertainty of 1/D measured on plunger "
                                                       "silhouettes: the silhouette's sharp part follows the focus up the "
                                                       "plunger, so its centroid drifts less than a point's would; the "

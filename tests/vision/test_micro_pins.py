@@ -280,3 +280,63 @@ def test_a_leaning_pins_disc_cut_by_the_edge_is_found_off_the_recipes_place():
     got = _dark_in_bright(img, guess, 36.0, 0.9 * 55.0, 60.0)
     assert got is not None and np.hypot(*(got - true)) <= 3.0, got  # coarse: the arc fit refines it
     assert _dark_in_bright(np.full((120, 160), 60.0, np.float32), guess, 36.0, 49.5, 60.0) is None  # nothing there
+
+
+def _gap_scene():
+    pins = [
+        PinState("P1", (3.3, 2.5)),
+        PinState("P2", (5.0, 2.5), solder_in_plunger_gap=True, defects=["wick_gap"]),
+        PinState("P3", (6.7, 2.5), tilt_deg=4.0, tilt_azimuth_deg=120.0, defects=["tilt"]),
+    ]
+    return BoardScene("gap", (10.0, 5.0, 1.6), pins=pins, rows=1, cols=3, pitch_mm=1.7)
+
+
+def test_solder_over_a_barrel_top_is_suspected_and_its_tip_not_trusted():
+    """Draw 60493 board 18 P19 (type B): solder wicked over the barrel top into the plunger gap focused where the
+    rim should, and the tip read 0.3 mm low at +-8 um. The stack cannot see solder's colour, but it sees the barrel
+    top's mirror missing beside its peers: the tip is left unmeasured as unreliable and the pin REVIEW with the
+    suspicion. A good pin beside it, and a leaning one (whose mirror turns the light away), are not suspected."""
+    sc = _gap_scene()
+    d = recipe_dict(sc)
+    d["views"] = []  # a microscope's recipe: focus stacks only
+    d.pop("required_checks", None)
+    rc = Recipe.from_dict(d)
+    ss = pin_stack(sc, (5.0, 2.5), np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6), cam=CAM, seed=11)
+    res = inspect_board(BoardInput(serial="gap", recipe=rc, stacks={"pins": ss.stack}, calibrations={"stack:pins": ss.record}))
+    v = {p.id: p for p in res.result.pins}
+    p2 = v["P2"]
+    assert p2.verdict.value == "REVIEW" and "solder_in_plunger_gap" in p2.reasons, p2.reasons
+    assert p2.cues["solder_in_plunger_gap"].present
+    assert not p2.measurements["tip_height_mm"].measured and "unreliable" in p2.measurements["tip_height_mm"].not_measured
+    assert p2.measurements["tilt_deg"].measured  # what the rim's outline gives still stands
+    p1 = v["P1"]
+    assert not p1.cues["solder_in_plunger_gap"].present and p1.cues["solder_in_plunger_gap"].score > 0.9
+    assert p1.verdict.value == "PASS" and p1.measurements["tip_height_mm"].measured, p1.reasons
+    assert "solder_in_plunger_gap" not in v["P3"].cues and "tilt" in v["P3"].reasons
+    # one whole barrel top alone has no peer to be judged against: nothing is claimed either way
+    alone = BoardScene("gap1", (10.0, 5.0, 1.6), pins=[sc.pins[1]], rows=1, cols=1, pitch_mm=1.7)
+    s1 = pin_stack(alone, (5.0, 2.5), ss.stack.z_mm, cam=CAM, seed=11)
+    one = measure_pins(s1.stack.images, s1.stack.z_mm, s1.record, rc.pin_type.geometry, pad_top_z_mm=rc.pad_top_z_mm, ids=["P2"])
+    assert len(one) == 1 and one[0].ok and not np.isfinite(one[0].barrel_sheen)
+
+
+def test_a_rendered_barrel_top_under_solder_is_dull_beside_a_gold_one():
+    """The slice nearest the barrel tops of a rendered type-B stack (`data/wick_gap_barrel_tops.png`, provenance in
+    its README): P03's barrel top is under solder wicked into its plunger gap, P02's is gold."""
+    from models.pin_geometry import PinGeometry
+    from vision.micro_pins import MicroPin, _barrel_sheen, barrel_top_dull
+
+    from pathlib import Path
+
+    img = cv2.imread(str(Path(__file__).parent / "data" / "wick_gap_barrel_tops.png"), cv2.IMREAD_GRAYSCALE)
+    geo = PinGeometry(flange_radius_mm=0.65, flange_thickness_mm=0.25, barrel_radius_mm=0.45, barrel_length_mm=1.8,
+                      plunger_radius_mm=0.25, plunger_protrusion_mm=0.9, dome_radius_mm=0.25, bore_clearance_mm=0.05)
+    pins = [MicroPin("P02", (79.57, 75.25), True, tilt_deg=0.33), MicroPin("P03", (300.66, 76.58), True, tilt_deg=0.39)]
+    _barrel_sheen(img[None].astype(np.float32), np.array([2.37]), pins, geo, 0.009, 0.02)
+    good, gap = pins
+    assert good.barrel_sheen == 1.0 and not barrel_top_dull(good)
+    assert barrel_top_dull(gap) and 0.3 < gap.barrel_sheen < 0.65, gap.barrel_sheen
+    # leaning beyond the spec, the same dull top is not judged: a tilted mirror turns the light away by itself
+    lean = [MicroPin("P02", (79.57, 75.25), True, tilt_deg=0.33), MicroPin("P03", (300.66, 76.58), True, tilt_deg=4.2)]
+    _barrel_sheen(img[None].astype(np.float32), np.array([2.37]), lean, geo, 0.009, 0.02)
+    assert not np.isfinite(lean[1].barrel_sheen) and "leans" in lean[1].barrel_sheen_why

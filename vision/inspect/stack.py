@@ -7,7 +7,8 @@ what it images (``target: pins`` or ``target: pad:<ID>``, see `vision.stack_io`)
 
 * **pins** (`vision.micro_pins`): per pin ``tip_height_mm``, ``tip_height_error_mm``,
   ``seating_gap_mm``, ``plunger_depression_mm``, ``tilt_deg``, ``tilt_azimuth_deg``; a height whose
-  surface lies outside the stack's z range is "not measured" with the reason.
+  surface lies outside the stack's z range is "not measured" with the reason. Cue
+  ``solder_in_plunger_gap`` (suspicion) from a barrel top dull beside its peers; the tip is then unreliable.
 * **pad** (`vision.pads`; manifest ``align: ecc`` aligns a hand-held stack first): ``flatness_pv_um`` (+ cue ``pad_shape`` with the shape in its detail),
   ``roughness_sa_um``, ``scratch_max_length_mm``, ``scratch_count``, and
   ``oxidation_area_fraction`` when the stack is in colour.
@@ -41,7 +42,7 @@ from vision.heightmap_view import height_map_picture
 from vision.inspect.pitch import norm_u, pitches
 from vision.params import PARAMS
 from vision.subpixel.robust import robust_sigma
-from vision.micro_pins import MicroPin, axis_mm_to_px, measure_pins
+from vision.micro_pins import MicroPin, axis_mm_to_px, barrel_top_dull, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
 from vision.pads import (PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_frame_mm,
@@ -221,6 +222,11 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
     found_pin = mp.pin_seen
     iv.cues["missing"] = Cue(present=not found_pin, kind="measured" if found_pin else "suspicion", confidence=0.9 if found_pin else 0.6,
                              source=src, detail="" if found_pin else mp.reason)
+    if math.isfinite(mp.barrel_sheen):
+        dull = barrel_top_dull(mp)
+        shown = f"barrel top {mp.barrel_sheen:.2f} as bright as the brightest in the stack (dull below {PARAMS.stack.barrel_sheen_dull})"
+        iv.cues["solder_in_plunger_gap"] = Cue(present=dull, kind="suspicion", confidence=0.7 if dull else 0.6, score=mp.barrel_sheen,
+                                               source=src, detail=shown)
     if not mp.ok:
         M.update(unmeasured(("tip_height_mm", "tip_height_error_mm", "seating_gap_mm", "plunger_depression_mm", "tilt_deg",
                              "tilt_azimuth_deg"), f"{src}: {mp.reason}"))
@@ -233,7 +239,12 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
         M["seating_gap_mm"] = _m(max(gap, 0.0), mp.u_flange_top_z_mm, "mm", src)
     else:
         M["seating_gap_mm"] = _miss(f"{src}: flange top {mp.flange_why}", "mm")
-    if math.isfinite(mp.barrel_top_z_mm) and mp.apex_z_mm - mp.barrel_top_z_mm < PARAMS.stack.min_rim_above_barrel_mm:
+    if barrel_top_dull(mp):
+        # solder over the barrel top fills the plunger gap just under the rim, and its focus takes the rim's place
+        why = (f"{src}: unreliable: the barrel top is dull ({mp.barrel_sheen:.2f} of the brightest in the stack): solder over "
+               "it may fill the plunger gap, whose focus the rim's cannot be told from")
+        M.update(unmeasured(("tip_height_mm", "tip_height_error_mm", "plunger_depression_mm"), why))
+    elif math.isfinite(mp.barrel_top_z_mm) and mp.apex_z_mm - mp.barrel_top_z_mm < PARAMS.stack.min_rim_above_barrel_mm:
         M["plunger_depression_mm"] = _miss(f"{src}: unreliable: the tip ({mp.apex_z_mm:.3f} mm) is not above the barrel top "
                                            f"({mp.barrel_top_z_mm:.3f} mm); one of the two heights is mistaken", "mm")
     elif math.isfinite(mp.barrel_top_z_mm):

@@ -57,6 +57,11 @@ class SynthStack:
     extra: dict = field(default_factory=dict)
 
 
+#: a barrel top under solder in the mono stack: matte, it sends little of the coaxial light back into a small
+#: aperture (rendered wick_gap barrel tops, blurred with the gold around them, read 0.44-0.62 of gold ones)
+SOLDER_ALBEDO = 0.40
+
+
 def micro_record(cam: MicroCamera) -> CalibrationRecord:
     """Exact telecentric record of the generator's microscope: plane origin on the optical axis."""
     s = cam.mm_per_px
@@ -150,7 +155,8 @@ def pin_stack(scene: BoardScene, stage_xy_mm, z_mm, *, cam: MicroCamera | None =
         fl = pin_point_mm(pin, scene, g.flange_thickness_mm)
         _paint(zbuf, alb, *_disc_plane(x, y, fl, axis, g.flange_radius_mm), 0.55)
         bt = pin_point_mm(pin, scene, g.flange_thickness_mm + g.barrel_length_mm)
-        _paint(zbuf, alb, *_disc_plane(x, y, bt, axis, g.barrel_radius_mm), 0.85)
+        # gold mirrors the coaxial light; solder wicked over the barrel top into the plunger gap scatters it
+        _paint(zbuf, alb, *_disc_plane(x, y, bt, axis, g.barrel_radius_mm), SOLDER_ALBEDO if pin.solder_in_plunger_gap else 0.85)
         dc = dome_centre_mm(pin, scene)
         tip = tip_xyz_mm(pin, scene)
         cap = g.dome_radius_mm - math.sqrt(g.dome_radius_mm**2 - g.plunger_radius_mm**2)
