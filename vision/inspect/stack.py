@@ -288,7 +288,9 @@ def _draw_pins(picture: np.ndarray, found: list[MicroPin], final: dict | None = 
         if math.isfinite(mp.barrel_center_px[0]):
             draw_marker(img, mp.barrel_center_px, color=(255, 0, 255), size_px=6)
         txt = [f"{mp.id} {verdict or ''}".strip()]
-        if mp.ok:
+        if barrel_top_dull(mp):
+            txt.append(f"dull barrel top {mp.barrel_sheen:.2f}: tip unreliable")
+        elif mp.ok:
             txt.append(f"tip {mp.apex_z_mm:.3f} mm")
             if math.isfinite(mp.tilt_deg):
                 txt.append(f"tilt {mp.tilt_deg:.2f} deg")
