@@ -340,3 +340,7 @@ def test_a_rendered_barrel_top_under_solder_is_dull_beside_a_gold_one():
     lean = [MicroPin("P02", (79.57, 75.25), True, tilt_deg=0.33), MicroPin("P03", (300.66, 76.58), True, tilt_deg=4.2)]
     _barrel_sheen(img[None].astype(np.float32), np.array([2.37]), lean, geo, 0.009, 0.02)
     assert not np.isfinite(lean[1].barrel_sheen) and "leans" in lean[1].barrel_sheen_why
+    # a barrel top mostly outside the view is not judged, and one left alone has no peer: nothing is claimed
+    cut = [MicroPin("P02", (79.57, 75.25), True, tilt_deg=0.33), MicroPin("P03", (300.66, 76.58), True, tilt_deg=0.39)]
+    _barrel_sheen(img[None, :, :285].astype(np.float32), np.array([2.37]), cut, geo, 0.009, 0.02)
+    assert not any(np.isfinite(p.barrel_sheen) for p in cut)

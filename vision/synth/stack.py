@@ -58,7 +58,7 @@ class SynthStack:
 
 
 #: a barrel top under solder in the mono stack: matte, it sends little of the coaxial light back into a small
-#: aperture (rendered wick_gap barrel tops, blurred with the gold around them, read 0.44-0.62 of gold ones)
+#: aperture (rendered wick_gap barrel tops, blurred with the gold around them, read 0.44-0.68 of gold ones)
 SOLDER_ALBEDO = 0.40
 
 
