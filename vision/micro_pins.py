@@ -661,20 +661,19 @@ def _barrel_sheen(imgs: np.ndarray, z: np.ndarray, pins: list[MicroPin], geometr
     round) to judge any; one where every top is dull cannot tell. Pins leaning beyond
     `StackParams.barrel_sheen_max_tilt_deg` are not judged (their mirror turns the light away)."""
     P = PARAMS.stack
-    n, H, W = imgs.shape
-    k = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
+    img = imgs[int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))]
     rb, rbo = geometry.barrel_radius_mm / s, geometry.bore_radius_mm / s
-    w = rb - rbo
+    r0, r1 = rbo + 0.2 * (rb - rbo), rb - 0.2 * (rb - rbo)
+    min_px = P.barrel_sheen_min_seen * math.pi * (r1 * r1 - r0 * r0)
     sheen = {}
     for mp in pins:
         if not mp.pin_seen or not math.isfinite(mp.center_px[0]):
             continue  # a pin whose rim was not measured is still judged: solder in its gap is one reason why
         c = np.asarray(mp.barrel_center_px if math.isfinite(mp.barrel_center_px[0]) else mp.center_px, float)
-        r0, r1 = rbo + 0.2 * w, rb - 0.2 * w
-        m = _ring_mask((H, W), c, r0, r1)
-        if m.sum() < P.barrel_sheen_min_seen * math.pi * (r1 * r1 - r0 * r0):
+        m = _ring_mask(img.shape, c, r0, r1)
+        if m.sum() < min_px:
             continue  # mostly outside the view
-        sheen[mp.id] = float(imgs[k][m].mean())
+        sheen[mp.id] = float(img[m].mean())
     if len(sheen) < 2:
         return
     ref = max(sheen.values())
