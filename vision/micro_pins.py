@@ -149,6 +149,11 @@ def _ring_mask(shape, c, r0, r1):
     return m
 
 
+def _min_contrast(g: np.ndarray) -> float:
+    """`StackParams.disc_min_contrast_dn` in the units of `g` (grey levels of 255, or 0-1 when its values are)."""
+    return PARAMS.stack.disc_min_contrast_dn * (1 / 255 if g.max() <= 1 else 1)
+
+
 def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, float] | None:
     """Centroid (u, v) of the dark plunger disc near c and its equivalent radius (px)."""
     g = img.astype(np.float32)
@@ -157,7 +162,7 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     if inner.size < 10 or ring.size < 10:
         return None
     lo, hi = np.percentile(inner, 30), np.median(ring)
-    if hi - lo < 5 * (1 / 255 if g.max() <= 1 else 1):
+    if hi - lo < _min_contrast(g):
         return None
     local = _ring_mask(g.shape, c, 0, 1.5 * r_px)
     m = ((g < 0.5 * (lo + hi)) & local).astype(np.uint8)
@@ -215,7 +220,10 @@ def _arc_disc_centre(img: np.ndarray, c, r_px: float, search_px: float, *, bore_
         ring = g[_ring_mask(g.shape, c, 1.0 * r_px + search_px, 1.6 * r_px + search_px)]
         if inner.size < 10 or ring.size < 10:
             return fit
-        thr = 0.5 * (np.percentile(inner, 30) + np.percentile(ring, 90))
+        lo, hi = np.percentile(inner, 30), np.percentile(ring, 90)
+        if hi - lo < _min_contrast(g):
+            return fit  # nothing dark there: the threshold would cut a blob out of the noise
+        thr = 0.5 * (lo + hi)
         m = ((g < thr) & _ring_mask(g.shape, c, 0, 1.2 * r_px + search_px)).astype(np.uint8)
         got = _arc_circle(m, r_px, max(2.0, 0.1 * r_px), r_max_px=bore_px)
         if got is None:
@@ -297,8 +305,15 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
         if c2 is not None:
             fit = _arc_disc_centre(mid, c2, rp, search_px=0.5 * rp, bore_px=bore)
     if fit is None:
-        return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found")
+        # as a whole pin without its dark disc: maybe nothing there (a missing pin's empty pad is no barrel top either)
+        return MicroPin(pid, tuple(c), False, f"{why}; its plunger's visible arc was not found", pin_seen=False)
     cen = fit.center_px
+    # the search reaches far (a leaning pin's plunger lies off its place): beside a missing pin's defocused pad it found
+    # an arc of the dark board around it (draw 92857 board 38 P03), which no lit barrel top rings
+    lit, n_lit = _lit_all_round(mid, cen, 0.5 * rp, rp + 0.5 * (bore - rp), 1.1 * rb)
+    if lit < PARAMS.stack.disc_lit_min_share:
+        return MicroPin(pid, tuple(c), False, f"{why}; the dark arc found is no plunger: no lit barrel top rings it "
+                                              f"({lit:.0%} of {n_lit} sectors lit)", pin_seen=False)
     rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
     z_rim, u_rim, w = _height(z, rim_curve, step)
     k_rim = None
@@ -339,6 +354,39 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     mp.centres = _Centres(np.asarray(cen, float), z_rim - z[k_rim], max(u_arc, fit.u_center_px), np.asarray(bfit.center_px, float),
                           zb - z[k_b], max(u_arc, bfit.u_center_px), z_rim, u_rim, zb, u_zb)
     return mp
+
+
+def _lit_all_round(img: np.ndarray, c, r_dark_px: float, r_in_px: float, r_out_px: float, *, sectors: int = 12) -> tuple[float, int]:
+    """How much of the in-view part of the annulus `r_in_px`..`r_out_px` around `c` is lit against the dark disc
+    inside `r_dark_px`: the share of its angular sectors (of `sectors`, those with pixels in view) whose brightest
+    tenth stands at least half as far above the disc's darker third as the brightest sector's does, and how many
+    sectors are in view.
+
+    A plunger disc is ringed by its lit barrel top all round (a leaning pin shifts the ring within the band, solder
+    dulls it evenly); the dark board beside a missing pin's defocused pad is bright only on the pad's side."""
+    g = np.asarray(img, np.float32)
+    H, W = g.shape
+    x0, x1 = max(int(math.floor(c[0] - r_out_px)), 0), min(int(math.ceil(c[0] + r_out_px)) + 1, W)
+    y0, y1 = max(int(math.floor(c[1] - r_out_px)), 0), min(int(math.ceil(c[1] + r_out_px)) + 1, H)
+    if x0 >= x1 or y0 >= y1:
+        return 0.0, 0
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    dx, dy = xx - c[0], yy - c[1]
+    rr = np.hypot(dx, dy)
+    win = g[y0:y1, x0:x1]
+    disc = win[rr <= r_dark_px]
+    if disc.size < 10:
+        return 0.0, 0
+    dark = float(np.percentile(disc, 30))
+    band = (rr >= r_in_px) & (rr <= r_out_px)
+    k = ((np.arctan2(dy, dx) + math.pi) / (2 * math.pi) * sectors).astype(int) % sectors
+    lit = [float(np.percentile(win[band & (k == j)], 90)) - dark for j in range(sectors) if np.count_nonzero(band & (k == j)) >= 5]
+    if not lit:
+        return 0.0, 0
+    top = max(lit)
+    if top <= 0:
+        return 0.0, len(lit)
+    return float(np.mean(np.asarray(lit) >= 0.5 * top)), len(lit)
 
 
 def _bright_disc_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
@@ -625,6 +673,8 @@ def measure_pins(
             mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], u_disc,
                                   z_rim, u_rim, zb, u_zb)
         out.append(mp)
+    if expected_px:
+        _one_pin_per_place(out, expected_px)
     bore = geometry.bore_radius_mm / s
     persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp, bore_px=bore)
     for mp in out:
@@ -641,6 +691,26 @@ def measure_pins(
                 _axis(mp, record, persp, pad_top_z_mm)
     _barrel_sheen(imgs, z, out, geometry, s, pad_top_z_mm)
     return out
+
+
+def _one_pin_per_place(pins: list[MicroPin], expected_px: dict) -> None:
+    """A pin found nearer another pin's place than its own is that other pin: the one searched for is not seen.
+
+    Why: the search around a pin cut by the stack's edge reaches half a pitch and more (a leaning pin's plunger lies
+    off its place by its lean); where that pin is missing it found its neighbour's disc and measured it as its own
+    (a missing pin read with the neighbour's tip, 1.36 mm off its place: FAIL `xy_position`, the wrong reason). Two
+    pins are never more than half a pitch off their places (they would touch), so the nearer place is the owner."""
+    places = {pid: np.asarray(uv, float) for pid, uv in expected_px.items()}
+    for i, mp in enumerate(pins):
+        c = np.asarray(mp.center_px, float)
+        if mp.id not in places or not np.all(np.isfinite(c)):
+            continue
+        own = float(np.hypot(*(c - places[mp.id])))
+        other = min(((float(np.hypot(*(c - q))), pid) for pid, q in places.items() if pid != mp.id), default=(math.inf, ""))
+        if other[0] < own:
+            pins[i] = MicroPin(mp.id, tuple(float(v) for v in places[mp.id]), False,
+                               f"no pin found at its place: the one found {own:.0f} px away is {other[1]}'s, nearer its place",
+                               pin_seen=False)
 
 
 def barrel_top_dull(mp: MicroPin) -> bool:

@@ -231,6 +231,17 @@ class StackParams(_Frozen):
                                                       "or barrel-top outline, whole in the image) per axis: tilt errors on 16 "
                                                       "rendered pins (5 boards, both types) are 0.076 deg RMS, 0.07 px per "
                                                       "centre; it was 0.3 px, which made tilt u 4.5 times the errors")
+    disc_min_contrast_dn: float = Field(20.0, description="a pin-stack plunger disc (whole or cut by the edge) must stand "
+                                                          "at least this many grey levels (of 255) below its bright "
+                                                          "reference, else nothing dark is there: at the recipe's place, the "
+                                                          "29 pins of rendered-dev's and draw 92857's (boards 14, 38, 54) "
+                                                          "stacks stand 119-210 below it, the five empty places (missing "
+                                                          "pins) 1-5 (it was 5, which a sixth could pass)")
+    disc_lit_min_share: float = Field(0.75, description="a plunger disc cut by the stack's edge must be ringed by a lit "
+                                                        "barrel top in at least this share of the in-view sectors around "
+                                                        "it (`vision.micro_pins._lit_all_round`): the 22 pins of rendered-dev's "
+                                                        "and draw 92857's (boards 14, 38, 54) stacks, six cut by the edge, "
+                                                        "all 1.00; the dark board beside a missing pin's pad 0.50")
     arc_centre_u_px: float = Field(0.3, description="floor on a centre fitted to the visible arc of an outline cut by the "
                                                      "image edge: its fit covariance sees the contour's noise, not the "
                                                      "bias of a thresholded arc (3 x DISC_CENTRE_U_PX; v3301_18's four cut "

@@ -344,3 +344,69 @@ def test_a_rendered_barrel_top_under_solder_is_dull_beside_a_gold_one():
     cut = [MicroPin("P02", (79.57, 75.25), True, tilt_deg=0.33), MicroPin("P03", (300.66, 76.58), True, tilt_deg=0.39)]
     _barrel_sheen(img[None, :, :285].astype(np.float32), np.array([2.37]), cut, geo, 0.009, 0.02)
     assert not any(np.isfinite(p.barrel_sheen) for p in cut)
+
+
+@pytest.mark.parametrize("xy_mm,bare_pad", [((5.0, 3.85), False), ((5.0, 3.85), True), ((6.4, 3.85), False)])
+def test_a_missing_pin_cut_by_the_edge_is_a_missing_suspicion_not_solder(xy_mm, bare_pad):
+    """Draw 92857: two missing pins cut by a stack's edge got `solder_in_plunger_gap` beside their `not_measured`
+    reasons -- their empty pads read as a dull barrel top. No plunger arc where the recipe puts a pin cut by the
+    edge says what no plunger disc says for a whole one: maybe nothing there (the `missing` suspicion), and an
+    empty pad has no barrel top to judge. Above a neighbour (5.0, 3.85) the search for the cut disc found the
+    neighbour's and measured it as the missing pin's own (xy 1.36 mm off: FAIL for the wrong reason)."""
+    pins = [PinState("P1", (3.3, 2.5)), PinState("P2", (5.0, 2.5)),
+            PinState("P3", xy_mm, present=False, bare_pad=bare_pad, defects=["missing"])]
+    sc = BoardScene("gone", (10.0, 6.0, 1.6), pins=pins, rows=1, cols=3, pitch_mm=1.7)
+    d = recipe_dict(sc)
+    d["views"] = []
+    d.pop("required_checks", None)
+    rc = Recipe.from_dict(d)
+    ss = pin_stack(sc, (4.15, 2.5), np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6), cam=CAM, seed=12)
+    ss.stack.meta["items"] = ["P1", "P2", "P3"]  # the manifest lists the pins the stage was set for, as the renderer's
+    exp = axis_mm_to_px(ss.record, np.asarray(pins[2].nominal_xy_mm) - np.asarray(ss.stack.meta["stage_xy_mm"]))
+    assert exp[1] < 1.6 * rc.pin_type.geometry.plunger_radius_mm / CAM.mm_per_px  # its place is cut by the top edge
+    res = inspect_board(BoardInput(serial="gone", recipe=rc, stacks={"pins": ss.stack}, calibrations={"stack:pins": ss.record}))
+    v = {p.id: p for p in res.result.pins}
+    p3 = v["P3"]
+    assert p3.verdict.value in ("REVIEW", "FAIL"), p3.verdict
+    assert p3.cues["missing"].present, p3.cues
+    assert "solder_in_plunger_gap" not in p3.reasons and not (p3.cues.get("solder_in_plunger_gap") and p3.cues["solder_in_plunger_gap"].present)
+    for pid in ("P1", "P2"):
+        assert v[pid].verdict.value == "PASS", (pid, v[pid].reasons)
+
+
+def test_a_dark_arc_beside_a_missing_pins_pad_is_no_plunger():
+    """Draw 92857 board 38 P03 (`data/missing_pin_cut_pad.png`, provenance in its README): a missing pin cut by the
+    stack's edge. Its place is as bright as the defocused pad around it (no disc: the contrast gate), and the search
+    that reaches out for a leaning pin's plunger found an arc of the dark board beside the pad. No lit barrel top
+    rings that arc, as one rings every plunger (`StackParams.disc_lit_min_share`)."""
+    from pathlib import Path
+
+    from vision.micro_pins import _arc_disc_centre, _dark_in_bright, _lit_all_round
+    from vision.params import PARAMS
+
+    img = cv2.imread(str(Path(__file__).parent / "data" / "missing_pin_cut_pad.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+    s = 0.009
+    rp, rb, bore = 0.28 / s, 0.50 / s, 0.33 / s
+    place = np.array([206.0, 286.0])
+    assert _arc_disc_centre(img, place, rp, 0.5 * rp, bore_px=bore) is None  # nothing dark at the place itself
+    far = _arc_disc_centre(img, _dark_in_bright(img, place, bore, 0.9 * rb, 2.5 * rb), rp, 0.5 * rp, bore_px=bore)
+    assert far is not None and np.hypot(*(far.center_px - (260.93, 160.30))) < 1.0, far.center_px
+    lit, n = _lit_all_round(img, far.center_px, 0.5 * rp, rp + 0.5 * (bore - rp), 1.1 * rb)
+    assert n >= 6 and lit < PARAMS.stack.disc_lit_min_share, (lit, n)
+
+
+def test_a_plunger_disc_cut_by_the_edge_is_lit_all_round():
+    """The same check on a plunger ringed by its barrel top, cut by the image edge, upright and leaning (the ring
+    shifted off the plunger by the lean), with the barrel top dulled by solder: lit all round."""
+    from vision.micro_pins import _lit_all_round
+
+    rp, rbo, rb = 31.0, 37.0, 55.0
+    yy, xx = np.mgrid[0:200, 0:300]
+    for shift, barrel in ((0.0, 200.0), (8.0, 200.0), (0.0, 95.0)):
+        c = np.array([150.0, 12.0])
+        rr_b = np.hypot(xx - c[0] - shift, yy - c[1])
+        img = np.where(rr_b < rb, barrel, 50.0)
+        img[np.hypot(xx - c[0], yy - c[1]) < rbo] = 25.0
+        img = cv2.GaussianBlur(img + np.random.default_rng(1).normal(0, 4, img.shape), (0, 0), 1.0)
+        lit, n = _lit_all_round(img, c, 0.5 * rp, rp + 0.5 * (rbo - rp), 1.1 * rb)
+        assert lit == 1.0 and n >= 6, (shift, barrel, lit, n)
