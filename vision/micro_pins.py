@@ -310,10 +310,9 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     cen = fit.center_px
     # the search reaches far (a leaning pin's plunger lies off its place): beside a missing pin's defocused pad it found
     # an arc of the dark board around it (draw 92857 board 38 P03), which no lit barrel top rings
-    lit, n_lit = _lit_all_round(mid, cen, 0.5 * rp, rp + 0.5 * (bore - rp), 1.1 * rb)
-    if lit < PARAMS.stack.disc_lit_min_share:
-        return MicroPin(pid, tuple(c), False, f"{why}; the dark arc found is no plunger: no lit barrel top rings it "
-                                              f"({lit:.0%} of {n_lit} sectors lit)", pin_seen=False)
+    unlit = _unlit_disc(mid, cen, rp, bore, rb)
+    if unlit:
+        return MicroPin(pid, tuple(c), False, f"{why}; {unlit}", pin_seen=False)
     rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
     z_rim, u_rim, w = _height(z, rim_curve, step)
     k_rim = None
@@ -387,6 +386,15 @@ def _lit_all_round(img: np.ndarray, c, r_dark_px: float, r_in_px: float, r_out_p
     if top <= 0:
         return 0.0, len(lit)
     return float(np.mean(np.asarray(lit) >= 0.5 * top)), len(lit)
+
+
+def _unlit_disc(img: np.ndarray, c, rp: float, bore: float, rb: float) -> str:
+    """Why the dark disc at `c` is no plunger ('' when it is one): no lit barrel top rings it (`_lit_all_round` over
+    the band from the bore's clearance to just beyond the barrel, below `StackParams.disc_lit_min_share`)."""
+    lit, n = _lit_all_round(img, c, 0.5 * rp, rp + 0.5 * (bore - rp), 1.1 * rb)
+    if lit >= PARAMS.stack.disc_lit_min_share:
+        return ""
+    return f"the dark disc found is no plunger: no lit barrel top rings it ({lit:.0%} of {n} sectors lit)"
 
 
 def _bright_disc_centre(img: np.ndarray, c, r_in_px: float, r_out_px: float, r_halo_px: float):
@@ -617,6 +625,10 @@ def measure_pins(
             out.append(MicroPin(pid, tuple(c), False, "no dark plunger disc at the pin position", pin_seen=False))
             continue
         c = got[0]
+        unlit = _unlit_disc(mid, c, rp, geometry.bore_radius_mm / s, rb)
+        if unlit:
+            out.append(MicroPin(pid, tuple(c), False, unlit, pin_seen=False))
+            continue
         rim_curve = _feature_curve(F, c, 0.92 * rp, 1.12 * rp)
         z_rim, u_rim, why = _height(z, rim_curve, step)
         if not math.isfinite(z_rim):

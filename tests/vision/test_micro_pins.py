@@ -381,7 +381,7 @@ def test_a_dark_arc_beside_a_missing_pins_pad_is_no_plunger():
     rings that arc, as one rings every plunger (`StackParams.disc_lit_min_share`)."""
     from pathlib import Path
 
-    from vision.micro_pins import _arc_disc_centre, _dark_in_bright, _lit_all_round
+    from vision.micro_pins import _arc_disc_centre, _dark_in_bright, _lit_all_round, _unlit_disc
     from vision.params import PARAMS
 
     img = cv2.imread(str(Path(__file__).parent / "data" / "missing_pin_cut_pad.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
@@ -393,16 +393,17 @@ def test_a_dark_arc_beside_a_missing_pins_pad_is_no_plunger():
     assert far is not None and np.hypot(*(far.center_px - (260.93, 160.30))) < 1.0, far.center_px
     lit, n = _lit_all_round(img, far.center_px, 0.5 * rp, rp + 0.5 * (bore - rp), 1.1 * rb)
     assert n >= 6 and lit < PARAMS.stack.disc_lit_min_share, (lit, n)
+    assert "no plunger" in _unlit_disc(img, far.center_px, rp, bore, rb)
 
 
 def test_a_plunger_disc_cut_by_the_edge_is_lit_all_round():
     """The same check on a plunger ringed by its barrel top, cut by the image edge, upright and leaning (the ring
     shifted off the plunger by the lean), with the barrel top dulled by solder: lit all round."""
-    from vision.micro_pins import _lit_all_round
+    from vision.micro_pins import _lit_all_round, _unlit_disc
 
     rp, rbo, rb = 31.0, 37.0, 55.0
     yy, xx = np.mgrid[0:200, 0:300]
-    for shift, barrel in ((0.0, 200.0), (8.0, 200.0), (0.0, 95.0)):
+    for shift, barrel in ((0.0, 200.0), (12.0, 200.0), (0.0, 95.0)):  # 12 px: 5 deg over a 1.2 mm protrusion
         c = np.array([150.0, 12.0])
         rr_b = np.hypot(xx - c[0] - shift, yy - c[1])
         img = np.where(rr_b < rb, barrel, 50.0)
@@ -410,3 +411,4 @@ def test_a_plunger_disc_cut_by_the_edge_is_lit_all_round():
         img = cv2.GaussianBlur(img + np.random.default_rng(1).normal(0, 4, img.shape), (0, 0), 1.0)
         lit, n = _lit_all_round(img, c, 0.5 * rp, rp + 0.5 * (rbo - rp), 1.1 * rb)
         assert lit == 1.0 and n >= 6, (shift, barrel, lit, n)
+        assert _unlit_disc(img, c, rp, rbo, rb) == ""
