@@ -242,10 +242,16 @@ class StackParams(_Frozen):
                                                         "it (`vision.micro_pins._lit_all_round`): the 22 pins of rendered-dev's "
                                                         "and draw 92857's (boards 14, 38, 54) stacks, six cut by the edge, "
                                                         "all 1.00; the dark board beside a missing pin's pad 0.50")
-    arc_centre_u_px: float = Field(0.3, description="floor on a centre fitted to the visible arc of an outline cut by the "
-                                                     "image edge: its fit covariance sees the contour's noise, not the "
-                                                     "bias of a thresholded arc (3 x DISC_CENTRE_U_PX; v3301_18's four cut "
-                                                     "pins: tilt errors <= 0.16 deg)")
+    arc_centre_u_px: float = Field(0.12, description="floor on a centre fitted to the visible arc of an outline cut by the "
+                                                      "image edge: its fit covariance sees the contour's noise, not the "
+                                                      "bias of a thresholded arc. 30 cut pins (rendered-dev v3301_18, "
+                                                      "draw 92857 boards 38 and 54, draw 55331 boards 13, 25, 43, 47, 50; "
+                                                      "both types, half the disc in view in the corners of pitch-3.0 "
+                                                      "stacks): tilt errors 0.097 deg RMS, about 0.08 px per centre, as "
+                                                      "whole discs' (`disc_centre_u_px`); the floor was 0.3 px (from "
+                                                      "v3301_18's four pins alone), which made tilt u three times the errors "
+                                                      "(errors / u sd 0.30) and sent marginal good pins to REVIEW; at 0.12 "
+                                                      "the sd is 0.58, all inside 2u")
     limb_focus_offset_rel: float = Field(0.072, description="a hemispherical dome's outline focuses this share of the "
                                                            "dome radius above its equator (`vision.micro_pins.limb_offset_mm`; "
                                                            "0.25 mm domes under the NA 0.08 microscope): the rim curve's peak "
