@@ -237,9 +237,9 @@ class StackParams(_Frozen):
                                                           "29 pins of rendered-dev's and draw 92857's (boards 14, 38, 54) "
                                                           "stacks stand 119-210 below it, the five empty places (missing "
                                                           "pins) 1-5 (it was 5, which a sixth could pass)")
-    disc_lit_min_share: float = Field(0.75, description="a plunger disc cut by the stack's edge must be ringed by a lit "
-                                                        "barrel top in at least this share of the in-view sectors around "
-                                                        "it (`vision.micro_pins._lit_all_round`): the 22 pins of rendered-dev's "
+    disc_lit_min_share: float = Field(0.75, description="a pin-stack plunger disc (whole or cut by the edge) must be ringed "
+                                                        "by a lit barrel top in at least this share of the in-view sectors "
+                                                        "around it (`vision.micro_pins._unlit_disc`): the 22 pins of rendered-dev's "
                                                         "and draw 92857's (boards 14, 38, 54) stacks, six cut by the edge, "
                                                         "all 1.00; the dark board beside a missing pin's pad 0.50")
     arc_centre_u_px: float = Field(0.12, description="floor on a centre fitted to the visible arc of an outline cut by the "
