@@ -577,6 +577,7 @@ def measure_pins(
     record.check_image((H, W), what="focus-stack slice")
     s = record.scale_mm_per_px()
     rp, rb, rf = geometry.plunger_radius_mm / s, geometry.barrel_radius_mm / s, geometry.flange_radius_mm / s
+    bore = geometry.bore_radius_mm / s
     step = float(np.median(np.diff(z)))
     mid = imgs[n // 2]
     partial: set[str] = set()
@@ -625,7 +626,7 @@ def measure_pins(
             out.append(MicroPin(pid, tuple(c), False, "no dark plunger disc at the pin position", pin_seen=False))
             continue
         c = got[0]
-        unlit = _unlit_disc(mid, c, rp, geometry.bore_radius_mm / s, rb)
+        unlit = _unlit_disc(mid, c, rp, bore, rb)
         if unlit:
             out.append(MicroPin(pid, tuple(c), False, unlit, pin_seen=False))
             continue
@@ -687,7 +688,6 @@ def measure_pins(
         out.append(mp)
     if expected_px:
         _one_pin_per_place(out, expected_px)
-    bore = geometry.bore_radius_mm / s
     persp = stack_perspective(imgs, z, record, [mp for mp in out if mp.centres is not None], rp, bore_px=bore)
     for mp in out:
         if mp.centres is not None:
