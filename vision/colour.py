@@ -25,6 +25,7 @@ Colours are taken from 8-bit or 16-bit RGB through OpenCV's float conversion (tr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -106,6 +107,14 @@ def mask_colour(image_rgb: np.ndarray, points_px: np.ndarray) -> MaskColour | No
     return MaskColour(tuple(float(x) for x in np.median(lab, axis=0)), len(lab))
 
 
+def _in_hue_band(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether the hue angle of (a*, b*) lies in `PARAMS.colour.gold_hue_deg`: two half-plane tests, the same as
+    comparing ``atan2(b, a)`` with the band (narrower than 180 deg) at a fifth of the cost (`grey_rings` classifies
+    every ring sample of a board)."""
+    h0, h1 = np.radians(PARAMS.colour.gold_hue_deg)
+    return (b * math.cos(h0) - a * math.sin(h0) >= 0) & (a * math.sin(h1) - b * math.cos(h1) >= 0)
+
+
 def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
     """Class codes (...) of CIELAB samples (..., 3): GOLD, SOLDER, MASK, DARK or OTHER (see the module).
 
@@ -116,8 +125,8 @@ def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
     saturation plus `PARAMS.colour.grey_max_saturation` / 2 where a strongly coloured mask tints what is near it.
     """
     lab = np.asarray(lab, np.float32)
-    L = lab[..., 0]
-    s, h = saturation_hue(lab)
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    s = np.hypot(a, b) / np.maximum(L, 1.0)
     out = np.full(L.shape, OTHER, np.int8)
     grey_max = PARAMS.colour.grey_max_saturation
     if mask is not None:
@@ -128,8 +137,8 @@ def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
         k = mL / np.maximum(L, 1.0)  # shading-normalise the chroma to the mask's lightness
         d = np.sqrt((lab[..., 1] * k - ma) ** 2 + (lab[..., 2] * k - mb) ** 2 + (L - mL) ** 2 * 0.25)
         out[d <= PARAMS.colour.mask_distance] = MASK
-    # gold likeness >= 0.5 (`gold_likeness`), from the saturation and hue already at hand
-    gold = (s >= 0.5 * (PARAMS.colour.gold_ramp_from + PARAMS.colour.gold_min_saturation)) & (h >= PARAMS.colour.gold_hue_deg[0]) & (h <= PARAMS.colour.gold_hue_deg[1]) & (L >= PARAMS.colour.gold_min_l)
+    # gold likeness >= 0.5 (`gold_likeness`): the saturation at hand, and the hue inside its band
+    gold = (s >= 0.5 * (PARAMS.colour.gold_ramp_from + PARAMS.colour.gold_min_saturation)) & _in_hue_band(a, b) & (L >= PARAMS.colour.gold_min_l)
     out[gold] = GOLD
     out[L >= PARAMS.colour.clipped_l] = CLIPPED
     out[L < PARAMS.colour.dark_l] = DARK

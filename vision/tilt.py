@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AxisFit", "fit_axis", "tilt_from_lean"]
+__all__ = ["AxisFit", "fit_axis", "fit_axes", "tilt_from_lean"]
 
 
 @dataclass
@@ -53,35 +53,68 @@ def fit_axis(heights_mm, centres_mm, covs_mm2) -> AxisFit:
     """Weighted least squares of ``c(h) = base + h s`` from centres (N, 2) mm with covariances (N, 2, 2).
 
     Needs at least two distinct heights. Tilt and azimuth (board frame, from +x towards +y)
-    carry first-order propagated standard uncertainties.
+    carry first-order propagated standard uncertainties. `fit_axes` for one pin.
+    """
+    h = np.asarray(heights_mm, float).reshape(1, -1)
+    c = np.asarray(centres_mm, float).reshape(1, -1, 2)
+    C = np.asarray(covs_mm2, float).reshape(1, -1, 2, 2)
+    return fit_axes(h, c, C, np.ones(h.shape, bool))[0]
+
+
+def fit_axes(heights_mm: np.ndarray, centres_mm: np.ndarray, covs_mm2: np.ndarray, use: np.ndarray) -> list[AxisFit]:
+    """`fit_axis` for P pins at once, each from up to K centres.
+
+    Parameters
+    ----------
+    heights_mm : (P, K) axial heights of the centres.
+    centres_mm : (P, K, 2) centres (x, y), mm.
+    covs_mm2 : (P, K, 2, 2) their covariances, mm^2.
+    use : (P, K) bool, the centres each pin has (an unused one may hold anything finite).
+
+    Returns
+    -------
+    list of P AxisFit; ``ok`` False, with the reason, for a pin without centres at two different heights.
+
+    Each pin's normal equations, in blocks of ``W_k = C_k^-1`` (the design ``c_k = base + h_k s``):
+    ``[[sum W, sum h W], [sum h W, sum h^2 W]] (base, s) = (sum W c, sum h W c)``; the covariance is
+    the inverse, scaled by the reduced chi-square where the residuals exceed the stated uncertainties
+    (model error) and there are degrees of freedom (three centres). All pins in one batch: a board's
+    16 pins cost what one did (numpy's per-call overhead dominates 4x4 algebra).
     """
     h = np.asarray(heights_mm, float)
-    c = np.asarray(centres_mm, float).reshape(-1, 2)
-    C = np.asarray(covs_mm2, float).reshape(-1, 2, 2)
-    if len(h) < 2 or np.ptp(h) <= 0:
-        return AxisFit(ok=False, reason="need circle centres at two different heights (flange and barrel top or tip)")
-    # stacked design: c_i = base + h_i s, each centre weighted by the inverse of its covariance
-    n = len(h)
-    A = np.zeros((2 * n, 4))
-    A[0::2, 0] = A[1::2, 1] = 1.0
-    A[0::2, 2] = A[1::2, 3] = h
-    b = c.reshape(-1)
-    Wb = np.zeros((2 * n, 2 * n))
-    Winv = np.linalg.inv(C + np.eye(2) * 1e-12)
-    for i in range(n):
-        Wb[2 * i:2 * i + 2, 2 * i:2 * i + 2] = Winv[i]
-    N = A.T @ Wb @ A
+    c = np.asarray(centres_mm, float)
+    use = np.asarray(use, bool)
+    P = len(h)
+    W = np.linalg.inv(np.asarray(covs_mm2, float) + np.eye(2) * 1e-12) * use[..., None, None]  # (P, K, 2, 2)
+    hh = h[..., None, None]
+    N = np.empty((P, 4, 4))
+    N[:, :2, :2] = W.sum(1)
+    N[:, :2, 2:] = N[:, 2:, :2] = (hh * W).sum(1)
+    N[:, 2:, 2:] = (hh * hh * W).sum(1)
+    Wc = (W @ c[..., None])[..., 0]  # (P, K, 2)
+    rhs = np.concatenate([Wc.sum(1), (h[..., None] * Wc).sum(1)], axis=1)
+    hu = np.where(use, h, np.nan)
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(hu, axis=1) - np.nanmin(hu, axis=1)
+    fit = (use.sum(1) >= 2) & (spread > 0)  # NaN spread (no centre) is not > 0
+    N[~fit] = np.eye(4)  # placeholders, never reported
     cov = np.linalg.inv(N)
-    x = cov @ A.T @ Wb @ b
-    # scale by the goodness of fit when the residuals exceed the stated uncertainties (model error)
-    r = b - A @ x
-    dof = 2 * len(h) - 4
-    if dof > 0:
-        chi2 = float(r @ Wb @ r) / dof
-        cov = cov * max(chi2, 1.0)
-    base, s = x[:2], x[2:]
-    tilt, u_tilt, az, u_az = tilt_from_lean(s, cov[2:, 2:])
-    return AxisFit(ok=True, base_mm=base, lean=s, cov=cov, tilt_deg=tilt, u_tilt_deg=u_tilt, azimuth_deg=az, u_azimuth_deg=u_az)
+    x = (cov @ rhs[..., None])[..., 0]
+    r = c - x[:, None, :2] - hh[..., 0] * x[:, None, 2:]  # (P, K, 2)
+    chi2 = np.einsum("pki,pkij,pkj->p", r, W, r)
+    dof = 2 * use.sum(1) - 4
+    scale = np.where(dof > 0, np.maximum(chi2 / np.maximum(dof, 1), 1.0), 1.0)
+    cov = cov * scale[:, None, None]
+    out = []
+    for i in range(P):
+        if not fit[i]:
+            out.append(AxisFit(ok=False, reason="need circle centres at two different heights (flange and barrel top or tip)"))
+            continue
+        base, s = x[i, :2], x[i, 2:]
+        tilt, u_tilt, az, u_az = tilt_from_lean(s, cov[i, 2:, 2:])
+        out.append(AxisFit(ok=True, base_mm=base, lean=s, cov=cov[i], tilt_deg=tilt, u_tilt_deg=u_tilt, azimuth_deg=az,
+                           u_azimuth_deg=u_az))
+    return out
 
 
 def tilt_from_lean(s, cov_s) -> tuple[float, float, float, float]:

@@ -17,7 +17,7 @@ from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
 from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
 from vision.subpixel.hough import acc_peaks, circle_votes, vote_scale
-from vision.tilt import fit_axis
+from vision.tilt import fit_axes
 
 __all__ = ["fit_pad_rims_top", "PinTopFit", "fit_pin_top", "PinTop", "measure_pin_top", "CoaxialLight",
            "highlight_to_sphere_centre", "fit_pins_top", "measure_pins_top"]
@@ -262,6 +262,9 @@ def measure_pins_top(
                       for a, b in (PARAMS.top.fillet_inner_band_mm, PARAMS.top.fillet_outer_band_mm)]
     colours = grey_rings(image, rings) if rings else []
     out = []
+    to_fit: list[int] = []  # pins whose axis is fitted, and their centres in the slots of `feats`
+    use = np.zeros((len(all_fits), len(feats)), bool)
+    xy = np.zeros((len(all_fits), len(feats), 2))
     for i, fits in enumerate(all_fits):
         pres = pin_presence(fits.barrel, fits.flange)
         pt = PinTop(present=pres.present, presence_score=pres.score, presence_confidence=pres.confidence,
@@ -275,30 +278,38 @@ def measure_pins_top(
         if i in ring_of:
             k = ring_of[i]
             pt.grey_flange, pt.grey_barrel_ring, pt.grey_fillet, pt.grey_fillet_foot = colours[k:k + 4]
-        pts = {}
         for j, (name, h, _) in enumerate(feats):
-            fit = getattr(fits, name)
-            if not fit.ok:
-                continue
-            k = 3 * i + j
-            xy = mm[k, 0]
-            if name == "dome":
-                xy = highlight_to_sphere_centre(xy, dome_radius_mm=g.dome_radius_mm, light=light, dome_height_mm=h)
-            pts[name] = (h, xy, cov_mm[k])
-        if {"flange", "barrel", "dome"} <= pts.keys():
-            (hf, f, _), (hb, b, _), (hd, d, _) = pts["flange"], pts["barrel"], pts["dome"]
+            if getattr(fits, name).ok:
+                use[i, j] = True
+                xy[i, j] = mm[3 * i + j, 0]
+                if name == "dome":
+                    xy[i, j] = highlight_to_sphere_centre(xy[i, j], dome_radius_mm=g.dome_radius_mm, light=light, dome_height_mm=h)
+        if use[i].all():
+            (f, b, d), (hf, hb, hd) = xy[i], (h for _, h, _ in feats)
             pred = f + (d - f) * (hb - hf) / (hd - hf)
             if np.hypot(*(b - pred)) > PARAMS.top.barrel_outlier_px * s:
                 pt.detail += f"; barrel-top rim {np.hypot(*(b - pred)) / s:.1f} px off the flange-dome axis, left out"
-                del pts["barrel"]
-        axis = fit_axis([v[0] for v in pts.values()], [v[1] for v in pts.values()], [v[2] for v in pts.values()])
+                use[i, 1] = False
+        to_fit.append(i)
+    if not to_fit:
+        return out
+    heights = np.array([h for _, h, _ in feats], float)
+    axes = fit_axes(np.tile(heights, (len(to_fit), 1)), xy[to_fit], cov_mm.reshape(len(all_fits), len(feats), 2, 2)[to_fit],
+                    use[to_fit])
+    placed = []
+    for i, axis in zip(to_fit, axes):
+        pt = out[i]
         pt.axis = axis
         if not axis.ok:
             pt.reason = axis.reason
             continue
         pt.base_mm, pt.base_cov_mm2 = axis.point_at(0.0)
         pt.tip_mm, pt.tip_cov_mm2 = axis.point_at(g.axial_length_mm)
-        pt.base_px, pt.tip_px = np.asarray(to_pixel(np.array([pt.base_mm, pt.tip_mm])), float).reshape(2, 2)
+        placed.append(pt)
+    if placed:  # every base and tip to pixels in one call
+        px = np.asarray(to_pixel(np.array([q for pt in placed for q in (pt.base_mm, pt.tip_mm)])), float).reshape(-1, 2, 2)
+        for pt, (b, t) in zip(placed, px):
+            pt.base_px, pt.tip_px = b, t
     return out
 
 

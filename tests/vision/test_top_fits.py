@@ -10,7 +10,7 @@ import pytest
 
 from vision.overlay import OverlayItem, draw_top_overlay, to_rgb8
 from vision.solder_cues import grey_rings
-from vision.tilt import fit_axis, tilt_from_lean
+from vision.tilt import fit_axes, fit_axis, tilt_from_lean
 from vision.subpixel.circles import dome_centre, fit_circle, radial_edge_circle
 from vision.top_view import CoaxialLight, highlight_to_sphere_centre
 
@@ -119,6 +119,40 @@ def test_axis_fit_recovers_tilt_and_azimuth():
     ax2 = ax.transformed(R, np.array([5.0, -1.0]))
     assert abs(ax2.tilt_deg - tilt) < 1e-6 and abs(ax2.azimuth_deg - (az + 30) % 360) < 1e-6
     assert not fit_axis([1.0], [base], [np.eye(2)]).ok
+
+
+def test_axis_fits_of_many_pins_at_once_are_each_pins_own_weighted_least_squares():
+    # fit_axes solves every pin's normal equations in one batch; each must be the stacked weighted least
+    # squares of that pin's own centres (unused ones ignored), covariance scaled by the reduced chi-square
+    rng = np.random.default_rng(3)
+    P, hs = 6, np.array([0.3, 2.3, 2.95])
+    h = np.tile(hs, (P, 1))
+    c = rng.normal(0, 0.2, (P, 1, 2)) + h[..., None] * rng.normal(0, 0.03, (P, 1, 2)) + rng.normal(0, 0.002, (P, 3, 2))
+    A = rng.normal(0, 0.002, (P, 3, 2, 2))
+    C = A @ A.transpose(0, 1, 3, 2) + np.eye(2) * 1e-6
+    use = np.ones((P, 3), bool)
+    use[1, 1] = use[4, 2] = False  # two pins fit from two centres (no chi-square scaling)
+    use[5, 1:] = False  # one centre: no fit
+    fits = fit_axes(h, c, C, use)
+    for i in range(P - 1):
+        k = np.flatnonzero(use[i])
+        X = np.zeros((2 * len(k), 4))
+        X[0::2, 0] = X[1::2, 1] = 1.0
+        X[0::2, 2] = X[1::2, 3] = hs[k]
+        Wb = np.zeros((2 * len(k),) * 2)
+        for j, kk in enumerate(k):
+            Wb[2 * j:2 * j + 2, 2 * j:2 * j + 2] = np.linalg.inv(C[i, kk] + np.eye(2) * 1e-12)  # as fit_axes regularises
+        cov = np.linalg.inv(X.T @ Wb @ X)
+        x = cov @ X.T @ Wb @ c[i, k].reshape(-1)
+        r = c[i, k].reshape(-1) - X @ x
+        if len(k) == 3:
+            cov = cov * max(float(r @ Wb @ r) / 2, 1.0)
+        assert fits[i].ok
+        np.testing.assert_allclose(np.r_[fits[i].base_mm, fits[i].lean], x, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(fits[i].cov, cov, rtol=1e-9, atol=1e-18)
+        one = fit_axis(hs[k], c[i, k], C[i, k])
+        assert one.tilt_deg == pytest.approx(fits[i].tilt_deg, rel=1e-9)
+    assert not fits[-1].ok and "two different heights" in fits[-1].reason
 
 
 def test_tilt_uncertainty_near_zero_is_the_noise():

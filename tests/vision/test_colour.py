@@ -1,0 +1,19 @@
+"""The one colour model (`vision.colour`) on samples with known answers."""
+
+import numpy as np
+
+from vision.colour import CLIPPED, DARK, GOLD, classify, gold_likeness
+
+
+def test_classify_calls_gold_exactly_where_gold_likeness_reaches_half():
+    # classify tests the hue band with two half-planes (no atan2); it must agree with the hue-angle
+    # definition of `gold_likeness` on every sample, at every hue, lightness and saturation
+    rng = np.random.default_rng(7)
+    lab = np.column_stack([rng.uniform(0, 100, 200_000), rng.uniform(-90, 90, 200_000),
+                           rng.uniform(-90, 90, 200_000)]).astype(np.float32)
+    cls = classify(lab)
+    judged = (cls != DARK) & (cls != CLIPPED)
+    assert judged.sum() > 150_000
+    np.testing.assert_array_equal(cls[judged] == GOLD, gold_likeness(lab[judged]) >= 0.5)
+    # both sides of the band are exercised: gold-saturated samples just outside the hue band are not gold
+    assert (cls[judged] == GOLD).sum() > 5_000
