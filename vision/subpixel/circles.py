@@ -130,6 +130,20 @@ def _row_medians(x: np.ndarray) -> np.ndarray:
     return np.where(n > 0, med, np.nan)
 
 
+def _inv_sym3(M: np.ndarray) -> np.ndarray:
+    """Inverses of N symmetric 3x3 matrices (N, 3, 3) by their cofactors: LAPACK's batched inverse costs more in
+    per-call overhead than the arithmetic at a board's few ROIs (every edge-circle pass calls this twice).
+    A singular matrix gives non-finite entries (its fit then reports not ok)."""
+    a, b, c = M[:, 0, 0], M[:, 0, 1], M[:, 0, 2]
+    d, e, f = M[:, 1, 1], M[:, 1, 2], M[:, 2, 2]
+    A, B, C = d * f - e * e, c * e - b * f, b * e - c * d
+    D, E, F = a * f - c * c, b * c - a * e, a * d - b * b
+    det = a * A + b * B + c * C
+    out = np.stack([A, B, C, B, D, E, C, E, F], axis=1).reshape(-1, 3, 3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return out / det[:, None, None]
+
+
 def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
     """`fit_circle` for N point sets at once: P (N, R, 2) px, keep (N, R) bool (usable points).
 
@@ -186,13 +200,13 @@ def _fit_circles(P: np.ndarray, keep: np.ndarray, *, iterations: int = 3):
         # one Gauss-Newton step on the geometric distance, then its covariance at the result
         JTJ, res, wux, wuy = normal_matrix(w)
         g = np.stack([(wux * res).sum(1), (wuy * res).sum(1), (w * res).sum(1)], 1)
-        delta = np.linalg.solve(JTJ, g[..., None])[..., 0]
+        delta = (_inv_sym3(JTJ) @ g[..., None])[..., 0]
         c = c + delta[:, :2]
         r = r + delta[:, 2]
         JTJ, res, _, _ = normal_matrix(w)
         n = w.sum(1)
         s2 = (w * res**2).sum(1) / np.maximum(n - 3, 1)
-        cov = np.linalg.inv(JTJ)[:, :2, :2] * s2[:, None, None]
+        cov = _inv_sym3(JTJ)[:, :2, :2] * s2[:, None, None]
     ok = (n >= 8) & np.all(np.isfinite(c), axis=1) & np.isfinite(r) & (r > 0)
     return c, r, cov, np.sqrt(s2), n.astype(int), ok
 
