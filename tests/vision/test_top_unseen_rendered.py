@@ -200,6 +200,10 @@ def test_a_pin_on_a_flat_film_is_told_from_a_seated_one_by_its_fillets_rise(shar
             if cue is None or {"tilt", "xy"} & set(tp["defects"]):  # a tilted or misplaced pin fails on its own
                 continue
             (film if tp["seating_gap_mm"] > 0 else seated).append((cue.score, sid, tp["id"]))
+            if cue.present:  # the operator reviewing it is told what would settle it
+                assert "side view or a pin stack measures the gap" in cue.detail, cue.detail
+            else:
+                assert "side view" not in cue.detail, cue.detail
     assert len(film) >= 8 and len(seated) >= 80, (len(film), len(seated))
     assert max(film)[0] < lo / 1.3, max(film)
     assert min(seated)[0] > lo * 1.3, min(seated)

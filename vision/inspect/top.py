@@ -102,7 +102,9 @@ def _pad_margin(tip_mm: np.ndarray, pad: MatingPad) -> float:
     return float(min(0.5 * pad.size_mm[0] - abs(d[0]), 0.5 * pad.size_mm[1] - abs(d[1])))
 
 
-def _grey_cue(ring: GreyRing | None, *, measured_min: float | None, suspect_min: float, what: str) -> Cue | None:
+def _grey_cue(ring: GreyRing | None, *, measured_min: float | None, suspect_min: float, what: str, unseen: str = "") -> Cue | None:
+    """The solder cue of one ring; `unseen` says, in a present suspicion's detail, what the top view cannot see
+    that would settle it (for the operator who reviews it)."""
     if ring is None or ring.n_pixels == 0 or not math.isfinite(ring.grey_fraction):
         return None
     f = ring.grey_fraction
@@ -111,7 +113,7 @@ def _grey_cue(ring: GreyRing | None, *, measured_min: float | None, suspect_min:
                    detail=f"{what}: grey fraction {f:.2f} >= {measured_min}")
     if f >= suspect_min:
         return Cue(present=True, kind="suspicion", confidence=min(0.9, 0.4 + f / 2), score=f, source=SRC,
-                   detail=f"{what}: grey fraction {f:.2f} >= {suspect_min}")
+                   detail=f"{what}: grey fraction {f:.2f} >= {suspect_min}" + (f"; {unseen}" if unseen else ""))
     return Cue(present=False, kind="measured" if measured_min is not None else "suspicion",
                confidence=min(0.99, 0.6 + (suspect_min - f)), score=f, source=SRC, detail=f"{what}: grey fraction {f:.2f}")
 
@@ -304,7 +306,8 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
         else:
             C_tip = pt.tip_cov_mm2 + _registration_cov(reg, p.xy_mm, centroid)
             iv.measurements["tip_pad_margin_mm"] = _m(_pad_margin(pt.tip_mm, pad), math.sqrt(max(np.linalg.eigvalsh(C_tip).max(), 0)), "mm")
-    cue = _grey_cue(pt.grey_flange, measured_min=None, suspect_min=P.grey_flange_min, what="flange top")
+    cue = _grey_cue(pt.grey_flange, measured_min=None, suspect_min=P.grey_flange_min, what="flange top",
+                    unseen="how far up the barrel the solder climbs is out of the top view's sight (a side view measures it)")
     if cue is not None:
         iv.cues["solder_wicking"] = cue
     cue = _grey_cue(pt.grey_barrel_ring, measured_min=P.grey_ring_measured, suspect_min=P.grey_ring_suspect, what="barrel-top ring")
@@ -313,11 +316,12 @@ def _pin_item(p, pt: PinTop, reg: Registration, centroid: np.ndarray, geom: PinG
     inner, foot = pt.grey_fillet, pt.grey_fillet_foot
     if inner is not None and foot is not None and inner.n_pixels and foot.n_pixels and inner.mean_lightness > 0:
         rise = foot.mean_lightness / inner.mean_lightness
-        iv.cues["not_seated"] = Cue(present=bool(rise < P.fillet_rise_min), kind="suspicion", confidence=0.6,
-                                    score=float(rise), source=SRC,
+        flat = bool(rise < P.fillet_rise_min)
+        iv.cues["not_seated"] = Cue(present=flat, kind="suspicion", confidence=0.6, score=float(rise), source=SRC,
                                     detail=f"lightness beside the flange rises {rise:.2f}x outward (a fillet's concave "
                                            f"meniscus rises at least {P.fillet_rise_min}x; flat: the pin sits on a film, "
-                                           "not a joint)")
+                                           "not a joint)" + ("; how high it hovers is out of the top view's sight (a side "
+                                                             "view or a pin stack measures the gap)" if flat else ""))
     iv.image_px = {"top.base": [float(x) for x in pt.base_px], "top.tip": [float(x) for x in pt.tip_px]}
     if pt.fits is not None:
         for name, fit in (("top.flange", pt.fits.flange), ("top.barrel", pt.fits.barrel), ("top.dome", pt.fits.dome)):
