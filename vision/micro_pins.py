@@ -12,7 +12,8 @@ gold carries almost no texture, so per-pixel depth from focus is unreliable on a
   the peak of their focus curve sits on the first/last slice);
 * tilt: the rim centre and the barrel-top centre lie on the pin axis, so the lean is their xy offset
   over their height difference (the measured barrel-top height, or the recipe's nominal one with
-  its tolerance when the barrel top lies below the stack);
+  its tolerance when the barrel top lies below the stack -- raised with the rim where the rim stands
+  above its own nominal height: a plunger never stands out beyond its free length);
 * the barrel top's sheen beside its peers': solder wicked over it into the plunger gap is dull where
   gold mirrors the light, and its focus takes the rim's place (`_barrel_sheen`).
 
@@ -338,8 +339,10 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
     mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _barrel_height(z, bc, step, z_rim)
     zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
+    base_dz = 0.0
     if not math.isfinite(zb):
-        zb, u_zb, mp.tilt_uses_nominal_barrel = (pad_top_z_mm + geometry.h_barrel_top_mm), 0.02, True
+        zb, u_zb, base_dz = _nominal_barrel_top(z_rim, u_rim, pad_top_z_mm, geometry)
+        mp.tilt_uses_nominal_barrel = True
     elif bfit is not None:
         k_b = int(np.argmin(np.abs(z - zb)))
         bfit = _arc_barrel_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf)) or bfit
@@ -351,7 +354,7 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     mp.barrel_center_px = tuple(bfit.center_px)
     u_arc = PARAMS.stack.arc_centre_u_px
     mp.centres = _Centres(np.asarray(cen, float), z_rim - z[k_rim], max(u_arc, fit.u_center_px), np.asarray(bfit.center_px, float),
-                          zb - z[k_b], max(u_arc, bfit.u_center_px), z_rim, u_rim, zb, u_zb)
+                          zb - z[k_b], max(u_arc, bfit.u_center_px), z_rim, u_rim, zb, u_zb, base_dz)
     return mp
 
 
@@ -663,8 +666,10 @@ def measure_pins(
         bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
         mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _barrel_height(z, bc, step, z_rim)
         zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
+        base_dz = 0.0
         if not math.isfinite(zb):
-            zb, u_zb, mp.tilt_uses_nominal_barrel = (pad_top_z_mm + geometry.h_barrel_top_mm), 0.02, True
+            zb, u_zb, base_dz = _nominal_barrel_top(z_rim, u_rim, pad_top_z_mm, geometry)
+            mp.tilt_uses_nominal_barrel = True
         else:
             k_b = int(np.argmin(np.abs(z - zb)))
             bcen = _bright_disc_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf))
@@ -684,7 +689,7 @@ def measure_pins(
         else:
             mp.barrel_center_px = tuple(bcen)
             mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], u_disc,
-                                  z_rim, u_rim, zb, u_zb)
+                                  z_rim, u_rim, zb, u_zb, base_dz)
         out.append(mp)
     if expected_px:
         _one_pin_per_place(out, expected_px)
@@ -785,6 +790,25 @@ class _Centres:
     u_z_rim_mm: float
     z_barrel_mm: float
     u_z_barrel_mm: float
+    base_dz_mm: float = 0.0  # the flange bottom above the pad top (a raised pin whose barrel top lies below the stack)
+
+
+def _nominal_barrel_top(z_rim_mm: float, u_rim_mm: float, pad_top_z_mm: float, geometry: PinGeometry) -> tuple[float, float, float]:
+    """Barrel-top height (mm) and its standard uncertainty for a pin whose barrel top lies below the stack, and how
+    far its flange bottom stands above the pad top.
+
+    A plunger never stands out of its barrel beyond its free length, so a rim above its nominal height (seated,
+    plunger out) says the whole pin stands that much higher: its barrel top too (a pin raised 0.16 mm and leaning
+    4.2 deg read 3.65 deg when its barrel top was taken at the seated height: draw 73529 board 32 P13). A rim at or
+    below its nominal height is a seated pin (a depressed plunger lowers the rim, not the barrel): the nominal
+    barrel top, within 0.02 mm; so is a rim less than twice its own and that spread's uncertainty above it (the
+    rim's focus scatters by 10-15 um on type-B domes: read as a raise, it moved good pins' bases by up to 3 um).
+    """
+    excess = z_rim_mm - pad_top_z_mm - (geometry.axial_length_mm - geometry.cap_mm)
+    u_excess = math.hypot(0.02, u_rim_mm)
+    if excess <= 2 * u_excess:  # seated within the rim's noise and a seated pin's spread: no raise read into it
+        return pad_top_z_mm + geometry.h_barrel_top_mm, 0.02, 0.0
+    return pad_top_z_mm + geometry.h_barrel_top_mm + excess, u_excess, excess
 
 
 @dataclass
@@ -890,12 +914,12 @@ def _axis(mp: MicroPin, record: CalibrationRecord, persp: StackPerspective, pad_
         mp.reason = "tilt not measured: rim not above the barrel top"
         mp.xy_why = "the rim is not above the barrel top"
         return
-    # base (flange-bottom centre, on the pad top): the axis through the rim and barrel-top centres carried
-    # down to the pad top; centre errors grow with the lever k
-    k = (c.z_barrel_mm - pad_top_z_mm) / dz
+    # base (flange-bottom centre, on the pad top or `base_dz_mm` above it): the axis through the rim and
+    # barrel-top centres carried down to it; centre errors grow with the lever k
+    k = (c.z_barrel_mm - pad_top_z_mm - c.base_dz_mm) / dz
     base = bar_xy - d * k
     var = s * s * ((1 + k) ** 2 * u_b_px**2 + k * k * u_rim_px**2)
-    dk = (c.z_rim_mm - pad_top_z_mm) / dz**2 * math.hypot(c.u_z_barrel_mm, c.u_z_rim_mm)  # the heights' share
+    dk = (c.z_rim_mm - pad_top_z_mm - c.base_dz_mm) / dz**2 * math.hypot(c.u_z_barrel_mm, c.u_z_rim_mm)  # the heights' share
     mp.base_xy_mm = (float(base[0]), float(base[1]))
     mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
     lean = float(np.hypot(*d))

@@ -412,3 +412,31 @@ def test_a_plunger_disc_cut_by_the_edge_is_lit_all_round():
         lit, n = _lit_all_round(img, c, 0.5 * rp, rp + 0.5 * (rbo - rp), 1.1 * rb)
         assert lit == 1.0 and n >= 6, (shift, barrel, lit, n)
         assert _unlit_disc(img, c, rp, rbo, rb) == ""
+
+
+def test_a_raised_leaning_pin_whose_barrel_top_lies_below_the_stack_keeps_its_tilt_and_base():
+    # the barrel top out of the stack's range is taken at its nominal height; a raised pin's rim stands above its
+    # own nominal height by the raise, and its barrel top with it (a plunger never stands out beyond its free
+    # length). Taken at the seated height, a pin raised 0.16 mm and leaning 4.2 deg read about 3.6 deg and its base
+    # 14 um off (draw 73529 board 32 P13; 4.38 +- 0.19 deg and 7.5 um now). A seated leaning pin beside it keeps the
+    # nominal barrel top.
+    pins = [PinState("P1", (3.3, 2.5), tilt_deg=3.0, tilt_azimuth_deg=200.0, defects=["tilt"]),
+            PinState("P2", (5.0, 2.5), tilt_deg=4.2, tilt_azimuth_deg=160.0, seating_gap_mm=0.16, fillet=False,
+                     defects=["tilt", "raised"]),
+            PinState("P3", (6.7, 2.5))]
+    sc = BoardScene("syn", (10.0, 5.0, 1.6), pins=pins, rows=1, cols=3, pitch_mm=1.7)
+    rc = Recipe.from_dict(recipe_dict(sc, views=["top"]))
+    ss = pin_stack(sc, (5.0, 2.5), np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6), cam=CAM, seed=21)
+    sx = np.asarray(ss.stack.meta["stage_xy_mm"])
+    exp = {p.id: axis_mm_to_px(ss.record, np.asarray(p.xy_mm) - sx) for p in rc.pins}
+    got = {m.id: m for m in measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, rc.pin_type.geometry,
+                                         pad_top_z_mm=rc.pad_top_z_mm, expected_px=exp)}
+    truth = {p["id"]: p for p in ss.truth["pins"]}
+    m, t = got["P2"], truth["P2"]
+    assert m.tilt_uses_nominal_barrel
+    err = m.tilt_deg - t["tilt_deg"]
+    assert abs(err) <= 0.25 and abs(err) <= 2 * m.u_tilt_deg, (m.tilt_deg, m.u_tilt_deg, t["tilt_deg"])
+    assert got["P1"].tilt_uses_nominal_barrel
+    raised = got["P2"].centres
+    assert raised.base_dz_mm == pytest.approx(0.16, abs=0.03)
+    assert got["P1"].centres.base_dz_mm == 0.0
