@@ -338,12 +338,8 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     cb = bfit.center_px if bfit is not None else cen
     bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
     mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _barrel_height(z, bc, step, z_rim)
-    zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
-    base_dz = 0.0
-    if not math.isfinite(zb):
-        zb, u_zb, base_dz = _nominal_barrel_top(z_rim, u_rim, pad_top_z_mm, geometry)
-        mp.tilt_uses_nominal_barrel = True
-    elif bfit is not None:
+    zb, u_zb, base_dz = _axis_barrel_top(mp, z_rim, u_rim, pad_top_z_mm, geometry)
+    if not mp.tilt_uses_nominal_barrel and bfit is not None:
         k_b = int(np.argmin(np.abs(z - zb)))
         bfit = _arc_barrel_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf)) or bfit
     mp.curves["barrel"] = bc
@@ -665,12 +661,8 @@ def measure_pins(
         cb = bcen if bcen is not None else c
         bc = _feature_curve(F, cb, rb - 0.15 * (rb - rp), rb + 0.15 * (rb - rp))
         mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, mp.barrel_why = _barrel_height(z, bc, step, z_rim)
-        zb, u_zb = mp.barrel_top_z_mm, mp.u_barrel_top_z_mm
-        base_dz = 0.0
-        if not math.isfinite(zb):
-            zb, u_zb, base_dz = _nominal_barrel_top(z_rim, u_rim, pad_top_z_mm, geometry)
-            mp.tilt_uses_nominal_barrel = True
-        else:
+        zb, u_zb, base_dz = _axis_barrel_top(mp, z_rim, u_rim, pad_top_z_mm, geometry)
+        if not mp.tilt_uses_nominal_barrel:
             k_b = int(np.argmin(np.abs(z - zb)))
             bcen = _bright_disc_centre(sm(imgs[k_b]), cb, rp, rb, 0.5 * (rb + rf))
             cb = bcen if bcen is not None else cb
@@ -793,21 +785,28 @@ class _Centres:
     base_dz_mm: float = 0.0  # the flange bottom above the pad top (a raised pin whose barrel top lies below the stack)
 
 
-def _nominal_barrel_top(z_rim_mm: float, u_rim_mm: float, pad_top_z_mm: float, geometry: PinGeometry) -> tuple[float, float, float]:
-    """Barrel-top height (mm) and its standard uncertainty for a pin whose barrel top lies below the stack, and how
-    far its flange bottom stands above the pad top.
+def _axis_barrel_top(mp: MicroPin, z_rim_mm: float, u_rim_mm: float, pad_top_z_mm: float,
+                     geometry: PinGeometry) -> tuple[float, float, float]:
+    """The barrel-top height (mm) the axis of `mp` is computed from, its standard uncertainty, and how far the
+    flange bottom stands above the pad top: the measured barrel top where the stack reaches it, else its nominal
+    height (``mp.tilt_uses_nominal_barrel`` set).
 
     A plunger never stands out of its barrel beyond its free length, so a rim above its nominal height (seated,
     plunger out) says the whole pin stands that much higher: its barrel top too (a pin raised 0.16 mm and leaning
     4.2 deg read 3.65 deg when its barrel top was taken at the seated height: draw 73529 board 32 P13). A rim at or
     below its nominal height is a seated pin (a depressed plunger lowers the rim, not the barrel): the nominal
-    barrel top, within 0.02 mm; so is a rim less than twice its own and that spread's uncertainty above it (the
-    rim's focus scatters by 10-15 um on type-B domes: read as a raise, it moved good pins' bases by up to 3 um).
+    barrel top, within `StackParams.nominal_barrel_top_u_mm`; so is a rim less than twice its own and that spread's
+    uncertainty above it (the rim's focus scatters by 10-15 um on type-B domes: read as a raise, it moved good pins'
+    bases by up to 3 um).
     """
+    if math.isfinite(mp.barrel_top_z_mm):
+        return mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, 0.0
+    mp.tilt_uses_nominal_barrel = True
+    u_seated = PARAMS.stack.nominal_barrel_top_u_mm
     excess = z_rim_mm - pad_top_z_mm - (geometry.axial_length_mm - geometry.cap_mm)
-    u_excess = math.hypot(0.02, u_rim_mm)
+    u_excess = math.hypot(u_seated, u_rim_mm)
     if excess <= 2 * u_excess:  # seated within the rim's noise and a seated pin's spread: no raise read into it
-        return pad_top_z_mm + geometry.h_barrel_top_mm, 0.02, 0.0
+        return pad_top_z_mm + geometry.h_barrel_top_mm, u_seated, 0.0
     return pad_top_z_mm + geometry.h_barrel_top_mm + excess, u_excess, excess
 
 
