@@ -33,7 +33,7 @@ import numpy as np
 
 from vision.params import PARAMS
 
-__all__ = ["srgb_to_linear", "to_lab", "saturation_hue", "gold_likeness", "classify", "mask_colour", "MaskColour", "GOLD", "SOLDER", "CLIPPED",
+__all__ = ["srgb_to_linear", "to_lab", "saturation", "saturation_hue", "gold_likeness", "classify", "mask_colour", "MaskColour", "GOLD", "SOLDER", "CLIPPED",
            "MASK", "DARK", "OTHER"]
 
 
@@ -61,18 +61,21 @@ def to_lab(rgb: np.ndarray) -> np.ndarray:
     return lab.reshape(shape)
 
 
+def saturation(lab: np.ndarray) -> np.ndarray:
+    """Saturation C*/L* of CIELAB samples (..., 3) (L* floored at 1: black has no colour to speak of)."""
+    return np.hypot(lab[..., 1], lab[..., 2]) / np.maximum(lab[..., 0], 1.0)
+
+
 def saturation_hue(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Saturation C*/L* and hue angle (deg, 0-360) of CIELAB samples (..., 3)."""
-    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
-    return np.hypot(a, b) / np.maximum(L, 1.0), np.degrees(np.arctan2(b, a)) % 360.0
+    return saturation(lab), np.degrees(np.arctan2(lab[..., 2], lab[..., 1])) % 360.0
 
 
 def gold_likeness(lab: np.ndarray) -> np.ndarray:
     """Gold likeness in [0, 1] of CIELAB samples (..., 3): 0 outside the gold hue band or in shadow, ramping
     from `PARAMS.colour.gold_ramp_from` to `PARAMS.colour.gold_min_saturation` in saturation, 1 above."""
-    s, h = saturation_hue(lab)
-    ramp = np.clip((s - PARAMS.colour.gold_ramp_from) / (PARAMS.colour.gold_min_saturation - PARAMS.colour.gold_ramp_from), 0.0, 1.0)
-    return (ramp * ((h >= PARAMS.colour.gold_hue_deg[0]) & (h <= PARAMS.colour.gold_hue_deg[1]) & (lab[..., 0] >= PARAMS.colour.gold_min_l))).astype(np.float32)
+    ramp = np.clip((saturation(lab) - PARAMS.colour.gold_ramp_from) / (PARAMS.colour.gold_min_saturation - PARAMS.colour.gold_ramp_from), 0.0, 1.0)
+    return (ramp * (_in_hue_band(lab[..., 1], lab[..., 2]) & (lab[..., 0] >= PARAMS.colour.gold_min_l))).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,7 @@ class MaskColour:
 
     @property
     def saturation(self) -> float:
-        L, a, b = self.lab
-        return float(np.hypot(a, b) / max(L, 1.0))
+        return float(saturation(np.asarray(self.lab, float)))
 
 
 def mask_colour(image_rgb: np.ndarray, points_px: np.ndarray) -> MaskColour | None:
@@ -126,7 +128,7 @@ def classify(lab: np.ndarray, mask: MaskColour | None = None) -> np.ndarray:
     """
     lab = np.asarray(lab, np.float32)
     L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
-    s = np.hypot(a, b) / np.maximum(L, 1.0)
+    s = saturation(lab)
     out = np.full(L.shape, OTHER, np.int8)
     grey_max = PARAMS.colour.grey_max_saturation
     if mask is not None:
