@@ -263,6 +263,7 @@ def measure_pins_top(
     colours = grey_rings(image, rings) if rings else []
     out = []
     to_fit: list[int] = []  # pins whose axis is fitted, and their centres in the slots of `feats`
+    heights = np.array([h for _, h, _ in feats], float)
     use = np.zeros((len(all_fits), len(feats)), bool)
     xy = np.zeros((len(all_fits), len(feats), 2))
     for i, fits in enumerate(all_fits):
@@ -285,7 +286,7 @@ def measure_pins_top(
                 if name == "dome":
                     xy[i, j] = highlight_to_sphere_centre(xy[i, j], dome_radius_mm=g.dome_radius_mm, light=light, dome_height_mm=h)
         if use[i].all():
-            (f, b, d), (hf, hb, hd) = xy[i], (h for _, h, _ in feats)
+            (f, b, d), (hf, hb, hd) = xy[i], heights
             pred = f + (d - f) * (hb - hf) / (hd - hf)
             if np.hypot(*(b - pred)) > PARAMS.top.barrel_outlier_px * s:
                 pt.detail += f"; barrel-top rim {np.hypot(*(b - pred)) / s:.1f} px off the flange-dome axis, left out"
@@ -293,7 +294,6 @@ def measure_pins_top(
         to_fit.append(i)
     if not to_fit:
         return out
-    heights = np.array([h for _, h, _ in feats], float)
     axes = fit_axes(np.tile(heights, (len(to_fit), 1)), xy[to_fit], cov_mm.reshape(len(all_fits), len(feats), 2, 2)[to_fit],
                     use[to_fit])
     placed = []
