@@ -9,6 +9,7 @@ tables (`api.service.analytics_db`) in the same transaction as the result, so a 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -313,32 +314,45 @@ class AlarmWatcher:
             import multiprocessing as mp
             import os
 
+            # Pipes, not multiprocessing Events: an Event's set() waits for every waiter to wake, so a child
+            # killed while it waits (SIGTERM to the whole process group, as systemd stops a service) would
+            # hold the service's shutdown until SIGKILL. A pipe's write does not wait for its reader.
             ctx = mp.get_context("spawn")
-            self._stop, self._ready = ctx.Event(), ctx.Event()
+            stop_r, self._stop_w = ctx.Pipe(duplex=False)
+            self._ready_r, ready_w = ctx.Pipe(duplex=False)
             self._runner = ctx.Process(target=_watch_in_child, name="pogoscope-spc-alarms", daemon=True,
-                                       args=(settings.model_dump_json(), interval_s, kw, os.getpid(), nice, self._stop, self._ready))
+                                       args=(settings.model_dump_json(), interval_s, kw, os.getpid(), nice, stop_r, ready_w))
 
     def start(self) -> None:
         self._runner.start()
 
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
         """True once the scanner runs (a process needs its imports first): points stored later are judged."""
-        return self._ready.wait(timeout_s)
+        if self.mode == "thread":
+            return self._ready.wait(timeout_s)
+        try:
+            return self._ready_r.poll(timeout_s)
+        except OSError:  # closed by stop()
+            return False
 
     def stop(self) -> None:
-        self._stop.set()
+        if self.mode == "thread":
+            self._stop.set()
+        else:
+            with contextlib.suppress(OSError):  # the child is gone already (its end of the pipe closed)
+                self._stop_w.send(None)
         self._runner.join(timeout=10)
         if self.mode == "process" and self._runner.is_alive():  # a scan stuck on the database: its transaction rolls back
             self._runner.terminate()
             self._runner.join(timeout=5)
 
     def _loop(self) -> None:
-        _scan_every(self.scanner, self.interval_s, self._stop)
+        _scan_every(self.scanner, self.interval_s, self._stop.wait)
 
 
-def _scan_every(scanner: "AlarmScanner", interval_s: float, stop) -> None:
-    """`scanner.scan()` every `interval_s` until `stop` (a threading or multiprocessing Event) is set."""
-    while not stop.wait(interval_s):
+def _scan_every(scanner: "AlarmScanner", interval_s: float, stopped) -> None:
+    """`scanner.scan()` every `interval_s` until `stopped(timeout_s)` (an Event's wait, a pipe's poll) says stop."""
+    while not stopped(interval_s):
         try:
             scanner.scan()
         except Exception:  # a database hiccup: the next pass sees the same points again
@@ -346,7 +360,8 @@ def _scan_every(scanner: "AlarmScanner", interval_s: float, stop) -> None:
 
 
 def _watch_in_child(settings_json: str, interval_s: float, kw: dict, parent_pid: int, nice: int, stop, ready) -> None:
-    """The alarm watcher's process: its own engine, the scanner loop until `stop` is set or the parent dies."""
+    """The alarm watcher's process: its own engine, the scanner loop until something arrives on the `stop` pipe
+    (or it closes) or the parent dies; one message on the `ready` pipe once the scanner runs."""
     import os
 
     from api.jobs.lifeline import exit_with_parent
@@ -359,8 +374,8 @@ def _watch_in_child(settings_json: str, interval_s: float, kw: dict, parent_pid:
     engine = make_engine(Settings.model_validate_json(settings_json))
     try:
         scanner = AlarmScanner(session_factory(engine), **kw)
-        ready.set()
-        _scan_every(scanner, interval_s, stop)
+        ready.send(True)
+        _scan_every(scanner, interval_s, stop.poll)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the service stops us itself
         pass
     finally:

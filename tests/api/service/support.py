@@ -99,13 +99,15 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM to the whole process group, as systemd stops a service: it must end by itself, promptly."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.kill()
+                raise AssertionError(f"the service did not stop within {timeout_s} s of SIGTERM; log: {self.log}") from None
 
     def client(self, key: str = ADMIN_KEY, **kw) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=30, **kw)

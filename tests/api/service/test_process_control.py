@@ -272,3 +272,29 @@ def test_alarm_watcher_scans_in_a_process_of_its_own(app_client):
     finally:
         w.stop()
     assert not w._runner.is_alive()
+
+
+def test_alarm_watcher_stops_at_once_when_its_process_was_killed_while_waiting(app_client):
+    """systemd stops a service with SIGTERM to its whole process group: the watcher's process dies waiting for its
+    next scan, and the service's own shutdown must not wait for it to acknowledge (a multiprocessing Event's set()
+    did, until SIGKILL)."""
+    import os
+    import signal
+    import time
+
+    from api.service.analytics import AlarmWatcher
+
+    c = app_client
+    w = AlarmWatcher(_session(c), 30.0, settings=c.app.state.svc.settings, mode="process")
+    w.start()
+    try:
+        assert w.wait_ready(60), "the alarm watcher's process did not start"
+        time.sleep(0.2)  # inside its wait for the next scan
+        os.kill(w._runner.pid, signal.SIGTERM)
+        w._runner.join(10)
+        assert not w._runner.is_alive()
+    finally:
+        t0 = time.monotonic()
+        w.stop()
+        took_s = time.monotonic() - t0
+    assert took_s < 2.0, f"stop() took {took_s:.1f} s after its process was killed"
