@@ -23,8 +23,10 @@ browser:
 run: $(STAMP)
 	$(BIN)/pogoscope inspect-samples sample_images
 
+# two test processes, a test file each at a time (its module and session fixtures are built once); the
+# tests share nothing but the machine's services, each under a name of its own (schema, queue, topic, port)
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # regenerate the bundled sample boards (the commands are listed in sample_images/README.md)
 samples: $(STAMP)
