@@ -70,6 +70,10 @@ class MicroPin:
     u_tilt_deg: float = float("nan")
     tilt_azimuth_deg: float = float("nan")
     tilt_uses_nominal_barrel: bool = False
+    #: how far the whole pin stands above a seated one (flange bottom above the pad top), read from its rim where
+    #: that stands clear of a seated pin's spread (`_axis_barrel_top`); nan: not read
+    raise_mm: float = float("nan")
+    u_raise_mm: float = float("nan")
     base_xy_mm: tuple[float, float] = (float("nan"), float("nan"))  # flange-bottom centre, axis frame
     base_cov_mm2: np.ndarray | None = None
     xy_why: str = ""
@@ -798,14 +802,22 @@ def _axis_barrel_top(mp: MicroPin, z_rim_mm: float, u_rim_mm: float, pad_top_z_m
     barrel top, within `StackParams.nominal_barrel_top_u_mm`; so is a rim less than twice its own and that spread's
     uncertainty above it (the rim's focus scatters by 10-15 um on type-B domes: read as a raise, it moved good pins'
     bases by up to 3 um).
+
+    A raise read so is kept in ``mp.raise_mm`` (``u_raise_mm``) whether or not the barrel top was measured: the
+    seating gap of a pin whose flange lies below the stack (raised pins there read FAIL `tip_height` without
+    `not_seated`: draws 24481 and 73529; one raised by less than the tip's tolerance would have passed). A plunger
+    stuck part-way down lowers the rim: the raise read is then the least the pin stands up.
     """
-    if math.isfinite(mp.barrel_top_z_mm):
-        return mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, 0.0
-    mp.tilt_uses_nominal_barrel = True
     u_seated = PARAMS.stack.nominal_barrel_top_u_mm
     excess = z_rim_mm - pad_top_z_mm - (geometry.axial_length_mm - geometry.cap_mm)
     u_excess = math.hypot(u_seated, u_rim_mm)
-    if excess <= 2 * u_excess:  # seated within the rim's noise and a seated pin's spread: no raise read into it
+    raised = excess > 2 * u_excess  # else seated within the rim's noise and a seated pin's spread: no raise read
+    if raised:
+        mp.raise_mm, mp.u_raise_mm = excess, u_excess
+    if math.isfinite(mp.barrel_top_z_mm):
+        return mp.barrel_top_z_mm, mp.u_barrel_top_z_mm, 0.0
+    mp.tilt_uses_nominal_barrel = True
+    if not raised:
         return pad_top_z_mm + geometry.h_barrel_top_mm, u_seated, 0.0
     return pad_top_z_mm + geometry.h_barrel_top_mm + excess, u_excess, excess
 

@@ -440,3 +440,33 @@ def test_a_raised_leaning_pin_whose_barrel_top_lies_below_the_stack_keeps_its_ti
     raised = got["P2"].centres
     assert raised.base_dz_mm == pytest.approx(0.16, abs=0.03)
     assert got["P1"].centres.base_dz_mm == 0.0
+
+
+def test_a_raised_pin_whose_flange_lies_below_the_stack_is_not_seated_by_its_rims_height():
+    # the tip stack sees neither flange nor barrel top; a plunger never stands beyond its free length, so a rim
+    # standing clear of a seated pin's height says how far the whole pin stands up: its seating gap. A pin raised
+    # 0.07 mm keeps its tip within the 0.10 mm tolerance and would have passed; raised 0.16 mm it failed
+    # `tip_height` alone (draws 24481, 73529). Seated pins beside them keep the gap unmeasured and pass.
+    pins = [PinState("P1", (3.75, 2.5)),
+            PinState("P2", (5.15, 2.5), seating_gap_mm=0.07, fillet=False, defects=["raised"]),
+            PinState("P3", (6.55, 2.5), seating_gap_mm=0.16, fillet=False, defects=["raised"]),
+            PinState("P4", (7.95, 2.5), tilt_deg=1.2, tilt_azimuth_deg=40.0)]
+    sc = BoardScene("syn", (11.7, 5.0, 1.6), pins=pins, rows=1, cols=4, pitch_mm=1.4)
+    d = recipe_dict(sc)
+    d["views"] = []  # a microscope's recipe: focus stacks only
+    d.pop("required_checks", None)
+    rc = Recipe.from_dict(d)
+    ss = pin_stack(sc, (5.85, 2.5), np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6), cam=CAM, seed=22)
+    res = inspect_board(BoardInput(serial="syn", recipe=rc, stacks={"pins": ss.stack}, calibrations={"stack:pins": ss.record}))
+    by = {p.id: p for p in res.result.pins}
+    truth = {p["id"]: p for p in ss.truth["pins"]}
+    for pid in ("P2", "P3"):
+        gap = by[pid].measurements["seating_gap_mm"]
+        assert gap.source == "stack:pins" and abs(gap.value - truth[pid]["seating_gap_mm"]) <= 2 * gap.uncertainty, (pid, gap)
+        assert "not_seated" in by[pid].reasons, (pid, by[pid].reasons)
+    # 0.07 +- 0.02 (a seated pin's spread) is not surely beyond 0.05 with the guard band: REVIEW; 0.16 is
+    assert by["P2"].verdict.value == "REVIEW" and by["P2"].reasons == ["not_seated"], by["P2"].reasons
+    assert by["P3"].verdict.value == "FAIL"
+    for pid in ("P1", "P4"):
+        assert by[pid].measurements["seating_gap_mm"].value is None, by[pid].measurements["seating_gap_mm"]
+        assert by[pid].verdict.value == "PASS", (pid, by[pid].reasons)
