@@ -291,19 +291,25 @@ def _gap_scene():
     return BoardScene("gap", (10.0, 5.0, 1.6), pins=pins, rows=1, cols=3, pitch_mm=1.7)
 
 
+def _microscope_board(sc, stage_xy_mm, *, seed):
+    """A tip stack (as rendered-dev d04's) of `sc` at `stage_xy_mm`, inspected with a microscope's recipe (focus
+    stacks only): the stack, the recipe and the results by pin id."""
+    d = recipe_dict(sc)
+    d["views"] = []
+    d.pop("required_checks", None)
+    rc = Recipe.from_dict(d)
+    ss = pin_stack(sc, stage_xy_mm, np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6), cam=CAM, seed=seed)
+    res = inspect_board(BoardInput(serial="syn", recipe=rc, stacks={"pins": ss.stack}, calibrations={"stack:pins": ss.record}))
+    return ss, rc, {p.id: p for p in res.result.pins}
+
+
 def test_solder_over_a_barrel_top_is_suspected_and_its_tip_not_trusted():
     """Draw 60493 board 18 P19 (type B): solder wicked over the barrel top into the plunger gap focused where the
     rim should, and the tip read 0.3 mm low at +-8 um. The stack cannot see solder's colour, but it sees the barrel
     top's mirror missing beside its peers: the tip is left unmeasured as unreliable and the pin REVIEW with the
     suspicion. A good pin beside it, and a leaning one (whose mirror turns the light away), are not suspected."""
     sc = _gap_scene()
-    d = recipe_dict(sc)
-    d["views"] = []  # a microscope's recipe: focus stacks only
-    d.pop("required_checks", None)
-    rc = Recipe.from_dict(d)
-    ss = pin_stack(sc, (5.0, 2.5), np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6), cam=CAM, seed=11)
-    res = inspect_board(BoardInput(serial="gap", recipe=rc, stacks={"pins": ss.stack}, calibrations={"stack:pins": ss.record}))
-    v = {p.id: p for p in res.result.pins}
+    ss, rc, v = _microscope_board(sc, (5.0, 2.5), seed=11)
     p2 = v["P2"]
     assert p2.verdict.value == "REVIEW" and "solder_in_plunger_gap" in p2.reasons, p2.reasons
     assert p2.cues["solder_in_plunger_gap"].present
@@ -451,14 +457,7 @@ def test_a_raised_pin_whose_flange_lies_below_the_stack_is_not_seated_by_its_rim
             PinState("P2", (5.15, 2.5), seating_gap_mm=0.07, fillet=False, defects=["raised"]),
             PinState("P3", (6.55, 2.5), seating_gap_mm=0.16, fillet=False, defects=["raised"]),
             PinState("P4", (7.95, 2.5), tilt_deg=1.2, tilt_azimuth_deg=40.0)]
-    sc = BoardScene("syn", (11.7, 5.0, 1.6), pins=pins, rows=1, cols=4, pitch_mm=1.4)
-    d = recipe_dict(sc)
-    d["views"] = []  # a microscope's recipe: focus stacks only
-    d.pop("required_checks", None)
-    rc = Recipe.from_dict(d)
-    ss = pin_stack(sc, (5.85, 2.5), np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6), cam=CAM, seed=22)
-    res = inspect_board(BoardInput(serial="syn", recipe=rc, stacks={"pins": ss.stack}, calibrations={"stack:pins": ss.record}))
-    by = {p.id: p for p in res.result.pins}
+    ss, _, by = _microscope_board(BoardScene("syn", (11.7, 5.0, 1.6), pins=pins, rows=1, cols=4, pitch_mm=1.4), (5.85, 2.5), seed=22)
     truth = {p["id"]: p for p in ss.truth["pins"]}
     for pid in ("P2", "P3"):
         gap = by[pid].measurements["seating_gap_mm"]
