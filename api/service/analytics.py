@@ -320,6 +320,7 @@ class AlarmWatcher:
             ctx = mp.get_context("spawn")
             stop_r, self._stop_w = ctx.Pipe(duplex=False)
             self._ready_r, ready_w = ctx.Pipe(duplex=False)
+            self._ready = threading.Event()  # set once the child's message has been read
             self._runner = ctx.Process(target=_watch_in_child, name="pogoscope-spc-alarms", daemon=True,
                                        args=(settings.model_dump_json(), interval_s, kw, os.getpid(), nice, stop_r, ready_w))
 
@@ -328,18 +329,22 @@ class AlarmWatcher:
 
     def wait_ready(self, timeout_s: float = 30.0) -> bool:
         """True once the scanner runs (a process needs its imports first): points stored later are judged."""
-        if self.mode == "thread":
+        if self.mode == "thread" or self._ready.is_set():
             return self._ready.wait(timeout_s)
         try:
-            return self._ready_r.poll(timeout_s)
-        except OSError:  # closed by stop()
+            if not self._ready_r.poll(timeout_s):
+                return False
+            self._ready_r.recv()
+        except (EOFError, OSError):  # the child ended before its scanner ran (its end of the pipe closed)
             return False
+        self._ready.set()
+        return True
 
     def stop(self) -> None:
         if self.mode == "thread":
             self._stop.set()
         else:
-            with contextlib.suppress(OSError):  # the child is gone already (its end of the pipe closed)
+            with contextlib.suppress(OSError):  # the child is gone (its end of the pipe closed): nothing to tell
                 self._stop_w.send(None)
         self._runner.join(timeout=10)
         if self.mode == "process" and self._runner.is_alive():  # a scan stuck on the database: its transaction rolls back
