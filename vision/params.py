@@ -242,7 +242,7 @@ class StackParams(_Frozen):
                                                         "around it (`vision.micro_pins._unlit_disc`): the 22 pins of rendered-dev's "
                                                         "and draw 92857's (boards 14, 38, 54) stacks, six cut by the edge, "
                                                         "all 1.00; the dark board beside a missing pin's pad 0.50")
-    nominal_barrel_top_u_mm: float = Field(0.02, description="standard uncertainty of a barrel top taken at its nominal height where it lies below the stack (`vision.micro_pins._axis_barrel_top`): the spread of a seated pin's flange on its solder. It was a literal in the two pin paths since the stack tilt was built; its basis was not recorded")
+    nominal_barrel_top_u_mm: float = Field(0.02, description="standard uncertainty of a barrel top taken at its nominal height where it lies below the stack (`vision.micro_pins._axis_barrel_top`): the spread of a seated pin's flange on its solder. It was a literal in the two pin paths since the stack tilt was built; its basis was not recorded. Also the share of a seated pin's spread in the seating gap read from a rim standing clear of it (`vision.inspect.stack`, flange below the stack): a rim more than twice hypot(this, its own u) above its nominal height is a raised pin")
     arc_centre_u_px: float = Field(0.12, description="floor on a centre fitted to the visible arc of an outline cut by the "
                                                       "image edge: its fit covariance sees the contour's noise, not the "
                                                       "bias of a thresholded arc. 30 cut pins (rendered-dev v3301_18, "
