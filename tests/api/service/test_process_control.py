@@ -298,3 +298,24 @@ def test_alarm_watcher_stops_at_once_when_its_process_was_killed_while_waiting(a
         w.stop()
         took_s = time.monotonic() - t0
     assert took_s < 2.0, f"stop() took {took_s:.1f} s after its process was killed"
+
+
+def test_alarm_watcher_killed_before_it_is_ready_is_not_ready_at_once(app_client):
+    """A watcher's process that dies during its start (before its scanner runs) is reported not ready as soon as
+    it is gone, not after the whole wait."""
+    import os
+    import signal
+    import time
+
+    from api.service.analytics import AlarmWatcher
+
+    c = app_client
+    w = AlarmWatcher(_session(c), 30.0, settings=c.app.state.svc.settings, mode="process")
+    w.start()
+    try:
+        os.kill(w._runner.pid, signal.SIGKILL)  # still importing: its scanner has not run
+        t0 = time.monotonic()
+        assert not w.wait_ready(30)
+        assert time.monotonic() - t0 < 5.0
+    finally:
+        w.stop()
