@@ -222,8 +222,8 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
     found_pin = mp.pin_seen
     iv.cues["missing"] = Cue(present=not found_pin, kind="measured" if found_pin else "suspicion", confidence=0.9 if found_pin else 0.6,
                              source=src, detail="" if found_pin else mp.reason)
+    dull = barrel_top_dull(mp)  # solder over the barrel top: its rim's focus may be the solder's
     if math.isfinite(mp.barrel_sheen):
-        dull = barrel_top_dull(mp)
         shown = f"barrel top {mp.barrel_sheen:.2f} as bright as the brightest in the stack (dull below {PARAMS.stack.barrel_sheen_dull})"
         iv.cues["solder_in_plunger_gap"] = Cue(present=dull, kind="suspicion", confidence=0.7 if dull else 0.6, score=mp.barrel_sheen,
                                                source=src, detail=shown)
@@ -237,14 +237,14 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
     if math.isfinite(mp.flange_top_z_mm):
         gap = mp.flange_top_z_mm - geo.flange_thickness_mm - pad_top_z_mm
         M["seating_gap_mm"] = _m(max(gap, 0.0), mp.u_flange_top_z_mm, "mm", src)
-    elif math.isfinite(mp.raise_mm) and not barrel_top_dull(mp):
+    elif math.isfinite(mp.raise_mm) and not dull:
         # the flange lies below the stack, but the rim stands clear of a seated pin's: the whole pin stands that much
         # higher (a plunger never stands beyond its free length); a dull barrel top's rim may be solder's (below)
         M["seating_gap_mm"] = _m(mp.raise_mm, mp.u_raise_mm, "mm", src)
     else:
         M["seating_gap_mm"] = _miss(f"{src}: flange top {mp.flange_why}, and the pin does not stand clear of a seated "
                                     "one's height", "mm")
-    if barrel_top_dull(mp):
+    if dull:
         # solder over the barrel top fills the plunger gap just under the rim, and its focus takes the rim's place
         why = (f"{src}: unreliable: the barrel top is dull ({mp.barrel_sheen:.2f} of the brightest in the stack): solder over "
                "it may fill the plunger gap, whose focus the rim's cannot be told from")
