@@ -242,8 +242,9 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
         # higher (a plunger never stands beyond its free length); a dull barrel top's rim may be solder's (below)
         M["seating_gap_mm"] = _m(mp.raise_mm, mp.u_raise_mm, "mm", src)
     else:
-        M["seating_gap_mm"] = _miss(f"{src}: flange top {mp.flange_why}, and the pin does not stand clear of a seated "
-                                    "one's height", "mm")
+        rim = ("its rim stands clear of a seated pin's, but over a dull barrel top its focus may be solder's" if dull
+               and math.isfinite(mp.raise_mm) else "the pin does not stand clear of a seated one's height")
+        M["seating_gap_mm"] = _miss(f"{src}: flange top {mp.flange_why}, and {rim}", "mm")
     if dull:
         # solder over the barrel top fills the plunger gap just under the rim, and its focus takes the rim's place
         why = (f"{src}: unreliable: the barrel top is dull ({mp.barrel_sheen:.2f} of the brightest in the stack): solder over "
