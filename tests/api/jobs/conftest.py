@@ -139,12 +139,6 @@ def wait_for(predicate, *, timeout_s: float, poll_s: float = 0.1, what: str = "c
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint():
     """URL of moto's S3 server on a free loopback port, with dummy credentials in the environment.
@@ -154,7 +148,9 @@ def s3_endpoint():
     exe = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("moto_server not installed (pip install 'moto[server]'): no S3 endpoint to test against")
-    port = _free_port()
+    from tests.api.service.support import free_port
+
+    port = free_port()
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:

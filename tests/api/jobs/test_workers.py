@@ -111,8 +111,9 @@ def test_worker_dying_after_commit_before_ack_is_redelivered_as_a_noop(synth_boa
     _start(spawn_workers, queue, 2)
     queue.submit("late-ack")
     queue.submit("after")
-    wait_for(lambda: len(_attempts(conn, "late-ack")) >= 2 and len(_results(conn)) >= 2, timeout_s=40,
-             what="the redelivery")
+    # the redelivered attempt's row is written when it starts and its outcome when it ends: wait for the outcome
+    wait_for(lambda: [t[2] is not None for t in _attempts(conn, "late-ack")[:2]] == [True, True] and len(_results(conn)) >= 2,
+             timeout_s=40, what="the redelivery's outcome")
     tries = [t[2] for t in _attempts(conn, "late-ack")]
     assert tries[:2] == ["done", "noop"], tries  # committed, died before the ack, redelivered: nothing rewritten
     assert sorted(r[0] for r in _results(conn)) == ["after", "late-ack"]

@@ -7,10 +7,12 @@ import contextlib
 import http.server
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -53,8 +55,34 @@ def new_schema() -> str:
     return f"t_{uuid.uuid4().hex[:12]}"
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default lower bound
+
+
+_ports = random.Random(os.getpid() ^ time.time_ns())
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port that is free now, drawn below the kernel's ephemeral range.
+
+    A port from ``bind(0)`` is an ephemeral one: once released, an outgoing connection of any process (the
+    other test worker's HTTP clients, database and broker connections) may take it as its local port before
+    the service binds it, and the service then exits at startup (uvicorn's 3). Below the ephemeral range
+    the kernel never hands a port out by itself; two test workers drawing the same one is left to
+    `Server.start`'s retry."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = _ports.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the low range is full: fall back to the kernel's choice
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -67,10 +95,15 @@ def delayed_inspect(inp):
     return inspect_board(inp)
 
 
+class _PortTaken(RuntimeError):
+    """The service could not bind its port (taken since `free_port` drew it)."""
+
+
 class Server:
     """`pogoscope serve` in a subprocess, on a free loopback port."""
 
     def __init__(self, env: dict[str, str], *, port: int | None = None, log: Path | None = None) -> None:
+        self._port_given = port is not None
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "POGOSCOPE_ADMIN_KEY": ADMIN_KEY, **env, "PYTHONPATH": str(REPO)}
@@ -78,15 +111,34 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 60.0) -> "Server":
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
-            cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        for attempt in range(3):
+            try:
+                return self._start(timeout_s)
+            except _PortTaken:
+                if self._port_given or attempt == 2:
+                    raise
+                self.port = free_port()  # another process took the port between its draw and the bind
+                self.url = f"http://127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout_s: float) -> "Server":
+        if self.log is None:
+            self.log = Path(tempfile.mkstemp(prefix="pogoscope-service-", suffix=".log")[1])
+        start_at = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+                cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout_s:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited with {self.proc.returncode}; log: {self.log}")
+                with open(self.log, "rb") as f:
+                    f.seek(start_at)
+                    said = f.read().decode(errors="replace")
+                if "address already in use" in said.lower():
+                    raise _PortTaken(f"port {self.port} was taken before the service bound it; log: {self.log}")
+                raise RuntimeError(f"service exited with {self.proc.returncode}; log: {self.log}\n{said[-2000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
                     return self
