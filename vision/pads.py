@@ -53,6 +53,7 @@ __all__ = [
     "pad_mask",
     "find_scratches",
     "edge_scratches",
+    "edge_notches",
     "line_evidence",
     "pad_frame_mm",
     "pad_frame_to_px",
@@ -449,6 +450,119 @@ def edge_scratches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, ba
             a = math.degrees(math.atan2(ax[1], ax[0])) % 180.0
             out.append(Scratch(tuple(map(float, p[i[0]])), tuple(map(float, p[i[-1]])), float(length_mm), a,
                                float(band_px[1] - band_px[0]), int(len(i))))
+    out.sort(key=lambda sc: -sc.length_mm)
+    return out
+
+
+def edge_notches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, window_mm: float = 0.15,
+                 corner_mm: float = 0.06, min_length_mm: float = 0.03, k_high: float = 6.5, k_low: float = 4.0,
+                 exclude: np.ndarray | None = None) -> list[Scratch]:
+    """Grooves lying on a pad's very edge, found by where the edge is: a groove within a pixel or two of the
+    outline takes the outermost gold's light (or, on a bowed pad, gives it back at another place), so the
+    gold's edge, located to a fraction of a pixel, moves by up to a pixel along the groove's length, while
+    a clean pad's edge is a straight line.
+
+    Per side (``corner_mm`` clear of the corners), every half pixel: the edge where the profile across it
+    crosses halfway from the board's level to the plateau's; a straight line fitted to those positions
+    (trimmed at 3 robust sigmas, twice: the rectangle found for the pad is a pixel-level fit); the
+    residuals averaged over ``window_mm`` along the side, in robust sigmas of that average over all four
+    sides. Stretches beyond ``k_high``, grown to ``k_low``, are grooves (either sign: the edge moved in or
+    out). Samples whose band (from the outline to 10 px in) meets `exclude` (oxide reaching the edge moves
+    it too) are left out, and so are samples whose step from the board to the plateau is under half the pad's
+    typical step (not on the edge: a pad whose end is dark with oxide is found short of it).
+
+    Parameters
+    ----------
+    image : ndarray (H, W[, 3])
+    region : PadRegion
+        The pad's rectangle, to a pixel or so.
+    mm_per_px : float
+    window_mm : float
+        Length over which the edge residuals are averaged (the spec's shortest groove is 0.1 mm).
+    k_high, k_low : float
+        Seed and grow thresholds, robust sigmas of the averaged residual.
+
+    Returns
+    -------
+    list of Scratch, longest first (its two ends on the fitted edge).
+    """
+    g = cv2.GaussianBlur(to_gray_float(np.asarray(image)).astype(np.float32), (0, 0), 0.7)
+    offs = np.arange(-4.0, 12.0 + 1e-9, 0.5)  # across the edge, px inward from the found outline
+    (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
+    t = math.radians(ang)
+    ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    c_px, win = corner_mm / mm_per_px, max(3, int(round(window_mm / mm_per_px / 0.5)))
+    excl = None if exclude is None else np.asarray(exclude, bool)
+    H, W = g.shape
+    raw = []
+    for hw, hh, ax, nrm in ((w / 2, h / 2, ey, ex), (w / 2, h / 2, ey, -ex), (h / 2, w / 2, ex, ey), (h / 2, w / 2, ex, -ey)):
+        L = hh - c_px
+        if L <= win * 0.5:
+            continue
+        s = np.arange(-L, L + 1e-9, 0.5)
+        base = np.array([cx, cy]) + hw * nrm
+        P = (base[None, None] + s[None, :, None] * ax - offs[:, None, None] * nrm).astype(np.float32)
+        prof = cv2.remap(g, P[..., 0], P[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        board, plateau = np.median(prof[offs <= -3], axis=0), np.median(prof[offs >= 8], axis=0)
+        half = 0.5 * (board + plateau)
+        up = prof > half[None]
+        i = np.clip(np.argmax(up, axis=0) - 1, 0, len(offs) - 2)
+        cols = np.arange(len(s))
+        v0, v1 = prof[i, cols], prof[i + 1, cols]
+        step = v1 - v0
+        e = offs[i] + 0.5 * np.clip((half - v0) / np.where(np.abs(step) > 1e-6, step, 1e-6), 0, 1)
+        ok = up.any(axis=0) & ((P[..., 0] >= 0) & (P[..., 0] < W) & (P[..., 1] >= 0) & (P[..., 1] < H)).all(axis=0)
+        if excl is not None:
+            q = np.round(P[(offs >= 0) & (offs <= 10)]).astype(int)
+            qx, qy = np.clip(q[..., 0], 0, W - 1), np.clip(q[..., 1], 0, H - 1)
+            ok &= ~excl[qy, qx].any(axis=0)
+        raw.append((s, e, ok, plateau - board, base, ax, nrm))
+    if not raw:
+        return []
+    # an edge is where the board meets the gold: a sample whose step from board to plateau is under half the
+    # pad's typical one is not on it (the rectangle found for a pad whose end is dark with oxide stops short
+    # of its true edge, inside the gold)
+    rise = float(np.median(np.concatenate([r[3][r[2]] for r in raw]))) if any(r[2].any() for r in raw) else 0.0
+    sides = []
+    for s, e, ok, step_, base, ax, nrm in raw:
+        ok = ok & (step_ > 0.5 * rise) & (rise > 0)
+        if ok.sum() < 2 * win:
+            continue
+        # least squares, trimmed twice at 3 robust sigmas (the rectangle found for the pad is a pixel-level
+        # fit). A groove along more than half the side pulls the line towards itself, and the clean rest of
+        # the side then stands off it the other way: found all the same, its place less sure
+        fit = ok.copy()
+        for _ in range(2):
+            coef = np.polyfit(s[fit], e[fit], 1)
+            r = e - np.polyval(coef, s)
+            fit = ok & (np.abs(r) < 3 * robust_sigma(r[ok], center=0.0, floor=0.02))
+        coef = np.polyfit(s[fit], e[fit], 1)
+        r = np.where(ok, e - np.polyval(coef, s), 0.0)
+        k = np.ones(win) / win
+        avg = np.convolve(r, k, mode="same")
+        full = np.convolve(ok.astype(float), k, mode="same") > 0.999  # windows wholly of judged samples
+        sides.append((s, avg, full, base, ax, nrm, coef))
+    if not sides:
+        return []
+    sig = robust_sigma(np.concatenate([a[f] for _, a, f, *_ in sides]), center=0.0, floor=1e-3)
+    out = []
+    for s, avg, full, base, ax, nrm, coef in sides:
+        z = np.where(full, np.abs(avg) / sig, 0.0)
+        lab, n = _runs(z >= k_low)
+        for j in range(1, n + 1):
+            idx = np.flatnonzero(lab == j)
+            peak = float(z[idx].max())
+            if peak < k_high:
+                continue
+            # the window spreads a groove's evidence past its ends (cf. `_faint_lines`)
+            over = 0.5 * win * max(0.0, 0.5 - k_low / peak)
+            a, b = s[idx[0]] + over, s[idx[-1]] - over
+            length_mm = max(b - a + 0.5, 0.5) * mm_per_px
+            if length_mm < min_length_mm:
+                continue
+            ends = [base + v * ax - float(np.polyval(coef, v)) * nrm for v in (a, b)]
+            out.append(Scratch(tuple(map(float, ends[0])), tuple(map(float, ends[1])), float(length_mm),
+                               math.degrees(math.atan2(ax[1], ax[0])) % 180.0, 2.0, int(len(idx))))
     out.sort(key=lambda sc: -sc.length_mm)
     return out
 

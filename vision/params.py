@@ -384,6 +384,21 @@ class StackParams(_Frozen):
                                                             "false run of 0.1 mm")
     pad_edge_scratch_k_low: float = Field(3.0, description="... and the run is grown to where it is this many sigmas below "
                                                            "(hysteresis, as the area search's 8/4 on its ridge filter)")
+    pad_edge_notch_k: tuple[float, float] = Field((7.0, 4.0), description="a groove on a pad's very edge, found by "
+                                                  "where the edge is (`vision.pads.edge_notches`): the edge's residual from "
+                                                  "its side's straight line, averaged over `pad_edge_notch_window_mm`, is "
+                                                  "seeded at this many robust sigmas and grown to the second. Over 210 pads "
+                                                  "without a groove (rendered-dev and the pad boards of dev draws 91001-91002: "
+                                                  "flat, warped, dented, oxidised, five mask colours) stretches seeded at 5 "
+                                                  "were found on 3 (0.09-0.13 mm), at 5.5 and 6 on one (an oxidised, warped "
+                                                  "pad, 0.09 mm), at 6.5 and 7 on none; all 6 grooves lying within 3 px of "
+                                                  "an edge along their length were found at 5 to 7 (two of them, 1.7 um deep "
+                                                  "0-1 px in, and 3.4 um on a bowed pad's edge, escaped the band test "
+                                                  "`pad_edge_scratch_k_high`)")
+    pad_edge_notch_window_mm: float = Field(0.15, description="... the length the edge residuals are averaged over: "
+                                                             "about the spec's shortest groove (0.1 mm) plus a pixel at "
+                                                             "each end; a longer window dilutes short grooves, a shorter "
+                                                             "one leaves more of the grain's sample-to-sample scatter")
     pad_hull_fill_min: float = Field(0.9, description="a pad candidate's convex hull must fill this share of its minimum "
                                                       "rectangle (a rectangle fills it all; rounded rendered pad corners "
                                                       "0.99; two pads touching corner to corner about half)")

@@ -11,7 +11,7 @@ from models.errors import InputError
 from vision.focus import depth_from_focus
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
-from vision.pads import PadRegion, discoloured_fraction, find_scratches, flatness, locate_pads, pad_mask, roughness_sa
+from vision.pads import PadRegion, discoloured_fraction, edge_notches, find_scratches, flatness, locate_pads, pad_mask, roughness_sa
 from vision.synth.scene import PadCondition
 from vision.synth.stack import pad_stack, pad_top_image
 
@@ -371,6 +371,61 @@ def test_line_evidence_finds_nothing_in_clean_grain():
         img, m = _grain_with_a_line(seed, 0.0)
         found, _ = find_scratches(img, m, mm_per_px=0.01, k_high=5.0, line_k=PARAMS.stack.pad_top_line_k)
         assert not found, (seed, found)
+
+
+def _pad_with_an_edge_groove(seed: int, groove_dark: float, *, angle_deg: float = 2.0, inset_px: float = 0.7,
+                             v_px: tuple[float, float] = (-20.0, 10.0)):
+    """A 140 x 100 px gold pad (1.4 x 1.0 mm at 10 um/px) on a dark board, turned by `angle_deg`, its gold grainy (5 %)
+    and shaded; along its right edge, `inset_px` inside it and from `v_px` along it (px from its middle), a 2 px groove
+    darkening the gold by `groove_dark`. Drawn 4x finer and averaged down, so that its edges fall between pixels."""
+    rng = np.random.default_rng(seed)
+    S, H, W = 4, 160, 200
+    yy, xx = (np.mgrid[0 : H * S, 0 : W * S].astype(np.float32) + 0.5) / S - 0.5
+    t = np.radians(angle_deg)
+    u = (xx - 100.3) * np.cos(t) + (yy - 80.2) * np.sin(t)  # pad frame, px
+    v = -(xx - 100.3) * np.sin(t) + (yy - 80.2) * np.cos(t)
+    pad = (np.abs(u) < 70) & (np.abs(v) < 50)
+    grain = cv2.resize(cv2.GaussianBlur(rng.normal(0, 1, (H, W)).astype(np.float32), (0, 0), 1.2), (W * S, H * S))
+    img = np.where(pad, 0.75 * (1 + 0.05 * grain / grain.std()) * (1 - 0.1 * (u + 70) / 140), 0.15 + 0.01 * grain)
+    groove = pad & (np.abs(u - (70 - inset_px)) < 1.0) & (v > v_px[0]) & (v < v_px[1])
+    img = np.where(groove, img * (1 - groove_dark), img)
+    img = cv2.GaussianBlur(cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA), (0, 0), 0.6)
+    img = img + rng.normal(0, 0.01, (H, W)).astype(np.float32)
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_groove_on_a_pads_very_edge_is_found_where_it_moves_the_edge(seed):
+    """A groove within a pixel of the outline (the renderer clips grooves to the pad: 7 of 74 on rendered pads lie
+    within 3 px of an edge all along; two escaped, draws 91001 board 10 Q10 and 91002 board 28 Q02) takes the
+    outermost gold's light: the edge, located to a fraction of a pixel, moves in along it. Found on that side,
+    inside the groove's 0.3 mm (its ends lose what the averaging window spreads), none elsewhere."""
+    from vision.params import PARAMS
+
+    P = PARAMS.stack
+    img = _pad_with_an_edge_groove(seed, 0.4)
+    reg = locate_pads(img, pad_size_px=(140, 100))[0]
+    got = edge_notches(img, reg, mm_per_px=0.01, window_mm=P.pad_edge_notch_window_mm, k_high=P.pad_edge_notch_k[0],
+                       k_low=P.pad_edge_notch_k[1])
+    assert len(got) == 1, got
+    ys = sorted([got[0].p0_px[1], got[0].p1_px[1]])
+    # the groove runs from v = -20 to 10 px on the right edge: image y 62.6 to 92.6 (the pad turned by 2 deg)
+    assert all(abs(p[0] - 170) < 2.5 for p in (got[0].p0_px, got[0].p1_px)), got
+    assert 60 <= ys[0] and ys[1] <= 95, ys
+    assert 0.15 <= got[0].length_mm <= 0.32, got[0].length_mm
+
+
+def test_clean_pad_edges_give_no_notch():
+    """Straight edges at any small turn, over grain and shading: no stretch stands off its side's line."""
+    from vision.params import PARAMS
+
+    P = PARAMS.stack
+    for seed in range(100, 130):
+        img = _pad_with_an_edge_groove(seed, 0.0, angle_deg=float(seed % 7) - 3.0)
+        reg = locate_pads(img, pad_size_px=(140, 100))[0]
+        got = edge_notches(img, reg, mm_per_px=0.01, window_mm=P.pad_edge_notch_window_mm, k_high=P.pad_edge_notch_k[0],
+                           k_low=P.pad_edge_notch_k[1])
+        assert not got, (seed, got)
 
 
 def _pad_on_board(board_rgb, *, patch: bool, seed: int = 0):

@@ -45,7 +45,7 @@ from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, barrel_top_dull, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
-from vision.pads import (PadRegion, discoloured_fraction, edge_heights, edge_scratches, find_scratches, flatness, locate_pads, pad_frame_mm,
+from vision.pads import (PadRegion, discoloured_fraction, edge_heights, edge_notches, edge_scratches, find_scratches, flatness, locate_pads, pad_frame_mm,
                          pad_frame_to_px, pad_mask, roughness_sa)
 
 __all__ = ["inspect_view", "inspect_pads_top"]
@@ -478,8 +478,8 @@ def top_pad_condition(img: np.ndarray, reg: PadRegion, *, mm_per_px: float):
 
     Returns ``(oxide, discoloured, scratches)``: oxide ``(area fraction, its standard uncertainty)`` or None for a
     mono image; the discoloured pixels (H, W) bool or None; the grooves, longest first -- in the pad (inset by
-    `_TOP_INSET_PX`, pixel by pixel and along straight segments) and along its edge, in the band the inset
-    leaves out (a groove hugging the edge merges with it)."""
+    `_TOP_INSET_PX`, pixel by pixel and along straight segments), along its edge, in the band the inset
+    leaves out (a groove hugging the edge merges with it), and on the edge itself (a groove there moves it)."""
     import cv2
 
     P = PARAMS.stack
@@ -496,7 +496,23 @@ def top_pad_condition(img: np.ndarray, reg: PadRegion, *, mm_per_px: float):
     scr += edge_scratches(img, reg, mm_per_px=mm_per_px, band_px=(1.0, _TOP_INSET_PX + 2.0),
                           ref_px=(_TOP_INSET_PX + 4.0, _TOP_INSET_PX + 7.0), exclude=excl,
                           k_high=P.pad_edge_scratch_k_high, k_low=P.pad_edge_scratch_k_low)
+    # a groove on the very edge moves the edge; one the band test found already is not counted twice
+    scr += [n for n in edge_notches(img, reg, mm_per_px=mm_per_px, window_mm=P.pad_edge_notch_window_mm,
+                                    k_high=P.pad_edge_notch_k[0], k_low=P.pad_edge_notch_k[1], exclude=excl)
+            if not any(_same_groove(n, sc, 4.0) for sc in scr)]
     return oxide, disc, sorted(scr, key=lambda sc: -sc.length_mm)
+
+
+def _same_groove(a, b, tol_px: float) -> bool:
+    """Whether Scratch `a`'s middle lies within `tol_px` of Scratch `b`'s segment, running the same way (20 deg)."""
+    turn = abs((a.angle_deg - b.angle_deg + 90.0) % 180.0 - 90.0)
+    if turn > 20.0:
+        return False
+    m = (np.asarray(a.p0_px) + np.asarray(a.p1_px)) / 2
+    p0, p1 = np.asarray(b.p0_px, float), np.asarray(b.p1_px, float)
+    d = p1 - p0
+    t = float(np.clip(np.dot(m - p0, d) / max(float(np.dot(d, d)), 1e-9), 0.0, 1.0))
+    return float(np.hypot(*(m - (p0 + t * d)))) <= tol_px
 
 
 def inspect_pads_top(inp) -> ViewOutput:
