@@ -486,13 +486,19 @@ def edge_notches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, wind
     -------
     list of Scratch, longest first (its two ends on the fitted edge).
     """
-    g = cv2.GaussianBlur(to_gray_float(np.asarray(image)).astype(np.float32), (0, 0), 0.7)
-    offs = np.arange(-4.0, 12.0 + 1e-9, 0.5)  # across the edge, px inward from the found outline
+    img = np.asarray(image)
     (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
+    # only the pad and a margin are read (a whole frame's blur per pad would cost more than the rest)
+    r_px = 0.5 * math.hypot(w, h) + 12
+    x0, y0 = max(0, int(cx - r_px)), max(0, int(cy - r_px))
+    x1, y1 = min(img.shape[1], int(cx + r_px) + 2), min(img.shape[0], int(cy + r_px) + 2)
+    g = cv2.GaussianBlur(to_gray_float(img[y0:y1, x0:x1]).astype(np.float32), (0, 0), 0.7)
+    cx, cy = cx - x0, cy - y0
+    offs = np.arange(-4.0, 12.0 + 1e-9, 0.5)  # across the edge, px inward from the found outline
     t = math.radians(ang)
     ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
     c_px, win = corner_mm / mm_per_px, max(3, int(round(window_mm / mm_per_px / 0.5)))
-    excl = None if exclude is None else np.asarray(exclude, bool)
+    excl = None if exclude is None else np.asarray(exclude, bool)[y0:y1, x0:x1]
     H, W = g.shape
     raw = []
     for hw, hh, ax, nrm in ((w / 2, h / 2, ey, ex), (w / 2, h / 2, ey, -ex), (h / 2, w / 2, ex, ey), (h / 2, w / 2, ex, -ey)):
@@ -560,7 +566,7 @@ def edge_notches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, wind
             length_mm = max(b - a + 0.5, 0.5) * mm_per_px
             if length_mm < min_length_mm:
                 continue
-            ends = [base + v * ax - float(np.polyval(coef, v)) * nrm for v in (a, b)]
+            ends = [base + v * ax - float(np.polyval(coef, v)) * nrm + (x0, y0) for v in (a, b)]
             out.append(Scratch(tuple(map(float, ends[0])), tuple(map(float, ends[1])), float(length_mm),
                                math.degrees(math.atan2(ax[1], ax[0])) % 180.0, 2.0, int(len(idx))))
     out.sort(key=lambda sc: -sc.length_mm)
