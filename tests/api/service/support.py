@@ -122,8 +122,10 @@ class Server:
         raise AssertionError("unreachable")
 
     def _start(self, timeout_s: float) -> "Server":
-        if self.log is None:
-            self.log = Path(tempfile.mkstemp(prefix="pogoscope-service-", suffix=".log")[1])
+        if self.log is None:  # a log to read the cause from when the service exits at startup
+            fd, name = tempfile.mkstemp(prefix="pogoscope-service-", suffix=".log")
+            os.close(fd)
+            self.log = Path(name)
         start_at = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
