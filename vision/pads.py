@@ -381,6 +381,22 @@ def _faint_lines(z, m, *, L, k, max_w, mm_per_px, offset):
                       width_px, int(len(uu))), np.nonzero(px)
 
 
+def _edge_frame(image: np.ndarray, region: PadRegion, *, margin_px: float = 12.0):
+    """What the edge tests read: the pad and `margin_px` around it as grey, blurred by 0.7 px, its offset (x0, y0) in
+    `image`, and the pad's four sides as ``(half width, half length, along, outward normal)`` about its centre.
+    Only the pad is read: a whole frame's blur per pad cost more than the tests themselves."""
+    img = np.asarray(image)
+    (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
+    r_px = 0.5 * math.hypot(w, h) + margin_px
+    x0, y0 = max(0, int(cx - r_px)), max(0, int(cy - r_px))
+    x1, y1 = min(img.shape[1], int(cx + r_px) + 2), min(img.shape[0], int(cy + r_px) + 2)
+    g = cv2.GaussianBlur(to_gray_float(img[y0:y1, x0:x1]).astype(np.float32), (0, 0), 0.7)
+    t = math.radians(ang)
+    ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    sides = ((w / 2, h / 2, ey, ex), (w / 2, h / 2, ey, -ex), (h / 2, w / 2, ex, ey), (h / 2, w / 2, ex, -ey))
+    return g, np.array([x0, y0], float), sides
+
+
 def edge_scratches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, band_px: tuple[float, float] = (1.0, 5.0),
                    ref_px: tuple[float, float] = (7.0, 10.0), corner_mm: float = 0.05, min_length_mm: float = 0.03,
                    k_high: float = 6.0, k_low: float = 3.0, exclude: np.ndarray | None = None) -> list[Scratch]:
@@ -394,26 +410,22 @@ def edge_scratches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, ba
     side's median by ``k_high`` robust sigmas, grown to ``k_low``, at least ``min_length_mm`` long, are
     grooves. Pixels in `exclude` (oxide reaching the edge darkens it too) do not count.
     """
-    g = to_gray_float(np.asarray(image)).astype(np.float32)
-    g = cv2.GaussianBlur(g, (0, 0), 0.7)
-    (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
-    t = math.radians(ang)
-    ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    g, off, pad_sides = _edge_frame(image, region)
     c_px = corner_mm / mm_per_px
     sides = []
-    for hw, hh, ax, nrm in ((w / 2, h / 2, ey, ex), (w / 2, h / 2, ey, -ex), (h / 2, w / 2, ex, ey), (h / 2, w / 2, ex, -ey)):
+    for hw, hh, ax, nrm in pad_sides:
         # side at +hw along `nrm`, running along `ax` over +-hh
         L = hh - c_px
         if L <= 2:
             continue
         s = np.arange(-L, L + 1e-9, 0.5)
-        base = np.array([cx, cy]) + hw * nrm
+        base = np.asarray(region.center_px, float) + hw * nrm
 
         def at(d, base=base, s=s, ax=ax, nrm=nrm):
             return (base[None] + s[:, None] * ax[None] - d * nrm[None]).astype(np.float32)
 
         def samp(d, at=at):
-            p = at(d)
+            p = at(d) - off.astype(np.float32)
             return cv2.remap(g, p[:, 0][None], p[:, 1][None], cv2.INTER_LINEAR)[0]
 
         band = np.stack([samp(d) for d in np.arange(band_px[0], band_px[1] + 1e-9, 0.5)])
@@ -486,27 +498,20 @@ def edge_notches(image: np.ndarray, region: PadRegion, *, mm_per_px: float, wind
     -------
     list of Scratch, longest first (its two ends on the fitted edge).
     """
-    img = np.asarray(image)
-    (cx, cy), (w, h), ang = region.center_px, region.size_px, region.angle_deg
-    # only the pad and a margin are read (a whole frame's blur per pad would cost more than the rest)
-    r_px = 0.5 * math.hypot(w, h) + 12
-    x0, y0 = max(0, int(cx - r_px)), max(0, int(cy - r_px))
-    x1, y1 = min(img.shape[1], int(cx + r_px) + 2), min(img.shape[0], int(cy + r_px) + 2)
-    g = cv2.GaussianBlur(to_gray_float(img[y0:y1, x0:x1]).astype(np.float32), (0, 0), 0.7)
-    cx, cy = cx - x0, cy - y0
+    g, off, pad_sides = _edge_frame(image, region)
+    x0, y0 = (int(v) for v in off)
+    centre = np.asarray(region.center_px, float) - off  # in the crop
     offs = np.arange(-4.0, 12.0 + 1e-9, 0.5)  # across the edge, px inward from the found outline
-    t = math.radians(ang)
-    ex, ey = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
     c_px, win = corner_mm / mm_per_px, max(3, int(round(window_mm / mm_per_px / 0.5)))
-    excl = None if exclude is None else np.asarray(exclude, bool)[y0:y1, x0:x1]
     H, W = g.shape
+    excl = None if exclude is None else np.asarray(exclude, bool)[y0:y0 + H, x0:x0 + W]
     raw = []
-    for hw, hh, ax, nrm in ((w / 2, h / 2, ey, ex), (w / 2, h / 2, ey, -ex), (h / 2, w / 2, ex, ey), (h / 2, w / 2, ex, -ey)):
+    for hw, hh, ax, nrm in pad_sides:
         L = hh - c_px
         if L <= win * 0.5:
             continue
         s = np.arange(-L, L + 1e-9, 0.5)
-        base = np.array([cx, cy]) + hw * nrm
+        base = centre + hw * nrm
         P = (base[None, None] + s[None, :, None] * ax - offs[:, None, None] * nrm).astype(np.float32)
         prof = cv2.remap(g, P[..., 0], P[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         board, plateau = np.median(prof[offs <= -3], axis=0), np.median(prof[offs >= 8], axis=0)
