@@ -6,6 +6,8 @@ Pixel convention: OpenCV (u, v) = (column, row), integers at pixel centres.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -26,6 +28,16 @@ def _pyr_half(stack: np.ndarray, N: int, roi_h: int, roi_w: int) -> tuple[np.nda
             padded[:, :, roi_w] = padded[:, :, roi_w - 1]
         st = padded
     return cv2.pyrDown(np.ascontiguousarray(st.reshape(N * h2, w2))), h2 // 2, w2 // 2
+
+
+@functools.lru_cache(maxsize=8)
+def _checkerboard(h: int, w: int) -> np.ndarray:
+    """(h, w) bool, True where row and column have the same parity (read-only, shared between calls)."""
+    c = np.zeros((h, w), bool)
+    c[0::2, 0::2] = True
+    c[1::2, 1::2] = True
+    c.flags.writeable = False
+    return c
 
 
 def circle_votes(stack: np.ndarray, roi_px, radii_px, *, k: int = 1) -> list[np.ndarray]:
@@ -58,21 +70,23 @@ def circle_votes(stack: np.ndarray, roi_px, radii_px, *, k: int = 1) -> list[np.
     # voters on a checkerboard: a rim of radius r crosses ~2 pi r vote pixels, half of them pile enough votes
     # on its centre, at half the cost
     strong = mag > thr[:, None, None]
-    strong[:, 0::2, 1::2] = False
-    strong[:, 1::2, 0::2] = False
-    roi, vv, uu = np.nonzero(strong)
-    m = mag[roi, vv, uu]
-    ux = gx.reshape(N, h, w)[roi, vv, uu] / m
-    uy = gy.reshape(N, h, w)[roi, vv, uu] / m
+    strong &= _checkerboard(h, w)
+    # flat indices: a vote's index is the voter's own plus its offset (rows of w), no 3-D index arrays
+    fi = np.flatnonzero(strong)
+    m = mag.ravel()[fi]
+    ux = gx.ravel()[fi] / m
+    uy = gy.ravel()[fi] / m
     wt = np.sqrt(m)
+    rem = fi % (h * w)
+    vv, uu = rem // w, rem % w
     radii = np.atleast_1d(np.asarray(radii_px, np.float32)) / k
     # every vote of every radius and sign in one bincount: radius j's accumulator is block j
     R = np.concatenate([radii, -radii])[:, None]
-    pu = np.rint(uu[None] + R * ux[None]).astype(np.int32)
-    pv = np.rint(vv[None] + R * uy[None]).astype(np.int32)
-    ok = (pu >= 0) & (pu < w) & (pv >= 0) & (pv < h)
+    du = np.rint(R * ux[None]).astype(np.int64)
+    dv = np.rint(R * uy[None]).astype(np.int64)
+    ok = (uu + du >= 0) & (uu + du < w) & (vv + dv >= 0) & (vv + dv < h)
     block = np.tile(np.arange(len(radii), dtype=np.int64), 2)[:, None] * (N * h * w)
-    idx = block + (roi[None] * h + pv) * w + pu
+    idx = block + fi + dv * w + du
     acc = np.bincount(idx[ok], weights=np.broadcast_to(wt, idx.shape)[ok], minlength=len(radii) * N * h * w)
     acc = cv2.GaussianBlur(acc.astype(np.float32).reshape(len(radii) * N * h, w), (0, 0), 1.0)
     return list(acc.reshape(len(radii), N, h, w))
