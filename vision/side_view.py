@@ -109,7 +109,15 @@ class BoardLine:
 
 def _levels(lin: np.ndarray, board_rows: slice, top_rows: slice) -> tuple[np.ndarray, np.ndarray]:
     """Per-column board level (bottom rows) and background level (top rows), (W,) each."""
-    return np.median(lin[board_rows], axis=0), np.median(lin[top_rows], axis=0)
+    return _col_median(lin[board_rows]), _col_median(lin[top_rows])
+
+
+def _col_median(x: np.ndarray) -> np.ndarray:
+    """np.median(x, axis=0) of (n, W) finite values, equal to it: a sort along the rows is 5x faster for a few tens
+    of rows than numpy's column-by-column partition (a side row reads six such medians of 800-1600 columns)."""
+    n = len(x)
+    y = np.sort(x, axis=0)
+    return y[n // 2] if n % 2 else (y[n // 2 - 1] + y[n // 2]) / y.dtype.type(2)
 
 
 def find_board_line(lin: np.ndarray, *, exclude: np.ndarray | None = None, half_window_px: int = 6,
@@ -239,7 +247,8 @@ def _brightness(lin: np.ndarray, line: BoardLine) -> np.ndarray:
     lo = int(min(H - 2, max(bl.max() + 8, 0)))
     dark = lin[lo:min(lo + 12, H - 1)].mean(axis=0) if lo < H - 2 else np.full(W, float(lin.min()))
     span = np.maximum(top - dark, 1e-4)
-    return (lin - dark) / span
+    out = np.subtract(lin, dark)  # in place from here: one whole-image array, not two
+    return np.divide(out, span, out=out)
 
 
 def find_pin_columns(bright: np.ndarray, line: BoardLine, *, band_px: tuple[float, float], min_width_px: float,
@@ -478,7 +487,7 @@ def _locate_pin(bright, frame: _Frame, vline: float, u_guess: float, g: PinGeome
     # the barrel top lies between a dome below the tip and a whole protrusion (plus slack) below it
     rows_all = np.arange(int(v_tip0 + 0.5 * g.dome_radius_mm / s), int(min(vline, v_tip0 + (g.plunger_protrusion_mm + 0.4) / s)))
     # widths only (windows clipped at the image edge): a pin cut by the edge still shows its barrel
-    _, w, _ = _row_centroids(bright, rows_all, np.full(len(rows_all), u_guess), hb + 14, clip=True)
+    _, w, _ = _row_centroids(bright, rows_all, float(u_guess), hb + 14, clip=True)
     barrelish = w > (1.5 * g.plunger_radius_mm + 0.5 * g.barrel_radius_mm) / s
     if barrelish.sum() < 10:
         out.reason = "no barrel found in the silhouette"
@@ -716,6 +725,21 @@ def _across_tilt_from_flange(bright, frame: _Frame, pin: SidePin, x0: float, kx:
 
 
 # -- wicking (front-lit colour) -------------------------------------------------------------------------------
+def _window_means(img: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Mean linear colour (n, 3) of each row's window: `img` (H, W, 3) at rows (n,) and columns (n, m), in range.
+
+    8-bit images are gathered by OpenCV (nearest-pixel remap, window-major) and decoded by its LUT: the same
+    values, summed in the same order, as numpy's gather and ``mean(axis=1)``, at half the cost (a side row's
+    pins call this once each)."""
+    if img.dtype != np.uint8:
+        return linearize(img[rows[:, None], cols]).mean(axis=1)
+    linearize(img[:1, :1])  # builds the LUT
+    mu = np.ascontiguousarray(cols.T, dtype=np.float32)
+    mv = np.ascontiguousarray(np.broadcast_to(rows[None, :], mu.shape), dtype=np.float32)
+    lin = cv2.LUT(cv2.remap(img, mu, mv, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE), _LUT8)  # (m, n, 3)
+    return np.add.reduce(lin, axis=0) / np.float32(lin.shape[0])
+
+
 def measure_wicking(front: np.ndarray, frame: _Frame, pin: SidePin, g: PinGeometry, *, pad_top_mm: float = 0.0) -> None:
     """Solder top edge on the barrel from gold vs grey, filled into `pin` (wicking_above_flange_mm, ...).
 
@@ -745,7 +769,7 @@ def measure_wicking(front: np.ndarray, frame: _Frame, pin: SidePin, g: PinGeomet
     vi = np.round(uv[:, 1]).astype(int)
     inside = (vi >= 0) & (vi < H) & (ui - half >= 0) & (ui + half < W)
     cols = np.clip(ui[:, None] + np.arange(-half, half + 1)[None, :], 0, W - 1)
-    rgb = linearize(front[np.clip(vi, 0, H - 1)[:, None], cols]).mean(axis=1)  # (n, 3): only these pixels are decoded
+    rgb = _window_means(front, np.clip(vi, 0, H - 1), cols)  # (n, 3): only these pixels are decoded
     chroma = np.where(inside, (rgb[:, 0] - rgb[:, 2]) / np.maximum(rgb.sum(axis=1), 1e-6), np.nan)
     plg = (h_rows > h_bt + 0.12) & np.isfinite(chroma)
     if plg.sum() < 3:
