@@ -227,3 +227,27 @@ def test_a_dense_row_whose_pads_fill_the_view_takes_the_board_a_pad_height_below
     assert np.abs(err).max() < 0.008
     assert np.all(np.abs(err) <= 2 * u)
     assert res.line.v_at(res.line.u_ref_px) == pytest.approx(row.truth["views"]["side"]["board_top_edge_v_px"], abs=0.6)
+
+
+@pytest.mark.parametrize("n_rows", [1, 5, 6, 28, 29])
+def test_column_median_is_numpys(n_rows):
+    """The sort-based column median (the board line's levels) equals np.median, odd and even row counts."""
+    from vision.side_view import _col_median
+
+    x = np.random.default_rng(n_rows).random((n_rows, 257)).astype(np.float32)
+    assert np.array_equal(_col_median(x), np.median(x, axis=0))
+
+
+def test_window_means_are_numpys():
+    """The wicking windows gathered and decoded by OpenCV give numpy's gather + mean exactly, windows at the
+    image edge (clipped columns) included; 16-bit images take numpy's path."""
+    from vision.side_view import _window_means
+
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    rows = np.clip(np.arange(-3, 57), 0, 59)
+    cols = np.clip(np.round(np.linspace(-4, 88, 60)).astype(int)[:, None] + np.arange(-5, 6)[None, :], 0, 89)
+    want = linearize(img[rows[:, None], cols]).mean(axis=1)
+    assert np.array_equal(_window_means(img, rows, cols), want)
+    img16 = img.astype(np.uint16) * 257
+    assert np.allclose(_window_means(img16, rows, cols), want, atol=1e-6)
