@@ -15,7 +15,9 @@ The reference for a good pad: flat to about 0.01 mm, no scratches, no oxidation,
 * **Scratches** (`find_scratches`): dark thin lines on the pad. Sato's ridge filter
   (scikit-image) at the groove widths, hysteresis thresholds relative to the pad's own response
   (median + k * MAD), connected pieces measured by PCA: length along the main axis, width across;
-  pieces wider than a groove or not elongated are dropped.
+  pieces wider than a groove or not elongated are dropped -- unless they are grooves that meet: cut at
+  the skeleton's junctions (a V, a T), or, meeting at a shallow angle with no clean junction, taken
+  apart into the straight lines that make up the piece (`_straight_parts`).
 * **Oxidation** (`discoloured_fraction`): a pixel is oxide when it is more than half covered: its
   linear luminance below half the clean gold's (oxide returns little light under coaxial light) and
   its hue moved off gold's, towards red -- CIELAB chroma normalised by lightness, ``(a*, b*) / (L* + 16)``,
@@ -258,6 +260,14 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
             # grooves that cross or meet (a V, a T) form one piece that is neither thin nor elongated:
             # cut its skeleton at the junctions and judge each branch as a line of its own
             _line_piece(bu, bv, mm_per_px, min_length_mm, max_w, (x0, y0), width_from=piece) for bu, bv in _branches(piece)]
+        if not any(c is not None for c in cands):
+            # two grooves crossing at a shallow angle (an X with a long waist) leave no clean junctions: take the
+            # straight lines out of the piece one by one (`_straight_parts`) -- if they make up the piece: lines
+            # drawn through a blob (an oxide patch's outline, a dent's shading) leave most of it out
+            parts = [_line_piece(lu, lv, mm_per_px, min_length_mm, max_w, (x0, y0)) for lu, lv in _straight_parts(uu, vv, max_w)]
+            parts = [sc for sc in parts if sc is not None]
+            if parts and _covered(uu + x0, vv + y0, parts) >= PARAMS.stack.pad_straight_parts_min_cover:
+                cands = parts
         # a groove is a thin dark line in the gold: both its flanks are clean gold; the dark gaps between
         # the spots of an oxide patch (seen without colour) are lines flanked by oxide
         out += [sc for sc in cands if sc is not None and _flanked_by_gold(g, m, sc, (x0, y0), max_w, gold_lo)]
@@ -630,6 +640,57 @@ def _flanked_by_gold(g: np.ndarray, m: np.ndarray, sc: Scratch, offset, max_w: f
         if float(g[q[inside, 1], q[inside, 0]].mean()) < gold_lo:
             return False
     return True
+
+
+def _covered(uu: np.ndarray, vv: np.ndarray, lines: list) -> float:
+    """Share of the pixels (u, v) lying on any of the Scratch segments `lines`: within half its width and a pixel."""
+    P = np.column_stack([uu, vv]).astype(float)
+    near = np.zeros(len(P), bool)
+    for sc in lines:
+        a, b = np.asarray(sc.p0_px, float), np.asarray(sc.p1_px, float)
+        d = b - a
+        t = np.clip((P - a) @ d / max(float(d @ d), 1e-9), 0.0, 1.0)
+        near |= np.hypot(*(P - a - t[:, None] * d).T) <= 0.5 * sc.width_px + 1.0
+    return float(near.mean()) if len(P) else 0.0
+
+
+def _straight_parts(uu: np.ndarray, vv: np.ndarray, max_w: float, *, core_px: float = 1.5, max_lines: int = 3,
+                    n_pairs: int = 300, min_px: int = 5):
+    """Straight, thin parts of a piece of line pixels (u, v) that is not one line (grooves crossing at a shallow
+    angle). Repeatedly: the line through two of its pixels that holds the most pixels within `core_px` of it
+    (a groove's core; RANSAC over `n_pairs` pairs, seeded: the same piece gives the same parts), and the
+    longest run of those along it without a gap over 2 px, is one part; the pixels within half a groove width
+    (`max_w` / 2) of that run are then taken out (its flanks, and the other groove where the two touch)."""
+    rng = np.random.default_rng(0)
+    P = np.column_stack([uu, vv]).astype(float)
+    free = np.ones(len(P), bool)
+    for _ in range(max_lines):
+        idx = np.flatnonzero(free)
+        if len(idx) < min_px:
+            return
+        Q = P[idx]
+        i, j = rng.integers(0, len(Q), (2, n_pairs))
+        d = Q[j] - Q[i]
+        n = np.hypot(d[:, 0], d[:, 1])
+        keep = n >= 2.0
+        if not keep.any():
+            return
+        i, d, n = i[keep], d[keep] / n[keep, None], n[keep]
+        dist = np.abs((Q[None, :, 0] - Q[i, None, 0]) * d[:, 1, None] - (Q[None, :, 1] - Q[i, None, 1]) * d[:, 0, None])
+        best = int(np.argmax((dist <= core_px).sum(1)))
+        t = (Q - Q[i[best]]) @ d[best]
+        core = np.flatnonzero(dist[best] <= core_px)
+        order = core[np.argsort(t[core])]
+        gaps = np.flatnonzero(np.diff(t[order]) > 2.0)
+        starts, ends = np.r_[0, gaps + 1], np.r_[gaps + 1, len(order)]
+        k = int(np.argmax(ends - starts))
+        run = order[starts[k]:ends[k]]
+        if len(run) < min_px:
+            return
+        t0, t1 = t[run].min(), t[run].max()
+        free[idx[(dist[best] <= 0.5 * max_w) & (t >= t0) & (t <= t1)]] = False
+        free[idx[run]] = False
+        yield uu[idx[run]], vv[idx[run]]
 
 
 def _branches(piece: np.ndarray):

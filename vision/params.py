@@ -364,6 +364,13 @@ class StackParams(_Frozen):
                                                            "pixels to keep it out of the shading's dent fit, is grown by "
                                                            "this: the two views' pad outlines agree to a pixel or two "
                                                            "(10-14 um) and the top's pixels are coarser")
+    pad_straight_parts_min_cover: float = Field(0.8, description="a piece of groove pixels that is no one line and has no "
+                                                "clean junction (two grooves meeting at a shallow angle) is taken apart into "
+                                                "straight lines (`vision.pads._straight_parts`) only where they hold at least "
+                                                "this share of its pixels (within half their width and a pixel): the two grooves "
+                                                "of draw 17389 board 15 Q09 (an escape before, 16 deg apart) hold 0.996; lines "
+                                                "drawn through the outline of an oxide patch in a mono pad stack (rendered-dev "
+                                                "v3301_14 Q07) 0.57-0.69")
     pad_top_line_k: tuple[float, float] = Field((8.0, 6.0), description="a groove too faint to stand out pixel by pixel "
                                                 "in the top camera's image (`vision.pads.line_evidence`): seeded where the ridge "
                                                 "response averaged along a straight segment is this many robust sigmas above the "

@@ -3,6 +3,8 @@ oxidation, roughness (honestly not resolved), overlays, bad input."""
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -331,14 +333,16 @@ def test_a_dent_seen_only_by_its_flanks_is_measured_not_a_crash():
     assert abs(fl.pv_um - 20.0) <= 2 * fl.u_pv_um, (fl.pv_um, fl.u_pv_um)
 
 
-def _grain_with_a_line(seed: int, darkening: float, p0=(40, 40), p1=(70, 80)):
+def _grain_with_a_line(seed: int, darkening: float, p0=(40, 40), p1=(70, 80), *, more=()):
     """A 160 x 120 px gold pad (10 um/px) of 1 px grain, 5 % rms, crossed by a 2 px line darkened by `darkening`
-    from `p0` to `p1` (u, v): 0.5 mm long. Returns (uint8 image, pad mask)."""
+    from `p0` to `p1` (u, v): 0.5 mm long (and by the lines `more`, ((u0, v0), (u1, v1)) each).
+    Returns (uint8 image, pad mask)."""
     rng = np.random.default_rng(seed)
     g = cv2.GaussianBlur(rng.normal(0, 1, (120, 160)).astype(np.float32), (0, 0), 1.0)
     g = 0.7 + 0.05 * g / g.std()
     line = np.zeros_like(g)
-    cv2.line(line, p0, p1, 1.0, 1, cv2.LINE_AA)
+    for a, b in ((p0, p1), *more):
+        cv2.line(line, a, b, 1.0, 1, cv2.LINE_AA)
     line = cv2.GaussianBlur(line, (0, 0), 0.8)
     img = np.clip(g * (1 - darkening * line / line.max()), 0, 1)
     m = np.zeros(g.shape, bool)
@@ -362,6 +366,25 @@ def test_a_faint_groove_is_found_along_its_length(seed):
     ends = sorted([found[0].p0_px, found[0].p1_px], key=lambda p: p[1])
     assert np.hypot(*np.subtract(ends[0], (40, 40))) < 8 and np.hypot(*np.subtract(ends[1], (70, 80))) < 8, ends
     assert 0.40 <= found[0].length_mm <= 0.52
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_two_grooves_meeting_at_a_shallow_angle_are_both_found(seed):
+    """Two clear grooves meeting at 16 deg, one ending on the other just past where the other begins (the shape
+    of draw 17389 board 15 Q09: 1.1 and 1.0 mm, missed until 2026-12-07), make one piece with a long waist and
+    no clean junction (seeds 0 and 1 gave an 0.08 mm stub): each is taken out as a straight line of its own,
+    at its angle, most of its length."""
+    from vision.params import PARAMS
+
+    P = PARAMS.stack
+    l1, l2 = ((92, 78), (32, 16)), ((146, 103), (78, 64))  # 46 and 30 deg, 0.86 and 0.78 mm
+    img, m = _grain_with_a_line(seed, 0.9, *l1, more=[l2])
+    found, _ = find_scratches(img, m, mm_per_px=0.01, k_high=P.pad_top_scratch_k_high, line_k=P.pad_top_line_k,
+                              line_length_mm=P.pad_top_line_length_mm)
+    for (u0, v0), (u1, v1) in (l1, l2):
+        ang = math.degrees(math.atan2(v1 - v0, u1 - u0)) % 180.0
+        near = [s for s in found if abs((s.angle_deg - ang + 90) % 180 - 90) < 5 and s.length_mm >= 0.5]
+        assert near, (ang, found)
 
 
 def test_line_evidence_finds_nothing_in_clean_grain():
