@@ -260,10 +260,11 @@ def find_scratches(image: np.ndarray, mask: np.ndarray, *, mm_per_px: float,
             # grooves that cross or meet (a V, a T) form one piece that is neither thin nor elongated:
             # cut its skeleton at the junctions and judge each branch as a line of its own
             _line_piece(bu, bv, mm_per_px, min_length_mm, max_w, (x0, y0), width_from=piece) for bu, bv in _branches(piece)]
-        if not any(c is not None for c in cands):
+        if not any(c is not None for c in cands) and len(uu) <= 3 * max_w * math.hypot(np.ptp(uu) + 1, np.ptp(vv) + 1):
             # two grooves crossing at a shallow angle (an X with a long waist) leave no clean junctions: take the
             # straight lines out of the piece one by one (`_straight_parts`) -- if they make up the piece: lines
-            # drawn through a blob (an oxide patch's outline, a dent's shading) leave most of it out
+            # drawn through a blob (an oxide patch's outline, a dent's shading) leave most of it out. (Three
+            # grooves across the piece's extent hold at most 3 widths x its diagonal: a larger piece is a blob.)
             parts = [_line_piece(lu, lv, mm_per_px, min_length_mm, max_w, (x0, y0)) for lu, lv in _straight_parts(uu, vv, max_w)]
             parts = [sc for sc in parts if sc is not None]
             if parts and _covered(uu + x0, vv + y0, parts) >= PARAMS.stack.pad_straight_parts_min_cover:
