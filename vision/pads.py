@@ -56,6 +56,7 @@ __all__ = [
     "find_scratches",
     "edge_scratches",
     "edge_notches",
+    "segment_distance_px",
     "line_evidence",
     "pad_frame_mm",
     "pad_frame_to_px",
@@ -643,15 +644,20 @@ def _flanked_by_gold(g: np.ndarray, m: np.ndarray, sc: Scratch, offset, max_w: f
     return True
 
 
+def segment_distance_px(points: np.ndarray, p0, p1) -> np.ndarray:
+    """Distance (px) of each of `points` (N, 2) from the segment p0-p1 (its nearest point, ends included)."""
+    P = np.asarray(points, float).reshape(-1, 2)
+    a, d = np.asarray(p0, float), np.asarray(p1, float) - np.asarray(p0, float)
+    t = np.clip((P - a) @ d / max(float(d @ d), 1e-9), 0.0, 1.0)
+    return np.hypot(*(P - a - t[:, None] * d).T)
+
+
 def _covered(uu: np.ndarray, vv: np.ndarray, lines: list) -> float:
     """Share of the pixels (u, v) lying on any of the Scratch segments `lines`: within half its width and a pixel."""
-    P = np.column_stack([uu, vv]).astype(float)
+    P = np.column_stack([uu, vv])
     near = np.zeros(len(P), bool)
     for sc in lines:
-        a, b = np.asarray(sc.p0_px, float), np.asarray(sc.p1_px, float)
-        d = b - a
-        t = np.clip((P - a) @ d / max(float(d @ d), 1e-9), 0.0, 1.0)
-        near |= np.hypot(*(P - a - t[:, None] * d).T) <= 0.5 * sc.width_px + 1.0
+        near |= segment_distance_px(P, sc.p0_px, sc.p1_px) <= 0.5 * sc.width_px + 1.0
     return float(near.mean()) if len(P) else 0.0
 
 
@@ -676,7 +682,7 @@ def _straight_parts(uu: np.ndarray, vv: np.ndarray, max_w: float, *, core_px: fl
         keep = n >= 2.0
         if not keep.any():
             return
-        i, d, n = i[keep], d[keep] / n[keep, None], n[keep]
+        i, d = i[keep], d[keep] / n[keep, None]
         dist = np.abs((Q[None, :, 0] - Q[i, None, 0]) * d[:, 1, None] - (Q[None, :, 1] - Q[i, None, 1]) * d[:, 0, None])
         best = int(np.argmax((dist <= core_px).sum(1)))
         t = (Q - Q[i[best]]) @ d[best]

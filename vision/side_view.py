@@ -17,6 +17,7 @@ leans towards the plane's +x.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 
@@ -32,8 +33,6 @@ from vision.subpixel.robust import robust_sigma
 __all__ = ["BoardLine", "SidePin", "SideRow", "linearize", "find_board_line", "find_pin_columns",
            "measure_pin_silhouette", "measure_wicking", "inspect_side_row"]
 
-_LUT8 = None
-
 
 
 def across_tilt_u_mm(radius_mm: float) -> float:
@@ -42,17 +41,22 @@ def across_tilt_u_mm(radius_mm: float) -> float:
     return radius_mm * math.sin(math.radians(PARAMS.side.tilt_across_bound_deg)) / math.sqrt(3)
 
 
+@functools.lru_cache(maxsize=1)
+def _lut8() -> np.ndarray:
+    """Linear value (float32) of each 8-bit sRGB code, 256 entries (read-only, shared)."""
+    c = np.arange(256) / 255.0
+    lut = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    lut.flags.writeable = False
+    return lut
+
+
 def linearize(img: np.ndarray) -> np.ndarray:
     """sRGB-encoded uint8/uint16 (H, W[, 3]) -> linear float32 of the same shape in [0, 1]."""
-    global _LUT8
     a = np.asarray(img)
     if a.dtype == np.uint8:
-        if _LUT8 is None:
-            c = np.arange(256) / 255.0
-            _LUT8 = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
         if a.ndim == 2 and a.flags.c_contiguous and a.size > 4096:
-            return cv2.LUT(a, _LUT8)  # several times faster than numpy's gather for whole images
-        return _LUT8[a]
+            return cv2.LUT(a, _lut8())  # several times faster than numpy's gather for whole images
+        return _lut8()[a]
     if a.dtype == np.uint16:
         c = a.astype(np.float32) / 65535.0
     else:
@@ -733,10 +737,9 @@ def _window_means(img: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nda
     pins call this once each)."""
     if img.dtype != np.uint8:
         return linearize(img[rows[:, None], cols]).mean(axis=1)
-    linearize(img[:1, :1])  # builds the LUT
     mu = np.ascontiguousarray(cols.T, dtype=np.float32)
     mv = np.ascontiguousarray(np.broadcast_to(rows[None, :], mu.shape), dtype=np.float32)
-    lin = cv2.LUT(cv2.remap(img, mu, mv, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE), _LUT8)  # (m, n, 3)
+    lin = cv2.LUT(cv2.remap(img, mu, mv, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE), _lut8())  # (m, n, 3)
     return np.add.reduce(lin, axis=0) / np.float32(lin.shape[0])
 
 

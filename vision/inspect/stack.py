@@ -46,7 +46,7 @@ from vision.micro_pins import MicroPin, axis_mm_to_px, barrel_top_dull, measure_
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
 from vision.pads import (PadRegion, discoloured_fraction, edge_heights, edge_notches, edge_scratches, find_scratches, flatness, locate_pads, pad_frame_mm,
-                         pad_frame_to_px, pad_mask, roughness_sa)
+                         pad_frame_to_px, pad_mask, roughness_sa, segment_distance_px)
 
 __all__ = ["inspect_view", "inspect_pads_top"]
 
@@ -508,11 +508,8 @@ def _same_groove(a, b, tol_px: float) -> bool:
     turn = abs((a.angle_deg - b.angle_deg + 90.0) % 180.0 - 90.0)
     if turn > 20.0:
         return False
-    m = (np.asarray(a.p0_px) + np.asarray(a.p1_px)) / 2
-    p0, p1 = np.asarray(b.p0_px, float), np.asarray(b.p1_px, float)
-    d = p1 - p0
-    t = float(np.clip(np.dot(m - p0, d) / max(float(np.dot(d, d)), 1e-9), 0.0, 1.0))
-    return float(np.hypot(*(m - (p0 + t * d)))) <= tol_px
+    m = (np.asarray(a.p0_px, float) + np.asarray(a.p1_px, float)) / 2
+    return float(segment_distance_px(m, b.p0_px, b.p1_px)[0]) <= tol_px
 
 
 def inspect_pads_top(inp) -> ViewOutput:
