@@ -186,6 +186,35 @@ class StackParams(_Frozen):
         description="pads: a wide window and a band-pass (ENIG shows little texture); fit width from the focus curve")
     pins: DepthFromFocusParams = Field(default_factory=lambda: DepthFromFocusParams(window_px=9),
                                        description="pins: measured per feature, so a narrower window")
+    pad_lattice_reduce: int = Field(4, description="a pin stack's lowest slice is reduced by this before the pads' lattice "
+                                                   "is fitted (`vision.stack_registration`): their outlines are blurred over "
+                                                   "0.3-0.5 mm there, 8-14 reduced pixels at 9 um/px")
+    pad_lattice_na_starts: tuple[float, ...] = Field((0.04, 0.08, 0.14), description="blur radii tried first, per mm of "
+                                                     "defocus (a lens's numerical aperture: microscope macro lenses on a "
+                                                     "z-stage, 0.03-0.15); the fit then frees it")
+    pad_lattice_hide_blur: float = Field(1.3, description="around each pin the pads are hidden out to its flange's radius "
+                                                          "plus this many blur radii: the flange, 0.25 mm above the pad, is "
+                                                          "blurred nearly as much and spreads to its radius + 1 blur radius; "
+                                                          "the rest covers the brighter barrel and plunger (rendered-dev "
+                                                          "stacks: rotation errors 0.22 deg rms at 0.5, 0.05 at 1.0, 0.03 at "
+                                                          "1.3; at 1.6 too little of a pitch-2.0 pad is left)")
+    pad_lattice_min_contrast_sigma: float = Field(10.0, description="the pads must stand out from the board by this many "
+                                                                    "residual sigmas for their lattice to count")
+    pad_lattice_min_edge_px: int = Field(4000, description="... and this many (full-size) pixels of blurred pad outline "
+                                                           "must lie between the pins: about a quarter of one pad's "
+                                                           "outline, 1.9 mm across, blurred over 0.3 mm, at 9 um/px")
+    pad_lattice_max_shift_mm: float = Field(0.05, description="the fitted lattice may lie this far from where the stage "
+                                                              "puts it (a stage and board registration good to tens of um); "
+                                                              "farther, it is taken for another lattice, or the stage is off")
+    pad_lattice_max_log_scale: float = Field(0.1, description="the lattice's scale may differ from the record's by this "
+                                                              "(log): the perspective of pads 2-3 mm below focus at 30-200 "
+                                                              "mm working distance is 1-10 %")
+    pad_lattice_u_floor_rad: float = Field(0.00075, description="standard uncertainty of the pads' rotation beyond the "
+                                                                "fit's own (which takes the pixels as independent, 0.01-0.02 "
+                                                                "deg): the model's misfit -- the pins' blur not wholly hidden, "
+                                                                "the pad edges' bevel. Rendered stacks (rendered-dev's four, "
+                                                                "ten of draws 33304-33305, both pin types, five masks): errors "
+                                                                "0.043 deg rms, none beyond 0.072 deg")
     rotation_min_lever_mm: float = Field(0.5, description="pins nearer the optical axis than this are not used for the "
                                                           "board's rotation under the microscope: at 0.5 mm a base centre "
                                                           "good to ~5 um gives the angle to 10 mrad, the scatter good "
@@ -511,7 +540,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.11", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.12", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

@@ -6,7 +6,9 @@ microscope's record at its focus plane, plane origin on the optical axis). The s
 what it images (``target: pins`` or ``target: pad:<ID>``, see `vision.stack_io`).
 
 * **pins** (`vision.micro_pins`): per pin ``tip_height_mm``, ``tip_height_error_mm``,
-  ``seating_gap_mm``, ``plunger_depression_mm``, ``tilt_deg``, ``tilt_azimuth_deg``; a height whose
+  ``seating_gap_mm``, ``plunger_depression_mm``, ``tilt_deg``, ``tilt_azimuth_deg``, ``xy_error_mm`` and the
+  pitches (the stage position puts the optical axis on the board, the pads' blurred lattice in the lowest
+  slice gives its rotation: `vision.stack_registration`); a height whose
   surface lies outside the stack's z range is "not measured" with the reason. Cue
   ``solder_in_plunger_gap`` (suspicion) from a barrel top dull beside its peers; the tip is then unreliable.
 * **pad** (`vision.pads`; manifest ``align: ecc`` aligns a hand-held stack first): ``flatness_pv_um`` (+ cue ``pad_shape`` with the shape in its detail),
@@ -36,7 +38,7 @@ from models.measurement import Cue, Measurement
 from models.recipe import MatingPad, Recipe
 from vision.colour import srgb_to_linear
 from vision.focus import depth_from_focus
-from vision.io import to_gray_float
+from vision.io import luma, to_gray_float
 from models.pin_geometry import PinGeometry
 from vision.heightmap_view import height_map_picture
 from vision.inspect.pitch import norm_u, pitches
@@ -45,6 +47,7 @@ from vision.subpixel.robust import robust_sigma
 from vision.micro_pins import MicroPin, axis_mm_to_px, barrel_top_dull, measure_pins
 from vision.heightmap_view import height_map_rgb
 from vision.overlay import draw_pad_overlay
+from vision.stack_registration import pad_lattice_rotation
 from vision.pads import (PadRegion, discoloured_fraction, edge_heights, edge_notches, edge_scratches, find_scratches, flatness, locate_pads, pad_frame_mm,
                          pad_frame_to_px, pad_mask, roughness_sa, segment_distance_px)
 
@@ -128,7 +131,7 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
         if items == [] and not mp.pin_seen and not math.isfinite(mp.center_px[0]):
             continue  # out of view: this stack says nothing about it
         vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
-    _positions(recipe, found, vo, st.stage_xy_mm, src)
+    _positions(recipe, found, vo, st.stage_xy_mm, src, lattice=lambda sxy, guess: _pad_lattice(recipe, st, rec, found, sxy, guess))
     if getattr(inp, "overlays", True):  # the overlay needs a full depth from focus: only when one is drawn
         vo.overlays[src], vo.overlays[f"{src}:height"], redraw = _pins_overlay(st, found)
         vo.redraw = lambda final, key=src: {key: redraw(final)}
@@ -170,10 +173,28 @@ def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> t
     return theta, math.hypot(spread, float(np.sqrt(np.mean(np.square(floors))))) / math.sqrt(n), n
 
 
-def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, src: str) -> None:
+def _pad_lattice(recipe: Recipe, st, rec: CalibrationRecord, found: list[MicroPin], sxy: np.ndarray, guess: float):
+    """The pads' lattice in the stack's lowest slice (`vision.stack_registration`), or None without a pad size."""
+    if not recipe.pad_diameter_mm or not recipe.pins:
+        return None
+    k = int(np.argmin(st.z_mm))
+    img = st.images[k]
+    g = luma(img) if img.ndim == 3 else img.astype(np.float32)
+    offs = np.array([p.xy_mm for p in recipe.pins], float) - sxy
+    c, s_ = math.cos(guess), math.sin(guess)
+    back = np.array([[c, s_], [-s_, c]])  # plane -> board, as in `_positions`
+    bases = [back @ np.asarray(mp.base_xy_mm, float) for mp in found if np.all(np.isfinite(mp.base_xy_mm))]
+    avoid = np.vstack([offs, *bases]) if bases else offs
+    return pad_lattice_rotation(g, rec, offsets_mm=offs, pad_radius_mm=recipe.pad_diameter_mm / 2, avoid_mm=avoid,
+                                avoid_radius_mm=recipe.pin_type.flange_diameter_mm / 2,
+                                dh_mm=recipe.pad_top_z_mm - float(st.z_mm[k]), rotation_guess_rad=guess)
+
+
+def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, src: str, *, lattice=None) -> None:
     """``xy_error_mm`` (and its x, y parts) and the pitches of the stack's pins in the board frame: the
-    stage position (manifest ``stage_xy_mm``) puts the optical axis on the board, the pins themselves
-    give the board's rotation under the microscope."""
+    stage position (manifest ``stage_xy_mm``) puts the optical axis on the board; the board's rotation under
+    the microscope comes from the pads' lattice out of focus in the lowest slice (`lattice(sxy, guess)`), or,
+    where that fit fails its checks, from the pins themselves (which takes in their placement errors)."""
     from types import SimpleNamespace
 
     measured = [mp for mp in found if mp.id in vo.pins]
@@ -184,6 +205,17 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
         return
     sxy = np.asarray(stage_xy, float)
     theta, u_theta, n_rot = _board_rotation(recipe, found, sxy)
+    lat = lattice(sxy, theta if math.isfinite(theta) else 0.0) if lattice is not None else None
+    if lat is not None and lat.ok:
+        theta, u_theta = lat.rotation_rad, lat.u_rotation_rad
+        vo.registration["rotation"] = {"source": "pads", "deg": math.degrees(theta), "u_deg": math.degrees(u_theta),
+                                       "pads_shift_um": [round(1e3 * v, 1) for v in lat.shift_mm]}
+    else:
+        info = {"pads_not_used": lat.why} if lat is not None else {}
+        if math.isfinite(theta):
+            info = {"source": f"pins ({n_rot})", "deg": math.degrees(theta), "u_deg": math.degrees(u_theta), **info}
+        if info:
+            vo.registration["rotation"] = info
     board = {p.id: SimpleNamespace(present=False, base_mm=None, base_cov_mm2=None) for p in recipe.pins}
     for mp in measured:
         M = vo.pins[mp.id].measurements
