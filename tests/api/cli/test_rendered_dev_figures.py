@@ -114,8 +114,6 @@ NOT_YET_P95 = {
                                "half-cover outline at 10 um/px); on 171 rendered pads 153 within 0.01",
 }
 NOT_YET_WORST = {
-    "xy_error_mm": "worst 13 um: pin-stack positions, the board's rotation under the microscope taken from 2-4 pins "
-                   "absorbs their placement (all top-view pins within 5 um)",
     "tip_height_mm": "worst 17 um: type-B domes in pin stacks",
     "oxidation_area_fraction": "worst 0.024: large oxide patches on small pads",
 }
