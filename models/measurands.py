@@ -98,7 +98,7 @@ _TABLE: tuple[Measurand, ...] = (
     # --- pins: heights (side view first) ---------------------------------------------------------------------
     _m("tip_height_mm", "mm", "pin", "tip apex above the board surface", column=("tip h mm", 3)),
     _m("tip_height_error_mm", "mm", "pin", "tip height minus the pin type's nominal",
-       check=Check.tip_height, limit=Limit(lower=-0.10, upper=0.10)),
+       check=Check.tip_height, limit=Limit(lower=-0.10, upper=0.10), cue="tip_height"),
     _m("seating_gap_mm", "mm", "pin", "gap between the flange underside and the pad top",
        check=Check.not_seated, limit=Limit(upper=0.05), cue="not_seated", column=("gap mm", 3)),
     _m("wicking_above_flange_mm", "mm", "pin", "height solder climbed above the flange top",

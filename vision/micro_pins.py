@@ -56,6 +56,9 @@ class MicroPin:
     pin_seen: bool = True
     apex_z_mm: float = float("nan")
     u_apex_z_mm: float = float("nan")
+    #: (lowest, highest) tip height when the rim lies below the stack's range (`_sunk_rim`); apex_z_mm is then the
+    #: middle of it and u_apex_z_mm that of a uniform distribution over it
+    apex_range_mm: tuple[float, float] | None = None
     rim_z_mm: float = float("nan")
     barrel_top_z_mm: float = float("nan")
     u_barrel_top_z_mm: float = float("nan")
@@ -329,7 +332,9 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
             rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
             z_rim, u_rim, w = _height(z, rim_curve, step)
     if not math.isfinite(z_rim):
-        return MicroPin(pid, tuple(cen), False, f"{why}; plunger rim: {w}")
+        mp = _sunk_rim(pid, cen, w, z, rim_curve, step, geometry, pad_top_z_mm)
+        mp.reason = f"{why}; {mp.reason}"
+        return mp
     limb_dz, u_limb = limb_offset_mm(geometry)
     z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
     mp = MicroPin(pid, (float(cen[0]), float(cen[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
@@ -518,6 +523,29 @@ def _barrel_height(z: np.ndarray, curve: np.ndarray, step: float, z_rim_mm: floa
     return zb, u, why
 
 
+def _sunk_rim(pid: str, c, why: str, z: np.ndarray, curve: np.ndarray, step: float, geometry: PinGeometry,
+              pad_top_z_mm: float) -> MicroPin:
+    """A pin whose plunger rim focuses at or within one step of the stack's lowest slice: the rim lies below the
+    stack's range. A plunger cannot sink below its barrel's top (pressed fully home), so its rim lies between
+    that and the range's first step, and the tip a dome's cap above it: the tip height is reported as the middle
+    of that interval with the standard uncertainty of a uniform distribution over it (width / sqrt 12). The
+    stacks are taken about the nominal tip, so such a tip lies far below its tolerance (a depressed plunger,
+    rendered draws 17389 and 33305: REVIEW `not_measured` before). Anything else stays unmeasured, as before."""
+    mp = MicroPin(pid, tuple(float(v) for v in c), False, f"plunger rim: {why}")
+    zp, _, k = refine_peak(z, curve)
+    if not (k == 0 or (math.isfinite(zp) and zp < z[0] + step)) or curve[k] < 1.3 * float(np.min(curve)):
+        return mp
+    lo, hi = pad_top_z_mm + geometry.h_barrel_top_mm, float(z[0]) + step
+    if hi <= lo:
+        return mp  # the stack reaches below the barrel top: a rim there is no plunger's
+    mp.apex_z_mm = 0.5 * (lo + hi) + geometry.cap_mm
+    mp.u_apex_z_mm = (hi - lo) / math.sqrt(12.0)
+    mp.apex_range_mm = (lo + geometry.cap_mm, hi + geometry.cap_mm)
+    mp.reason = (f"plunger rim below the stack's range (its focus peaks at its lowest slice): the tip lies between "
+                 f"{mp.apex_range_mm[0]:.3f} and {mp.apex_range_mm[1]:.3f} mm (a plunger sinks no lower than its barrel top)")
+    return mp
+
+
 def _lsq_log_peak(z: np.ndarray, f: np.ndarray) -> tuple[float, float] | None:
     """Vertex of a least-squares parabola through log f(z) and its standard uncertainty (from the
     residuals), or None when the fit has no maximum inside the samples."""
@@ -636,7 +664,7 @@ def measure_pins(
         rim_curve = _feature_curve(F, c, 0.92 * rp, 1.12 * rp)
         z_rim, u_rim, why = _height(z, rim_curve, step)
         if not math.isfinite(z_rim):
-            out.append(MicroPin(pid, tuple(c), False, f"plunger rim: {why}"))
+            out.append(_sunk_rim(pid, c, why, z, rim_curve, step, geometry, pad_top_z_mm))
             continue
         k_rim = int(np.argmin(np.abs(z - z_rim)))
         got = _dark_disc_centre(imgs[k_rim], c, rp)

@@ -469,3 +469,30 @@ def test_a_raised_pin_whose_flange_lies_below_the_stack_is_not_seated_by_its_rim
     for pid in ("P1", "P4"):
         assert by[pid].measurements["seating_gap_mm"].value is None, by[pid].measurements["seating_gap_mm"]
         assert by[pid].verdict.value == "PASS", (pid, by[pid].reasons)
+
+
+def test_a_plunger_sunk_below_the_stack_fails_its_tip_without_a_made_up_height():
+    """A plunger depressed 0.7 mm: its rim focuses at the stack's lowest slice (the stack is taken about the nominal
+    tip). The tip is not measured, but the interval it must lie in (down to the barrel top, where a plunger stops)
+    lies wholly below the tolerance: FAIL `tip_height`, the interval in the detail; it was REVIEW `not_measured`."""
+    pins = [PinState("P1", (3.3, 2.5)), PinState("P2", (5.0, 2.5), plunger_depression_mm=0.7, defects=["depressed"])]
+    sc = BoardScene("syn", (10.0, 5.0, 1.6), pins=pins, rows=1, cols=2, pitch_mm=1.7)
+    rc = Recipe.from_dict(recipe_dict(sc, views=["top"]))
+    z = np.round(3.32 - 0.60 + 0.05 * np.arange(20), 6)
+    ss = pin_stack(sc, (4.15, 2.5), z, cam=CAM, seed=5)
+    truth = {p["id"]: p for p in ss.truth["pins"]}
+    sx = np.asarray(ss.stack.meta["stage_xy_mm"])
+    exp = {p.id: axis_mm_to_px(ss.record, np.asarray(p.xy_mm) - sx) for p in rc.pins}
+    got = {m.id: m for m in measure_pins(ss.stack.images, ss.stack.z_mm, ss.record, rc.pin_type.geometry, pad_top_z_mm=rc.pad_top_z_mm, expected_px=exp)}
+    p2 = got["P2"]
+    assert not p2.ok and p2.apex_range_mm is not None, p2.reason
+    lo, hi = p2.apex_range_mm
+    assert lo <= truth["P2"]["tip_height_mm"] <= hi and hi <= z[0] + 0.05 + rc.pin_type.geometry.cap_mm + 1e-9
+    assert got["P1"].ok and got["P1"].apex_range_mm is None
+    res = inspect_board(BoardInput(serial="syn", recipe=rc, stacks={"pins": ss.stack}, calibrations={"stack:pins": ss.record}))
+    v = {p.id: p for p in res.result.pins}
+    assert v["P2"].verdict.value == "FAIL" and "tip_height" in v["P2"].reasons, v["P2"].reasons
+    assert not v["P2"].measurements["tip_height_mm"].measured
+    tip = next(d for d in v["P2"].decisions if d.check.value == "tip_height")
+    assert "below the stack's range" in tip.detail
+    assert "tip_height" not in v["P1"].reasons

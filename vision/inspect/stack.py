@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 from vision.inspect.base import ItemView, ViewOutput, pin_geometry, top_image
+from models.decision import Check
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.measurands import unmeasured
@@ -130,7 +131,7 @@ def _pins_view(inp, name: str, st) -> ViewOutput:
     for mp in found:
         if items == [] and not mp.pin_seen and not math.isfinite(mp.center_px[0]):
             continue  # out of view: this stack says nothing about it
-        vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src)
+        vo.pins[mp.id] = _pin_item(mp, geo, recipe.pad_top_z_mm, nominal, src, recipe.limits.for_check(Check.tip_height))
     _positions(recipe, found, vo, st.stage_xy_mm, src, lattice=lambda sxy, guess: _pad_lattice(recipe, st, rec, found, sxy, guess))
     if getattr(inp, "overlays", True):  # the overlay needs a full depth from focus: only when one is drawn
         vo.overlays[src], vo.overlays[f"{src}:height"], redraw = _pins_overlay(st, found)
@@ -246,7 +247,7 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
         iv.measurements.update(tmp.pins[pid].measurements)
 
 
-def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: float, src: str) -> ItemView:
+def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: float, src: str, tip_limit=None) -> ItemView:
     iv = ItemView(image_px={f"{src}.tip": list(mp.center_px)})
     M = iv.measurements
     # a plunger found where the pin should be settles presence; none found is only a suspicion
@@ -262,6 +263,14 @@ def _pin_item(mp: MicroPin, geo: PinGeometry, pad_top_z_mm: float, nominal: floa
     if not mp.ok:
         M.update(unmeasured(("tip_height_mm", "tip_height_error_mm", "seating_gap_mm", "plunger_depression_mm", "tilt_deg",
                              "tilt_azimuth_deg"), f"{src}: {mp.reason}"))
+        if mp.apex_range_mm is not None and not dull and tip_limit is not None and tip_limit.lower is not None:
+            # the rim below the stack's range bounds the tip (`vision.micro_pins._sunk_rim`) without measuring it: the
+            # check is settled where the whole interval lies below the tolerance, suspected where part of it does
+            lo, hi = (v - nominal for v in mp.apex_range_mm)
+            below = f"the tip lies {-hi:.3f} to {-lo:.3f} mm below nominal (tolerance {tip_limit.lower:+.3f}): {mp.reason}"
+            if lo < tip_limit.lower:
+                iv.cues["tip_height"] = Cue(present=True, kind="measured" if hi < tip_limit.lower else "suspicion", confidence=0.9,
+                                            source=src, detail=below)
         return iv
     M["tip_height_mm"] = _m(mp.apex_z_mm, mp.u_apex_z_mm, "mm", src)
     M["tip_height_error_mm"] = _m(mp.apex_z_mm - nominal, mp.u_apex_z_mm, "mm", src)
