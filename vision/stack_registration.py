@@ -12,7 +12,7 @@ defocused lens's point spread; the pads do not overlap, so the blurred union is 
 ``axis + k J R(theta) d_i + t`` (``d_i`` the pads' nominal offsets from the optical axis in the board frame,
 ``J`` the record's plane-to-pixel map at the axis). ``theta`` is the rotation; the shift ``t`` is checked
 against the stage, the scale ``k`` takes the perspective of a plane below focus, ``rho`` the defocus. The
-template is closed form (the area two circles share), so a fit costs milliseconds, not renders.
+template is closed form (the area two circles share), so a fit costs tens of milliseconds, not renders.
 """
 
 from __future__ import annotations
@@ -182,6 +182,7 @@ def pad_lattice_rotation(
     rho0 = best[1]
     keep = keep_mask(rotation_guess_rad, rho0)
     coef, res = linear(template(rotation_guess_rad, np.zeros(2), 1.0, rho0, keep), gv[keep])
+    sd0 = float(np.std(res))
     if abs(float(coef[1])) < 0.5 * P.pad_lattice_min_contrast_sigma * float(np.std(res)):
         # not even near: no pads stand out where the recipe and the stage put them
         return PadLattice(False, f"the pads stand out from the board by {abs(float(coef[1])) / max(float(np.std(res)), 1e-9):.1f} "
@@ -196,8 +197,10 @@ def pad_lattice_rotation(
             _, r = linear(template(th, np.array([tx, ty]), math.exp(lk), max(rho, 0.3), keep), y)
             return r
 
+        # a robust loss: what the template leaves out (solder around a flange, the blur of a neighbour standing off its
+        # place just outside the view) lies in patches the pads' outline must not be bent to
         fit = least_squares(resid, [rotation_guess_rad, 0.0, 0.0, 0.0, rho0], x_scale=[0.01, 1.0, 1.0, 0.01, max(rho0, 1.0)],
-                            diff_step=[1e-4, 1e-3, 1e-3, 1e-4, 1e-3])
+                            diff_step=[1e-4, 1e-3, 1e-3, 1e-4, 1e-3], loss="soft_l1", f_scale=P.pad_lattice_loss_scale * sd0)
         if abs(fit.x[4] - rho0) < 0.2 * rho0:
             break
         th_mask, rho0 = float(fit.x[0]), float(fit.x[4])  # hide the pins again where the fit puts them
