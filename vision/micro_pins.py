@@ -527,10 +527,11 @@ def _sunk_rim(pid: str, c, why: str, z: np.ndarray, curve: np.ndarray, step: flo
               pad_top_z_mm: float) -> MicroPin:
     """A pin whose plunger rim focuses at or within one step of the stack's lowest slice: the rim lies below the
     stack's range. A plunger cannot sink below its barrel's top (pressed fully home), so its rim lies between
-    that and the range's first step, and the tip a dome's cap above it: the tip height is reported as the middle
-    of that interval with the standard uncertainty of a uniform distribution over it (width / sqrt 12). The
-    stacks are taken about the nominal tip, so such a tip lies far below its tolerance (a depressed plunger,
-    rendered draws 17389 and 33305: REVIEW `not_measured` before). Anything else stays unmeasured, as before."""
+    that and the range's first step, and the tip a dome's cap above it: ``apex_range_mm`` (``apex_z_mm`` its
+    middle, ``u_apex_z_mm`` a uniform distribution's over it, width / sqrt 12). The pin stays not ok and its tip
+    unmeasured; the inspection judges the tolerance on the interval (`vision.inspect.stack`, cue ``tip_height``).
+    The stacks are taken about the nominal tip, so such a tip lies far below its tolerance (depressed plungers,
+    rendered draws 17389 and 33305: REVIEW `not_measured` before). Anything else stays as it was."""
     mp = MicroPin(pid, tuple(float(v) for v in c), False, f"plunger rim: {why}")
     zp, _, k = refine_peak(z, curve)
     if not (k == 0 or (math.isfinite(zp) and zp < z[0] + step)) or curve[k] < 1.3 * float(np.min(curve)):
