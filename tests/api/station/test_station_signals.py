@@ -105,20 +105,28 @@ def test_signal_stops_a_genicam_station_on_a_timer_within_2_s(tmp_path, sig):
 
 
 def test_signal_during_a_capture_abandons_the_board_as_not_inspected(tmp_path):
-    # 1 frame/s and a long fetch timeout: the station spends nearly all its time waiting for a frame
-    proc, url, err = start_station(tmp_path, {"index": 1, "width": 320, "height": 240, "pixel_format": "Mono8", "frame_rate_hz": 1.0,
-                                              "fetch_timeout_s": 10.0}, period_s=0.01)
-    try:
-        until(lambda: health(url)["counts"]["boards"] >= 1, what="a board", poll_s=0.01)
-        until(lambda: health(url)["state"] == "capturing", what="capturing", poll_s=0.01)
-        took, out = stop_and_time(proc, signal.SIGTERM)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert took < 2.0, f"exit took {took:.2f} s with a capture waiting up to 10 s"
-    assert proc.returncode == 0 and "stopped (SIGTERM" in out
-    rows = outbox_rows(tmp_path / "station.sqlite")
-    last = rows[-1]
-    assert last["status"] == "not_inspected" and last["verdict"] is None
-    assert "stopped during capture" in last["reason"]
-    assert f"{len(rows)} boards" in out
+    # 1 frame/s (the virtual device's slowest) and a long fetch timeout: the station spends nearly all its time waiting
+    # for a frame. A frame can still land between the poll that saw "capturing" and the signal (once in ~30 runs on a
+    # loaded CI): that board is then inspected, rightly, and the run did not test the abandon -- it is run again
+    for attempt in range(3):
+        run = tmp_path / f"run{attempt}"
+        run.mkdir()
+        proc, url, err = start_station(run, {"index": 1, "width": 320, "height": 240, "pixel_format": "Mono8", "frame_rate_hz": 1.0,
+                                             "fetch_timeout_s": 10.0}, period_s=0.01)
+        try:
+            until(lambda: health(url)["counts"]["boards"] >= 1, what="a board", poll_s=0.01)
+            until(lambda: health(url)["state"] == "capturing", what="capturing", poll_s=0.01)
+            took, out = stop_and_time(proc, signal.SIGTERM)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert took < 2.0, f"exit took {took:.2f} s with a capture waiting up to 10 s"
+        assert proc.returncode == 0 and "stopped (SIGTERM" in out
+        rows = outbox_rows(run / "station.sqlite")
+        assert f"{len(rows)} boards" in out
+        last = rows[-1]
+        if "stopped during capture" in (last["reason"] or ""):
+            assert last["status"] == "not_inspected" and last["verdict"] is None
+            return
+        assert last["status"] in ("inspected", "not_inspected"), last  # the frame came first: a whole board, consistent
+    raise AssertionError("in three runs a frame always landed before the signal: the abandon was never exercised")
