@@ -1,8 +1,9 @@
 """The board's rotation from the pads' blurred lattice in a pin stack (`vision.stack_registration`).
 
-The lattice images here are drawn independently of the fit: discs on an 8x finer canvas, blurred by a
-uniform disc with OpenCV, reduced by area averaging, with seeded noise; the pins standing on them are
-bright discs that the fit must leave out.
+The lattice images here are drawn independently of the fit: discs on a 4x finer canvas wider than the view
+(the board goes on beyond it: a canvas cut at the view's edge and blurred there with a replicated border
+turned the lattice by 3.6 % of its angle), blurred by a uniform disc with OpenCV, reduced by area averaging,
+with seeded noise; the pins standing on them are bright discs that the fit must leave out.
 """
 
 from __future__ import annotations
