@@ -115,3 +115,53 @@ def test_pins_hiding_every_pad_leave_too_little_outline():
     got = _fit(_lattice_image(0.0, seed=7), avoid_radius_mm=1.2)
     assert not got.ok
     assert "no board to see between the pins" in got.why
+
+
+def test_a_guess_far_off_fails_its_check_and_an_unturned_one_finds_the_lattice():
+    """Two pins, one misplaced, gave the pins' rotation 6.7 deg off (draw 44102 board 31): the lattice looked for
+    there does not stand out and says so; looked for unturned (where a fixture puts a board) it is found."""
+    img = _lattice_image(2.4, seed=8)
+    far = _fit(img, rotation_guess_rad=math.radians(2.4 + 6.7))
+    assert not far.ok and "stand out" in far.why
+    near = _fit(img, rotation_guess_rad=0.0)
+    assert near.ok and abs(math.degrees(near.rotation_rad) - 2.4) < 0.05
+
+
+def test_positions_look_again_unturned_when_the_pins_guess_fails():
+    """Where the lattice is not found at the pins' rotation, it is looked for again unturned, and used if found there."""
+    from types import SimpleNamespace
+
+    from models.recipe import Recipe
+    from vision.inspect.base import ItemView, ViewOutput
+    from vision.inspect.stack import _positions
+    from vision.stack_registration import PadLattice
+
+    recipe = Recipe.from_dict({"recipe_id": "two", "board": {"id": "b", "size_mm": [20, 10, 1.6]}, "pin_type": {
+        "flange_diameter_mm": 1.4, "flange_thickness_mm": 0.3, "barrel_diameter_mm": 1.0, "barrel_length_mm": 2.0,
+        "plunger_diameter_mm": 0.56, "plunger_protrusion_mm": 1.0, "tip_dome_radius_mm": 0.35, "tip_height_nominal_mm": 3.32},
+        "pin_grid": {"rows": 1, "cols": 2, "pitch_mm": 2.54, "origin_mm": [5, 5]}})
+    stage = np.mean([p.xy_mm for p in recipe.pins], axis=0)
+    theta = math.radians(2.4)
+
+    def rot(a):
+        return np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+
+    # the second pin misplaced along its tangent (its distance from the axis unchanged, so not left out): the
+    # rotation from the two pins is 6.5 deg off
+    found = [SimpleNamespace(id=p.id, base_xy_mm=rot(theta + (math.radians(13.0) if k else 0.0)) @ (np.asarray(p.xy_mm) - stage),
+                             base_cov_mm2=np.eye(2) * 1e-6) for k, p in enumerate(recipe.pins)]
+    calls = []
+
+    def lattice(sxy, guess):
+        calls.append(guess)
+        ok = abs(guess - theta) < math.radians(3.0)
+        return PadLattice(ok, "" if ok else "the pads stand out by 2 sigma", theta, math.radians(0.05), (0.0, 0.0), 1.0, 0.2, 30.0)
+
+    vo = ViewOutput(view="stack:pins", pins={p.id: ItemView() for p in recipe.pins})
+    _positions(recipe, found, vo, tuple(stage), "stack:pins", lattice=lattice)
+    assert len(calls) == 2 and abs(calls[0] - theta) > math.radians(5) and calls[1] == 0.0, calls
+    assert vo.registration["rotation"]["source"] == "pads"
+    assert abs(vo.registration["rotation"]["deg"] - 2.4) < 1e-9
+    # the good pin reads its place, the misplaced one its 0.29 mm
+    assert vo.pins[recipe.pins[0].id].measurements["xy_error_mm"].value < 0.001
+    assert abs(vo.pins[recipe.pins[1].id].measurements["xy_error_mm"].value - 2 * 1.27 * math.sin(math.radians(6.5))) < 0.001

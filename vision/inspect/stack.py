@@ -207,6 +207,11 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
     sxy = np.asarray(stage_xy, float)
     theta, u_theta, n_rot = _board_rotation(recipe, found, sxy)
     lat = lattice(sxy, theta if math.isfinite(theta) else 0.0) if lattice is not None else None
+    if lat is not None and not lat.ok and math.isfinite(theta) and theta != 0.0:
+        # the pins' rotation can be far off (two pins, one misplaced: 6.7 deg on draw 44102 board 31), and the lattice
+        # is then looked for in the wrong place: look again where a fixture puts a board, unturned
+        again = lattice(sxy, 0.0)
+        lat = again if again.ok else lat
     if lat is not None and lat.ok:
         theta, u_theta = lat.rotation_rad, lat.u_rotation_rad
         vo.registration["rotation"] = {"source": "pads", "deg": math.degrees(theta), "u_deg": math.degrees(u_theta),
