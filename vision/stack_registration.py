@@ -173,23 +173,19 @@ def pad_lattice_rotation(
             continue
         T = template(rotation_guess_rad, np.zeros(2), 1.0, rho, keep)
         y = gv[keep]
-        _, res = linear(T, y)
+        coef, res = linear(T, y)
         score = float(res @ res) / max(float(((y - y.mean()) ** 2).sum()), 1e-12)
         if best is None or score < best[0]:
-            best = (score, rho)
+            best = (score, rho, keep, coef, float(np.std(res)))
     if best is None:
         return PadLattice(False, "no board to see between the pins in the lowest slice")
-    rho0 = best[1]
-    keep = keep_mask(rotation_guess_rad, rho0)
-    coef, res = linear(template(rotation_guess_rad, np.zeros(2), 1.0, rho0, keep), gv[keep])
-    sd0 = float(np.std(res))
-    if abs(float(coef[1])) < 0.5 * P.pad_lattice_min_contrast_sigma * float(np.std(res)):
+    _, rho0, keep, coef, sd0 = best
+    if abs(float(coef[1])) < 0.5 * P.pad_lattice_min_contrast_sigma * sd0:
         # not even near: no pads stand out where the recipe and the stage put them
-        return PadLattice(False, f"the pads stand out from the board by {abs(float(coef[1])) / max(float(np.std(res)), 1e-9):.1f} "
+        return PadLattice(False, f"the pads stand out from the board by {abs(float(coef[1])) / max(sd0, 1e-9):.1f} "
                                  f"noise sigma where the stage puts them (< {P.pad_lattice_min_contrast_sigma})")
-    fit, th_mask = None, rotation_guess_rad
-    for _ in range(2):
-        keep = keep_mask(th_mask, rho0)
+    fit = None
+    for attempt in range(2):
         y = gv[keep]
 
         def resid(p, keep=keep, y=y):
@@ -201,9 +197,10 @@ def pad_lattice_rotation(
         # place just outside the view) lies in patches the pads' outline must not be bent to
         fit = least_squares(resid, [rotation_guess_rad, 0.0, 0.0, 0.0, rho0], x_scale=[0.01, 1.0, 1.0, 0.01, max(rho0, 1.0)],
                             diff_step=[1e-4, 1e-3, 1e-3, 1e-4, 1e-3], loss="soft_l1", f_scale=P.pad_lattice_loss_scale * sd0)
-        if abs(fit.x[4] - rho0) < 0.2 * rho0:
+        if attempt == 1 or abs(fit.x[4] - rho0) < 0.2 * rho0:
             break
-        th_mask, rho0 = float(fit.x[0]), float(fit.x[4])  # hide the pins again where the fit puts them
+        rho0 = float(fit.x[4])
+        keep = keep_mask(float(fit.x[0]), rho0)  # hide the pins again where the fit puts them, and fit once more
     th, tx, ty, lk, rho = (float(v) for v in fit.x)
     T = template(th, np.array([tx, ty]), math.exp(lk), rho, keep)
     coef, res = linear(T, y)

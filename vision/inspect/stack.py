@@ -179,8 +179,7 @@ def _pad_lattice(recipe: Recipe, st, rec: CalibrationRecord, found: list[MicroPi
     if not recipe.pad_diameter_mm or not recipe.pins:
         return None
     k = int(np.argmin(st.z_mm))
-    img = st.images[k]
-    g = luma(img) if img.ndim == 3 else img.astype(np.float32)
+    g = luma(st.images[k])
     offs = np.array([p.xy_mm for p in recipe.pins], float) - sxy
     c, s_ = math.cos(guess), math.sin(guess)
     back = np.array([[c, s_], [-s_, c]])  # plane -> board, as in `_positions`
