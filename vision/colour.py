@@ -40,11 +40,12 @@ __all__ = ["srgb_to_linear", "to_lab", "saturation", "saturation_hue", "gold_lik
 GOLD, SOLDER, MASK, DARK, OTHER, CLIPPED = 1, 2, 3, 4, 0, 5
 
 
-def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+def srgb_to_linear(values: np.ndarray, *, dtype=np.float32) -> np.ndarray:
     """sRGB-encoded values in [0, 1] (any shape) to linear light (IEC 61966-2-1): what the sensor's blend of
-    two surfaces, or a surface's shading, is linear in."""
-    v = np.asarray(values, np.float32)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    two surfaces, or a surface's shading, is linear in. Computed and returned in `dtype` (float32 for images;
+    float64 where a table or a generated colour is built once)."""
+    v = np.asarray(values, dtype)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(dtype)
 
 
 def to_lab(rgb: np.ndarray) -> np.ndarray:

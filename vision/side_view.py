@@ -27,6 +27,7 @@ import numpy as np
 from models.errors import InputError
 from calibration.record import CalibrationRecord
 from models.pin_geometry import PinGeometry
+from vision.colour import srgb_to_linear
 from vision.params import PARAMS
 from vision.subpixel.robust import robust_sigma
 
@@ -44,8 +45,7 @@ def across_tilt_u_mm(radius_mm: float) -> float:
 @functools.lru_cache(maxsize=1)
 def _lut8() -> np.ndarray:
     """Linear value (float32) of each 8-bit sRGB code, 256 entries (read-only, shared)."""
-    c = np.arange(256) / 255.0
-    lut = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    lut = srgb_to_linear(np.arange(256) / 255.0, dtype=np.float64).astype(np.float32)
     lut.flags.writeable = False
     return lut
 
@@ -61,7 +61,7 @@ def linearize(img: np.ndarray) -> np.ndarray:
         c = a.astype(np.float32) / 65535.0
     else:
         c = np.clip(a.astype(np.float32), 0, 1)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return srgb_to_linear(c)
 
 
 def shoulder_span_mm(g: PinGeometry) -> tuple[float, float]:

@@ -20,17 +20,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from vision.colour import srgb_to_linear
+
 ColorLike = float | tuple[float, ...] | np.ndarray
 SDF = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 # -- colours --------------------------------------------------------------------------------------
-def srgb_to_linear(c) -> np.ndarray:
-    """sRGB values in [0, 1] (any shape) -> linear radiance."""
-    c = np.asarray(c, float)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
 def linear_to_srgb(x) -> np.ndarray:
     """Linear values in [0, 1] -> sRGB-encoded values in [0, 1]."""
     x = np.clip(np.asarray(x, float), 0.0, 1.0)
@@ -39,7 +35,7 @@ def linear_to_srgb(x) -> np.ndarray:
 
 def rgb8(r: int, g: int, b: int) -> np.ndarray:
     """An sRGB 8-bit colour as linear radiance (3,)."""
-    return srgb_to_linear(np.array([r, g, b], float) / 255.0)
+    return srgb_to_linear(np.array([r, g, b], float) / 255.0, dtype=np.float64)
 
 
 # -- signed distances ---------------------------------------------------------------------------------
