@@ -718,7 +718,7 @@ def _branches(piece: np.ndarray):
 # -- discolouration ------------------------------------------------------------------------------
 def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_luminance: float = 0.5, min_hue_shift: float = 1.0,
                          edge_min_hue_turn_sigma: float | None = None, smooth_px: float = 1.5,
-                         exclude: np.ndarray | None = None, pad: np.ndarray | None = None):
+                         luminance_smooth_px: float = 0.0, exclude: np.ndarray | None = None, pad: np.ndarray | None = None):
     """Area fraction of a pad covered by oxide (more than half of a pixel).
 
     Parameters
@@ -740,7 +740,11 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
         counts only where its hue has turned towards red, across gold's chroma direction, by this many robust
         sigmas of that turn over the clean gold. None: no such check.
     smooth_px : float
-        Gaussian sigma before the colour conversion (sensor noise).
+        Gaussian sigma before the colour conversion (sensor noise in the hue tests).
+    luminance_smooth_px : float
+        Gaussian sigma on the luminance before its half-cover threshold. The optics already blur the image; more
+        blur fills the lighter spots inside a patch and rounds its outline before the threshold is applied
+        (`PARAMS.stack.pad_oxide_luminance_smooth_px`, with the figures).
     exclude : ndarray (H, W) bool, optional
         Pixels left out of both the count and the area.
     pad : ndarray (H, W) bool, optional
@@ -775,7 +779,8 @@ def discoloured_fraction(image_rgb: np.ndarray, mask: np.ndarray, *, half_cover_
     lum = lin @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     if smooth_px > 0:
         crop = cv2.GaussianBlur(crop, (0, 0), smooth_px)
-        lum = cv2.GaussianBlur(lum, (0, 0), smooth_px)
+    if luminance_smooth_px > 0:
+        lum = cv2.GaussianBlur(lum, (0, 0), luminance_smooth_px)
     # oxide, grooves and shading only darken a pad: its brighter part is clean gold
     ref = float(np.percentile(lum[mm], 75))
     al, be, Lp = _shading_free_chroma(rgb2lab(crop))

@@ -118,7 +118,8 @@ def test_oxide_is_not_called_a_scratch_in_a_mono_stack(shared_data):
 def test_board_mixed_into_a_pads_outline_is_not_oxide(pitch3, shared_data, monkeypatch):
     """Q11 (grooved, no oxide) read 0.3 % oxide along its outline, where the board mixes into the pixels; the corners
     of warped pads on a white mask read up to 1.7 % so (draw 71923). Such a blend darkens gold without turning its
-    hue to red: a detection lying wholly along the outline must show the turn. The oxide patches are unchanged."""
+    hue to red: a detection lying wholly along the outline must show the turn. The oxide patches are unchanged but for
+    a few specks."""
     import vision.inspect.stack as S
 
     t, vo = pitch3
@@ -129,7 +130,8 @@ def test_board_mixed_into_a_pads_outline_is_not_oxide(pitch3, shared_data, monke
     assert before.pads["Q11"].measurements["oxidation_area_fraction"].value > 0.002
     for p in t["pads"]:
         if p["oxidation"]:
-            assert got[p["id"]] == before.pads[p["id"]].measurements["oxidation_area_fraction"].value, p["id"]
+            # a patch keeps its outline; only specks of the unsmoothed luminance lying wholly along it may go
+            assert abs(got[p["id"]] - before.pads[p["id"]].measurements["oxidation_area_fraction"].value) < 0.001, p["id"]
 
 
 @pytest.mark.parametrize("scene", ["v3301_15_pads3x4_p300_green", "v3301_14_pads3x3_p300_black", "v3301_12_pads2x2_p254_white",

@@ -59,7 +59,8 @@ PAD_DFF = PARAMS.stack.pads.kwargs()
 PIN_DFF = PARAMS.stack.pins.kwargs()
 #: oxide: more than half covered (vision.params)
 _OXIDE = dict(half_cover_luminance=PARAMS.stack.pad_oxide_half_cover_luminance, min_hue_shift=PARAMS.stack.pad_oxide_min_hue_shift,
-              edge_min_hue_turn_sigma=PARAMS.stack.pad_oxide_edge_min_hue_turn_sigma)
+              edge_min_hue_turn_sigma=PARAMS.stack.pad_oxide_edge_min_hue_turn_sigma,
+              luminance_smooth_px=PARAMS.stack.pad_oxide_luminance_smooth_px)
 
 
 def _m(value, u, unit, src):

@@ -110,12 +110,11 @@ def test_good_items_sent_to_review_that_a_view_can_tell_from_a_defect_at_most_th
 #: measured this session on rendered-dev: not yet within the issue's bounds (p95 <= bound; worst <= twice it)
 NOT_YET_P95 = {
     "tip_height_mm": "p95 12 um: type-B domes in pin stacks, each rim curve's own noise 7-20 um (inside +-2u)",
-    "oxidation_area_fraction": "p95 0.015: large oxide patches on 1.25 x 0.94 mm pads read 0.016-0.024 high (their "
-                               "half-cover outline at 10 um/px); on 171 rendered pads 153 within 0.01",
 }
 NOT_YET_WORST = {
     "tip_height_mm": "worst 17 um: type-B domes in pin stacks",
-    "oxidation_area_fraction": "worst 0.024: large oxide patches on small pads",
+    "oxidation_area_fraction": "worst 0.023: a large oxide patch; the truth leaves out its mottle's floor (exactly "
+                               "half cover, 3-5 % of such a pad), which the lens blends with the darker patch around it",
 }
 
 
