@@ -175,6 +175,12 @@ def _board_rotation(recipe: Recipe, found: list[MicroPin], sxy: np.ndarray) -> t
     return theta, math.hypot(spread, float(np.sqrt(np.mean(np.square(floors))))) / math.sqrt(n), n
 
 
+def _plane_to_board(theta_rad: float) -> np.ndarray:
+    """2x2 map from the microscope's plane frame to the board frame: the board's rotation `theta_rad` undone."""
+    c, s = math.cos(theta_rad), math.sin(theta_rad)
+    return np.array([[c, s], [-s, c]])
+
+
 def _pad_lattice(recipe: Recipe, st, rec: CalibrationRecord, found: list[MicroPin], sxy: np.ndarray, guess: float):
     """The pads' lattice in the stack's lowest slice (`vision.stack_registration`), or None without a pad size."""
     if not recipe.pad_diameter_mm or not recipe.pins:
@@ -182,8 +188,7 @@ def _pad_lattice(recipe: Recipe, st, rec: CalibrationRecord, found: list[MicroPi
     k = int(np.argmin(st.z_mm))
     g = luma(st.images[k])
     offs = np.array([p.xy_mm for p in recipe.pins], float) - sxy
-    c, s_ = math.cos(guess), math.sin(guess)
-    back = np.array([[c, s_], [-s_, c]])  # plane -> board, as in `_positions`
+    back = _plane_to_board(guess)
     bases = [back @ np.asarray(mp.base_xy_mm, float) for mp in found if np.all(np.isfinite(mp.base_xy_mm))]
     avoid = np.vstack([offs, *bases]) if bases else offs
     return pad_lattice_rotation(g, rec, offsets_mm=offs, pad_radius_mm=recipe.pad_diameter_mm / 2, avoid_mm=avoid,
@@ -233,8 +238,7 @@ def _positions(recipe: Recipe, found: list[MicroPin], vo: ViewOutput, stage_xy, 
                                      f"{PARAMS.stack.rotation_min_lever_mm} mm from the optical axis and where the recipe "
                                      "puts it (none here)", "mm")
             continue
-        c, s_ = math.cos(theta), math.sin(theta)
-        Rm = np.array([[c, s_], [-s_, c]])  # plane frame -> board frame: the board's rotation undone
+        Rm = _plane_to_board(theta)
         nominal = np.asarray(recipe.pin(mp.id).xy_mm, float)
         d = nominal - sxy
         xy = sxy + Rm @ np.asarray(mp.base_xy_mm)
