@@ -13,14 +13,17 @@ gold carries almost no texture, so per-pixel depth from focus is unreliable on a
 * tilt: the rim centre and the barrel-top centre lie on the pin axis, so the lean is their xy offset
   over their height difference (the measured barrel-top height, or the recipe's nominal one with
   its tolerance when the barrel top lies below the stack -- raised with the rim where the rim stands
-  above its own nominal height: a plunger never stands out beyond its free length);
+  above its own nominal height: a plunger never stands out beyond its free length). Each centre is
+  the axis point at the height its outline shows: the rim's edge fit at the rim, a thresholded
+  outline somewhat below its feature (`StackParams.disc_centre_height_mm`: it moves with the uneven
+  brightness around a pin seen off its own axis as that lower point would);
 * the barrel top's sheen beside its peers': solder wicked over it into the plunger gap is dull where
   gold mirrors the light, and its focus takes the rim's place (`_barrel_sheen`).
 
 Coordinates: the calibration record maps the focus plane to pixels with its plane origin on the
 optical axis; a point ``dh`` mm above the focus plane of a perspective lens is scaled by
 ``D / (D - dh)`` about the axis (D = working distance: a pinhole record's, else measured on the stack
-itself, `stack_perspective`). Stage xy (the board position of the optical axis) comes from the
+itself from the plunger discs' drift, `stack_perspective`). Stage xy (the board position of the optical axis) comes from the
 stack's manifest. A pin cut by the image edge is measured on the visible arcs of its outlines.
 """
 
@@ -187,6 +190,27 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     if M["m00"] < 0.3 * math.pi * r_px**2:
         return None
     return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
+
+
+_RIM_RAYS = 72  # radial_edge_circle's default
+
+
+def _rim_edge_circle(img: np.ndarray, c, r_px: float):
+    """The plunger's rim in one slice: a circle through the steepest dark-to-bright step on rays from `c` (the
+    innermost strong one, not the bore's beyond it), or None when the fit fails or its radius is not the plunger's.
+
+    A thresholded outline moves with the brightness around it, which is uneven around a pin seen off its own axis
+    (off the lens axis, or leaning): its centroid lies on the axis well below the rim (`StackParams.
+    disc_centre_height_mm`); the steepest step stays on the rim's edge (`StackParams.rim_edge_centre_height_mm`)."""
+    from vision.subpixel.circles import radial_edge_circle
+
+    P = PARAMS.stack
+    g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), P.rim_edge_smooth_px)
+    fit = radial_edge_circle(g, c, r_px, polarity="rising", band_px=P.rim_edge_band_rel * r_px, first=True, drop_clipped=True)
+    # a quarter of the outline at least (a disc cut by the image edge), and the plunger's radius
+    if not fit.ok or fit.n_points < 0.25 * _RIM_RAYS or abs(fit.radius_px - r_px) > P.rim_edge_radius_tol_rel * r_px:
+        return None
+    return fit
 
 
 def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_px: float = 0.0, r_max_px: float | None = None):
@@ -357,9 +381,14 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
         mp.xy_why = f"{why} and its barrel top's visible arc was not found"
         return mp
     mp.barrel_center_px = tuple(bfit.center_px)
-    u_arc = PARAMS.stack.arc_centre_u_px
-    mp.centres = _Centres(np.asarray(cen, float), z_rim - z[k_rim], max(u_arc, fit.u_center_px), np.asarray(bfit.center_px, float),
-                          zb - z[k_b], max(u_arc, bfit.u_center_px), z_rim, u_rim, zb, u_zb, base_dz)
+    P = PARAMS.stack
+    u_arc = P.arc_centre_u_px
+    rim_c, u_rim_px, rim_h = np.asarray(cen, float), max(u_arc, fit.u_center_px), P.arc_rim_centre_height_mm
+    edge = _rim_edge_circle(imgs[k_rim], cen, rp)
+    if edge is not None:
+        rim_c, u_rim_px, rim_h = edge.center_px, max(edge.u_center_px, P.rim_edge_centre_u_px), limb_dz + P.rim_edge_centre_height_mm
+    mp.centres = _Centres(rim_c, z_rim - z[k_rim], u_rim_px, np.asarray(bfit.center_px, float), zb - z[k_b], max(u_arc, bfit.u_center_px),
+                          z_rim, u_rim, zb, u_zb, base_dz, rim_h, P.disc_centre_height_mm)
     return mp
 
 
@@ -687,6 +716,13 @@ def measure_pins(
         got_r = _dark_disc_centre(sm(imgs[k_rim]), c, rp)
         u_disc = PARAMS.stack.disc_centre_u_px
         rim_c, u_rim_px = (got_r[0], u_disc) if got_r is not None else (c, 1.0)
+        rim_h = PARAMS.stack.disc_centre_height_mm
+        if got_r is not None:
+            edge = _rim_edge_circle(imgs[k_rim], got_r[0], rp)
+            if edge is not None:
+                # the outline lies where the rim curve focuses: above the equator on a hemispherical dome (`limb_offset_mm`)
+                rim_h = limb_dz + PARAMS.stack.rim_edge_centre_height_mm
+                rim_c, u_rim_px = edge.center_px, max(edge.u_center_px, PARAMS.stack.rim_edge_centre_u_px)
         # barrel top: its ring is centred on the barrel, which a leaning pin shifts off the plunger;
         # find the disc near the nominal barrel height first, measure its height around that centre
         k_b = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
@@ -714,7 +750,7 @@ def measure_pins(
         else:
             mp.barrel_center_px = tuple(bcen)
             mp.centres = _Centres(np.asarray(rim_c, float), z_rim - z[k_rim], u_rim_px, np.asarray(bcen, float), zb - z[k_b], u_disc,
-                                  z_rim, u_rim, zb, u_zb, base_dz)
+                                  z_rim, u_rim, zb, u_zb, base_dz, rim_h, PARAMS.stack.disc_centre_height_mm)
         out.append(mp)
     if expected_px:
         _one_pin_per_place(out, expected_px)
@@ -816,6 +852,10 @@ class _Centres:
     z_barrel_mm: float
     u_z_barrel_mm: float
     base_dz_mm: float = 0.0  # the flange bottom above the pad top (a raised pin whose barrel top lies below the stack)
+    #: the height (mm) above its feature at which each centre lies on the pin's axis: a thresholded outline seen off the
+    #: pin's axis (off the lens axis, or leaning) moves as the axis point below it would (`StackParams.disc_centre_height_mm`)
+    rim_h_mm: float = 0.0
+    barrel_h_mm: float = 0.0
 
 
 def _axis_barrel_top(mp: MicroPin, z_rim_mm: float, u_rim_mm: float, pad_top_z_mm: float,
@@ -876,7 +916,8 @@ def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord
     circle of its visible arc). Each pin at least
     ``rotation_min_lever_mm`` off the axis gives 1/D from the slope of its disc centroid over the slices
     (least squares, uncertainty from the residuals); the pins' values are combined by weighted mean, their
-    scatter and the silhouette's systematic (`perspective_rel_u`) included. Without such a pin the perspective is taken as telecentric with the uncertainty of
+    scatter included, and divided by `disc_drift_ratio` (the disc's outline rises up the plunger with the focus,
+    so it drifts slower than a point), whose spread is `perspective_rel_u`. Without such a pin the perspective is taken as telecentric with the uncertainty of
     the nearest pin's lever (its effect there is below that)."""
     D = working_distance_mm(record)
     if math.isfinite(D):
@@ -932,6 +973,9 @@ def stack_perspective(imgs: np.ndarray, z: np.ndarray, record: CalibrationRecord
     u_mean = math.sqrt(1 / w.sum())
     if len(v) > 1:
         u_mean = math.hypot(u_mean, float(np.std(v, ddof=1)) / math.sqrt(len(v)))
+    # the disc's outline rises up the plunger with the focus: it drifts by disc_drift_ratio of a point's rate
+    ratio = PARAMS.stack.disc_drift_ratio
+    mean, u_mean = mean / ratio, u_mean / ratio
     u_mean = math.hypot(u_mean, PARAMS.stack.perspective_rel_u * abs(mean))
     return StackPerspective(mean, u_mean, f"the stack: plunger discs of {len(v)} pin(s) drifting with the focus", ids)
 
@@ -941,14 +985,19 @@ def _axis(mp: MicroPin, record: CalibrationRecord, persp: StackPerspective, pad_
     c = mp.centres
     s = record.scale_mm_per_px()
     kap = persp.inv_distance_per_mm
-    rim_xy = _px_to_axis_mm(record, c.rim_px, c.rim_dh_mm, kap)
-    bar_xy = _px_to_axis_mm(record, c.barrel_px, c.barrel_dh_mm, kap)
-    # the perspective's own uncertainty moves a centre by |p| |dh| u(1/D)
-    u_rim_px = math.hypot(max(c.u_rim_px, 0.1), float(np.hypot(*rim_xy)) * abs(c.rim_dh_mm) * persp.u / s)
-    u_b_px = math.hypot(max(c.u_barrel_px, 0.1), float(np.hypot(*bar_xy)) * abs(c.barrel_dh_mm) * persp.u / s)
+    # each centre is the axis point at its feature's height plus the centre's own offset (`_Centres.rim_h_mm`)
+    rim_dh, bar_dh = c.rim_dh_mm + c.rim_h_mm, c.barrel_dh_mm + c.barrel_h_mm
+    z_rim, z_bar = c.z_rim_mm + c.rim_h_mm, c.z_barrel_mm + c.barrel_h_mm
+    rim_xy = _px_to_axis_mm(record, c.rim_px, rim_dh, kap)
+    bar_xy = _px_to_axis_mm(record, c.barrel_px, bar_dh, kap)
+    # the perspective's own uncertainty moves a centre by |p| |dh| u(1/D), that of the centre's height by |p| u(h) / D
+    u_h = PARAMS.stack.centre_height_u_mm
+    p_rim, p_bar = float(np.hypot(*rim_xy)), float(np.hypot(*bar_xy))
+    u_rim_px = math.hypot(c.u_rim_px, p_rim * abs(rim_dh) * persp.u / s, p_rim * kap * u_h / s)
+    u_b_px = math.hypot(c.u_barrel_px, p_bar * abs(bar_dh) * persp.u / s, p_bar * kap * u_h / s)
     mp.rim_xy_mm, mp.barrel_xy_mm = tuple(rim_xy), tuple(bar_xy)
     d = rim_xy - bar_xy
-    dz = c.z_rim_mm - c.z_barrel_mm
+    dz = z_rim - z_bar
     mp.tilt_deg = float("nan")
     if dz <= PARAMS.stack.min_rim_above_barrel_mm:
         mp.reason = "tilt not measured: rim not above the barrel top"
@@ -956,16 +1005,17 @@ def _axis(mp: MicroPin, record: CalibrationRecord, persp: StackPerspective, pad_
         return
     # base (flange-bottom centre, on the pad top or `base_dz_mm` above it): the axis through the rim and
     # barrel-top centres carried down to it; centre errors grow with the lever k
-    k = (c.z_barrel_mm - pad_top_z_mm - c.base_dz_mm) / dz
+    k = (z_bar - pad_top_z_mm - c.base_dz_mm) / dz
     base = bar_xy - d * k
     var = s * s * ((1 + k) ** 2 * u_b_px**2 + k * k * u_rim_px**2)
-    dk = (c.z_rim_mm - pad_top_z_mm - c.base_dz_mm) / dz**2 * math.hypot(c.u_z_barrel_mm, c.u_z_rim_mm)  # the heights' share
+    u_hr, u_hb = math.hypot(c.u_z_rim_mm, u_h), math.hypot(c.u_z_barrel_mm, u_h)
+    dk = (z_rim - pad_top_z_mm - c.base_dz_mm) / dz**2 * math.hypot(u_hb, u_hr)  # the heights' share
     mp.base_xy_mm = (float(base[0]), float(base[1]))
     mp.base_cov_mm2 = np.eye(2) * var + np.outer(d, d) * dk * dk
     lean = float(np.hypot(*d))
     mp.tilt_deg = math.degrees(math.atan2(lean, dz))
     u_xy = math.hypot(u_rim_px, u_b_px) * s
-    u_t = math.hypot(u_xy / dz, lean * math.hypot(c.u_z_rim_mm, c.u_z_barrel_mm) / dz**2)
+    u_t = math.hypot(u_xy / dz, lean * math.hypot(u_hr, u_hb) / dz**2)
     mp.u_tilt_deg = math.degrees(u_t / (1 + (lean / dz) ** 2))
     # plane frame: +x right, +y up for a record built with the board axes (see module doc)
     mp.tilt_azimuth_deg = math.degrees(math.atan2(d[1], d[0])) % 360.0

@@ -259,15 +259,60 @@ class StackParams(_Frozen):
                                                               "top's sheen: a top tilted t turns the light's mirror image by "
                                                               "2t, out of the microscope's aperture (NA ~0.08, 4.6 deg) from "
                                                               "about 2.3 deg; such a pin fails the spec's 2 deg anyway")
-    perspective_rel_u: float = Field(0.2, description="relative standard uncertainty of 1/D measured on plunger "
-                                                      "silhouettes: the silhouette's sharp part follows the focus up the "
-                                                      "plunger, so its centroid drifts less than a point's would; the "
-                                                      "renderer's 100 mm lens (MICRO_PIN focus distance) reads 113-125 mm "
-                                                      "on the upright pins of rendered-dev's stacks")
+    perspective_rel_u: float = Field(0.05, description="relative standard uncertainty of 1/D measured on plunger "
+                                                       "silhouettes once divided by `disc_drift_ratio`: that ratio's "
+                                                       "stack-to-stack spread (sd 0.036 of 0.80 over 26 stacks). It was "
+                                                       "0.2, the uncorrected drift's shortfall")
     disc_centre_u_px: float = Field(0.1, description="standard uncertainty of a pin-stack disc centre (thresholded plunger "
                                                       "or barrel-top outline, whole in the image) per axis: tilt errors on 16 "
                                                       "rendered pins (5 boards, both types) are 0.076 deg RMS, 0.07 px per "
                                                       "centre; it was 0.3 px, which made tilt u 4.5 times the errors")
+    disc_drift_ratio: float = Field(0.80, description="a plunger disc's centroid drifts with the focus by this share of "
+                                                      "a point's rate p/D (`vision.micro_pins.stack_perspective` divides by "
+                                                      "it): the disc's outline is formed partly by the plunger's side, whose "
+                                                      "sharp part rises with the focus. 26 pin stacks (rendered-dev's four, "
+                                                      "22 of draws 47711-47713; both types, five masks, 1-4 pins each) "
+                                                      "read 0.804 of the renderer's 1/D, sd 0.036 (type A 0.81 on 10, B 0.80 "
+                                                      "on 16); 1/D was read 20 % low, which moved stack pins' bases by "
+                                                      "up to 4 um (a barrel top 0.3-0.4 mm below its slice's focus)")
+    disc_centre_height_mm: float = Field(-0.025, description="a thresholded outline's centre (plunger disc, barrel-top "
+                                                             "disc or its visible arc) lies on the pin's axis this far above "
+                                                             "its feature (below, negative): the outline moves with the "
+                                                             "uneven brightness around a pin seen off its axis, i.e. with "
+                                                             "the angle between line of sight and axis, as the axis point "
+                                                             "this far down would. Measured against the rendered truth "
+                                                             "(each centre's offset along the projected axis over the "
+                                                             "axis's image slope): barrel discs -29 um on 39 pins, barrel "
+                                                             "arcs -19 on 49, plunger discs -38 on 14 (rendered-dev and draws "
+                                                             "47711-47713); weighted mean -25")
+    rim_edge_centre_height_mm: float = Field(-0.005, description="the plunger rim's edge-fit centre "
+                                                                 "(`vision.micro_pins._rim_edge_circle`) lies this far above "
+                                                                 "the height where the rim curve focuses (the crease of a "
+                                                                 "type-A dome, the limb above a type-B equator, "
+                                                                 "`limb_offset_mm`): -5 um over 88 pins, whole and cut, of "
+                                                                 "rendered-dev and draws 47711-47713 (type A -6 on 30, type B "
+                                                                 "-4 on 58 once their limb's 18 um is counted), sd 13-19 um")
+    arc_rim_centre_height_mm: float = Field(-0.085, description="as `disc_centre_height_mm` for the circle of a thresholded "
+                                                                "rim's visible arc (a plunger cut by the image edge whose "
+                                                                "edge fit failed; it shows the side facing the image centre, "
+                                                                "where the outline moves most): -104 um on 8 type-A and -48 "
+                                                                "on 4 type-B pins (rendered-dev, draw 47711)")
+    centre_height_u_mm: float = Field(0.03, description="standard uncertainty of a centre's height on the axis (the "
+                                                        "heights above): their pin-to-pin scatter, 13-19 um for rim edge "
+                                                        "fits, 22-34 um for barrel discs and arcs")
+    rim_edge_centre_u_px: float = Field(0.04, description="floor on the standard uncertainty of a rim edge-fit centre "
+                                                          "per axis: across the projected axis (where the height does not "
+                                                          "move it) the fits of 88 rendered pins scatter by 0.03-0.04 px "
+                                                          "(rendered-dev, draws 47711-47713)")
+    rim_edge_smooth_px: float = Field(1.0, description="Gaussian sigma before the rim's edge fit: the renderer's sensor "
+                                                       "noise at 1 px; the lens already blurs the step over ~1 px")
+    rim_edge_band_rel: float = Field(0.3, description="the rim's edge is searched within this share of the plunger "
+                                                      "radius either side of it: wide enough for a centre guess 2-3 px off "
+                                                      "(a thresholded outline on a leaning pin), the bore's edge beyond "
+                                                      "it is passed over by taking the innermost strong step")
+    rim_edge_radius_tol_rel: float = Field(0.1, description="a rim edge fit whose radius is off the plunger's by more "
+                                                            "than this share is another edge's (the bore's, a highlight's): "
+                                                            "the thresholded outline is used instead")
     disc_min_contrast_dn: float = Field(20.0, description="a pin-stack plunger disc (whole or cut by the edge) must stand "
                                                           "at least this many grey levels (of 255) below its bright "
                                                           "reference, else nothing dark is there: at the recipe's place, the "
@@ -562,7 +607,7 @@ class RegistrationParams(_Frozen):
 
 
 class VisionParams(_Frozen):
-    version: str = Field("2026.12.13", description="change with any value, so results trace to their parameters")
+    version: str = Field("2026.12.14", description="change with any value, so results trace to their parameters")
     top: TopParams = Field(default_factory=TopParams)
     colour: ColourParams = Field(default_factory=ColourParams)
     registration: RegistrationParams = Field(default_factory=RegistrationParams)

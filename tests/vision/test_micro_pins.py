@@ -496,3 +496,43 @@ def test_a_plunger_sunk_below_the_stack_fails_its_tip_without_a_made_up_height()
     tip = next(d for d in v["P2"].decisions if d.check.value == "tip_height")
     assert "below the stack's range" in tip.detail
     assert "tip_height" not in v["P1"].reasons
+
+
+def test_the_rim_edge_fit_stays_on_the_rim_where_its_surround_is_uneven():
+    """The lit barrel top around a plunger is brighter on one side where the line of sight meets the pin off its
+    axis (off the lens axis, or leaning): one mid-level threshold cuts the disc's outline further in on the bright
+    side and its centroid moves away from it; the steepest dark-to-bright step stays on the rim (known centre,
+    seeded noise, a 1 px lens)."""
+    from vision.micro_pins import _dark_disc_centre, _rim_edge_circle
+
+    rp, rb = 28.0, 50.0
+    c = np.array([100.3, 90.6])
+    yy, xx = np.mgrid[0:180, 0:200].astype(float)
+    rr, ang = np.hypot(xx - c[0], yy - c[1]), np.arctan2(yy - c[1], xx - c[0])
+    img = np.where(rr < rb, 170.0 + 20.0 * np.cos(ang), 60.0)
+    img[rr < rp] = 30.0
+    rng = np.random.default_rng(7)
+    img = cv2.GaussianBlur(img, (0, 0), 1.0) + rng.normal(0, 3, img.shape)
+    blob = _dark_disc_centre(cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.5), c + [0.7, -0.5], rp)
+    assert blob is not None and blob[0][0] < c[0] - 0.15  # the threshold's outline moved off the bright side
+    fit = _rim_edge_circle(img, blob[0], rp)
+    assert fit is not None and np.hypot(*(fit.center_px - c)) < 0.06, fit.center_px - c
+    assert abs(fit.radius_px - rp) < 0.3
+    # no rim there (a flat bright barrel top): no circle
+    assert _rim_edge_circle(np.full_like(img, 200.0) + rng.normal(0, 3, img.shape), c, rp) is None
+
+
+def test_the_rim_edge_fit_of_a_disc_cut_by_the_image_edge_uses_the_rays_in_view():
+    """A plunger whose disc runs off the image (pitch-3.0 stacks cut every pin's): rays that leave the image would
+    give the clipped border's edge points; without them the circle of the visible arc is the rim's (known centre)."""
+    from vision.micro_pins import _rim_edge_circle
+
+    rp, rb = 28.0, 50.0
+    c = np.array([100.3, 12.4])  # 40 % of the disc above the image's top edge
+    yy, xx = np.mgrid[0:120, 0:200].astype(float)
+    rr, ang = np.hypot(xx - c[0], yy - c[1]), np.arctan2(yy - c[1], xx - c[0])
+    img = np.where(rr < rb, 170.0 + 20.0 * np.cos(ang), 60.0)
+    img[rr < rp] = 30.0
+    img = cv2.GaussianBlur(img, (0, 0), 1.0) + np.random.default_rng(3).normal(0, 3, img.shape)
+    fit = _rim_edge_circle(img, c + [0.8, 1.2], rp)
+    assert fit is not None and np.hypot(*(fit.center_px - c)) < 0.1, fit.center_px - c

@@ -309,6 +309,7 @@ def radial_edge_circles(
     step_px: float = 0.5,
     refine: int = 1,
     first: bool = False,
+    drop_clipped: bool = False,
 ) -> list[CircleFit]:
     """Fit a circle to the strongest edge (or dark line) near `radius_px` in each of N ROIs at once.
 
@@ -332,6 +333,8 @@ def radial_edge_circles(
         `_CONVERGED_PX`, or whose fit failed is not sampled again).
     first : take, on each ray, the innermost edge at least half as strong as the ray's strongest
         (a rim with another edge just outside it, e.g. the barrel top of a leaning pin over its flange).
+    drop_clipped : leave out the rays whose search band leaves the ROI (an outline cut by the image edge: such a
+        ray's edge point would be the clipped border's or noise).
     """
     if polarity not in ("falling", "rising", "valley"):
         raise ValueError("polarity must be 'falling', 'rising' or 'valley'")
@@ -351,6 +354,7 @@ def radial_edge_circles(
         rows = np.arange(n * n_rays)
         # sample positions (n, rays, r), kept inside each ROI; clipped in place (np.clip is slow at this size)
         U, V = ca[:, 0, None, None] + du, ca[:, 1, None, None] + dv
+        inside = ((U >= 0) & (U <= roi_w - 1) & (V >= 0) & (V <= roi_h - 1)).all(axis=2) if drop_clipped else None
         np.minimum(np.maximum(U, 0, out=U), roi_w - 1, out=U)
         np.minimum(np.maximum(V, 0, out=V), roi_h - 1, out=V)
         V += (idx * roi_h)[:, None, None]
@@ -377,6 +381,8 @@ def radial_edge_circles(
         off = parabolic_offset(y0, y1, y2, maximum_only=False, clip=0.5)
         r_e = (rs[k] + off * step_px).reshape(n, n_rays)
         strength = strength.reshape(n, n_rays)
+        if inside is not None:
+            strength = np.where(inside, strength, np.nan)  # a ray out of the ROI gives no point
         med = _row_medians(strength)
         good = strength > np.maximum(0.35 * med, 1e-6)[:, None]
         P = np.stack([ca[:, 0, None] + r_e * ct[None], ca[:, 1, None] + r_e * st[None]], axis=2)
