@@ -710,8 +710,9 @@ def measure_pins(
         apex = z_rim + geometry.cap_mm
         mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)
         mp.curves["rim"] = rim_curve
-        # outlines by threshold at mid-level on a smoothed slice: blob centroids are immune to the
-        # edges of neighbouring rings that pull edge-point fits on a leaning pin
+        # outlines by threshold at mid-level on a smoothed slice (blob centroids are immune to the edges of
+        # neighbouring rings); the rim then by its steepest step within a band of its radius, where that holds,
+        # which does not move with the brightness around it (`_rim_edge_circle`)
         sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
         got_r = _dark_disc_centre(sm(imgs[k_rim]), c, rp)
         u_disc = PARAMS.stack.disc_centre_u_px
