@@ -42,6 +42,7 @@ from vision.io import luma
 from vision.focus import focus_measure
 from vision.focus_peaks import refine_peak
 from vision.params import PARAMS
+from vision.subpixel.circles import fit_circle, radial_edge_circle
 
 __all__ = ["MicroPin", "StackPerspective", "measure_pins", "stack_perspective", "working_distance_mm", "locate_pins", "axis_origin_mm", "limb_offset_mm"]
 
@@ -192,7 +193,7 @@ def _dark_disc_centre(img: np.ndarray, c, r_px: float) -> tuple[np.ndarray, floa
     return np.array([M["m10"] / M["m00"], M["m01"] / M["m00"]]), math.sqrt(M["m00"] / math.pi)
 
 
-_RIM_RAYS = 72  # radial_edge_circle's default
+_RIM_RAYS = 72
 
 
 def _rim_edge_circle(img: np.ndarray, c, r_px: float):
@@ -202,15 +203,25 @@ def _rim_edge_circle(img: np.ndarray, c, r_px: float):
     A thresholded outline moves with the brightness around it, which is uneven around a pin seen off its own axis
     (off the lens axis, or leaning): its centroid lies on the axis well below the rim (`StackParams.
     disc_centre_height_mm`); the steepest step stays on the rim's edge (`StackParams.rim_edge_centre_height_mm`)."""
-    from vision.subpixel.circles import radial_edge_circle
-
     P = PARAMS.stack
     g = cv2.GaussianBlur(img.astype(np.float32), (0, 0), P.rim_edge_smooth_px)
-    fit = radial_edge_circle(g, c, r_px, polarity="rising", band_px=P.rim_edge_band_rel * r_px, first=True, drop_clipped=True)
+    fit = radial_edge_circle(g, c, r_px, polarity="rising", band_px=P.rim_edge_band_rel * r_px, n_rays=_RIM_RAYS, first=True,
+                             drop_clipped=True)
     # a quarter of the outline at least (a disc cut by the image edge), and the plunger's radius
     if not fit.ok or fit.n_points < 0.25 * _RIM_RAYS or abs(fit.radius_px - r_px) > P.rim_edge_radius_tol_rel * r_px:
         return None
     return fit
+
+
+def _rim_edge_centre(img: np.ndarray, c, r_px: float, limb_dz_mm: float) -> tuple[np.ndarray, float, float] | None:
+    """`_rim_edge_circle`'s centre as `_Centres` takes it: (centre px, its standard uncertainty px, its height on the
+    axis above the rim's height mm), or None. The outline lies where the rim curve focuses: `limb_dz_mm` above the
+    equator on a hemispherical dome (`limb_offset_mm`)."""
+    fit = _rim_edge_circle(img, c, r_px)
+    if fit is None:
+        return None
+    P = PARAMS.stack
+    return fit.center_px, max(fit.u_center_px, P.rim_edge_centre_u_px), limb_dz_mm + P.rim_edge_centre_height_mm
 
 
 def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_px: float = 0.0, r_max_px: float | None = None):
@@ -218,8 +229,6 @@ def _arc_circle(blob: np.ndarray, r_px: float, tol_px: float, *, c=None, r_min_p
     image border left out, and those nearer `c` than `r_min_px`: the inner outline of a ring cut open by
     the border), checked against the expected radius `r_px` (or up to `r_max_px`) within `tol_px`; None if
     less than a quarter of the outline is visible or the circle is not that radius."""
-    from vision.subpixel.circles import fit_circle
-
     H, W = blob.shape
     n, lab, st, _ = cv2.connectedComponentsWithStats(blob)
     if n < 2:
@@ -383,10 +392,8 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     mp.barrel_center_px = tuple(bfit.center_px)
     P = PARAMS.stack
     u_arc = P.arc_centre_u_px
-    rim_c, u_rim_px, rim_h = np.asarray(cen, float), max(u_arc, fit.u_center_px), P.arc_rim_centre_height_mm
-    edge = _rim_edge_circle(imgs[k_rim], cen, rp)
-    if edge is not None:
-        rim_c, u_rim_px, rim_h = edge.center_px, max(edge.u_center_px, P.rim_edge_centre_u_px), limb_dz + P.rim_edge_centre_height_mm
+    rim_c, u_rim_px, rim_h = (_rim_edge_centre(imgs[k_rim], cen, rp, limb_dz)
+                              or (np.asarray(cen, float), max(u_arc, fit.u_center_px), P.arc_rim_centre_height_mm))
     mp.centres = _Centres(rim_c, z_rim - z[k_rim], u_rim_px, np.asarray(bfit.center_px, float), zb - z[k_b], max(u_arc, bfit.u_center_px),
                           z_rim, u_rim, zb, u_zb, base_dz, rim_h, P.disc_centre_height_mm)
     return mp
@@ -719,11 +726,7 @@ def measure_pins(
         rim_c, u_rim_px = (got_r[0], u_disc) if got_r is not None else (c, 1.0)
         rim_h = PARAMS.stack.disc_centre_height_mm
         if got_r is not None:
-            edge = _rim_edge_circle(imgs[k_rim], got_r[0], rp)
-            if edge is not None:
-                # the outline lies where the rim curve focuses: above the equator on a hemispherical dome (`limb_offset_mm`)
-                rim_h = limb_dz + PARAMS.stack.rim_edge_centre_height_mm
-                rim_c, u_rim_px = edge.center_px, max(edge.u_center_px, PARAMS.stack.rim_edge_centre_u_px)
+            rim_c, u_rim_px, rim_h = _rim_edge_centre(imgs[k_rim], got_r[0], rp, limb_dz) or (rim_c, u_rim_px, rim_h)
         # barrel top: its ring is centred on the barrel, which a leaning pin shifts off the plunger;
         # find the disc near the nominal barrel height first, measure its height around that centre
         k_b = int(np.argmin(np.abs(z - (pad_top_z_mm + geometry.h_barrel_top_mm))))
