@@ -87,6 +87,9 @@ class MicroPin:
     #: barrel top's mean brightness over the brightest barrel top in the stack (nan: not judged)
     barrel_sheen: float = float("nan")
     barrel_sheen_why: str = ""
+    #: the rim's least-squares focus peak's (residual variance, degrees of freedom, vertex variance per unit of it,
+    #: mm^2), for `_pool_rim_noise`; None: the peak was not a least-squares fit
+    rim_noise: tuple[float, int, float] | None = None
     curves: dict = field(default_factory=dict)
     centres: "_Centres | None" = None
 
@@ -355,23 +358,20 @@ def _partial_pin(pid: str, c, imgs, F, z, step: float, radii: tuple[float, float
     if unlit:
         return MicroPin(pid, tuple(c), False, f"{why}; {unlit}", pin_seen=False)
     rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
-    z_rim, u_rim, w = _height(z, rim_curve, step)
+    pk = _peak(z, rim_curve, step)
     k_rim = None
-    if math.isfinite(z_rim):
-        k_rim = int(np.argmin(np.abs(z - z_rim)))
+    if math.isfinite(pk.z_mm):
+        k_rim = int(np.argmin(np.abs(z - pk.z_mm)))
         fit2 = _arc_disc_centre(imgs[k_rim], cen, rp, search_px=2.0, bore_px=bore)
         if fit2 is not None:
             fit, cen = fit2, fit2.center_px
             rim_curve = _feature_curve(F, cen, 0.92 * rp, 1.12 * rp)
-            z_rim, u_rim, w = _height(z, rim_curve, step)
-    if not math.isfinite(z_rim):
-        mp = _sunk_rim(pid, cen, w, z, rim_curve, step, geometry, pad_top_z_mm)
+            pk = _peak(z, rim_curve, step)
+    if not math.isfinite(pk.z_mm):
+        mp = _sunk_rim(pid, cen, pk.why, z, rim_curve, step, geometry, pad_top_z_mm)
         mp.reason = f"{why}; {mp.reason}"
         return mp
-    limb_dz, u_limb = limb_offset_mm(geometry)
-    z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
-    mp = MicroPin(pid, (float(cen[0]), float(cen[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
-                  rim_z_mm=z_rim, flange_why=why)
+    mp, z_rim, u_rim, limb_dz = _rim_pin(pid, cen, pk, geometry, flange_why=why)
     mp.curves["rim"] = rim_curve
     # the barrel top: its visible arc near its nominal height, its height where its curve peaks
     sm = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.5)  # noqa: E731
@@ -491,21 +491,40 @@ def _feature_curve(F: np.ndarray, c, r0: float, r1: float) -> np.ndarray:
     return F[:, m].mean(axis=1)
 
 
+@dataclass(frozen=True)
+class _Peak:
+    """A focus curve's refined peak (`_peak`): height, standard uncertainty, or why there is none."""
+
+    z_mm: float
+    u_mm: float
+    why: str = ""
+    #: (residual variance of log focus, its degrees of freedom, the vertex's variance per unit of it in mm^2) when
+    #: the peak is a least-squares fit, which `_pool_rim_noise` pools over a stack's pins; None otherwise
+    noise: tuple[float, int, float] | None = None
+
+
 def _height(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: float = 1.3):
-    """Refined focus-curve peak with uncertainty, or (nan, nan, why)."""
+    """Refined focus-curve peak with uncertainty, or (nan, nan, why): `_peak` as a tuple."""
+    p = _peak(z, curve, step, min_contrast=min_contrast)
+    return p.z_mm, p.u_mm, p.why
+
+
+def _peak(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: float = 1.3) -> _Peak:
+    """Refined focus-curve peak with uncertainty, or a `_Peak` of nan with why."""
+    nan = float("nan")
     zp, sigma, k = refine_peak(z, curve)
     lo = float(np.min(curve))
     if k == 0 or k == len(z) - 1:
         side = "below" if k == 0 else "above"
-        return float("nan"), float("nan"), f"its focus peak is on the {'first' if k == 0 else 'last'} slice (the surface lies {side} the stack's z range)"
+        return _Peak(nan, nan, f"its focus peak is on the {'first' if k == 0 else 'last'} slice (the surface lies {side} the stack's z range)")
     if not math.isfinite(zp) or curve[k] < min_contrast * lo:
-        return float("nan"), float("nan"), "its focus curve has no clear peak"
+        return _Peak(nan, nan, "its focus curve has no clear peak")
     if zp < z[0] + step or zp > z[-1] - step:
         # a peak within one step of the end is most often the tail of a surface outside the range
-        return float("nan"), float("nan"), "its focus peak is within one step of the end of the stack (the surface may lie outside it)"
+        return _Peak(nan, nan, "its focus peak is within one step of the end of the stack (the surface may lie outside it)")
     if _tail_of_a_surface_beyond(z, curve, k, lo):
-        return float("nan"), float("nan"), ("its focus curve does not fall between its peak and the end of the stack as "
-                                             "it falls on its other side (the tail of a surface beyond the range)")
+        return _Peak(nan, nan, ("its focus curve does not fall between its peak and the end of the stack as "
+                                "it falls on its other side (the tail of a surface beyond the range)"))
     # 0.1 step for the peak fit (stated bound of the method on generated stacks) and the curve width
     # scaled by the relative noise of the curve (floor / peak).
     u = math.hypot(0.1 * step, (sigma if math.isfinite(sigma) else step) * lo / curve[k] * 0.05)
@@ -516,9 +535,39 @@ def _height(z: np.ndarray, curve: np.ndarray, step: float, *, min_contrast: floa
         # focus over about one curve sigma either side averages it, and its residuals say how well
         got = _lsq_log_peak(z[k - m : k + m + 1], curve[k - m : k + m + 1])
         if got is not None:
-            zp, u_fit = got
-            u = math.hypot(0.1 * step, u_fit)
-    return zp, u, ""
+            zp, s2, dof, gain = got
+            return _Peak(zp, math.hypot(0.1 * step, math.sqrt(s2 * gain)), "", (s2, dof, gain))
+    return _Peak(zp, u)
+
+
+def _rim_pin(pid: str, c, rim: _Peak, geometry: PinGeometry, **fields) -> tuple[MicroPin, float, float, float]:
+    """A pin whose plunger rim's focus peaked at `rim`: the rim's height is the peak's less the limb's offset
+    (`limb_offset_mm`), the apex a dome's cap above it. Returns the pin, the rim's height and its standard uncertainty
+    (mm), and the limb's offset (mm)."""
+    limb_dz, u_limb = limb_offset_mm(geometry)
+    z_rim, u_rim = rim.z_mm - limb_dz, math.hypot(rim.u_mm, u_limb)
+    mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=z_rim + geometry.cap_mm, u_apex_z_mm=math.hypot(u_rim, 0.002),
+                  rim_z_mm=z_rim, rim_noise=rim.noise, **fields)
+    return mp, z_rim, u_rim, limb_dz
+
+
+def _pool_rim_noise(pins: list[MicroPin]) -> None:
+    """Tip heights' uncertainties from one noise level for the rim curves of one stack.
+
+    A least-squares peak through 5-7 slices has 2-4 degrees of freedom: its own residual variance is too uncertain
+    to judge a tolerance by (a flat-topped rim curve put a marginal pin's u at 36 um, four times its error: REVIEW
+    `tip_height`, draw 50503). The rims of one stack share optics, finish and noise, and their residual variances
+    scatter no more than chi-square sampling alone would (Smyth's moderated-variance prior, fitted to 71 rim fits of
+    21 stacks -- rendered-dev's four and 17 of draws 47711-47712 --: prior degrees of freedom infinite, per type too),
+    so the stack's pooled variance (their residual sums of squares over their degrees of freedom) stands for each; a
+    stack of one pin keeps its own."""
+    fitted = [mp for mp in pins if mp.rim_noise is not None and math.isfinite(mp.u_apex_z_mm)]
+    if len(fitted) < 2:
+        return
+    s2 = sum(mp.rim_noise[0] * mp.rim_noise[1] for mp in fitted) / sum(mp.rim_noise[1] for mp in fitted)
+    for mp in fitted:
+        own, _, gain = mp.rim_noise
+        mp.u_apex_z_mm = math.sqrt(max(mp.u_apex_z_mm**2 + (s2 - own) * gain, 0.0))
 
 
 def _tail_of_a_surface_beyond(z: np.ndarray, curve: np.ndarray, k: int, lo: float) -> bool:
@@ -583,9 +632,12 @@ def _sunk_rim(pid: str, c, why: str, z: np.ndarray, curve: np.ndarray, step: flo
     return mp
 
 
-def _lsq_log_peak(z: np.ndarray, f: np.ndarray) -> tuple[float, float] | None:
-    """Vertex of a least-squares parabola through log f(z) and its standard uncertainty (from the
-    residuals), or None when the fit has no maximum inside the samples."""
+def _lsq_log_peak(z: np.ndarray, f: np.ndarray) -> tuple[float, float, int, float] | None:
+    """Vertex of a least-squares parabola through log f(z), or None when the fit has no maximum inside the samples.
+
+    Returns ``(z_vertex, s2, dof, gain)``: the residuals' variance (log units) with its degrees of freedom, and the
+    vertex's variance per unit of it (mm^2; the delta method through the fit's covariance), so that its standard
+    uncertainty is ``sqrt(s2 * gain)`` -- or that with a noise level pooled over curves of one kind."""
     x = z - z.mean()
     y = np.log(np.maximum(f, 1e-30))
     V = np.column_stack([np.ones_like(x), x, x * x])
@@ -597,10 +649,10 @@ def _lsq_log_peak(z: np.ndarray, f: np.ndarray) -> tuple[float, float] | None:
     if not (x[0] <= xv <= x[-1]):
         return None
     r = y - V @ coef
-    s2 = float(r @ r) / max(len(x) - 3, 1)
-    C = np.linalg.inv(V.T @ V) * s2
+    dof = max(len(x) - 3, 1)
     g = np.array([0.0, -1 / (2 * a), b / (2 * a * a)])
-    return float(z.mean() + xv), math.sqrt(max(float(g @ C @ g), 0.0))
+    gain = max(float(g @ np.linalg.inv(V.T @ V) @ g), 0.0)
+    return float(z.mean() + xv), float(r @ r) / dof, dof, gain
 
 
 def measure_pins(
@@ -699,23 +751,20 @@ def measure_pins(
             out.append(MicroPin(pid, tuple(c), False, unlit, pin_seen=False))
             continue
         rim_curve = _feature_curve(F, c, 0.92 * rp, 1.12 * rp)
-        z_rim, u_rim, why = _height(z, rim_curve, step)
-        if not math.isfinite(z_rim):
-            out.append(_sunk_rim(pid, c, why, z, rim_curve, step, geometry, pad_top_z_mm))
+        pk = _peak(z, rim_curve, step)
+        if not math.isfinite(pk.z_mm):
+            out.append(_sunk_rim(pid, c, pk.why, z, rim_curve, step, geometry, pad_top_z_mm))
             continue
-        k_rim = int(np.argmin(np.abs(z - z_rim)))
+        k_rim = int(np.argmin(np.abs(z - pk.z_mm)))
         got = _dark_disc_centre(imgs[k_rim], c, rp)
         if got is not None:
             c = got[0]
             rim_curve = _feature_curve(F, c, 0.92 * rp, 1.12 * rp)
-            z_rim, u_rim, _ = _height(z, rim_curve, step)
-            if not math.isfinite(z_rim):
+            pk = _peak(z, rim_curve, step)
+            if not math.isfinite(pk.z_mm):
                 out.append(MicroPin(pid, tuple(c), False, "plunger rim lost after re-centring"))
                 continue
-        limb_dz, u_limb = limb_offset_mm(geometry)
-        z_rim, u_rim = z_rim - limb_dz, math.hypot(u_rim, u_limb)
-        apex = z_rim + geometry.cap_mm
-        mp = MicroPin(pid, (float(c[0]), float(c[1])), True, apex_z_mm=apex, u_apex_z_mm=math.hypot(u_rim, 0.002), rim_z_mm=z_rim)
+        mp, z_rim, u_rim, limb_dz = _rim_pin(pid, c, pk, geometry)
         mp.curves["rim"] = rim_curve
         # outlines by threshold at mid-level on a smoothed slice (blob centroids are immune to the edges of
         # neighbouring rings); the rim then by its steepest step within a band of its radius, where that holds,
@@ -772,6 +821,7 @@ def measure_pins(
             if mp.centres is not None:
                 _axis(mp, record, persp, pad_top_z_mm)
     _barrel_sheen(imgs, z, out, geometry, s, pad_top_z_mm)
+    _pool_rim_noise(out)
     return out
 
 

@@ -536,3 +536,45 @@ def test_the_rim_edge_fit_of_a_disc_cut_by_the_image_edge_uses_the_rays_in_view(
     img = cv2.GaussianBlur(img, (0, 0), 1.0) + np.random.default_rng(3).normal(0, 3, img.shape)
     fit = _rim_edge_circle(img, c + [0.8, 1.2], rp)
     assert fit is not None and np.hypot(*(fit.center_px - c)) < 0.1, fit.center_px - c
+
+
+def test_a_stacks_rim_curves_share_one_noise_level():
+    """Tip uncertainties from the stack's pooled rim-curve noise (4 % per slice, known): the pooled level scatters
+    about half as much as each curve's own (2-4 degrees of freedom each, four curves), and the tips lie inside 2u
+    as often."""
+    from vision.micro_pins import MicroPin, _peak, _pool_rim_noise
+
+    rng = np.random.default_rng(7)
+    z = np.arange(2.7, 3.7, 0.05)
+    own_s2, pooled_s2, own_u, pooled_u, errs = [], [], [], [], []
+    for _ in range(300):
+        pins, truth = [], []
+        for i in range(4):
+            z0 = 3.2 + rng.uniform(-0.05, 0.05)
+            f = (0.2 + np.exp(-0.5 * ((z - z0) / 0.15) ** 2)) * np.exp(rng.normal(0.0, 0.04, z.size))
+            pk = _peak(z, f, 0.05)
+            assert pk.noise is not None  # a curve 3 steps wide: a least-squares peak over 5-7 slices
+            pins.append(MicroPin(f"P{i}", (0.0, 0.0), True, apex_z_mm=pk.z_mm, u_apex_z_mm=pk.u_mm, rim_noise=pk.noise))
+            truth.append(z0)
+        before = [p.u_apex_z_mm for p in pins]
+        _pool_rim_noise(pins)
+        for p, u0, t in zip(pins, before, truth):
+            s2, _, gain = p.rim_noise
+            own_s2.append(s2)
+            pooled_s2.append(s2 + (p.u_apex_z_mm**2 - u0**2) / gain)
+            own_u.append(u0)
+            pooled_u.append(p.u_apex_z_mm)
+            errs.append(abs(p.apex_z_mm - t))
+    own_s2, pooled_s2, own_u, pooled_u, errs = map(np.asarray, (own_s2, pooled_s2, own_u, pooled_u, errs))
+    assert 0.8 < np.median(pooled_s2) / 0.04**2 < 1.5
+    assert np.std(np.log(pooled_s2)) < 0.6 * np.std(np.log(own_s2))
+    assert np.mean(errs <= 2 * pooled_u) >= 0.93
+    assert np.mean(errs <= 2 * pooled_u) >= np.mean(errs <= 2 * own_u) - 0.01
+
+
+def test_a_stack_of_one_pin_keeps_its_own_rim_noise():
+    from vision.micro_pins import MicroPin, _pool_rim_noise
+
+    pin = MicroPin("P1", (0.0, 0.0), True, apex_z_mm=3.0, u_apex_z_mm=0.02, rim_noise=(0.004, 2, 0.05))
+    _pool_rim_noise([pin, MicroPin("P2", (0.0, 0.0), False, "no pin", pin_seen=False)])
+    assert pin.u_apex_z_mm == 0.02
