@@ -15,7 +15,7 @@ from models.pin_geometry import PinGeometry
 from vision.params import PARAMS
 from vision.presence import pin_presence
 from vision.solder_cues import grey_rings
-from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles
+from vision.subpixel.circles import CircleFit, dome_centres, gray_rois, radial_edge_circles, ray_directions
 from vision.subpixel.hough import acc_peaks, circle_votes, vote_scale
 from vision.tilt import fit_axes
 
@@ -108,7 +108,9 @@ def fit_pins_top(
     wide = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=0.25 * flange_r_px, refine=0,
                                n_rays=PARAMS.top.n_rays // 2)
     cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, cf)]).reshape(-1, 2)
-    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=max(4.0, 0.1 * flange_r_px))
+    band_f = max(4.0, 0.1 * flange_r_px)
+    keep = _rays_clear_of_barrel(cf, cb, [b.ok for b in barrels], barrel_r_px=barrel_r_px, inner_px=flange_r_px - 0.5 - band_f)
+    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=band_f, keep_rays=keep)
     out = []
     for i, ((g, o), cc, score) in enumerate(zip(rois, c1, scores)):
         for f in (barrels[i], flanges[i], domes[i]):
@@ -117,9 +119,27 @@ def fit_pins_top(
         fit = PinTopFit(flange=flanges[i], barrel=barrels[i], dome=domes[i], roi_origin=o, gray=g,
                         coarse_px=cc + o, match_score=float(score))
         fit.unreliable = check_pin_fits(fit, flange_r_px=flange_r_px, barrel_r_px=barrel_r_px,
-                                        barrel_length_px=barrel_length_px, mm_per_px=mm_per_px, n_rays=PARAMS.top.n_rays)
+                                        barrel_length_px=barrel_length_px, mm_per_px=mm_per_px, n_rays=PARAMS.top.n_rays,
+                                        n_flange_rays=int(keep[i].sum()))
         out.append(fit)
     return out
+
+
+def _rays_clear_of_barrel(flange_px: np.ndarray, barrel_px: np.ndarray, barrel_ok, *, barrel_r_px: float,
+                          inner_px: float) -> np.ndarray:
+    """(N, n_rays) bool: the flange rim's rays whose search band (from `inner_px` out) the barrel's silhouette
+    does not reach.
+
+    Seen from above, a leaning pin's barrel is the discs of its radius along its axis from the flange top up to the
+    barrel top: along a ray from the flange centre it reaches ``barrel_r + max(0, lean . ray)`` (lean: the barrel
+    top's centre from the flange's), plus the edge's blur (`PARAMS.top.rim_blur_px`). A type-A pin (flange 0.70,
+    barrel 0.50 mm, 2.0 mm long) leaning 4.6 deg or more brings it within the band on its lean side, where the
+    flange fit took the barrel's edge (edge residual 1.2-1.4 px against 0.15, tilt read 0.35-0.41 deg high, base
+    17-21 um off: draws 47714-47715 at 14 um/px). Those rays give no point; the others fit the flange."""
+    ct, st = ray_directions(PARAMS.top.n_rays)
+    lean = np.where(np.asarray(barrel_ok, bool)[:, None], np.asarray(barrel_px, float) - np.asarray(flange_px, float), 0.0)
+    reach = barrel_r_px + np.maximum(lean[:, 0, None] * ct[None] + lean[:, 1, None] * st[None], 0.0) + PARAMS.top.rim_blur_px
+    return reach < inner_px
 
 
 def fit_pin_top(image: np.ndarray, guess_px, **kw) -> PinTopFit:
@@ -319,25 +339,26 @@ def measure_pin_top(image: np.ndarray, guess_px, **kw) -> PinTop:
 
 
 def check_pin_fits(fit: PinTopFit, *, flange_r_px: float, barrel_r_px: float, barrel_length_px: float | None,
-                   mm_per_px: float, n_rays: int = PARAMS.top.n_rays) -> list[str]:
+                   mm_per_px: float, n_rays: int = PARAMS.top.n_rays, n_flange_rays: int | None = None) -> list[str]:
     """The self-checks of one pin's rim fits against what the recipe and the calibration predict.
 
     Returns the failed checks, each ``"<fit>_fit: why"`` (empty: the fits are consistent). Checked:
     each rim's radius against the pin type's (`RIM_RADIUS_TOL_REL` / `RIM_RADIUS_TOL_PX`), the share of
     rays that found the rim (`PARAMS.top.rim_min_inlier_fraction`), its residual (`PARAMS.top.rim_max_rms_rel`), and the
     barrel top lying within the largest searched lean (`PARAMS.top.max_lean_deg`) of the flange's centre.
-    A missing rim is not reported here (presence decides about it).
+    A missing rim is not reported here (presence decides about it). ``n_flange_rays``: the rays the flange fit
+    could use (those clear of a leaning barrel's silhouette, `_rays_clear_of_barrel`); None: all ``n_rays``.
     """
     bad = []
-    for name, f, r_exp in (("flange", fit.flange, flange_r_px), ("barrel", fit.barrel, barrel_r_px)):
+    for name, f, r_exp, rays in (("flange", fit.flange, flange_r_px, n_flange_rays or n_rays), ("barrel", fit.barrel, barrel_r_px, n_rays)):
         if not f.ok:
             continue
         lo = r_exp - PARAMS.top.rim_edge_break_mm / mm_per_px - PARAMS.top.rim_blur_px
         hi = r_exp + PARAMS.top.rim_oversize_mm / mm_per_px + PARAMS.top.rim_blur_px
         if not lo <= f.radius_px <= hi:
             bad.append(f"{name}_fit: radius {f.radius_px:.1f} px, the pin type gives {lo:.1f}-{hi:.1f} px")
-        elif f.n_points < PARAMS.top.rim_min_inlier_fraction * n_rays:
-            bad.append(f"{name}_fit: rim found on {f.n_points} of {n_rays} rays")
+        elif f.n_points < PARAMS.top.rim_min_inlier_fraction * rays:
+            bad.append(f"{name}_fit: rim found on {f.n_points} of {rays} rays")
         elif f.rms_px > PARAMS.top.rim_max_rms_rel * r_exp:
             bad.append(f"{name}_fit: edge residual {f.rms_px:.2f} px > {PARAMS.top.rim_max_rms_rel * r_exp:.2f} px")
     if fit.flange.ok and fit.barrel.ok:

@@ -190,3 +190,33 @@ def test_overlay_draws_verdict_colours():
     assert out.shape == (120, 160, 3) and out.dtype == np.uint8
     assert np.any(np.all(out == (235, 30, 30), axis=-1)) and np.any(np.all(out == (40, 200, 60), axis=-1))
     assert to_rgb8(np.full((4, 4), 65535, np.uint16)).max() == 255
+
+
+@pytest.mark.parametrize("lean_deg", [0.0, 60.0, 200.0])
+def test_the_flange_rim_leaves_out_the_rays_a_leaning_barrel_reaches(lean_deg):
+    """A type-A pin leaning 4.8 deg at 14 um/px: its barrel's silhouette (radius 35.7 px, its top 12 px along the
+    lean) ends 2 px inside the flange rim (48.5 px) on the lean side, a brighter wall over the flange top. The
+    flange fit on every ray takes both edges there; on the rays clear of the barrel it finds the flange."""
+    from vision.subpixel.circles import gray_rois, radial_edge_circles
+    from vision.top_view import _rays_clear_of_barrel
+
+    cf = np.array([80.3, 79.6])
+    lean = 12.0 * np.array([math.cos(math.radians(lean_deg)), math.sin(math.radians(lean_deg))])
+    ss, h = 4, 161
+    yy, xx = np.mgrid[0:h * ss, 0:h * ss]
+    u, v = (xx + 0.5) / ss - 0.5, (yy + 0.5) / ss - 0.5
+    flange = np.hypot(u - cf[0], v - cf[1]) <= 48.5
+    # the barrel: discs of its radius along the axis from the flange top (lean/7, its 0.3 mm of 2.3) to its top
+    t = np.linspace(0.0, 1.0, 25)[:, None, None]
+    barrel = (np.hypot(u[None] - (cf[0] + lean[0] * t), v[None] - (cf[1] + lean[1] * t)) <= 35.7).any(axis=0)
+    img = np.where(barrel, 230.0, np.where(flange, 120.0, 40.0)).reshape(h, ss, h, ss).mean(axis=(1, 3))
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), 1.0) + np.random.default_rng(1).normal(0, 1.5, (h, h)).astype(np.float32)
+    stack, origins = gray_rois(img, np.array([[80.0, 80.0]]), 75)
+    c0 = cf - origins[0] + 0.7  # the wide pass's centre, a little off
+    keep = _rays_clear_of_barrel(c0[None], (c0 + lean)[None], [True], barrel_r_px=35.7, inner_px=48.0 - 4.85)
+    every = radial_edge_circles(stack, 151, c0[None], 48.0, polarity="falling", band_px=4.85)[0]
+    clear = radial_edge_circles(stack, 151, c0[None], 48.0, polarity="falling", band_px=4.85, keep_rays=keep)[0]
+    e_clear, e_every = (float(np.hypot(*(f.center_px + origins[0] - cf))) for f in (clear, every))
+    assert clear.ok and e_clear < 0.08 and abs(clear.radius_px - 48.5) < 0.3
+    assert 0.4 < keep.mean() < 0.8  # about +-50 deg about the lean left out
+    assert e_every > max(0.15, 3 * e_clear)  # taken in by the barrel's edge

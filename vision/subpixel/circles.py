@@ -21,7 +21,7 @@ from models.errors import InputError
 from vision.io import luma
 from vision.subpixel.peaks import parabolic_offset
 
-__all__ = ["CircleFit", "fit_circle", "gray_roi", "gray_rois", "radial_edge_circle", "radial_edge_circles", "dome_centre", "dome_centres"]
+__all__ = ["CircleFit", "fit_circle", "gray_roi", "gray_rois", "radial_edge_circle", "radial_edge_circles", "ray_directions", "dome_centre", "dome_centres"]
 
 
 @dataclass
@@ -289,7 +289,7 @@ _CONVERGED_PX = 0.1
 
 
 @functools.lru_cache(maxsize=8)
-def _ray_directions(n_rays: int) -> tuple[np.ndarray, np.ndarray]:
+def ray_directions(n_rays: int) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin of `n_rays` equally spaced ray angles (read-only, shared between calls)."""
     theta = np.linspace(0, 2 * np.pi, n_rays, endpoint=False)
     ct, st = np.cos(theta), np.sin(theta)
@@ -310,6 +310,7 @@ def radial_edge_circles(
     refine: int = 1,
     first: bool = False,
     drop_clipped: bool = False,
+    keep_rays: np.ndarray | None = None,
 ) -> list[CircleFit]:
     """Fit a circle to the strongest edge (or dark line) near `radius_px` in each of N ROIs at once.
 
@@ -335,13 +336,16 @@ def radial_edge_circles(
         (a rim with another edge just outside it, e.g. the barrel top of a leaning pin over its flange).
     drop_clipped : leave out the rays whose search band leaves the ROI (an outline cut by the image edge: such a
         ray's edge point would be the clipped border's or noise).
+    keep_rays : (N, n_rays) bool, optional
+        The rays each ROI may use (angles ``2 pi j / n_rays`` from +u towards +v): the others give no point (another
+        outline known to cross the search band on their side).
     """
     if polarity not in ("falling", "rising", "valley"):
         raise ValueError("polarity must be 'falling', 'rising' or 'valley'")
     roi_h, roi_w = (roi_px, roi_px) if isinstance(roi_px, (int, np.integer)) else (int(roi_px[0]), int(roi_px[1]))
     c = np.asarray(centers_px, float).reshape(-1, 2).copy()
     N = len(c)
-    ct, st = _ray_directions(n_rays)
+    ct, st = ray_directions(n_rays)
     rs = np.arange(max(radius_px - band_px, 1.0), radius_px + band_px + 1e-9, step_px)
     du, dv = rs[None, :] * ct[:, None], rs[None, :] * st[:, None]  # (rays, r) offsets from the centre
     # the last pass's fit of each ROI; a ROI stops being re-centred once its fit fails or its centre settles
@@ -383,6 +387,8 @@ def radial_edge_circles(
         strength = strength.reshape(n, n_rays)
         if inside is not None:
             strength = np.where(inside, strength, np.nan)  # a ray out of the ROI gives no point
+        if keep_rays is not None:
+            strength = np.where(np.asarray(keep_rays, bool)[idx], strength, np.nan)
         med = _row_medians(strength)
         good = strength > np.maximum(0.35 * med, 1e-6)[:, None]
         P = np.stack([ca[:, 0, None] + r_e * ct[None], ca[:, 1, None] + r_e * st[None]], axis=2)
