@@ -67,6 +67,21 @@ def test_type_a_tip_heights_within_8um_and_their_2u(shared_data):
         assert abs(err) <= 0.008 and abs(err) <= 2 * m.uncertainty, (pid, err, m.uncertainty)
 
 
+@pytest.mark.parametrize("scene", [TYPE_B, "v3301_18_pins3x5_p300_white"])
+def test_the_tips_of_one_stack_share_its_noise_level(shared_data, scene):
+    # each rim's own 2-4 residual degrees of freedom put the four tips' u at 8.1-14.4 and 8.0-20.0 um; from the
+    # stack's pooled noise they differ only by each fit's geometry (9.6-12.6 and 9.6-14.3 um), every tip inside 2u
+    truth, pins = _run(shared_data, scene)
+    us = []
+    for pid, p in pins.items():
+        m = p.measurements["tip_height_mm"]
+        if m.value is None:
+            continue
+        assert abs(m.value - truth[pid]["tip_height_mm"]) <= 2 * m.uncertainty, (pid, m)
+        us.append(m.uncertainty)
+    assert len(us) == 4 and max(us) / min(us) < 1.6 and max(us) < 0.015, us
+
+
 def test_xy_position_from_the_stage_inside_2u(type_b):
     truth, pins = type_b
     for pid, p in pins.items():
