@@ -350,7 +350,8 @@ def check_pin_fits(fit: PinTopFit, *, flange_r_px: float, barrel_r_px: float, ba
     could use (those clear of a leaning barrel's silhouette, `_rays_clear_of_barrel`); None: all ``n_rays``.
     """
     bad = []
-    for name, f, r_exp, rays in (("flange", fit.flange, flange_r_px, n_flange_rays or n_rays), ("barrel", fit.barrel, barrel_r_px, n_rays)):
+    flange_rays = n_rays if n_flange_rays is None else n_flange_rays
+    for name, f, r_exp, rays in (("flange", fit.flange, flange_r_px, flange_rays), ("barrel", fit.barrel, barrel_r_px, n_rays)):
         if not f.ok:
             continue
         lo = r_exp - PARAMS.top.rim_edge_break_mm / mm_per_px - PARAMS.top.rim_blur_px
