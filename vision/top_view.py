@@ -110,7 +110,8 @@ def fit_pins_top(
     cf = np.array([w.center_px if w.ok else c for w, c in zip(wide, cf)]).reshape(-1, 2)
     band_f = max(4.0, 0.1 * flange_r_px)
     keep = _rays_clear_of_barrel(cf, cb, [b.ok for b in barrels], barrel_r_px=barrel_r_px, inner_px=flange_r_px - 0.5 - band_f)
-    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=band_f, keep_rays=keep)
+    flanges = radial_edge_circles(stack, S, cf, flange_r_px - 0.5, polarity="falling", band_px=band_f, n_rays=PARAMS.top.n_rays,
+                                  keep_rays=keep)
     out = []
     for i, ((g, o), cc, score) in enumerate(zip(rois, c1, scores)):
         for f in (barrels[i], flanges[i], domes[i]):
